@@ -1,0 +1,2 @@
+// Package result defines the helper-to-pipeline contract: exit codes, failure classes and the result file.
+package result

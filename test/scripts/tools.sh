@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds the pinned peer CLIs (cosign, notation, oasdiff) into a cached tools dir; they are for interop tests and benchmarks only.
+set -euo pipefail
+TOOLS_DIR=${RG_TOOLS_DIR:-${HOME}/.cache/release-gates/tools}
+COSIGN_VERSION=v2.6.5
+NOTATION_VERSION=v1.3.2
+OASDIFF_VERSION=v1.37.0
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+mkdir -p "$TOOLS_DIR/bin"
+want=${*:-cosign notation}
+for tool in $want; do
+  case $tool in
+  cosign)
+    bin="$TOOLS_DIR/bin/cosign-$COSIGN_VERSION"
+    if [ ! -x "$bin" ]; then
+      echo "tools: building cosign $COSIGN_VERSION (about 4 minutes cold)" >&2
+      tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION") && mv "$tmp/cosign" "$bin"; rm -rf "$tmp"
+    fi
+    ln -sf "$bin" "$TOOLS_DIR/bin/cosign" ;;
+  notation)
+    bin="$TOOLS_DIR/bin/notation-$NOTATION_VERSION"
+    if [ ! -x "$bin" ]; then
+      echo "tools: building notation $NOTATION_VERSION from its module source" >&2
+      tmp=$(mktemp -d)
+      dir=$(cd "$tmp" && go mod download -json "github.com/notaryproject/notation@$NOTATION_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+      cp -r "$dir" "$tmp/src" && chmod -R u+w "$tmp/src"
+      (cd "$tmp/src" && go build -trimpath -o "$bin" ./cmd/notation)
+      rm -rf "$tmp"
+    fi
+    ln -sf "$bin" "$TOOLS_DIR/bin/notation" ;;
+  oasdiff)
+    bin="$TOOLS_DIR/bin/oasdiff-$OASDIFF_VERSION"
+    if [ ! -x "$bin" ]; then
+      echo "tools: building oasdiff $OASDIFF_VERSION" >&2
+      tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/oasdiff/oasdiff@$OASDIFF_VERSION") && mv "$tmp/oasdiff" "$bin"; rm -rf "$tmp"
+    fi
+    ln -sf "$bin" "$TOOLS_DIR/bin/oasdiff" ;;
+  *) echo "tools: unknown tool $tool" >&2; exit 2 ;;
+  esac
+done
+echo "$TOOLS_DIR/bin"
