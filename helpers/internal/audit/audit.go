@@ -1,0 +1,113 @@
+package audit
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// Event names one kind of audit record.
+type Event string
+
+// Events recorded by the helper and the relay.
+const (
+	EventRequest  Event = "request"
+	EventApproved Event = "approved"
+	EventRejected Event = "rejected"
+	EventDenied   Event = "denied"
+	EventExpired  Event = "expired"
+	EventForged   Event = "forged"
+	EventReplayed Event = "replayed"
+	EventFailed   Event = "failed"
+)
+
+// Events lists every valid event, for flag validation.
+var Events = []Event{EventRequest, EventApproved, EventRejected, EventDenied, EventExpired, EventForged, EventReplayed, EventFailed}
+
+// Valid reports whether e is a known event.
+func (e Event) Valid() bool {
+	for _, v := range Events {
+		if e == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Record is one audit line; it never holds a secret or a raw token.
+type Record struct {
+	Time        time.Time `json:"time"`
+	Event       Event     `json:"event"`
+	TraceID     string    `json:"trace_id,omitempty"`
+	Team        string    `json:"team,omitempty"`
+	Channel     string    `json:"channel,omitempty"`
+	MessageTS   string    `json:"message_ts,omitempty"`
+	ActionTS    string    `json:"action_ts,omitempty"`
+	User        string    `json:"user,omitempty"`
+	By          string    `json:"by,omitempty"`
+	BuildURL    string    `json:"build_url,omitempty"`
+	InputID     string    `json:"input_id,omitempty"`
+	Service     string    `json:"service,omitempty"`
+	Environment string    `json:"environment,omitempty"`
+	Decision    string    `json:"decision,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	Source      string    `json:"source,omitempty"`
+}
+
+// Writer appends records as JSON lines; it is safe for concurrent use.
+type Writer struct {
+	mu sync.Mutex
+	w  io.Writer
+	c  io.Closer
+}
+
+// Open appends to path (created 0600 if missing), or to stdout when path is "" or "-".
+func Open(path string) (*Writer, error) {
+	if path == "" || path == "-" {
+		return &Writer{w: os.Stdout}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening audit file %s: %w", path, err)
+	}
+	return &Writer{w: f, c: f}, nil
+}
+
+// New appends to w; used for tests and in-memory sinks.
+func New(w io.Writer) *Writer { return &Writer{w: w} }
+
+// Write appends rec as one line in a single write, so concurrent appenders never interleave.
+func (w *Writer) Write(rec Record) error {
+	if rec.Time.IsZero() {
+		rec.Time = time.Now().UTC()
+	}
+	if !rec.Event.Valid() {
+		return fmt.Errorf("unknown audit event %q", rec.Event)
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encoding audit record: %w", err)
+	}
+	b = append(b, '\n')
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.w.Write(b)
+	if err == nil && n != len(b) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return fmt.Errorf("appending audit record: %w", err)
+	}
+	return nil
+}
+
+// Close closes the underlying file, if any.
+func (w *Writer) Close() error {
+	if w.c == nil {
+		return nil
+	}
+	return w.c.Close()
+}
