@@ -1,0 +1,180 @@
+package slack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+// DefaultAPIURL is Slack's Web API base.
+const DefaultAPIURL = "https://slack.com/api/"
+
+// Client posts and updates messages, honouring 429 Retry-After; it is safe for concurrent use.
+type Client struct {
+	api *slack.Client
+	// MaxAttempts bounds tries per call (429 and transport errors are retried).
+	MaxAttempts int
+	// MaxWait is the longest Retry-After the client will sleep before giving up.
+	MaxWait time.Duration
+	// Log receives one line per retry; nil discards.
+	Log *log.Logger
+}
+
+// New returns a client for token against apiURL ("" means Slack itself).
+func New(token, apiURL string, hc *http.Client) *Client {
+	if apiURL == "" {
+		apiURL = DefaultAPIURL
+	}
+	if !strings.HasSuffix(apiURL, "/") {
+		apiURL += "/"
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: 15 * time.Second}
+	}
+	return &Client{api: slack.New(token, slack.OptionAPIURL(apiURL), slack.OptionHTTPClient(hc)), MaxAttempts: 4, MaxWait: 30 * time.Second}
+}
+
+// Post sends a new message and returns its channel id and ts.
+func (c *Client) Post(ctx context.Context, channel, text string, blocks []slack.Block) (string, string, error) {
+	var ch, ts string
+	err := c.retry(ctx, "chat.postMessage", func() error {
+		var err error
+		ch, ts, err = c.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	return ch, ts, err
+}
+
+// Update replaces the message at channel/ts.
+func (c *Client) Update(ctx context.Context, channel, ts, text string, blocks []slack.Block) error {
+	return c.retry(ctx, "chat.update", func() error {
+		_, _, _, err := c.api.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+}
+
+// Reply posts text in the thread of channel/ts and returns the reply's ts.
+func (c *Client) Reply(ctx context.Context, channel, threadTS, text string) (string, error) {
+	var ts string
+	err := c.retry(ctx, "chat.postMessage", func() error {
+		var err error
+		_, ts, err = c.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(threadTS))
+		return err
+	})
+	return ts, err
+}
+
+func (c *Client) logf(format string, args ...any) {
+	if c.Log != nil {
+		c.Log.Printf(format, args...)
+	}
+}
+
+// retry runs call, sleeping Retry-After on 429 and backing off on transport errors.
+func (c *Client) retry(ctx context.Context, method string, call func() error) error {
+	attempts := max(c.MaxAttempts, 1)
+	var err error
+	for i := 1; ; i++ {
+		err = call()
+		if err == nil {
+			return nil
+		}
+		wait, retryable := retryAfter(err, i)
+		if !retryable || i >= attempts {
+			break
+		}
+		if wait > c.MaxWait {
+			err = fmt.Errorf("%w (Retry-After %s exceeds the %s limit)", err, wait, c.MaxWait)
+			break
+		}
+		c.logf("%s: %v; retrying in %s (attempt %d/%d)", method, err, wait, i+1, attempts)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return result.Errorf(result.ClassUnavailable, "%s: %v", method, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return classify(method, err)
+}
+
+func retryAfter(err error, attempt int) (time.Duration, bool) {
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return rl.RetryAfter, true
+	}
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) && sc.Code >= 500 {
+		return time.Duration(attempt) * 250 * time.Millisecond, true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return time.Duration(attempt) * 250 * time.Millisecond, true
+	}
+	return 0, false
+}
+
+// classify maps a Slack error to a failure class and an actionable message.
+func classify(method string, err error) error {
+	var rl *slack.RateLimitedError
+	var sc slack.StatusCodeError
+	var ne net.Error
+	switch {
+	case errors.As(err, &rl), errors.As(err, &ne), errors.As(err, &sc) && sc.Code >= 500:
+		return result.Errorf(result.ClassUnavailable, "%s: %v: Slack unavailable, retries exhausted", method, err)
+	}
+	switch code := err.Error(); code {
+	case "invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired", "missing_scope":
+		return result.Errorf(result.ClassAuth, "%s: %s: check SLACK_BOT_TOKEN and the app's chat:write scope", method, code)
+	case "channel_not_found", "not_in_channel", "is_archived", "message_not_found", "cant_update_message", "thread_not_found":
+		return result.Errorf(result.ClassConfig, "%s: %s: check the channel id and that the bot is a member", method, code)
+	case "invalid_blocks", "msg_too_long", "invalid_arguments":
+		return result.Errorf(result.ClassInput, "%s: %s: the message was refused", method, code)
+	}
+	return result.Errorf(result.ClassUnavailable, "%s: %v", method, err)
+}
+
+// Responder answers a click through its response_url without replacing the original message.
+type Responder struct {
+	HTTP *http.Client
+}
+
+// Respond POSTs {"replace_original":false,"response_type":"ephemeral","text":text} to responseURL.
+func (r *Responder) Respond(ctx context.Context, responseURL, text string) error {
+	if responseURL == "" {
+		return errors.New("no response_url in the payload")
+	}
+	body, _ := json.Marshal(map[string]any{"replace_original": false, "response_type": "ephemeral", "text": text})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, responseURL, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("answering via response_url: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	hc := r.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("answering via response_url: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("answering via response_url: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
