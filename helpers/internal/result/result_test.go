@@ -1,0 +1,52 @@
+package result
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestEachClassMapsToTheContractExitCode(t *testing.T) {
+	want := map[Class]int{
+		"": 0, ClassRejected: 1, ClassTamper: 1, ClassPolicy: 1,
+		ClassInput: 2, ClassConfig: 2, ClassAuth: 2, ClassKey: 2, ClassInternal: 2,
+		ClassTransient: 3, ClassUnavailable: 3,
+	}
+	for c, code := range want {
+		if got := c.ExitCode(); got != code {
+			t.Errorf("%q.ExitCode() = %d, want %d", c, got, code)
+		}
+	}
+}
+
+func TestWrapKeepsTheInnermostClass(t *testing.T) {
+	inner := Errorf(ClassTamper, "signature does not match")
+	outer := fmt.Errorf("verifying a.bin: %w", inner)
+	if got := ClassOf(Wrap(ClassInput, outer)); got != ClassTamper {
+		t.Fatalf("class = %q, want tamper", got)
+	}
+	if ClassOf(errors.New("x")) != ClassInternal || ClassOf(nil) != "" || Wrap(ClassInput, nil) != nil {
+		t.Fatal("unclassified / nil handling is wrong")
+	}
+}
+
+func TestFinishRecordsStatusAndWriteFileIsValidJSON(t *testing.T) {
+	rec := NewRecorder("h", "v", "verb", "trace")
+	rec.Add(Item{Name: "a", FailureClass: ClassTamper})
+	r := rec.Finish(Errorf(ClassTamper, "bad"), "")
+	if r.Status != StatusRejected || r.ExitCode != 1 || r.Message != "bad" || r.Items[0].Status != StatusRejected {
+		t.Fatalf("%+v", r)
+	}
+	p := filepath.Join(t.TempDir(), "r.json")
+	if err := WriteFile(p, r); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	var back Result
+	if err := json.Unmarshal(b, &back); err != nil || back.FailureClass != ClassTamper {
+		t.Fatalf("round trip: %v %+v", err, back)
+	}
+}

@@ -1,0 +1,144 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+func fast(tries int) Policy { return Policy{Tries: tries, Initial: time.Millisecond, Max: 50 * time.Millisecond} }
+
+func TestClassifyCoversTheFailureTable(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want result.Class
+	}{
+		{"503", &HTTPError{Status: 503}, result.ClassTransient},
+		{"429", &HTTPError{Status: 429}, result.ClassTransient},
+		{"408", &HTTPError{Status: 408}, result.ClassTransient},
+		{"401", &HTTPError{Status: 401}, result.ClassAuth},
+		{"404", &HTTPError{Status: 404}, result.ClassInput},
+		{"refused", fmt.Errorf("dial: %w", syscall.ECONNREFUSED), result.ClassTransient},
+		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), result.ClassTransient},
+		{"deadline", context.DeadlineExceeded, result.ClassTransient},
+		{"classified stays", result.Errorf(result.ClassTamper, "digest mismatch"), result.ClassTamper},
+		{"plain", errors.New("boom"), result.ClassInternal},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Classify(tc.err); got != tc.want {
+				t.Fatalf("Classify(%v) = %q, want %q", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDoRetriesTransientFailuresUntilSuccess(t *testing.T) {
+	var calls int
+	err := Do(context.Background(), fast(4), "registry", func(context.Context) error {
+		calls++
+		if calls < 3 {
+			return &HTTPError{Dependency: "registry", Status: 503}
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Fatalf("err=%v calls=%d, want nil and 3", err, calls)
+	}
+}
+
+func TestDoDoesNotRetryAuthOrTamper(t *testing.T) {
+	for _, e := range []error{&HTTPError{Status: 401}, result.Errorf(result.ClassTamper, "bad digest")} {
+		var calls int
+		err := Do(context.Background(), fast(5), "registry", func(context.Context) error { calls++; return e })
+		if calls != 1 {
+			t.Fatalf("%v: %d calls, want 1", e, calls)
+		}
+		if result.ClassOf(err) == result.ClassUnavailable || result.ClassOf(err) == result.ClassInternal {
+			t.Fatalf("%v: class %q", e, result.ClassOf(err))
+		}
+	}
+}
+
+func TestDoGivesUpWithClassUnavailableAfterTheLastTry(t *testing.T) {
+	var calls int
+	err := Do(context.Background(), fast(3), "jenkins", func(context.Context) error {
+		calls++
+		return fmt.Errorf("post: %w", syscall.ECONNREFUSED)
+	})
+	if calls != 3 {
+		t.Fatalf("calls = %d, want 3", calls)
+	}
+	if result.ClassOf(err) != result.ClassUnavailable || result.ClassOf(err).ExitCode() != 3 {
+		t.Fatalf("class = %q (%v)", result.ClassOf(err), err)
+	}
+}
+
+func TestDoHonoursRetryAfterFromARealServer(t *testing.T) {
+	var hits atomic.Int32
+	var first, second time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			first = time.Now()
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		second = time.Now()
+	}))
+	defer srv.Close()
+	p := Policy{Tries: 3, Initial: time.Millisecond, Max: 2 * time.Second}
+	err := Do(context.Background(), p, "slack", func(ctx context.Context) error {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return FromResponse("slack", resp, "")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gap := second.Sub(first); gap < 900*time.Millisecond {
+		t.Fatalf("second try came %v after a 429 with Retry-After: 1", gap)
+	}
+}
+
+func TestParseRetryAfterAcceptsSecondsAndDates(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if d := ParseRetryAfter("7", now); d != 7*time.Second {
+		t.Fatalf("seconds: %v", d)
+	}
+	if d := ParseRetryAfter(now.Add(30*time.Second).Format(http.TimeFormat), now); d != 30*time.Second {
+		t.Fatalf("date: %v", d)
+	}
+	if d := ParseRetryAfter("soon", now); d != 0 {
+		t.Fatalf("garbage: %v", d)
+	}
+}
+
+func TestClassifySeesDialErrorsAsTransient(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	_, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		t.Skip("port was reused")
+	}
+	if Classify(err) != result.ClassTransient {
+		t.Fatalf("dial error %v classified %q", err, Classify(err))
+	}
+}
