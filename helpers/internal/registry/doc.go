@@ -1,0 +1,2 @@
+// Package registry resolves image references to digests and gives cosign and notation authenticated, retried access to OCI registries.
+package registry

@@ -1,0 +1,169 @@
+// Package registrytest starts Debian's docker-registry (distribution 2.8.2, no referrers API) on 127.0.0.1 for tests.
+package registrytest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Binary is the Debian docker-registry executable.
+const Binary = "/usr/bin/docker-registry"
+
+// Options tune the registry; a zero value gives an anonymous registry.
+type Options struct {
+	Username, Password string // when set, htpasswd auth is required
+}
+
+// Registry is a running docker-registry.
+type Registry struct {
+	Host string // 127.0.0.1:port
+	Dir  string // storage root
+	cmd  *exec.Cmd
+	logs *syncBuffer
+}
+
+// syncBuffer collects the registry's output; the exec copier writes while the test may read.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Logs returns what the registry printed so far.
+func (r *Registry) Logs() string { return r.logs.String() }
+
+// Start starts a registry with filesystem storage in a temp dir and stops it when the test ends.
+// It fails the test when the binary is missing: the Debian registry is a required test component.
+func Start(t testing.TB, opts Options) *Registry {
+	t.Helper()
+	if _, err := os.Stat(Binary); err != nil {
+		t.Fatalf("%s missing: install the Debian package docker-registry (test/scripts/install-deps.sh)", Binary)
+	}
+	dir := t.TempDir()
+	var lastErr error
+	for try := 0; try < 5; try++ {
+		r, err := start(dir, opts)
+		if err == nil {
+			t.Cleanup(r.Stop)
+			return r
+		}
+		lastErr = err
+	}
+	t.Fatalf("starting docker-registry: %v", lastErr)
+	return nil
+}
+
+func start(dir string, opts Options) (*Registry, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	host := fmt.Sprintf("127.0.0.1:%d", port)
+	auth := ""
+	if opts.Username != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
+		if err != nil {
+			return nil, err
+		}
+		pw := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(pw, []byte(opts.Username+":"+string(hash)+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", pw)
+	}
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+%shttp:
+  addr: %s
+  secret: test-secret
+`, filepath.Join(dir, "data"), auth, host)
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	logs := &syncBuffer{}
+	cmd := exec.Command(Binary, "serve", cfgPath)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	r := &Registry{Host: host, Dir: dir, cmd: cmd, logs: logs}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		resp, err := http.Get("http://" + host + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
+				return r, nil
+			}
+		}
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("docker-registry exited: %v: %s", err, firstLines(logs.String()))
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			return nil, fmt.Errorf("docker-registry did not answer on %s: %s", host, firstLines(logs.String()))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop kills the registry.
+func (r *Registry) Stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func firstLines(s string) string {
+	var out []string
+	sc := bufio.NewScanner(bytes.NewBufferString(s))
+	for sc.Scan() && len(out) < 5 {
+		out = append(out, sc.Text())
+	}
+	return fmt.Sprint(out)
+}
