@@ -1,0 +1,293 @@
+package io.releasegates
+
+import com.cloudbees.groovy.cps.NonCPS
+import groovy.json.JsonOutput
+import groovy.json.JsonSlurperClassic
+
+/**
+ * HelperRunner runs one release-gates Go helper from a step: it finds (or downloads and verifies) the
+ * helper, writes the params JSON, runs one labelled sh with only quoted non-secret arguments, reads the
+ * result file and maps the exit code to error "<step>: ...".
+ */
+class HelperRunner implements Serializable {
+    private static final long serialVersionUID = 1L
+
+    /** Options run accepts; a null default means "not given". */
+    static final Map RUN_DEFAULTS = [
+        step        : null,  // the calling step's name, used in labels and errors
+        helper      : null,  // helper binary name, e.g. 'go-build-gate'
+        verb        : null,  // helper verb; 'blob sign' for subcommands
+        args        : [],    // further non-secret arguments, each quoted
+        params      : null,  // Map written as JSON to a params file and passed as --params
+        resultFile  : null,  // default .release-gates/<step>-<verb>.json
+        label       : null,  // sh label; default '<step>: <verb>'
+        credentials : [],    // withCredentials bindings; secrets reach the helper only as env vars or files
+        env         : [],    // extra 'K=V' entries for withEnv
+        allowFailure: false, // true: return the result map for any exit code with a result file; see check()
+    ]
+
+    /** Exit codes of the helper contract. */
+    static final int PASSED = 0, REJECTED = 1, BAD_INPUT = 2, UNAVAILABLE = 3
+
+    /** Runs the helper as described by opts (see RUN_DEFAULTS) and returns its result map, with exit_code set. */
+    static Map run(Object script, Map opts) {
+        Map o = StepConfig.resolve(script, 'HelperRunner.run', RUN_DEFAULTS, opts, ['step', 'helper', 'verb'],
+            [step: String, helper: String, verb: String, params: Map, resultFile: String, label: String])
+        String step = o.step
+        String helper = o.helper
+        String resultFile = o.resultFile ?: defaultResultFile(step, o.verb)
+        String traceId = traceId(script)
+        String path = locate(script, step, helper)
+
+        String paramsFile = null
+        if (o.params != null) {
+            paramsFile = siblingPath(resultFile, '.params.json')
+            script.writeFile(file: paramsFile, text: toJson(o.params))
+        }
+        String command = commandLine(path, o.verb, o.args, paramsFile, resultFile)
+        List envList = ["RELEASE_TRACE_ID=${traceId}".toString()]
+        for (Object e : o.env) {
+            envList.add(e.toString())
+        }
+        String label = o.label ?: "${step}: ${o.verb}".toString()
+        int status = 0
+        script.withEnv(envList) {
+            if (o.credentials) {
+                script.withCredentials(o.credentials) {
+                    status = script.sh(label: label, script: command, returnStatus: true) as int
+                }
+            } else {
+                status = script.sh(label: label, script: command, returnStatus: true) as int
+            }
+        }
+
+        Map result = readResult(script, resultFile)
+        if (result == null) {
+            script.error(failureMessage(step, helper, status, null))
+        }
+        result.exit_code = status
+        if (!o.allowFailure) {
+            check(script, step, result)
+        }
+        return result
+    }
+
+    /** Fails the build with the mapped error unless result (from run with allowFailure) passed. */
+    static void check(Object script, String step, Map result) {
+        String msg = failureMessage(step, (String) result?.helper, (result?.exit_code ?: 0) as int, result)
+        if (msg != null) {
+            script.error(msg)
+        }
+    }
+
+    /** Returns the build's trace id, creating RELEASE_TRACE_ID in env when missing. */
+    static String traceId(Object script) {
+        String id = script.env.RELEASE_TRACE_ID
+        if (!id) {
+            id = newTraceId()
+            script.env.RELEASE_TRACE_ID = id
+        }
+        return id
+    }
+
+    /** Returns the path of helper on this agent, downloading and verifying it when needed. */
+    static String locate(Object script, String step, String helper) {
+        Map lock = readLock(script, step)
+        String version = lock.version
+        String out = script.sh(label: "${step}: locate ${helper}".toString(), returnStdout: true,
+            script: locateScript(helper, version)).toString().trim()
+        List f = lastLineWords(out)
+        if (f[0] == 'found') {
+            return f[1]
+        }
+        if (f[0] == 'missing-dir') {
+            script.error("${step}: helper ${helper} not found or not executable in RELEASE_GATES_HELPER_DIR=${f[1]}: " +
+                "build it there (make helpers) or unset RELEASE_GATES_HELPER_DIR")
+        }
+        if (f[0] != 'download') {
+            script.error("${step}: could not locate helper ${helper} (locate said: ${out})")
+        }
+        String platform = f[1]
+        String dest = f[2]
+        String problem = lockProblem(step, helper, lock, platform)
+        if (problem) {
+            script.error(problem)
+        }
+        String want = lock.helpers[helper][platform].sha256
+        String dl = script.sh(label: "${step}: download ${helper} ${version}".toString(), returnStdout: true,
+            script: downloadScript(helper, version, platform, (String) lock.baseUrl, want, dest)).toString().trim()
+        List d = lastLineWords(dl)
+        if (d[0] == 'mismatch') {
+            script.error("${step}: refusing to run ${helper} ${version} downloaded from ${d[2]}: sha256 mismatch, " +
+                "expected ${want} (helpers.lock), got ${d[1]}")
+        }
+        if (d[0] != 'ok') {
+            script.error("${step}: downloading ${helper} ${version} for ${platform} failed (${dl}): " +
+                "set RELEASE_GATES_HELPER_URL to a reachable mirror or install the helper on the agent's PATH")
+        }
+        return dest
+    }
+
+    /** Reads and parses resources/helpers.lock. */
+    static Map readLock(Object script, String step) {
+        String text = script.libraryResource('helpers.lock')
+        Map lock = parseJson(text)
+        if (lock == null || !(lock.version instanceof String) || !(lock.helpers instanceof Map)) {
+            script.error("${step}: resources/helpers.lock is not valid: it needs \"version\", \"baseUrl\" and \"helpers\"")
+        }
+        return lock
+    }
+
+    /** Returns why the lock cannot be used to download helper for platform, or null. */
+    @NonCPS
+    static String lockProblem(String step, String helper, Map lock, String platform) {
+        Object entry = lock.helpers[helper] instanceof Map ? lock.helpers[helper][platform] : null
+        if (!(entry instanceof Map)) {
+            return "${step}: helper ${helper} is not on this agent and helpers.lock has no build for ${platform}: " +
+                "install it on the agent's PATH or set RELEASE_GATES_HELPER_DIR".toString()
+        }
+        String sha = entry.sha256?.toString()
+        if (!(sha ==~ /[0-9a-f]{64}/)) {
+            return "${step}: helper ${helper} is not on this agent and helpers.lock pins no sha256 for ${platform} " +
+                "(found '${sha}'): refusing to download an unverified helper; install it on the agent's PATH " +
+                "or set RELEASE_GATES_HELPER_DIR".toString()
+        }
+        if (!lock.baseUrl) {
+            return "${step}: helpers.lock has no baseUrl: set RELEASE_GATES_HELPER_URL".toString()
+        }
+        return null
+    }
+
+    /** Returns the sh script that prints "found PATH", "missing-dir DIR" or "download OS/ARCH CACHEPATH". */
+    @NonCPS
+    static String locateScript(String helper, String version) {
+        return """\
+h=${Shell.quote(helper)}
+d="\${RELEASE_GATES_HELPER_DIR:-}"
+if [ -n "\$d" ]; then
+  if [ -x "\$d/\$h" ]; then echo "found \$d/\$h"; else echo "missing-dir \$d"; fi
+  exit 0
+fi
+if p=\$(command -v "\$h" 2>/dev/null); then echo "found \$p"; exit 0; fi
+os=\$(uname -s | tr '[:upper:]' '[:lower:]')
+case \$(uname -m) in x86_64|amd64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) arch=\$(uname -m) ;; esac
+c="\${RELEASE_GATES_CACHE_DIR:-\${WORKSPACE_TMP:-\$PWD/.release-gates}/tools}"/${Shell.quote(version)}/"\$os-\$arch/\$h"
+if [ -x "\$c" ]; then echo "found \$c"; exit 0; fi
+echo "download \$os/\$arch \$c"
+""".toString()
+    }
+
+    /** Returns the sh script that downloads to dest via a temp file and prints "ok URL", "mismatch GOT URL" or "failed RC URL". */
+    @NonCPS
+    static String downloadScript(String helper, String version, String platform, String baseUrl, String sha256, String dest) {
+        String file = "${helper}-${platform.replace('/', '-')}"
+        return """\
+u="\${RELEASE_GATES_HELPER_URL:-${Shell.quote(baseUrl ?: '')}}"
+url="\${u%/}/"${Shell.quote(version)}/${Shell.quote(file)}
+dest=${Shell.quote(dest)}
+tmp="\$dest.part.\$\$"
+if mkdir -p "\$(dirname "\$dest")" && curl -fsSL --retry 2 --connect-timeout 10 -o "\$tmp" "\$url"; then rc=0; else rc=\$?; fi
+if [ "\$rc" -ne 0 ]; then rm -f "\$tmp"; echo "failed curl-exit-\$rc \$url"; exit 0; fi
+if command -v sha256sum >/dev/null 2>&1; then got=\$(sha256sum "\$tmp" | cut -d ' ' -f 1); else got=\$(shasum -a 256 "\$tmp" | cut -d ' ' -f 1); fi
+if [ "\$got" != ${Shell.quote(sha256)} ]; then rm -f "\$tmp"; echo "mismatch \$got \$url"; exit 0; fi
+chmod 0755 "\$tmp" && mv -f "\$tmp" "\$dest" && echo "ok \$url"
+""".toString()
+    }
+
+    /** Returns the run script: clear any stale result, then the quoted helper command line. */
+    @NonCPS
+    static String commandLine(String path, String verb, List args, String paramsFile, String resultFile) {
+        List words = [path]
+        words.addAll(verb.tokenize(' '))
+        words.addAll(args ?: [])
+        if (paramsFile != null) {
+            words.addAll(['--params', paramsFile])
+        }
+        words.addAll(['--result-file', resultFile])
+        return "mkdir -p ${Shell.quote(parentOf(resultFile))} && rm -f ${Shell.quote(resultFile)}\n${Shell.join(words)}\n".toString()
+    }
+
+    /** Returns the error for a helper's exit status and result, or null when it passed. */
+    @NonCPS
+    static String failureMessage(String step, String helper, int status, Map result) {
+        if (result == null) {
+            return "${step}: helper ${helper} failed with exit code ${status} and wrote no result file".toString()
+        }
+        String msg = result.message ? result.message.toString() : '(no message)'
+        switch (status) {
+            case PASSED: return null
+            case REJECTED: return "${step}: rejected: ${msg}".toString()
+            case BAD_INPUT: return "${step}: bad input or configuration: ${msg}".toString()
+            case UNAVAILABLE: return "${step}: infrastructure unavailable: ${msg} (retry later)".toString()
+            default: return "${step}: helper ${helper ?: ''} failed with exit code ${status}: ${msg}".toString()
+        }
+    }
+
+    /** Reads and parses the result file, or returns null when it is missing or not a JSON object. */
+    static Map readResult(Object script, String resultFile) {
+        if (!script.fileExists(resultFile)) {
+            return null
+        }
+        try {
+            return parseJson(script.readFile(file: resultFile, encoding: 'UTF-8').toString())
+        } catch (Exception ignored) {
+            return null
+        }
+    }
+
+    /** Parses a JSON object into plain serializable HashMaps/ArrayLists (never LazyMap), or null. */
+    @NonCPS
+    static Map parseJson(String text) {
+        try {
+            Object v = new JsonSlurperClassic().parseText(text)
+            return v instanceof Map ? (Map) v : null
+        } catch (Exception ignored) {
+            return null
+        }
+    }
+
+    /** Returns v as pretty JSON. */
+    @NonCPS
+    static String toJson(Object v) {
+        return JsonOutput.prettyPrint(JsonOutput.toJson(StepConfig.plain(v))) + '\n'
+    }
+
+    /** Returns the default result file for step and verb. */
+    @NonCPS
+    static String defaultResultFile(String step, String verb) {
+        return ".release-gates/${step}-${verb.tokenize(' ').join('-')}.json".toString()
+    }
+
+    /** Returns path with a trailing .json replaced by suffix (or suffix appended). */
+    @NonCPS
+    static String siblingPath(String path, String suffix) {
+        return (path.endsWith('.json') ? path.substring(0, path.length() - 5) : path) + suffix
+    }
+
+    /** Splits the last line of out into [kind, first, rest] (rest keeps spaces); "found" and "missing-dir" keep all in first. */
+    @NonCPS
+    static List lastLineWords(String out) {
+        List lines = out.tokenize('\n')
+        String last = lines ? lines.last().toString() : ''
+        if (last.startsWith('found ') || last.startsWith('missing-dir ')) {
+            int i = last.indexOf(' ')
+            return [last.substring(0, i), last.substring(i + 1), '']
+        }
+        List w = last.split(' ', 3) as List
+        while (w.size() < 3) {
+            w.add('')
+        }
+        return w
+    }
+
+    @NonCPS
+    private static String parentOf(String path) {
+        int i = path.lastIndexOf('/')
+        return i > 0 ? path.substring(0, i) : (i == 0 ? '/' : '.')
+    }
+
+    @NonCPS
+    private static String newTraceId() {
+        return 'rg-' + UUID.randomUUID().toString().replace('-', '')
+    }
+}
