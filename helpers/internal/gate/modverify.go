@@ -1,0 +1,251 @@
+package gate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+// ModOptions configures the module-graph check.
+type ModOptions struct {
+	Dir string      // module root; must hold go.mod
+	Go  string      // go command; default "go" from PATH
+	Env []string    // extra KEY=VALUE entries on top of the process environment
+	Log *log.Logger // progress lines; discarded when nil
+}
+
+// goEnvKeys are the settings recorded in the result and judged by the policy.
+var goEnvKeys = []string{"GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOFLAGS", "GOVERSION"}
+
+// ModVerify checks the module graph: go.mod and go.sum present, go mod verify, go mod tidy -diff clean,
+// -mod=readonly in force, checksum database on, a module proxy set. It runs every check and reports all findings.
+func ModVerify(ctx context.Context, opts ModOptions) *Outcome {
+	start := time.Now()
+	o := &Outcome{Check: CheckModVerify}
+	o.Err = modVerify(ctx, opts, o)
+	o.Duration = time.Since(start)
+	return o
+}
+
+func modVerify(ctx context.Context, opts ModOptions, o *Outcome) error {
+	lg := logger(opts.Log)
+	dir := opts.Dir
+	if dir == "" {
+		dir = "."
+	}
+	goBin := opts.Go
+	if goBin == "" {
+		goBin = "go"
+	}
+	o.set("dir", dir)
+	if st, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil || st.IsDir() {
+		err := result.Errorf(result.ClassInput, "no go.mod in %s: run the gate in the module root or set dir", dir)
+		o.add(result.Item{Name: "go.mod", Kind: "file", FailureClass: result.ClassInput, Message: err.Error()})
+		return err
+	}
+	o.add(result.Item{Name: "go.mod", Kind: "file", Status: result.StatusPassed})
+	baseEnv := append(os.Environ(), opts.Env...)
+
+	// The settings in force, as the go command sees them.
+	envOut, err := runGo(ctx, goBin, dir, baseEnv, append([]string{"env", "-json"}, goEnvKeys...)...)
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return result.Errorf(result.ClassConfig, "go command %q not found: put Go on PATH on the agent", goBin)
+		}
+		return result.Errorf(result.ClassInput, "go env in %s failed: %s", dir, oneLine(envOut, err))
+	}
+	goEnv := map[string]string{}
+	if err := json.Unmarshal([]byte(envOut), &goEnv); err != nil {
+		return result.Errorf(result.ClassInternal, "reading go env -json output: %v", err)
+	}
+	o.set("go_env", goEnv)
+
+	var failures []string
+	fail := func(it result.Item) {
+		o.add(it)
+		failures = append(failures, it.Name+": "+it.Message)
+	}
+	classes := []result.Class{}
+	check := func(it result.Item) {
+		if it.FailureClass != "" {
+			classes = append(classes, it.FailureClass)
+			fail(it)
+			return
+		}
+		o.add(it)
+	}
+
+	check(goflagsItem(goEnv["GOFLAGS"]))
+	check(gosumdbItem(goEnv["GOSUMDB"], goEnv["GONOSUMDB"], goEnv["GOPRIVATE"]))
+	proxy := goproxyItem(goEnv["GOPROXY"])
+	if w, ok := proxy.Details["warning"]; ok {
+		lg.Printf("modverify: warning: %s", w)
+	}
+	check(proxy)
+
+	if st, err := os.Stat(filepath.Join(dir, "go.sum")); err != nil || st.IsDir() {
+		check(result.Item{Name: "go.sum", Kind: "file", FailureClass: result.ClassRejected, Message: "go.sum is missing: run go mod tidy and commit go.sum (an empty go.sum is fine for a module without dependencies)"})
+	} else {
+		check(result.Item{Name: "go.sum", Kind: "file", Status: result.StatusPassed})
+	}
+
+	// The go commands run with -mod=readonly whatever GOFLAGS says.
+	runEnv := append(baseEnv, "GOFLAGS="+readonlyGoflags(goEnv["GOFLAGS"]))
+
+	lg.Printf("modverify: go mod verify in %s", dir)
+	t0 := time.Now()
+	out, err := runGo(ctx, goBin, dir, runEnv, "mod", "verify")
+	it := result.Item{Name: "go mod verify", Kind: "command", DurationMS: time.Since(t0).Milliseconds(), Details: map[string]any{"output": tailLines(out, 50)}}
+	if err != nil {
+		if ctx.Err() != nil {
+			return result.Errorf(result.ClassUnavailable, "interrupted during go mod verify: %v", ctx.Err())
+		}
+		it.FailureClass = commandClass(out)
+		it.Message = "go mod verify failed: " + oneLine(out, err)
+	}
+	check(it)
+
+	lg.Printf("modverify: go mod tidy -diff in %s", dir)
+	t0 = time.Now()
+	out, err = runGo(ctx, goBin, dir, runEnv, "mod", "tidy", "-diff")
+	it = result.Item{Name: "go mod tidy -diff", Kind: "command", DurationMS: time.Since(t0).Milliseconds()}
+	if err != nil {
+		if ctx.Err() != nil {
+			return result.Errorf(result.ClassUnavailable, "interrupted during go mod tidy -diff: %v", ctx.Err())
+		}
+		it.Details = map[string]any{"diff": tailLines(out, 200)}
+		it.FailureClass = commandClass(out)
+		if strings.HasPrefix(strings.TrimSpace(out), "diff ") || strings.Contains(out, "\n+++ ") {
+			it.FailureClass = result.ClassRejected
+			it.Message = "go.mod/go.sum are not tidy: run go mod tidy and commit the result (diff in the result file)"
+		} else {
+			it.Message = "go mod tidy -diff failed: " + oneLine(out, err)
+		}
+	}
+	check(it)
+
+	for _, it := range o.Items {
+		lg.Printf("modverify: %-18s %s %s", it.Name, it.Status, it.Message)
+	}
+	if len(failures) > 0 {
+		return result.Errorf(worst(classes...), "%s", strings.Join(failures, "; "))
+	}
+	return nil
+}
+
+func goflagsItem(goflags string) result.Item {
+	it := result.Item{Name: "GOFLAGS", Kind: "setting", Details: map[string]any{"value": goflags, "enforced": readonlyGoflags(goflags)}}
+	for _, f := range strings.Fields(goflags) {
+		f = strings.TrimPrefix(f, "-")
+		if strings.HasPrefix(f, "mod=") && f != "mod=readonly" {
+			it.FailureClass = result.ClassPolicy
+			it.Message = fmt.Sprintf("GOFLAGS sets -%s: remove it so the build cannot rewrite go.mod/go.sum (the gate requires -mod=readonly)", f)
+			return it
+		}
+	}
+	it.Status = result.StatusPassed
+	return it
+}
+
+func gosumdbItem(sumdb, nosumdb, private string) result.Item {
+	it := result.Item{Name: "GOSUMDB", Kind: "setting", Details: map[string]any{"value": sumdb, "GONOSUMDB": nosumdb, "GOPRIVATE": private}}
+	switch {
+	case strings.TrimSpace(sumdb) == "off":
+		it.FailureClass = result.ClassPolicy
+		it.Message = "GOSUMDB=off disables checksum verification for every module: unset it and scope private modules with GONOSUMDB or GOPRIVATE"
+	case catchAll(nosumdb) || catchAll(private):
+		it.FailureClass = result.ClassPolicy
+		it.Message = "GONOSUMDB/GOPRIVATE match every module, which turns the checksum database off: list only your private module prefixes"
+	default:
+		it.Status = result.StatusPassed
+	}
+	return it
+}
+
+// catchAll reports whether a GONOSUMDB/GOPRIVATE pattern list matches every module path.
+func catchAll(patterns string) bool {
+	for _, p := range strings.Split(patterns, ",") {
+		switch strings.TrimSpace(p) {
+		case "*", "*/*", "*.*":
+			return true
+		}
+	}
+	return false
+}
+
+func goproxyItem(proxy string) result.Item {
+	it := result.Item{Name: "GOPROXY", Kind: "setting", Details: map[string]any{"value": proxy}}
+	switch strings.TrimSpace(proxy) {
+	case "", "off":
+		it.FailureClass = result.ClassPolicy
+		it.Message = fmt.Sprintf("GOPROXY is %q: set a module proxy (e.g. https://proxy.golang.org,direct or your mirror)", proxy)
+	case "direct":
+		it.Status = result.StatusPassed
+		it.Message = "warning: GOPROXY=direct fetches straight from VCS hosts; prefer a module proxy"
+		it.Details["warning"] = it.Message
+	default:
+		it.Status = result.StatusPassed
+	}
+	return it
+}
+
+// readonlyGoflags returns goflags with any -mod setting replaced by -mod=readonly.
+func readonlyGoflags(goflags string) string {
+	out := []string{}
+	for _, f := range strings.Fields(goflags) {
+		if strings.HasPrefix(strings.TrimLeft(f, "-"), "mod=") {
+			continue
+		}
+		out = append(out, f)
+	}
+	return strings.Join(append(out, "-mod=readonly"), " ")
+}
+
+// runGo runs the go command in dir and returns its combined output.
+func runGo(ctx context.Context, goBin, dir string, env []string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, goBin, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	return buf.String(), err
+}
+
+// commandClass tells a network failure (worth a retry later) from a real finding.
+func commandClass(out string) result.Class {
+	l := strings.ToLower(out)
+	for _, s := range []string{"dial tcp", "no such host", "connection refused", "i/o timeout", "tls handshake timeout", "connection reset", "502 bad gateway", "503 service unavailable", "504 gateway timeout"} {
+		if strings.Contains(l, s) {
+			return result.ClassUnavailable
+		}
+	}
+	return result.ClassRejected
+}
+
+// oneLine condenses command output to a one-line message.
+func oneLine(out string, err error) string {
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			if len(l) > 240 {
+				l = l[:240] + "..."
+			}
+			return l
+		}
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "no output"
+}

@@ -1,0 +1,77 @@
+package gate
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"strings"
+	"sync"
+
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+// RunOptions configures a full gate run.
+type RunOptions struct {
+	Go, Git string // commands; default "go" and "git"
+	Log     *log.Logger
+}
+
+// Run validates params, runs the selected checks concurrently and returns their outcomes in params order
+// with the overall error: any input/config error gives exit 2, else any unavailable 3, else any rejection 1.
+func Run(ctx context.Context, p *Params, opts RunOptions) ([]*Outcome, error) {
+	lg := logger(opts.Log)
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	outcomes := make([]*Outcome, len(p.Checks))
+	var wg sync.WaitGroup
+	for i, check := range p.Checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch check {
+			case CheckModVerify:
+				outcomes[i] = ModVerify(ctx, ModOptions{Dir: p.Dir, Go: opts.Go, Log: lg})
+			case CheckAPIDiff:
+				ao := p.APIDiffOptions()
+				ao.Git, ao.Log = opts.Git, lg
+				outcomes[i] = APIDiff(ctx, ao)
+			case CheckSmoke:
+				so, _ := p.SmokeOptions() // validated above
+				so.Log = lg
+				outcomes[i] = Smoke(ctx, so)
+			}
+			o := outcomes[i]
+			lg.Printf("%s: %s %s", o.Check, statusOf(o), firstLineOf(o.Err))
+		}()
+	}
+	wg.Wait()
+	return outcomes, Summarize(outcomes)
+}
+
+// Summarize turns outcomes into the overall classified error, nil when all passed.
+func Summarize(outcomes []*Outcome) error {
+	var classes []result.Class
+	var failed []string
+	for _, o := range outcomes {
+		if o.Err != nil {
+			classes = append(classes, o.Class())
+			failed = append(failed, o.Check+": "+o.Err.Error())
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return result.Errorf(worst(classes...), "%d of %d checks failed: %s", len(failed), len(outcomes), strings.Join(failed, " | "))
+}
+
+func statusOf(o *Outcome) string {
+	return o.Class().Status()
+}
+
+func firstLineOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	return fmt.Sprintf("(%s)", oneLine(err.Error(), nil))
+}
