@@ -14,7 +14,9 @@ import (
 
 func newApp() *cli.App {
 	a := app.New("sign-artifacts", "sign and verify blobs and images (cosign, Notary Project), keys from files or PKCS#11")
-	a.Commands = []*cli.Command{blobCommand(), imageCommand(), keysCommand()}
+	keys := keysCommand()
+	keys.Subcommands = append(keys.Subcommands, lifecycleCommands()...) // keys.yaml: status, rotate, revoke
+	a.Commands = []*cli.Command{blobCommand(), imageCommand(), keys}
 	return a
 }
 
