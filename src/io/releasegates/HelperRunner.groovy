@@ -182,7 +182,8 @@ echo "download \$os/\$arch \$c"
     static String downloadScript(String helper, String version, String platform, String baseUrl, String sha256, String dest) {
         String file = "${helper}-${platform.replace('/', '-')}"
         return """\
-u="\${RELEASE_GATES_HELPER_URL:-${Shell.quote(baseUrl ?: '')}}"
+u=${Shell.quote(baseUrl ?: '')}
+if [ -n "\${RELEASE_GATES_HELPER_URL:-}" ]; then u="\$RELEASE_GATES_HELPER_URL"; fi
 url="\${u%/}/"${Shell.quote(version)}/${Shell.quote(file)}
 dest=${Shell.quote(dest)}
 tmp="\$dest.part.\$\$"

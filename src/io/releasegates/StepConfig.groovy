@@ -23,6 +23,7 @@ class StepConfig implements Serializable {
     /** Returns the first problem with config as one actionable line, or null when there is none. */
     @NonCPS
     static String problemWith(String step, Map defaults, Map config, List required, Map types) {
+        String docs = step.contains('.') ? "src/io/releasegates/${step.tokenize('.')[0]}.groovy" : "vars/${step}.txt"
         List<String> known = defaults.keySet().collect { it.toString() }.sort()
         List<String> unknown = config.keySet().collect { it.toString() }.findAll { !defaults.containsKey(it) }.sort()
         if (unknown) {
@@ -33,12 +34,12 @@ class StepConfig implements Serializable {
             }
             String noun = unknown.size() == 1 ? 'parameter' : 'parameters'
             return "${step}: unknown ${noun} ${unknown.collect { "'${it}'" }.join(', ')}${hint}; " +
-                "known parameters: ${known.join(', ')} (see vars/${step}.txt)".toString()
+                "known parameters: ${known.join(', ')} (see ${docs})".toString()
         }
         for (Object key : required) {
             Object v = config.containsKey(key) ? config[key] : defaults[key]
             if (v == null || (v instanceof CharSequence && v.toString().trim().isEmpty())) {
-                return "${step}: parameter '${key}' is required (see vars/${step}.txt)".toString()
+                return "${step}: parameter '${key}' is required (see ${docs})".toString()
             }
         }
         for (Map.Entry e : config.entrySet()) {
@@ -48,7 +49,7 @@ class StepConfig implements Serializable {
             Class want = defaults[e.key] != null ? typeOf(defaults[e.key]) : (Class) types[e.key]
             if (want != null && !want.isInstance(e.value) && !(want == String && e.value instanceof CharSequence)) {
                 return "${step}: parameter '${e.key}' must be a ${want.simpleName}, got ${e.value.getClass().simpleName} " +
-                    "${e.value.inspect()} (see vars/${step}.txt)".toString()
+                    "${e.value.inspect()} (see ${docs})".toString()
             }
         }
         return null
