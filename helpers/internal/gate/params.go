@@ -7,6 +7,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -65,6 +66,14 @@ func ParseParams(r io.Reader) (*Params, error) {
 	}
 	if dec.More() {
 		return nil, result.Errorf(result.ClassInput, "params: trailing data after the JSON object")
+	}
+	// encoding/json matches keys case-insensitively; the schema is exact, so a "failon" typo must not pass.
+	var raw any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, result.Errorf(result.ClassInput, "params: %v", err)
+	}
+	if err := exactKeys(raw, reflect.TypeOf(p), "params"); err != nil {
+		return nil, result.Errorf(result.ClassInput, "%v", err)
 	}
 	if len(p.Checks) == 0 {
 		return nil, result.Errorf(result.ClassInput, "params: checks is empty: list at least one of modverify, apidiff, smoke")
@@ -209,4 +218,35 @@ func (p *Params) validate() error {
 
 func (p *Params) String() string {
 	return fmt.Sprintf("dir=%s checks=%s", p.Dir, strings.Join(p.Checks, ","))
+}
+
+// exactKeys checks that every object key in v names a json field of t exactly (case-sensitive).
+func exactKeys(v any, t reflect.Type, where string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	obj, ok := v.(map[string]any)
+	if !ok || t.Kind() != reflect.Struct {
+		return nil
+	}
+	for k, child := range obj {
+		f, found := fieldByTag(t, k)
+		if !found {
+			return fmt.Errorf("%s: unknown field %q", where, k)
+		}
+		if err := exactKeys(child, f.Type, where+"."+k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
