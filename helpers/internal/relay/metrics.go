@@ -12,10 +12,10 @@ import (
 
 // Outcomes of one interaction request, used as the metrics label.
 const (
-	OutcomeAccepted   = "accepted"   // queued for Jenkins
-	OutcomeForged     = "forged"     // bad or missing signature
-	OutcomeStale      = "stale"      // timestamp more than 5 minutes off
-	OutcomeTooLarge   = "too_large"  // body over the cap
+	OutcomeAccepted   = "accepted"  // queued for Jenkins
+	OutcomeForged     = "forged"    // bad or missing signature
+	OutcomeStale      = "stale"     // timestamp more than 5 minutes off
+	OutcomeTooLarge   = "too_large" // body over the cap
 	OutcomeBadPayload = "bad_payload"
 	OutcomeIgnored    = "ignored"  // not one of our buttons
 	OutcomeTampered   = "tampered" // button token fails its MAC or is malformed

@@ -1,0 +1,133 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/slack-go/slack"
+
+	rgslack "github.com/release-gates/release-gates/helpers/internal/slack"
+	"github.com/release-gates/release-gates/helpers/internal/token"
+)
+
+// socketServer speaks apps.connections.open and the Socket Mode envelope protocol.
+type socketServer struct {
+	t     *testing.T
+	srv   *httptest.Server
+	opens atomic.Int32
+	conns chan *websocket.Conn
+}
+
+func newSocketServer(t *testing.T) *socketServer {
+	s := &socketServer{t: t, conns: make(chan *websocket.Conn, 4)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/apps.connections.open", func(w http.ResponseWriter, r *http.Request) {
+		s.opens.Add(1)
+		if r.Header.Get("Authorization") != "Bearer xapp-1-test" {
+			_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "invalid_auth"})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "url": "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/link"})
+	})
+	mux.HandleFunc("/link", func(w http.ResponseWriter, r *http.Request) {
+		up := websocket.Upgrader{CheckOrigin: func(r *http.Request) bool { return r.Header.Get("Origin") == "https://api.slack.com" }}
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			t.Errorf("upgrade: %v", err)
+			return
+		}
+		_ = c.WriteJSON(map[string]any{"type": "hello", "num_connections": 1, "connection_info": map[string]any{"app_id": "A1"}})
+		go func() { // Slack pings regularly; the client's liveness watchdog relies on it
+			for {
+				if c.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)) != nil {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+		s.conns <- c
+	})
+	s.srv = httptest.NewServer(mux)
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *socketServer) next() *websocket.Conn {
+	select {
+	case c := <-s.conns:
+		return c
+	case <-time.After(15 * time.Second):
+		s.t.Fatal("relay did not connect")
+		return nil
+	}
+}
+
+// click sends an interactive envelope and waits for its ack.
+func (s *socketServer) click(c *websocket.Conn, envelope, payload string) {
+	s.t.Helper()
+	var raw json.RawMessage = []byte(payload)
+	if err := c.WriteJSON(map[string]any{"type": "interactive", "envelope_id": envelope, "payload": raw, "accepts_response_payload": false}); err != nil {
+		s.t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var ack struct {
+		EnvelopeID string `json:"envelope_id"`
+	}
+	if err := c.ReadJSON(&ack); err != nil || ack.EnvelopeID != envelope {
+		s.t.Fatalf("ack = %+v, %v", ack, err)
+	}
+}
+
+func TestSocketModeAcksClicksAndReconnectsAfterADrop(t *testing.T) {
+	e := newEnv(t)
+	e.jenkins.AddInput("/job/payments/8", "approve-prod")
+	s := newSocketServer(t)
+	api := slack.New("xoxb-test", slack.OptionAppLevelToken("xapp-1-test"), slack.OptionAPIURL(s.srv.URL+"/"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- e.relay.RunSocket(ctx, api, SocketOptions{Liveness: 2 * time.Second, MaxBackoff: 200 * time.Millisecond})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	payload := func(build, actionTS string) string {
+		tok := e.token("approve", nil)
+		if build != "7" {
+			tok = e.token("approve", func(c *token.Claims) { c.BuildURL = strings.Replace(c.BuildURL, "/7/", "/"+build+"/", 1) })
+		}
+		v, _ := url.ParseQuery(e.payload("U02BOB", rgslack.ActionApprove, tok, actionTS))
+		return v.Get("payload")
+	}
+	c1 := s.next()
+	s.click(c1, "env-1", payload("7", "1700000200.1"))
+	if a := e.answer(); !strings.Contains(a, "resumed") {
+		t.Fatalf("answer %q", a)
+	}
+	_ = c1.Close() // Slack drops the connection without a goodbye
+
+	c2 := s.next()
+	s.click(c2, "env-2", payload("8", "1700000201.1"))
+	if a := e.answer(); !strings.Contains(a, "resumed") {
+		t.Fatalf("answer %q", a)
+	}
+	if n := s.opens.Load(); n < 2 {
+		t.Fatalf("apps.connections.open called %d times, want a reconnect", n)
+	}
+	subs := e.jenkins.Submissions()
+	if len(subs) != 2 || subs[0].Build != "/job/payments/7" || subs[1].Build != "/job/payments/8" {
+		t.Fatalf("submissions %+v", subs)
+	}
+	_ = c2.Close()
+}
