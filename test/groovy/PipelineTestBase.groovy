@@ -16,10 +16,10 @@ import java.util.regex.Pattern
  */
 abstract class PipelineTestBase {
     /** Repository root: $RG_REPO_ROOT, else the working directory (run.sh cds there). */
-    static final File REPO = new File(System.getenv('RG_REPO_ROOT') ?: '.').canonicalFile
+    public static final File REPO = new File(System.getenv('RG_REPO_ROOT') ?: '.').canonicalFile
 
     /** Directory holding the built helpers: $RG_BIN, else <repo>/bin. */
-    static final File HELPER_BIN = new File(System.getenv('RG_BIN') ?: new File(REPO, 'bin').path).canonicalFile
+    public static final File HELPER_BIN = new File(System.getenv('RG_BIN') ?: new File(REPO, 'bin').path).canonicalFile
 
     /** Every step call in order: [name: 'sh', args: [...]] with GStrings as Strings and closures left out. */
     List<Map> calls = []

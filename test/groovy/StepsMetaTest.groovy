@@ -1,0 +1,127 @@
+import org.junit.Test
+
+import java.util.regex.Matcher
+
+import static org.junit.Assert.assertEquals
+import static org.junit.Assert.assertTrue
+
+/**
+ * Holds every vars/<step>.groovy to the library's conventions (like Piper's CommonStepsTest): a help page,
+ * call(Map), defaults() documented key by key with the same default, unknown keys rejected before any sh.
+ */
+class StepsMetaTest extends PipelineTestBase {
+    /** A parameter line of a vars/<step>.txt: "  name (Type, optional, default value): description". */
+    static final String PARAM_LINE = /(?m)^  (\w+) \((String|List|Map|Boolean|Number), ([^,()]+), default (.*?)\): \S.*$/
+
+    static List<String> steps() {
+        return new File(REPO, 'vars').listFiles().findAll { it.name.endsWith('.groovy') }.collect { it.name - '.groovy' }.sort()
+    }
+
+    static Map<String, List> documented(String step) {
+        Map<String, List> out = [:]
+        Matcher m = new File(REPO, "vars/${step}.txt").text =~ PARAM_LINE
+        while (m.find()) {
+            out[m.group(1)] = [m.group(2), m.group(3), m.group(4)]
+        }
+        return out
+    }
+
+    static String typeName(Object v) {
+        return v instanceof CharSequence ? 'String' : v instanceof List ? 'List' : v instanceof Map ? 'Map' :
+            v instanceof Boolean ? 'Boolean' : v instanceof Number ? 'Number' : v.getClass().simpleName
+    }
+
+    /** Runs check for every step and fails once, listing every problem found. */
+    void eachStep(Closure<List<String>> check) {
+        List<String> problems = []
+        for (String s : steps()) {
+            try {
+                problems.addAll(check.call(s))
+            } catch (Exception e) {
+                problems.add("vars/${s}: ${e.getClass().simpleName}: ${e.message}".toString())
+            }
+        }
+        assertEquals('', problems.join('\n'))
+    }
+
+    @Test
+    void theLibraryHasSteps() {
+        assertTrue(steps().contains('goBuildGate'))
+    }
+
+    @Test
+    void everyStepHasAHelpPage() {
+        eachStep { String s -> new File(REPO, "vars/${s}.txt").isFile() ? [] : ["vars/${s}.txt is missing".toString()] }
+    }
+
+    @Test
+    void everyStepsCallTakesOneMap() {
+        eachStep { String s ->
+            loadStep(s).getClass().declaredMethods.any { it.name == 'call' && it.parameterTypes as List == [Map] } ?
+                [] : ["vars/${s}.groovy has no call(Map config = [:])".toString()]
+        }
+    }
+
+    @Test
+    void everyStepExposesItsDefaults() {
+        eachStep { String s ->
+            Object d = loadStep(s).invokeMethod('defaults', null)
+            d instanceof Map && !d.isEmpty() ? [] : ["vars/${s}.groovy: defaults() must return the non-empty Map of parameters".toString()]
+        }
+    }
+
+    @Test
+    void everyDefaultIsDocumentedWithTheSameDefaultAndType() {
+        eachStep { String s ->
+            Map d = loadStep(s).invokeMethod('defaults', null)
+            Map<String, List> docs = documented(s)
+            List<String> p = []
+            d.each { k, v ->
+                List doc = docs[k]
+                if (doc == null) {
+                    p << "vars/${s}.txt does not document '${k}' (want a line '  ${k} (Type, optional, default ${v.inspect()}): ...')".toString()
+                } else if (doc[2] != v.inspect()) {
+                    p << "vars/${s}.txt says '${k}' defaults to ${doc[2]} but defaults() says ${v.inspect()}".toString()
+                } else if (v != null && doc[0] != typeName(v)) {
+                    p << "vars/${s}.txt says '${k}' is a ${doc[0]} but its default is a ${typeName(v)}".toString()
+                }
+            }
+            docs.keySet().findAll { !d.containsKey(it) }.each { p << "vars/${s}.txt documents '${it}', which defaults() lacks".toString() }
+            p
+        }
+    }
+
+    @Test
+    void everyStepRejectsAnUnknownKeyByNameBeforeRunningAnything() {
+        eachStep { String s ->
+            calls.clear()
+            String msg = null
+            try {
+                runStep(s, [rgNoSuchParameter: true])
+            } catch (PipelineError e) {
+                msg = e.message
+            }
+            List<String> p = []
+            if (msg == null || !msg.startsWith("${s}: unknown parameter 'rgNoSuchParameter'") || !msg.contains("(see vars/${s}.txt)")) {
+                p << "vars/${s}.groovy: an unknown key gave ${msg.inspect()}, want error \"${s}: unknown parameter 'rgNoSuchParameter'; ... (see vars/${s}.txt)\"".toString()
+            }
+            if (shCalls()) {
+                p << "vars/${s}.groovy ran sh before rejecting an unknown key".toString()
+            }
+            p
+        }
+    }
+
+    @Test
+    void noGroovySourceParsesJsonIntoUnserializableLazyMaps() {
+        List<String> p = []
+        ['src', 'vars'].each { dir ->
+            new File(REPO, dir).eachFileRecurse { f ->
+                if (f.name.endsWith('.groovy') && f.text =~ /JsonSlurper(?!Classic)\b/) {
+                    p << "${f.path}: use JsonSlurperClassic or readJSON; JsonSlurper's LazyMap breaks CPS serialization".toString()
+                }
+            }
+        }
+        assertEquals('', p.join('\n'))
+    }
+}
