@@ -41,3 +41,33 @@ demo: deps helpers
 bench: deps helpers
 	@test/scripts/tools.sh cosign notation oasdiff >/dev/null
 	PATH=$(RG_TOOLS_DIR)/bin:$$PATH test/bench/bench.sh
+
+# ---- distribution: agent image and release (issue 7; agent-image/README.md, docs/versioning.md) ----
+.PHONY: helpers-repro release agent-image agent-image-pin
+IMAGE ?= ghcr.io/release-gates/agent
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+AGENT_IMAGE_OUTPUT ?= --output type=oci,dest=dist/agent-image-$(VERSION).oci.tar
+
+# Two `make helpers` builds into separate dirs must be bit for bit identical (agent-image/repro_test.go also varies the source path).
+helpers-repro:
+	@a=$$(mktemp -d); b=$$(mktemp -d); trap 'rm -rf "$$a" "$$b"' EXIT; set -e; \
+	$(MAKE) -s --no-print-directory helpers BIN=$$a; $(MAKE) -s --no-print-directory helpers BIN=$$b; \
+	(cd $$a && sha256sum $(HELPERS)) >$$a/SUMS; (cd $$b && sha256sum -c --quiet $$a/SUMS); \
+	echo "helpers-repro: identical sha256 for $(HELPERS)"
+
+# Signed, reproducible helpers for linux/amd64 and linux/arm64 in dist/, pinned in resources/helpers.lock (env: RELEASE_KEY, COSIGN_PASSWORD).
+release:
+	VERSION='$(VERSION)' REVISION='$(REVISION)' test/scripts/release.sh
+
+# Multi-arch agent image with docker buildx; needs a Docker engine (not available on the dev machines). Push: AGENT_IMAGE_OUTPUT=--push.
+agent-image:
+	@command -v docker >/dev/null && docker buildx version >/dev/null 2>&1 || { echo "agent-image: docker buildx is not available here; see agent-image/README.md" >&2; exit 2; }
+	@mkdir -p dist
+	docker buildx build -f agent-image/Dockerfile --platform $(IMAGE_PLATFORMS) \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+	  --build-arg SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) \
+	  --provenance=mode=max --sbom=true -t $(IMAGE):$(VERSION) $(AGENT_IMAGE_OUTPUT) .
+
+# Refresh the base-image digests in agent-image/Dockerfile with `crane digest` (needs a reachable registry).
+agent-image-pin:
+	test/scripts/pin-images.sh agent-image/Dockerfile

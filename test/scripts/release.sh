@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# make release: builds the helpers for linux/amd64 and linux/arm64 with `make helpers`' own recipe, checks that a
+# rebuild is bit for bit identical, writes dist/SHA256SUMS, signs it with bin/sign-artifacts and pins the sums in
+# resources/helpers.lock.
+#
+# Inputs (environment; secrets only here, never as arguments):
+#   VERSION           release tag, vMAJOR.MINOR.PATCH[-pre]; the helpers' --version and the agent image tag equal it
+#   REVISION          git revision stamped into the helpers (default: git rev-parse HEAD)
+#   RELEASE_KEY       signing key reference for SHA256SUMS: file://cosign.key or a pkcs11: URI
+#   COSIGN_PASSWORD   password of a file key (read by sign-artifacts; PKCS11_PIN for an HSM key)
+#   RELEASE_BASE_URL  optional: replaces baseUrl in helpers.lock
+#   RELEASE_PUBLIC_KEY  optional: the public key; when cosign is on PATH the signature is checked with it too
+#
+# Output: dist/<helper>-linux-<arch>, dist/SHA256SUMS, dist/SHA256SUMS.sig; the layout the Groovy runner downloads
+# from (<baseUrl>/<version>/<helper>-<os>-<arch>). Exit codes: 0 done, 1 not reproducible or not verified, 2 bad input.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+die() { echo "release: $2" >&2; exit "$1"; }
+
+PLATFORMS=(linux/amd64 linux/arm64)
+HELPERS=(go-build-gate sign-artifacts slack-approval)
+DIST=${DIST:-dist}
+LOCK=resources/helpers.lock
+MAKE=${MAKE:-make}
+
+VERSION=${VERSION:-}
+[[ "$VERSION" =~ ^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$ ]] ||
+  die 2 "VERSION=${VERSION:-<unset>} is not a release tag: run make release VERSION=v1.2.3 (see docs/versioning.md)"
+REVISION=${REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+[ -n "${RELEASE_KEY:-}" ] ||
+  die 2 "RELEASE_KEY is not set: export RELEASE_KEY=file:///path/cosign.key (password in COSIGN_PASSWORD) or a pkcs11: URI"
+[ -f "$LOCK" ] || die 2 "$LOCK is missing: it is owned by the Groovy runner; restore it from git"
+
+# A release build never stamps VCS state: the revision is passed explicitly, so a dirty tree cannot change the bytes.
+case " ${GOFLAGS:-} " in *" -buildvcs=false "*) ;; *) export GOFLAGS="${GOFLAGS:+$GOFLAGS }-buildvcs=false" ;; esac
+export GOTOOLCHAIN=local CGO_ENABLED=1
+
+# arm64 needs a cgo cross compiler (crypto11 for PKCS#11); Debian's is gcc-aarch64-linux-gnu.
+if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || [ ! -d /usr/aarch64-linux-gnu/include ]; then
+  echo "release: installing gcc-aarch64-linux-gnu libc6-dev-arm64-cross" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null
+fi
+
+cc_for() {
+  case "$1" in
+    linux/amd64) echo "${CC_LINUX_AMD64:-gcc}" ;;
+    linux/arm64) echo "${CC_LINUX_ARM64:-aarch64-linux-gnu-gcc}" ;;
+    *) die 2 "no C cross compiler known for $1" ;;
+  esac
+}
+
+# build PLATFORM DIR: `make helpers` with GOOS/GOARCH/CC from the environment, into DIR.
+build() {
+  local os=${1%/*} arch=${1#*/}
+  GOOS=$os GOARCH=$arch CC=$(cc_for "$1") "$MAKE" -s --no-print-directory helpers \
+    BIN="$2" VERSION="$VERSION" REVISION="$REVISION" >&2
+}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$DIST"
+rm -f "$DIST/SHA256SUMS" "$DIST/SHA256SUMS.sig"
+
+files=()
+for p in "${PLATFORMS[@]}"; do
+  os=${p%/*} arch=${p#*/}
+  echo "release: building ${HELPERS[*]} $VERSION for $p" >&2
+  build "$p" "$work/$os-$arch.1"
+  build "$p" "$work/$os-$arch.2"
+  for h in "${HELPERS[@]}"; do
+    a=$(sha256sum <"$work/$os-$arch.1/$h" | cut -d' ' -f1)
+    b=$(sha256sum <"$work/$os-$arch.2/$h" | cut -d' ' -f1)
+    [ "$a" = "$b" ] || die 1 "$h for $p is not reproducible: two builds gave $a and $b"
+    install -m 0755 "$work/$os-$arch.1/$h" "$DIST/$h-$os-$arch"
+    files+=("$h-$os-$arch")
+  done
+done
+
+(cd "$DIST" && sha256sum "${files[@]}") >"$work/SHA256SUMS"
+mv -f "$work/SHA256SUMS" "$DIST/SHA256SUMS"
+echo "release: wrote $DIST/SHA256SUMS ($((${#files[@]})) binaries)" >&2
+
+# Sign with the helper built for this host (bin/), i.e. sign-artifacts itself.
+"$MAKE" -s --no-print-directory helpers VERSION="$VERSION" REVISION="$REVISION" >&2
+SIGN=bin/sign-artifacts
+if ! "$SIGN" blob --help 2>/dev/null | grep -qE '^[[:space:]]+sign([,[:space:]]|$)'; then
+  die 2 "$SIGN has no 'blob sign' verb yet (it is being built in helpers/cmd/sign-artifacts); $DIST/SHA256SUMS is written but NOT signed, so helpers.lock was left unchanged"
+fi
+"$SIGN" blob sign --key "$RELEASE_KEY" --result-file "$work/sign.json" "$DIST/SHA256SUMS" ||
+  die $? "signing $DIST/SHA256SUMS failed (result: $(cat "$work/sign.json" 2>/dev/null || echo none)); helpers.lock was left unchanged"
+[ -s "$DIST/SHA256SUMS.sig" ] || die 1 "$SIGN reported success but wrote no $DIST/SHA256SUMS.sig"
+if [ -n "${RELEASE_PUBLIC_KEY:-}" ] && command -v cosign >/dev/null 2>&1; then
+  cosign verify-blob --key "$RELEASE_PUBLIC_KEY" --signature "$DIST/SHA256SUMS.sig" --insecure-ignore-tlog=true \
+    "$DIST/SHA256SUMS" >&2 || die 1 "cosign does not verify $DIST/SHA256SUMS.sig with $RELEASE_PUBLIC_KEY"
+fi
+
+# Pin the sums: rewrite only version, sha256 (and baseUrl when given), keeping the file's layout; atomic rename.
+python3 - "$LOCK" "$VERSION" "$DIST/SHA256SUMS" "${RELEASE_BASE_URL:-}" <<'PY' || die 1 "updating $LOCK failed"
+import json, os, sys, tempfile
+lock_path, version, sums_path, base_url = sys.argv[1:]
+with open(lock_path) as f:
+    lock = json.load(f)
+sums = {}
+for line in open(sums_path):
+    digest, name = line.split()
+    helper, goos, goarch = name.rsplit("-", 2)
+    sums[(helper, goos + "/" + goarch)] = digest
+helpers = lock.setdefault("helpers", {})
+for (helper, platform), digest in sums.items():
+    helpers.setdefault(helper, {}).setdefault(platform, {})["sha256"] = digest
+stale = [h + " " + p for h, ps in helpers.items() for p in ps if (h, p) not in sums]
+if stale:
+    sys.exit("release: helpers.lock names builds this release did not make: " + ", ".join(stale))
+lock["version"] = version
+if base_url:
+    lock["baseUrl"] = base_url
+def dump(lock):
+    out, keys = ["{"], list(lock)
+    for i, k in enumerate(keys):
+        comma = "," if i < len(keys) - 1 else ""
+        if k != "helpers":
+            out.append("  %s: %s%s" % (json.dumps(k), json.dumps(lock[k], indent=2).replace("\n", "\n  "), comma))
+            continue
+        out.append('  "helpers": {')
+        hs = list(lock[k])
+        for j, h in enumerate(hs):
+            out.append("    %s: {" % json.dumps(h))
+            ps = list(lock[k][h])
+            for l, p in enumerate(ps):
+                entry = json.dumps(lock[k][h][p], separators=(", ", ": "))
+                out.append("      %s: %s%s" % (json.dumps(p), entry, "," if l < len(ps) - 1 else ""))
+            out.append("    }" + ("," if j < len(hs) - 1 else ""))
+        out.append("  }" + comma)
+    return "\n".join(out + ["}"]) + "\n"
+fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(lock_path)), prefix=".helpers.lock.")
+with os.fdopen(fd, "w") as f:
+    f.write(dump(lock))
+    f.flush()
+    os.fsync(f.fileno())
+os.chmod(tmp, 0o644)
+os.replace(tmp, lock_path)
+PY
+echo "release: $VERSION signed; $LOCK pins $((${#files[@]})) sha256 sums" >&2
