@@ -10,7 +10,7 @@ Map defaults() {
         spec        : 'docs/swagger.json',               // head spec (swag's Swagger 2.0), relative to dir
         baseSpec    : null,                              // file of the last released spec
         baseRef     : null,                              // git ref of the last release; with basePath
-        basePath    : null,                              // spec path inside baseRef; default: spec
+        basePath    : null,                              // spec path inside baseRef, relative to dir; default: spec
         tagPattern  : 'v*',                              // base = newest matching tag when baseSpec and baseRef are null
         failOn      : 'ERR',                             // lowest change level that fails: ERR, WARN or INFO
         allowList   : null,                              // YAML/JSON file of accepted changes, each with a reason
@@ -63,8 +63,8 @@ String problemWith(Map c) {
     if (!(c.failOn in ['ERR', 'WARN', 'INFO'])) {
         return "goBuildGate: failOn must be ERR, WARN or INFO; got '${c.failOn}'"
     }
-    if (c.baseSpec && c.baseRef) {
-        return 'goBuildGate: set baseSpec or baseRef, not both'
+    if (c.baseSpec && (c.baseRef || c.basePath)) {
+        return 'goBuildGate: set baseSpec (a file) or baseRef/basePath (git), not both'
     }
     if ('smoke' in c.checks && !c.smokeCommand?.trim()) {
         return "goBuildGate: parameter 'smokeCommand' is required when checks include 'smoke' " +
@@ -94,7 +94,8 @@ Map paramsOf(Map c) {
 List summaryLines(Map result) {
     List lines = ["goBuildGate: ${result.status ?: 'unknown'} (trace ${result.trace_id ?: '-'})".toString()]
     for (Object it : (result.items ?: [])) {
-        String msg = it.message ? ": ${it.message}" : ''
+        String first = it.message ? it.message.toString().readLines()[0] : ''
+        String msg = first ? ': ' + (first.length() > 200 ? first.substring(0, 200) + '...' : first) : ''
         lines.add("goBuildGate:   ${it.name} ${it.status}${msg}".toString())
     }
     return lines

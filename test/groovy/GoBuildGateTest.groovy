@@ -158,7 +158,8 @@ class GoBuildGateTest extends PipelineTestBase {
             ([checks: ['modverify', 'lint']] + SMOKE): "goBuildGate: checks must be a non-empty subset of modverify, apidiff, smoke; got ['modverify', 'lint']",
             ([checks: []])                           : "goBuildGate: checks must be a non-empty subset of modverify, apidiff, smoke; got []",
             ([failOn: 'error'] + SMOKE)              : "goBuildGate: failOn must be ERR, WARN or INFO; got 'error'",
-            ([baseSpec: 'a.json', baseRef: 'v1'] + SMOKE): 'goBuildGate: set baseSpec or baseRef, not both',
+            ([baseSpec: 'a.json', baseRef: 'v1'] + SMOKE): 'goBuildGate: set baseSpec (a file) or baseRef/basePath (git), not both',
+            ([baseSpec: 'a.json', basePath: 'b.json'] + SMOKE): 'goBuildGate: set baseSpec (a file) or baseRef/basePath (git), not both',
             ([expectBody: 'ok'] + SMOKE)             : "goBuildGate: parameter 'expectBody' must be a Map, got String 'ok' (see vars/goBuildGate.txt)",
         ]
         cases.each { config, want -> assertEquals(want, failureOf(config)) }
