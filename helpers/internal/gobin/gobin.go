@@ -116,4 +116,3 @@ func elfBuildID(f *os.File) string {
 	}
 	return string(data[descOff : descOff+int(descSz)])
 }
-
