@@ -128,4 +128,11 @@ class HelperRunnerTest extends PipelineTestBase {
             assertEquals("HelperRunner.run: parameter 'verb' is required (see src/io/releasegates/HelperRunner.groovy)", e.message)
         }
     }
+
+    @Test
+    void itRunsInTheDirectoryOfTheEnclosingDirStep() {
+        binding.getVariable('dir').call('sub/dir') { run([:]) }
+        assertTrue(file('sub/dir/out/r.json').exists())
+        assertFalse(file('out/r.json').exists())
+    }
 }

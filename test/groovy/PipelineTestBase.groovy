@@ -37,6 +37,8 @@ abstract class PipelineTestBase {
     StringBuilder console = new StringBuilder()
     FakeBuild currentBuild
     File workspace
+    /** Current directory of the dir step (null: the workspace). */
+    File cwd
     Binding binding
 
     protected final List<List> shMocks = []
@@ -105,10 +107,10 @@ abstract class PipelineTestBase {
         return callsTo('sh').collect { a -> a[0] instanceof Map ? (Map) a[0] : [script: a[0]] }
     }
 
-    /** Returns a workspace file (relative paths resolve against the workspace). */
+    /** Returns a workspace file (relative paths resolve against the dir step's directory, else the workspace). */
     File file(String path) {
         File f = new File(path)
-        return f.absolute ? f : new File(workspace, path)
+        return f.absolute ? f : new File(cwd ?: workspace, path)
     }
 
     /** Returns every secret value of the registered credentials. */
@@ -185,7 +187,17 @@ abstract class PipelineTestBase {
         step('timeout') { Object[] a -> ((Closure) a[1]).call() }
         step('input') { Object[] a -> inputResponse instanceof Closure ? ((Closure) inputResponse).call(a[0]) : inputResponse }
         step('isUnix') { Object[] a -> true }
-        step('pwd') { Object[] a -> workspace.path }
+        step('pwd') { Object[] a -> (cwd ?: workspace).path }
+        step('dir') { Object[] a ->
+            File saved = cwd
+            cwd = file(a[0].toString())
+            cwd.mkdirs()
+            try {
+                ((Closure) a[1]).call()
+            } finally {
+                cwd = saved
+            }
+        }
     }
 
     protected Object withEnvDo(List vars, Closure body) {
@@ -288,7 +300,7 @@ abstract class PipelineTestBase {
         File out = File.createTempFile('rg-sh-out-', '.txt')
         File err = File.createTempFile('rg-sh-err-', '.txt')
         try {
-            ProcessBuilder pb = new ProcessBuilder('/bin/sh', '-xe', '-c', script).directory(workspace)
+            ProcessBuilder pb = new ProcessBuilder('/bin/sh', '-xe', '-c', script).directory(cwd ?: workspace)
             Map<String, String> penv = pb.environment()
             env.each { k, v -> v == null ? penv.remove(k.toString()) : penv.put(k.toString(), v.toString()) }
             pb.redirectOutput(out).redirectError(err)
