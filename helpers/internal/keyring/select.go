@@ -1,0 +1,109 @@
+package keyring
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/release-gates/release-gates/helpers/internal/hsm"
+	"github.com/release-gates/release-gates/helpers/internal/keys"
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+// Selection is the key an environment signs with after the HSM health check.
+type Selection struct {
+	Signing
+	Fallback *FallbackEvent // set when a software key stands in for an unhealthy HSM key
+}
+
+// FallbackEvent is the audit record of one software fallback; it never holds a secret.
+type FallbackEvent struct {
+	Time        time.Time `json:"time"`
+	Event       string    `json:"event"` // always "software-fallback"
+	TraceID     string    `json:"trace_id,omitempty"`
+	Environment string    `json:"environment"`
+	HSMKey      string    `json:"hsm_key"`
+	FallbackKey string    `json:"fallback_key"`
+	Cause       string    `json:"cause"`  // hsm.Cause of the failed health check
+	Class       string    `json:"class"`  // failure class of the health check
+	Reason      string    `json:"reason"` // the health check's message
+	Keyring     string    `json:"keyring"`
+}
+
+// HealthFunc checks that an HSM key can sign right now.
+type HealthFunc func(ref keys.Ref) error
+
+// CheckHSM is the HealthFunc for real tokens: PIN from pinFile, the URI's pin-source, or $PKCS11_PIN; then hsm.Check.
+func CheckHSM(pinFile string) HealthFunc {
+	return func(ref keys.Ref) error {
+		if pinFile == "" {
+			pinFile = ref.PINSource
+		}
+		pin, err := keys.ReadSecret(pinFile, keys.PINEnv, "PKCS#11 PIN")
+		if err != nil {
+			return &hsm.HealthError{Cause: hsm.CausePIN, Err: err}
+		}
+		var label []byte
+		if ref.Label != "" {
+			label = []byte(ref.Label)
+		}
+		return hsm.Check(hsm.Config{ModulePath: ref.ModulePath, Token: ref.Token, Serial: ref.Serial, PIN: string(pin)}, ref.ID, label)
+	}
+}
+
+// Select returns env's current key, health-checking an HSM key first. When the check fails, a software key signs
+// instead only if keys.yaml allows it for env (fail closed otherwise); the returned selection then carries the audit event.
+func (f *File) Select(env string, now time.Time, traceID string, health HealthFunc) (Selection, error) {
+	s, err := f.SigningKey(env, now)
+	if err != nil {
+		return Selection{}, err
+	}
+	if s.Ref.Scheme != keys.SchemePKCS11 || health == nil {
+		return Selection{Signing: s}, nil
+	}
+	herr := health(s.Ref)
+	if herr == nil {
+		return Selection{Signing: s}, nil
+	}
+	if result.ClassOf(herr) == result.ClassInternal {
+		herr = result.Wrap(result.ClassKey, herr)
+	}
+	fb, err := f.Fallback(env, now, herr)
+	if err != nil {
+		if result.ClassOf(err) == result.ClassPolicy {
+			return Selection{}, &hsm.HealthError{Cause: hsm.CauseOf(herr), Err: err}
+		}
+		return Selection{}, err
+	}
+	return Selection{Signing: fb, Fallback: &FallbackEvent{
+		Time: now.UTC(), Event: "software-fallback", TraceID: traceID, Environment: env,
+		HSMKey: s.Key.ID, FallbackKey: fb.Key.ID, Cause: string(hsm.CauseOf(herr)), Class: string(result.ClassOf(herr)),
+		Reason: herr.Error(), Keyring: f.path,
+	}}, nil
+}
+
+// AppendAudit appends ev as one JSON line to path (created 0600) in a single write.
+func AppendAudit(path string, ev *FallbackEvent) error {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return result.Errorf(result.ClassInternal, "encoding audit record: %v", err)
+	}
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return result.Errorf(result.ClassInput, "opening audit log %s: %v", path, err)
+	}
+	defer fh.Close()
+	if _, err := fh.Write(append(b, '\n')); err != nil {
+		return result.Errorf(result.ClassInput, "appending to audit log %s: %v", path, err)
+	}
+	if err := fh.Sync(); err != nil {
+		return result.Errorf(result.ClassInput, "syncing audit log %s: %v", path, err)
+	}
+	return nil
+}
+
+// String renders the event for a progress line.
+func (ev *FallbackEvent) String() string {
+	return fmt.Sprintf("software fallback in %s: %s stands in for %s (HSM %s failure)", ev.Environment, ev.FallbackKey, ev.HSMKey, ev.Cause)
+}
