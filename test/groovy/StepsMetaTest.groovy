@@ -1,3 +1,12 @@
+import org.codehaus.groovy.ast.ClassNode
+import org.codehaus.groovy.ast.CodeVisitorSupport
+import org.codehaus.groovy.ast.MethodNode
+import org.codehaus.groovy.ast.expr.ClosureExpression
+import org.codehaus.groovy.ast.expr.Expression
+import org.codehaus.groovy.ast.expr.MethodCallExpression
+import org.codehaus.groovy.ast.expr.TupleExpression
+import org.codehaus.groovy.control.CompilationUnit
+import org.codehaus.groovy.control.Phases
 import org.junit.Test
 
 import java.util.regex.Matcher
@@ -122,6 +131,76 @@ class StepsMetaTest extends PipelineTestBase {
                 }
             }
         }
+        assertEquals('', p.join('\n'))
+    }
+
+    /** Collection methods whose closure CPS runs differently from plain Groovy (or not at all, e.g. sort). */
+    static final List<String> CLOSURE_METHODS = ['each', 'eachWithIndex', 'collect', 'collectEntries', 'collectMany', 'find',
+        'findAll', 'findResult', 'any', 'every', 'sort', 'toSorted', 'groupBy', 'inject', 'count', 'sum', 'max', 'min', 'unique',
+        'with', 'times', 'upto', 'eachLine', 'withCloseable', 'tap']
+
+    /** Returns "file:line method" for every closure passed to a collection method outside a @NonCPS method. */
+    static List<String> closuresOutsideNonCps(File f) {
+        CompilationUnit cu = new CompilationUnit()
+        cu.addSource(f)
+        cu.compile(Phases.CONVERSION)
+        List<String> out = []
+        for (ClassNode c : cu.AST.classes) {
+            for (MethodNode m : c.methods) {
+                if (m.annotations.any { it.classNode.nameWithoutPackage == 'NonCPS' }) {
+                    continue
+                }
+                m.code?.visit(new CodeVisitorSupport() {
+                    @Override
+                    void visitMethodCallExpression(MethodCallExpression call) {
+                        Expression args = call.arguments
+                        List<Expression> list = args instanceof TupleExpression ? ((TupleExpression) args).expressions : [args]
+                        if (call.methodAsString in CLOSURE_METHODS && list.any { it instanceof ClosureExpression }) {
+                            out << "${f.path - (REPO.path + '/')}:${call.lineNumber} ${m.name}() passes a closure to ${call.methodAsString}".toString()
+                        }
+                        super.visitMethodCallExpression(call)
+                    }
+                })
+            }
+        }
+        return out
+    }
+
+    @Test
+    void pipelineCodeUsesPlainLoopsOutsideNonCpsHelpers() {
+        List<String> p = []
+        ['src', 'vars'].each { dir ->
+            new File(REPO, dir).eachFileRecurse { f -> if (f.name.endsWith('.groovy')) p.addAll(closuresOutsideNonCps(f)) }
+        }
+        assertEquals('use a plain for loop or move the code into a @NonCPS helper that calls no steps:\n', 'use a plain for loop or move the code into a @NonCPS helper that calls no steps:\n' + p.join('\n'))
+    }
+
+    @Test
+    void theLintSeesAClosurePassedToEachInAPipelineMethod() {
+        File f = new File(workspace, 'lintMe.groovy')
+        f.text = """import com.cloudbees.groovy.cps.NonCPS
+def call(Map c) { [1, 2].each { sh "echo \$it" } }
+@NonCPS
+List pure(List l) { l.collect { it * 2 } }
+"""
+        List<String> got = closuresOutsideNonCps(f)
+        assertEquals(1, got.size())
+        assertTrue(got[0], got[0].endsWith(':2 call() passes a closure to each'))
+    }
+
+    @Test
+    void theReadmeJenkinsfileUsesOnlyRealParameterNames() {
+        String readme = new File(REPO, 'README.md').text
+        List<String> p = []
+        for (String s : steps()) {
+            Matcher m = readme =~ /(?s)\b${s}\((.*?)\)\s*\n\s*}/
+            while (m.find()) {
+                Set keys = (m.group(1) =~ /(?m)(?:^|[(,])\s*(\w+):/).collect { it[1] } as Set
+                Map d = loadStep(s).invokeMethod('defaults', null)
+                keys.findAll { !d.containsKey(it) }.each { p << "README.md calls ${s} with unknown parameter '${it}'".toString() }
+            }
+        }
+        assertTrue(readme.contains('goBuildGate('))
         assertEquals('', p.join('\n'))
     }
 }
