@@ -46,7 +46,7 @@ while IFS= read -r line; do
   ref=${BASH_REMATCH[2]} old=${BASH_REMATCH[3]}
   seen=$((seen + 1))
   if ! new=$("$crane" digest "$ref" 2>"$tmp.err"); then
-    echo "pin-images: crane digest $ref failed: $(head -c 300 "$tmp.err")" >&2
+    echo "pin-images: crane digest $ref failed: $(head -c 300 "$tmp.err" | tr "\n" " ")" >&2
     rm -f "$tmp.err"; exit 3
   fi
   rm -f "$tmp.err"
