@@ -69,14 +69,19 @@ func FromEnv() *Set {
 // Do runs op through dep's breaker: it fails fast while the breaker is open, here or in another process.
 // Only transient failures count towards opening the breaker.
 func (s *Set) Do(ctx context.Context, dep string, op func(context.Context) error) error {
-	if st, ok := s.read(dep); ok && st.Open && s.now().Before(st.Until) {
+	st, ok := s.read(dep)
+	if ok && st.Open && s.now().Before(st.Until) {
 		return result.Errorf(result.ClassUnavailable, "%s unavailable, breaker open until %s (%d consecutive failures; last: %s)",
 			dep, st.Until.UTC().Format(time.RFC3339), st.Failures, st.LastError)
 	}
 	cb := s.get(dep)
 	done, err := cb.Allow()
 	if err != nil {
-		return result.Errorf(result.ClassUnavailable, "%s unavailable, breaker open: %v", dep, err)
+		until := st.Until
+		if until.IsZero() || !st.Open {
+			until = s.now().Add(s.openFor)
+		}
+		return result.Errorf(result.ClassUnavailable, "%s unavailable, breaker open until %s (%v)", dep, until.UTC().Format(time.RFC3339), err)
 	}
 	opErr := op(ctx)
 	transient := opErr != nil && retry.Classify(opErr) == result.ClassTransient
@@ -87,8 +92,8 @@ func (s *Set) Do(ctx context.Context, dep string, op func(context.Context) error
 	}
 	if transient {
 		s.write(State{Dependency: dep, Open: cb.State() == gobreaker.StateOpen, Until: s.now().Add(s.openFor), LastError: opErr.Error()})
-	} else if opErr == nil {
-		s.write(State{Dependency: dep})
+	} else if opErr == nil && (st.Open || st.Failures > 0 || st.LastError != "") {
+		s.write(State{Dependency: dep}) // only a change is written: a healthy dependency costs one shared-lock read per call
 	}
 	return opErr
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
-func fast(tries int) Policy { return Policy{Tries: tries, Initial: time.Millisecond, Max: 50 * time.Millisecond} }
+func fast(tries int) Policy {
+	return Policy{Tries: tries, Initial: time.Millisecond, Max: 50 * time.Millisecond}
+}
 
 func TestClassifyCoversTheFailureTable(t *testing.T) {
 	cases := []struct {
