@@ -61,6 +61,7 @@ type Rule struct {
 
 	service, environment *regexp.Regexp
 	branches             []*regexp.Regexp
+	approverIDs          []string // Approvers expanded to sorted Slack user ids
 }
 
 var permRE = regexp.MustCompile(`^[A-Z][A-Za-z]*/[A-Z][A-Za-z]*$`)
@@ -166,6 +167,7 @@ func (c *Config) validate() error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
+		r.approverIDs = people
 		if len(people) < r.Required {
 			return fmt.Errorf("%s: %d approvals required but only %d approvers listed", where, r.Required, len(people))
 		}
@@ -221,8 +223,7 @@ func (c *Config) Rule(service, environment string) (*Rule, error) {
 
 // ApproverIDs returns the rule's approvers as distinct Slack user ids.
 func (c *Config) ApproverIDs(r *Rule) []string {
-	out, _ := c.expand(r.Approvers) // validated at load
-	return out
+	return append([]string(nil), r.approverIDs...)
 }
 
 // JenkinsUser returns the Jenkins user id mapped to a Slack user id, or "".
@@ -265,7 +266,7 @@ func (c *Config) Check(req Request) Decision {
 	}
 	d := Decision{Rule: r.Service + " × " + r.Environment}
 	switch {
-	case !contains(c.ApproverIDs(r), req.User):
+	case !contains(r.approverIDs, req.User):
 		d.Reason = fmt.Sprintf("%s is not an approver for %s in %s", req.User, req.Service, req.Environment)
 	case req.Requester != "" && req.User == req.Requester && !r.AllowSelfApproval:
 		d.Reason = fmt.Sprintf("%s requested this release and may not approve it (four-eyes rule)", req.User)

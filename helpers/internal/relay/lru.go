@@ -14,7 +14,7 @@ type seen struct {
 }
 
 func newSeen(max int) *seen {
-	return &seen{max: max, order: list.New(), keys: make(map[string]*list.Element, max)}
+	return &seen{max: max, order: list.New(), keys: make(map[string]*list.Element, min(max, 4096))}
 }
 
 // checkAndAdd reports whether any key was seen before; if none was, it records them all.

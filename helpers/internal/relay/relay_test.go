@@ -475,3 +475,40 @@ func FuzzParsePayload(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkVerifiedClick measures the CPU cost of one verified, accepted click up to the ack.
+func BenchmarkVerifiedClick(b *testing.B) {
+	t := &testing.T{}
+	e := newEnv(t)
+	e.relay.Close()
+	r, err := New(Config{SigningSecret: signingSecret, ButtonKey: buttonKey, RBAC: e.relay.cfg.RBAC, Jenkins: nopSubmitter{}, Responder: nopResponder{}, Audit: audit.New(io.Discard), Workers: 2, Queue: 1 << 16, ReplayWindow: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	h := r.Handler()
+	tok := e.token("approve", nil)
+	bodies := make([]string, b.N)
+	for i := range bodies {
+		bodies[i] = e.payload("U02BOB", rgslack.ActionApprove, tok, fmt.Sprintf("1700000000.%09d", i))
+	}
+	now := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req := httptest.NewRequest(http.MethodPost, "/slack/interactions", strings.NewReader(bodies[i]))
+		req.Header = sign(signingSecret, bodies[i], now)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}
+
+type nopSubmitter struct{}
+
+func (nopSubmitter) Submit(context.Context, string, string, string, []jenkins.Param) error { return nil }
+
+type nopResponder struct{}
+
+func (nopResponder) Respond(context.Context, string, string) error { return nil }
