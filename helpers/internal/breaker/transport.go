@@ -3,6 +3,8 @@ package breaker
 import (
 	"context"
 	"net/http"
+
+	"github.com/release-gates/release-gates/helpers/internal/retry"
 )
 
 // Transport sends every HTTP request through the breaker of its host, so a dependency that keeps failing is
@@ -54,4 +56,11 @@ func asStatus(err error, sf *statusFailure) bool {
 		*sf = v
 	}
 	return ok
+}
+
+// Stack returns the resilient transport for one kind of dependency: per-request retries (retry.Transport) around
+// the per-host breaker, around next. A request is retried while the breaker lets attempts through; once it opens,
+// the refusal is not transient and every layer above stops at once.
+func Stack(next http.RoundTripper, set *Set, p retry.Policy) http.RoundTripper {
+	return &retry.Transport{Next: &Transport{Next: next, Set: set}, Policy: p}
 }

@@ -20,13 +20,20 @@ type Fault string
 // The faults the proxy can inject.
 const (
 	None        Fault = ""
-	Unavailable Fault = "503"       // 503 Service Unavailable
-	TooMany     Fault = "429"       // 429 with Retry-After
-	Reset       Fault = "reset"     // TCP reset before any response
-	Latency     Fault = "latency"   // the real answer, late
-	Truncated   Fault = "truncated" // the real status and headers, then half the body and a closed connection
-	Down        Fault = "down"      // every request is reset: the dependency is down
+	Unavailable Fault = "503"        // 503 Service Unavailable
+	TooMany     Fault = "429"        // 429 with Retry-After
+	Reset       Fault = "reset"      // TCP reset before any response
+	Latency     Fault = "latency"    // the real answer, late
+	Truncated   Fault = "truncated"  // the real status and headers, then half the body and a closed connection
+	Down        Fault = "down"       // every request is reset: the dependency is down
+	LostReply   Fault = "lost-reply" // the request reaches the target and is acted on, then the client sees a reset
 )
+
+// rule injects faults into the next requests that match.
+type rule struct {
+	match  func(*http.Request) bool
+	faults []Fault
+}
 
 // Proxy forwards to a target and injects faults by rate or by script.
 type Proxy struct {
@@ -38,6 +45,7 @@ type Proxy struct {
 	rate       float64 // share of requests that fail transiently
 	kinds      []Fault // faults drawn from when rate hits
 	script     []Fault // faults for the next requests, in order; beats rate
+	rules      []*rule // faults for the next matching requests; beat script and rate
 	down       bool
 	latency    time.Duration
 	retryAfter int
@@ -57,7 +65,7 @@ func New(target string, seed int64) (*Proxy, error) {
 	rp.ErrorLog = nil
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
-		f := p.next()
+		f := p.next(r)
 		if f != None {
 			p.injected.Add(1)
 		}
@@ -65,13 +73,23 @@ func New(target string, seed int64) (*Proxy, error) {
 		case Unavailable:
 			http.Error(w, "injected 503", http.StatusServiceUnavailable)
 		case TooMany:
-			w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
+			p.mu.Lock()
+			ra := p.retryAfter
+			p.mu.Unlock()
+			w.Header().Set("Retry-After", strconv.Itoa(ra))
 			http.Error(w, "injected 429", http.StatusTooManyRequests)
 		case Reset, Down:
 			reset(w)
 		case Latency:
-			time.Sleep(p.latency)
+			p.mu.Lock()
+			d := p.latency
+			p.mu.Unlock()
+			time.Sleep(d)
 			rp.ServeHTTP(w, r)
+		case LostReply:
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			reset(w)
 		case Truncated:
 			rp.ServeHTTP(&truncator{ResponseWriter: w}, r)
 		default:
@@ -123,11 +141,27 @@ func (p *Proxy) SetRetryAfter(s int) { p.mu.Lock(); p.retryAfter = s; p.mu.Unloc
 // Counts returns the requests seen and the faults injected.
 func (p *Proxy) Counts() (requests, injected int64) { return p.requests.Load(), p.injected.Load() }
 
-func (p *Proxy) next() Fault {
+// When queues faults for the next requests that match, in order (e.g. only manifest PUTs).
+func (p *Proxy) When(match func(*http.Request) bool, faults ...Fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = append(p.rules, &rule{match: match, faults: faults})
+}
+
+func (p *Proxy) next(r *http.Request) Fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.down {
 		return Down
+	}
+	for i, ru := range p.rules {
+		if ru.match(r) {
+			f := ru.faults[0]
+			if ru.faults = ru.faults[1:]; len(ru.faults) == 0 {
+				p.rules = append(p.rules[:i:i], p.rules[i+1:]...)
+			}
+			return f
+		}
 	}
 	if len(p.script) > 0 {
 		f := p.script[0]

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -83,5 +84,37 @@ func TestARateInjectsRoughlyThatShareAndDownResetsEverything(t *testing.T) {
 	p.SetDown(true)
 	if _, err := http.Get(p.URL()); err == nil {
 		t.Fatal("a down proxy answered")
+	}
+}
+
+func TestALostReplyReachesTheTargetButTheClientSeesAReset(t *testing.T) {
+	var puts atomic.Int32
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			puts.Add(1)
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer b.Close()
+	p, err := New(b.URL, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.When(func(r *http.Request) bool { return r.Method == http.MethodPut }, LostReply)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if resp, err := client.Get(p.URL() + "/v2/"); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("a GET must pass a rule for PUTs: %v", err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, p.URL()+"/v2/x/manifests/v1", strings.NewReader("{}"))
+	if _, err := client.Do(req); err == nil {
+		t.Fatal("want a reset for the matched PUT")
+	}
+	if puts.Load() != 1 {
+		t.Fatalf("the target saw %d PUTs, want 1 (the request must be acted on)", puts.Load())
+	}
+	req, _ = http.NewRequest(http.MethodPut, p.URL()+"/v2/x/manifests/v1", strings.NewReader("{}"))
+	if resp, err := client.Do(req); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("the rule is used up after one fault: %v", err)
 	}
 }
