@@ -243,9 +243,9 @@ func TestUpdateAndEscalate(t *testing.T) {
 func TestRuleAuditAndRBACVerbs(t *testing.T) {
 	auditFile := filepath.Join(t.TempDir(), "a.jsonl")
 	cases := []struct {
-		name string
-		args []string
-		code int
+		name  string
+		args  []string
+		code  int
 		check func(t *testing.T, r result.Result, stdout string)
 	}{
 		{"rule writes required approvals and approvers", []string{"rule", "--rbac", exampleRBAC, "--service", "payments", "--environment", "prod", "--branch", "main"}, 0,

@@ -73,7 +73,7 @@ func (b *syncBuffer) String() string {
 
 // env is one relay wired to a Jenkins stand-in and a response_url sink.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	relay    *Relay
 	srv      *httptest.Server
 	jenkins  *jenkins.StandIn
@@ -83,7 +83,7 @@ type env struct {
 	auditBuf *syncBuffer
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	cfg, err := rbac.Load(filepath.Join("..", "..", "..", "resources", "rbac.example.yaml"))
 	if err != nil {
@@ -478,8 +478,7 @@ func FuzzParsePayload(f *testing.F) {
 
 // BenchmarkVerifiedClick measures the CPU cost of one verified, accepted click up to the ack.
 func BenchmarkVerifiedClick(b *testing.B) {
-	t := &testing.T{}
-	e := newEnv(t)
+	e := newEnv(b)
 	e.relay.Close()
 	r, err := New(Config{SigningSecret: signingSecret, ButtonKey: buttonKey, RBAC: e.relay.cfg.RBAC, Jenkins: nopSubmitter{}, Responder: nopResponder{}, Audit: audit.New(io.Discard), Workers: 2, Queue: 1 << 16, ReplayWindow: 1 << 20})
 	if err != nil {
@@ -507,7 +506,9 @@ func BenchmarkVerifiedClick(b *testing.B) {
 
 type nopSubmitter struct{}
 
-func (nopSubmitter) Submit(context.Context, string, string, string, []jenkins.Param) error { return nil }
+func (nopSubmitter) Submit(context.Context, string, string, string, []jenkins.Param) error {
+	return nil
+}
 
 type nopResponder struct{}
 
