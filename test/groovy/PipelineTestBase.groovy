@@ -4,6 +4,7 @@ import org.junit.Before
 import org.junit.Rule
 import org.junit.rules.TestWatcher
 import org.junit.runner.Description
+import org.codehaus.groovy.runtime.InvokerHelper
 
 import java.nio.file.Files
 import java.util.concurrent.TimeUnit
@@ -72,9 +73,19 @@ abstract class PipelineTestBase {
 
     /** Loads vars/<name>.groovy bound to this test's steps. */
     Script loadStep(String name) {
-        GroovyShell shell = new GroovyShell(this.class.classLoader, binding)
-        return shell.parse(new File(REPO, "vars/${name}.groovy"))
+        Class c
+        synchronized (STEP_CLASSES) {
+            c = STEP_CLASSES[name]
+            if (c == null) {
+                c = new GroovyShell(this.class.classLoader).parse(new File(REPO, "vars/${name}.groovy")).getClass()
+                STEP_CLASSES[name] = c
+            }
+        }
+        return InvokerHelper.createScript(c, binding)
     }
+
+    /** Compiled vars scripts by step name; compiling once per run keeps the suite fast. */
+    protected static final Map<String, Class> STEP_CLASSES = [:]
 
     /** Runs vars/<name>.groovy's call with config, as a Jenkinsfile's `name(config)` does. */
     Object runStep(String name, Map config = [:]) {

@@ -22,7 +22,7 @@ class HelperRunner implements Serializable {
         resultFile  : null,  // default .release-gates/<step>-<verb>.json
         label       : null,  // sh label; default '<step>: <verb>'
         credentials : [],    // withCredentials bindings; secrets reach the helper only as env vars or files
-        env         : [],    // extra 'K=V' entries for withEnv
+        env         : [],    // extra non-secret 'K=V' entries for withEnv (secrets go in credentials)
         allowFailure: false, // true: return the result map for any exit code with a result file; see check()
     ]
 
