@@ -62,8 +62,8 @@ type Record struct {
 // Entry is a record decoded with its position and line hash.
 type Entry struct {
 	Body
-	Line int    // 1-based line number in the file
-	Hash string // sha256 hex of the line (without newline)
+	Line  int    // 1-based line number in the file
+	Hash  string // sha256 hex of the line (without newline)
 	KeyID string
 }
 

@@ -1,0 +1,127 @@
+package provenance
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/sigstore/cosign/v2/pkg/types"
+
+	"github.com/release-gates/release-gates/helpers/internal/ledger"
+	"github.com/release-gates/release-gates/helpers/internal/registry"
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+func ociOptions(ctx context.Context, reg *registry.Client) []ociremote.Option {
+	return []ociremote.Option{ociremote.WithRemoteOptions(reg.RemoteOptions(ctx)...), ociremote.WithNameOptions(reg.NameOptions()...)}
+}
+
+// Attach stores a signed envelope as a cosign attestation of target (a layer of the sha256-<hex>.att image).
+// With replace, earlier attestations of the same predicate type are replaced (one provenance per image);
+// an identical attestation is never pushed twice.
+func Attach(ctx context.Context, reg *registry.Client, target registry.Target, envelope []byte, predicateType string, pub crypto.PublicKey, replace bool) (string, error) {
+	v, err := ledger.Verifier(pub)
+	if err != nil {
+		return "", err
+	}
+	var tag string
+	err = reg.Retry(ctx, "pushing attestation for "+target.Digest.String(), func() error {
+		opts := ociOptions(ctx, reg)
+		att, err := static.NewAttestation(envelope, static.WithLayerMediaType(types.DssePayloadType),
+			static.WithAnnotations(map[string]string{"predicateType": predicateType}))
+		if err != nil {
+			return err
+		}
+		so := []mutate.SignOption{mutate.WithDupeDetector(cremote.NewDupeDetector(v))}
+		if replace {
+			so = append(so, mutate.WithReplaceOp(cremote.NewReplaceOp(predicateType)))
+		}
+		se := ociremote.SignedUnknown(target.Digest, opts...)
+		newSE, err := mutate.AttachAttestationToEntity(se, att, so...)
+		if err != nil {
+			return err
+		}
+		t, err := ociremote.AttestationTag(target.Digest, opts...)
+		if err != nil {
+			return err
+		}
+		tag = t.String()
+		return ociremote.WriteAttestations(target.Digest.Repository, newSE, opts...)
+	})
+	return tag, err
+}
+
+// Fetched is one verified attestation of an image.
+type Fetched struct {
+	PredicateType string
+	Statement     []byte // the in-toto statement JSON
+}
+
+// Fetch returns target's attestations that verify with one of pubs, using cosign's own verification
+// (payload type, DSSE signature, subject digest); none at all is ClassTamper.
+func Fetch(ctx context.Context, reg *registry.Client, target registry.Target, pubs []crypto.PublicKey) ([]Fetched, error) {
+	var out []Fetched
+	var lastErr error
+	for _, pub := range pubs {
+		v, err := ledger.Verifier(pub)
+		if err != nil {
+			return nil, err
+		}
+		co := &cosign.CheckOpts{RegistryClientOpts: ociOptions(ctx, reg), SigVerifier: v, ClaimVerifier: cosign.IntotoSubjectClaimVerifier,
+			IgnoreTlog: true, IgnoreSCT: true, Offline: true}
+		err = reg.Retry(ctx, "fetching attestations of "+target.Digest.String(), func() error {
+			atts, _, err := cosign.VerifyImageAttestations(ctx, target.Digest, co)
+			if verdict(err) {
+				lastErr = err
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			for _, a := range atts {
+				p, err := a.Payload()
+				if err != nil {
+					return err
+				}
+				stmt, pt, err := Open(p, []crypto.PublicKey{pub})
+				if err != nil {
+					return err
+				}
+				out = append(out, Fetched{PredicateType: pt, Statement: stmt})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
+	var none *cosign.ErrNoMatchingAttestations
+	if errors.As(lastErr, &none) || lastErr == nil {
+		return nil, result.Errorf(result.ClassTamper, "no attestation of %s verifies with the release key(s)", target.Digest)
+	}
+	return nil, result.Errorf(result.ClassTamper, "attestations of %s do not verify: %v", target.Digest, lastErr)
+}
+
+func verdict(err error) bool {
+	var none *cosign.ErrNoMatchingAttestations
+	var vf *cosign.VerificationFailure
+	return err != nil && (errors.As(err, &none) || errors.As(err, &vf))
+}
+
+// Decode unmarshals a statement's JSON into s.
+func Decode[P any](stmt []byte) (Statement[P], error) {
+	var s Statement[P]
+	if err := json.Unmarshal(stmt, &s); err != nil {
+		return s, result.Errorf(result.ClassTamper, "attestation statement does not decode: %v", err)
+	}
+	return s, nil
+}
