@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi2"
 	"github.com/getkin/kin-openapi/openapi2conv"
@@ -107,10 +108,7 @@ func decodeProbe(data []byte, p *versionProbe) error {
 
 // firstLine keeps errors on one line for the result file and the console.
 func firstLine(err error) string {
-	s := err.Error()
-	if i := bytes.IndexAny([]byte(s), "\r\n"); i >= 0 {
-		s = s[:i]
-	}
+	s := strings.Join(strings.Fields(err.Error()), " ")
 	if len(s) > 300 {
 		s = s[:300] + "..."
 	}
