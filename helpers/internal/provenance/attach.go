@@ -8,6 +8,7 @@ import (
 
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
@@ -38,23 +39,48 @@ func Attach(ctx context.Context, reg *registry.Client, target registry.Target, e
 		if err != nil {
 			return err
 		}
-		so := []mutate.SignOption{mutate.WithDupeDetector(cremote.NewDupeDetector(v))}
-		if replace {
-			so = append(so, mutate.WithReplaceOp(cremote.NewReplaceOp(predicateType)))
-		}
-		se := ociremote.SignedUnknown(target.Digest, opts...)
-		newSE, err := mutate.AttachAttestationToEntity(se, att, so...)
-		if err != nil {
-			return err
-		}
 		t, err := ociremote.AttestationTag(target.Digest, opts...)
 		if err != nil {
 			return err
 		}
 		tag = t.String()
+		se := ociremote.SignedUnknown(target.Digest, opts...)
+		// cosign's dupe detector compares base64 signatures, which attestation layers lack, so compare layer digests.
+		if dup, err := hasLayer(se, att); err != nil || dup {
+			return err
+		}
+		so := []mutate.SignOption{mutate.WithDupeDetector(cremote.NewDupeDetector(v))}
+		if replace {
+			so = append(so, mutate.WithReplaceOp(cremote.NewReplaceOp(predicateType)))
+		}
+		newSE, err := mutate.AttachAttestationToEntity(se, att, so...)
+		if err != nil {
+			return err
+		}
 		return ociremote.WriteAttestations(target.Digest.Repository, newSE, opts...)
 	})
 	return tag, err
+}
+
+func hasLayer(se oci.SignedEntity, att oci.Signature) (bool, error) {
+	want, err := att.Digest()
+	if err != nil {
+		return false, err
+	}
+	atts, err := se.Attestations()
+	if err != nil {
+		return false, err
+	}
+	list, err := atts.Get()
+	if err != nil {
+		return false, err
+	}
+	for _, a := range list {
+		if d, err := a.Digest(); err == nil && d == want {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Fetched is one verified attestation of an image.
