@@ -1,0 +1,183 @@
+package image
+
+import (
+	"context"
+	"crypto"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/notaryproject/notation-go"
+
+	reg "github.com/release-gates/release-gates/helpers/internal/registry"
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+// Outcome is what happened to one image.
+type Outcome struct {
+	Given    string // the reference as given
+	Digest   string // repo@sha256:..., what was signed or verified ("" when it never resolved)
+	Cosign   *CosignOutcome
+	Notation *NotationOutcome
+	Checked  []Format // formats verified (verify)
+	Err      error
+	Duration time.Duration
+}
+
+// SignOptions select what SignAll writes.
+type SignOptions struct {
+	Formats           []Format
+	NotationMediaType string  // MediaTypeJWS (default) or MediaTypeCOSE
+	Referrers         bool    // cosign: OCI 1.1 referrers instead of the .sig tag
+	Expect            v1.Hash // the digest a single image must resolve to (zero: no check)
+	Workers           int     // images signed in parallel; default 4
+}
+
+// VerifyOptions select what VerifyAll requires.
+type VerifyOptions struct {
+	Formats    []Format
+	CosignKeys []crypto.PublicKey
+	Notation   notation.Verifier
+	Workers    int
+}
+
+// SignAll signs every image by digest in the requested formats and verifies each signature right after writing it.
+// All references are parsed before anything is signed. each is called once per image, possibly concurrently.
+// The returned error carries the most severe failure class.
+func SignAll(ctx context.Context, rc *reg.Client, images []string, k Key, opts SignOptions, each func(Outcome)) error {
+	if err := k.check(opts.Formats); err != nil {
+		return err
+	}
+	if opts.NotationMediaType == "" {
+		opts.NotationMediaType = MediaTypeJWS
+	}
+	return forEach(ctx, rc, images, opts.Expect, opts.Workers, each, func(ctx context.Context, t reg.Target, o *Outcome) error {
+		if has(opts.Formats, Cosign) {
+			c, err := SignCosign(ctx, rc, t, k.Signer, opts.Referrers)
+			o.Cosign = &c
+			if err != nil {
+				return err
+			}
+		}
+		if has(opts.Formats, Notation) {
+			n, err := SignNotation(ctx, rc, t, k, opts.NotationMediaType)
+			o.Notation = &n
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// VerifyAll checks every image for a valid signature of each required format; a missing or invalid one rejects the image.
+func VerifyAll(ctx context.Context, rc *reg.Client, images []string, opts VerifyOptions, each func(Outcome)) error {
+	if has(opts.Formats, Cosign) && len(opts.CosignKeys) == 0 {
+		return errf(result.ClassInput, "cosign verification needs --key pub.pem (or narrow with --format notation)")
+	}
+	if has(opts.Formats, Notation) && opts.Notation == nil {
+		return errf(result.ClassInput, "notation verification needs --trust-policy and --trust-store (or narrow with --format cosign)")
+	}
+	return forEach(ctx, rc, images, v1.Hash{}, opts.Workers, each, func(ctx context.Context, t reg.Target, o *Outcome) error {
+		var errs []error
+		if has(opts.Formats, Cosign) {
+			if _, err := VerifyCosign(ctx, rc, t, opts.CosignKeys, true); err != nil {
+				errs = append(errs, err)
+			} else {
+				o.Checked = append(o.Checked, Cosign)
+			}
+		}
+		if has(opts.Formats, Notation) {
+			if err := VerifyNotation(ctx, rc, t, opts.Notation); err != nil {
+				errs = append(errs, err)
+			} else {
+				o.Checked = append(o.Checked, Notation)
+			}
+		}
+		if len(errs) > 1 {
+			return result.Errorf(result.ClassOf(worst(errs)), "%v; %v", errs[0], errs[1])
+		}
+		return worst(errs)
+	})
+}
+
+func forEach(ctx context.Context, rc *reg.Client, images []string, expect v1.Hash, workers int, each func(Outcome), do func(context.Context, reg.Target, *Outcome) error) error {
+	if len(images) == 0 {
+		return errf(result.ClassInput, "no image given: pass one or more IMAGE arguments (repo:tag or repo@sha256:...)")
+	}
+	if expect != (v1.Hash{}) && len(images) != 1 {
+		return errf(result.ClassInput, "--expect-digest applies to exactly one image; use repo:tag@sha256:... per image instead")
+	}
+	refs := make([]reg.Reference, len(images))
+	for i, s := range images {
+		r, err := rc.Parse(s)
+		if err != nil {
+			return err
+		}
+		refs[i] = r
+	}
+	if workers <= 0 {
+		workers = 4
+	}
+	var (
+		mu   sync.Mutex
+		errs = make([]error, len(refs))
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, workers)
+	)
+	for i, r := range refs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			start := time.Now()
+			o := Outcome{Given: r.Given}
+			t, err := rc.Resolve(ctx, r, expect)
+			if err == nil {
+				o.Digest = t.Digest.String()
+				err = do(ctx, t, &o)
+			}
+			o.Err, o.Duration = err, time.Since(start)
+			mu.Lock()
+			errs[i] = err
+			mu.Unlock()
+			each(o)
+		}()
+	}
+	wg.Wait()
+	failed := 0
+	for _, e := range errs {
+		if e != nil {
+			failed++
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	w := worst(errs)
+	if len(refs) == 1 {
+		return w
+	}
+	return result.Errorf(result.ClassOf(w), "%d of %d images failed; first of the worst: %v", failed, len(refs), w)
+}
+
+// severity orders classes for the batch verdict: broken setup first, then unavailability, then rejections.
+var severity = []result.Class{result.ClassInternal, result.ClassConfig, result.ClassInput, result.ClassAuth, result.ClassKey,
+	result.ClassUnavailable, result.ClassTransient, result.ClassTamper, result.ClassPolicy, result.ClassRejected}
+
+func worst(errs []error) error {
+	for _, c := range severity {
+		for _, e := range errs {
+			if e != nil && result.ClassOf(e) == c {
+				return e
+			}
+		}
+	}
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}

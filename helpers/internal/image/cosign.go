@@ -1,0 +1,328 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	"github.com/sigstore/cosign/v2/pkg/oci/empty"
+	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	cstatic "github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/sigstore/sigstore/pkg/signature"
+	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
+
+	"github.com/release-gates/release-gates/helpers/internal/registry"
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+// CosignOutcome describes a cosign signature written for one image.
+type CosignOutcome struct {
+	Location   string // the sha256-<hex>.sig tag, or "referrers"
+	Signatures int    // signatures now attached (tag mode)
+	Reused     bool   // an identical signature by this key was already there; nothing was pushed
+	Verified   bool
+}
+
+// cosignVerifier returns the verifier cosign uses for a public key: SHA-256 for ECDSA and RSA (PKCS#1 v1.5), pure Ed25519.
+func cosignVerifier(pub crypto.PublicKey) (signature.Verifier, error) {
+	v, err := signature.LoadVerifier(pub, crypto.SHA256)
+	if err != nil {
+		return nil, errf(result.ClassKey, "unsupported public key for cosign: %v", err)
+	}
+	return v, nil
+}
+
+// signCosignPayload signs the simple-signing payload as cosign does: a DER/PKCS#1 signature over SHA-256(payload).
+func signCosignPayload(s crypto.Signer, payload []byte) ([]byte, error) {
+	if _, ok := s.Public().(ed25519.PublicKey); ok {
+		return s.Sign(rand.Reader, payload, crypto.Hash(0))
+	}
+	sum := sha256.Sum256(payload)
+	return s.Sign(rand.Reader, sum[:], crypto.SHA256)
+}
+
+func ociOptions(ctx context.Context, reg *registry.Client) []ociremote.Option {
+	return []ociremote.Option{ociremote.WithRemoteOptions(reg.RemoteOptions(ctx)...), ociremote.WithNameOptions(reg.NameOptions()...)}
+}
+
+// SignCosign signs target with key and stores the signature as cosign does: a layer of the sha256-<hex>.sig image
+// (or, with referrers, an OCI 1.1 referrer). Re-signing with the same key adds no duplicate.
+func SignCosign(ctx context.Context, reg *registry.Client, target registry.Target, s crypto.Signer, referrers bool) (CosignOutcome, error) {
+	verifier, err := cosignVerifier(s.Public())
+	if err != nil {
+		return CosignOutcome{}, err
+	}
+	payload, err := (&sigpayload.Cosign{Image: target.Digest}).MarshalJSON()
+	if err != nil {
+		return CosignOutcome{}, errf(result.ClassInternal, "cosign payload: %v", err)
+	}
+	var out CosignOutcome
+	err = reg.Retry(ctx, "pushing cosign signature for "+target.Digest.String(), func() error {
+		out = CosignOutcome{}
+		if referrers {
+			// Referrer manifests are content-addressed with the signature inside, so dedupe by verifying first.
+			n, err := verifyCosignReferrers(ctx, reg, target, verifier)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				out.Location, out.Reused = "referrers", true
+				return nil
+			}
+		}
+		raw, err := signCosignPayload(s, payload)
+		if err != nil {
+			return errf(result.ClassKey, "cosign signing with the key: %v", err)
+		}
+		sig, err := cstatic.NewSignature(payload, base64.StdEncoding.EncodeToString(raw))
+		if err != nil {
+			return err
+		}
+		if referrers {
+			out.Location, out.Signatures = "referrers", 1
+			return writeCosignReferrer(ctx, reg, target, sig)
+		}
+		opts := ociOptions(ctx, reg)
+		se, err := ociremote.SignedEntity(target.Digest, opts...)
+		var nf *ociremote.EntityNotFoundError
+		if errors.As(err, &nf) {
+			return errf(result.ClassInput, "image %s not found", target.Digest)
+		} else if err != nil {
+			return err
+		}
+		before, err := countSignatures(se)
+		if err != nil {
+			return err
+		}
+		newSE, err := mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(cremote.NewDupeDetector(verifier)))
+		if err != nil {
+			return err
+		}
+		after, err := countSignatures(newSE)
+		if err != nil {
+			return err
+		}
+		out.Signatures = after
+		tag, err := ociremote.SignatureTag(target.Digest, opts...)
+		if err != nil {
+			return err
+		}
+		out.Location = tag.String()
+		if after == before {
+			out.Reused = true
+			return nil
+		}
+		return ociremote.WriteSignatures(target.Digest.Repository, newSE, opts...)
+	})
+	if err != nil {
+		return out, err
+	}
+	if _, _, err := verifyCosign(ctx, reg, target, []signature.Verifier{verifier}, referrers); err != nil {
+		return out, fmt.Errorf("verifying the cosign signature just written: %w", err)
+	}
+	out.Verified = true
+	return out, nil
+}
+
+func countSignatures(se oci.SignedEntity) (int, error) {
+	sigs, err := se.Signatures()
+	if err != nil {
+		return 0, err
+	}
+	l, err := sigs.Get()
+	return len(l), err
+}
+
+// CosignResult says which key verified how many cosign signatures.
+type CosignResult struct {
+	Signatures int // valid signatures found
+	KeyIndex   int // index of the first public key that verified
+}
+
+// VerifyCosign checks that target carries a cosign signature valid under one of pubs (offline: no tlog, no SCT).
+// A missing or invalid signature is ClassTamper.
+func VerifyCosign(ctx context.Context, reg *registry.Client, target registry.Target, pubs []crypto.PublicKey, referrers bool) (CosignResult, error) {
+	if len(pubs) == 0 {
+		return CosignResult{}, errf(result.ClassInput, "cosign verification needs a public key: pass --key pub.pem")
+	}
+	vs := make([]signature.Verifier, 0, len(pubs))
+	for _, p := range pubs {
+		v, err := cosignVerifier(p)
+		if err != nil {
+			return CosignResult{}, err
+		}
+		vs = append(vs, v)
+	}
+	n, idx, err := verifyCosign(ctx, reg, target, vs, referrers)
+	return CosignResult{Signatures: n, KeyIndex: idx}, err
+}
+
+func verifyCosign(ctx context.Context, reg *registry.Client, target registry.Target, vs []signature.Verifier, referrers bool) (int, int, error) {
+	var lastErr error
+	for i, v := range vs {
+		if referrers {
+			n, err := verifyCosignReferrers(ctx, reg, target, v)
+			if err != nil {
+				return 0, -1, err
+			}
+			if n > 0 {
+				return n, i, nil
+			}
+		}
+		var sigs []oci.Signature
+		err := reg.Retry(ctx, "fetching cosign signatures of "+target.Digest.String(), func() error {
+			var err error
+			sigs, _, err = cosign.VerifyImageSignatures(ctx, target.Digest, checkOpts(ctx, reg, v))
+			if isCosignVerdict(err) {
+				lastErr = err
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return 0, -1, err
+		}
+		if len(sigs) > 0 {
+			return len(sigs), i, nil
+		}
+	}
+	var none *cosign.ErrNoSignaturesFound
+	if errors.As(lastErr, &none) {
+		return 0, -1, errf(result.ClassTamper, "cosign: no signature found for %s", target.Digest)
+	}
+	return 0, -1, errf(result.ClassTamper, "cosign: no signature of %s verifies with the given key(s): %v", target.Digest, oneLine(lastErr))
+}
+
+func checkOpts(ctx context.Context, reg *registry.Client, v signature.Verifier) *cosign.CheckOpts {
+	return &cosign.CheckOpts{
+		RegistryClientOpts: ociOptions(ctx, reg),
+		SigVerifier:        v,
+		ClaimVerifier:      cosign.SimpleClaimVerifier,
+		IgnoreTlog:         true,
+		IgnoreSCT:          true,
+		Offline:            true,
+	}
+}
+
+// cosignSigArtifactType is the artifact type cosign gives signature referrers (OCI 1.1 mode).
+const cosignSigArtifactType = "application/vnd.dev.cosign.artifact.sig.v1+json"
+
+// verifyCosignReferrers counts valid signatures among all cosign signature referrers of target
+// (cosign itself looks only at the last referrer, so a second key would hide the first).
+func verifyCosignReferrers(ctx context.Context, reg *registry.Client, target registry.Target, v signature.Verifier) (int, error) {
+	opts := ociOptions(ctx, reg)
+	var idx *v1.IndexManifest
+	err := reg.Retry(ctx, "listing referrers of "+target.Digest.String(), func() error {
+		var err error
+		idx, err = ociremote.Referrers(target.Digest, cosignSigArtifactType, opts...)
+		return err
+	})
+	if err != nil {
+		if result.ClassOf(err) == result.ClassInput { // no referrers and no fallback tag yet
+			return 0, nil
+		}
+		return 0, err
+	}
+	co := checkOpts(ctx, reg, v)
+	valid := 0
+	for _, m := range idx.Manifests {
+		var list []oci.Signature
+		err := reg.Retry(ctx, "fetching cosign referrer "+m.Digest.String(), func() error {
+			sigs, err := ociremote.Signatures(target.Digest.Repository.Digest(m.Digest.String()), opts...)
+			if err != nil {
+				return err
+			}
+			list, err = sigs.Get()
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+		for _, sig := range list {
+			if _, err := cosign.VerifyImageSignature(ctx, sig, target.Descriptor.Digest, co); err == nil {
+				valid++
+			}
+		}
+	}
+	return valid, nil
+}
+
+// writeCosignReferrer stores sig as an OCI 1.1 referrer of target, laid out as cosign's
+// --registry-referrers-mode=oci-1-1 does (config media type = artifact type); registries without the
+// referrers API get the sha256-<hex> fallback index from go-containerregistry.
+func writeCosignReferrer(ctx context.Context, reg *registry.Client, target registry.Target, sig oci.Signature) error {
+	sigs, err := mutate.AppendSignatures(empty.Signatures(), false, sig)
+	if err != nil {
+		return err
+	}
+	ropts := reg.RemoteOptions(ctx)
+	if err := remote.WriteLayer(target.Digest.Repository, sig, ropts...); err != nil {
+		return err
+	}
+	cfg, err := sigs.RawConfigFile()
+	if err != nil {
+		return err
+	}
+	if err := remote.WriteLayer(target.Digest.Repository, static.NewLayer(cfg, types.OCIConfigJSON), ropts...); err != nil {
+		return err
+	}
+	m, err := sigs.Manifest()
+	if err != nil {
+		return err
+	}
+	mc := *m
+	mc.MediaType = types.OCIManifestSchema1
+	mc.Config.MediaType = types.MediaType(cosignSigArtifactType)
+	mc.Subject = &v1.Descriptor{MediaType: target.Descriptor.MediaType, Digest: target.Descriptor.Digest, Size: target.Descriptor.Size}
+	raw, err := json.Marshal(referrerManifest{Manifest: mc, ArtifactType: cosignSigArtifactType})
+	if err != nil {
+		return err
+	}
+	d, _, err := v1.SHA256(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	return remote.Put(target.Digest.Repository.Digest(d.String()), rawManifest{raw: raw, mt: types.OCIManifestSchema1}, ropts...)
+}
+
+type referrerManifest struct {
+	v1.Manifest
+	ArtifactType string `json:"artifactType,omitempty"`
+}
+
+type rawManifest struct {
+	raw []byte
+	mt  types.MediaType
+}
+
+func (r rawManifest) RawManifest() ([]byte, error)        { return r.raw, nil }
+func (r rawManifest) MediaType() (types.MediaType, error) { return r.mt, nil }
+
+// isCosignVerdict separates "signatures are missing or bad" from registry failures.
+func isCosignVerdict(err error) bool {
+	var none *cosign.ErrNoSignaturesFound
+	var nomatch *cosign.ErrNoMatchingSignatures
+	return err != nil && (errors.As(err, &none) || errors.As(err, &nomatch))
+}
+
+func oneLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	return string(bytes.Join(bytes.Fields([]byte(err.Error())), []byte(" ")))
+}
