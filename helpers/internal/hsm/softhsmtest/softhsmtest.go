@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -75,5 +76,30 @@ func Main(m *testing.M, tok *Token) int {
 		return 1
 	}
 	*tok = t
+	sharedOnce.Do(func() { shared = t }) // Shared then returns this token too
 	return m.Run()
+}
+
+var (
+	sharedOnce sync.Once
+	shared     Token
+	sharedErr  error
+)
+
+// Shared returns one token per test process, created on first use, for packages that cannot own TestMain
+// (e.g. a command package shared by several engineers). Its temp dir outlives the process.
+func Shared(t testing.TB) Token {
+	t.Helper()
+	sharedOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "softhsm-shared-")
+		if err != nil {
+			sharedErr = err
+			return
+		}
+		shared, sharedErr = Init(dir, "rg-shared", "1234-shared")
+	})
+	if sharedErr != nil {
+		t.Fatalf("SoftHSM token: %v", sharedErr)
+	}
+	return shared
 }
