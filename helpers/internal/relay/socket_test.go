@@ -25,6 +25,8 @@ type socketServer struct {
 	srv   *httptest.Server
 	opens atomic.Int32
 	conns chan *websocket.Conn
+	// silent stops the pings: a half-dead connection.
+	silent atomic.Bool
 }
 
 func newSocketServer(t *testing.T) *socketServer {
@@ -47,7 +49,7 @@ func newSocketServer(t *testing.T) *socketServer {
 		}
 		_ = c.WriteJSON(map[string]any{"type": "hello", "num_connections": 1, "connection_info": map[string]any{"app_id": "A1"}})
 		go func() { // Slack pings regularly; the client's liveness watchdog relies on it
-			for {
+			for !s.silent.Load() {
 				if c.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)) != nil {
 					return
 				}
@@ -130,4 +132,39 @@ func TestSocketModeAcksClicksAndReconnectsAfterADrop(t *testing.T) {
 		t.Fatalf("submissions %+v", subs)
 	}
 	_ = c2.Close()
+}
+
+func TestSocketModeReconnectsWhenSlackGoesSilent(t *testing.T) {
+	e := newEnv(t)
+	s := newSocketServer(t)
+	s.silent.Store(true)
+	api := slack.New("xoxb-test", slack.OptionAppLevelToken("xapp-1-test"), slack.OptionAPIURL(s.srv.URL+"/"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- e.relay.RunSocket(ctx, api, SocketOptions{Liveness: 300 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	c1 := s.next()
+	defer c1.Close()
+	c2 := s.next() // no ping within the liveness window: the relay must drop and reopen
+	defer c2.Close()
+	if n := s.opens.Load(); n < 2 {
+		t.Fatalf("apps.connections.open called %d times, want a reconnect", n)
+	}
+}
+
+func TestSocketModeRetriesWhenTheAppTokenIsRefused(t *testing.T) {
+	e := newEnv(t)
+	s := newSocketServer(t)
+	api := slack.New("xoxb-test", slack.OptionAppLevelToken("xapp-wrong"), slack.OptionAPIURL(s.srv.URL+"/"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = e.relay.RunSocket(ctx, api, SocketOptions{MaxBackoff: 100 * time.Millisecond})
+	if n := s.opens.Load(); n < 2 {
+		t.Fatalf("apps.connections.open tried %d times, want retries with backoff", n)
+	}
 }
