@@ -78,9 +78,14 @@ func runRelay(c *cli.Context) error {
 		return result.Errorf(result.ClassInput, "--audit-file: %v", err)
 	}
 	defer aw.Close()
+	// Keep-alive connections for every worker: the default transport keeps only 2 idle per host.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Proxy: http.ProxyFromEnvironment, MaxIdleConns: 4 * c.Int("workers"), MaxIdleConnsPerHost: c.Int("workers"),
+		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second, ForceAttemptHTTP2: true,
+	}}
 	r, err := relay.New(relay.Config{
 		SigningSecret: signing, ButtonKey: []byte(key), RBAC: cfg,
-		Jenkins: &jenkins.Client{User: juser, Token: jtok}, Responder: &slack.Responder{}, Audit: aw, Log: call.Log,
+		Jenkins: &jenkins.Client{User: juser, Token: jtok, HTTP: hc}, Responder: &slack.Responder{HTTP: hc}, Audit: aw, Log: call.Log,
 		Workers: c.Int("workers"), Queue: c.Int("queue"), JenkinsURL: c.String("jenkins-url"),
 	})
 	if err != nil {

@@ -69,6 +69,8 @@ type Config struct {
 type Relay struct {
 	cfg     Config
 	jobs    chan job
+	answers chan answer
+	awg     sync.WaitGroup
 	seen    *seen
 	metrics *Metrics
 	wg      sync.WaitGroup
@@ -80,8 +82,6 @@ type job struct {
 	claims      token.Claims
 	rec         audit.Record
 	responseURL string
-	// respondOnly is set for clicks refused before Jenkins; the job only answers the clicker.
-	respondOnly string
 	params      []jenkins.Param
 }
 
@@ -114,10 +114,13 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.Log == nil {
 		cfg.Log = log.New(io.Discard, "", 0)
 	}
-	r := &Relay{cfg: cfg, jobs: make(chan job, cfg.Queue), seen: newSeen(cfg.ReplayWindow), metrics: newMetrics()}
+	r := &Relay{cfg: cfg, jobs: make(chan job, cfg.Queue), answers: make(chan answer, cfg.Queue), seen: newSeen(cfg.ReplayWindow), metrics: newMetrics()}
 	for i := 0; i < cfg.Workers; i++ {
 		r.wg.Add(1)
 		go r.worker()
+		// Answers go through their own pool so a slow response_url never holds up Jenkins calls.
+		r.awg.Add(1)
+		go r.answerer()
 	}
 	return r, nil
 }
@@ -127,8 +130,12 @@ func (r *Relay) Metrics() *Metrics { return r.metrics }
 
 // Close stops accepting work and waits for queued Jenkins calls to finish.
 func (r *Relay) Close() {
-	r.once.Do(func() { close(r.jobs) })
-	r.wg.Wait()
+	r.once.Do(func() {
+		close(r.jobs)
+		r.wg.Wait()
+		close(r.answers)
+	})
+	r.awg.Wait()
 }
 
 // Handler serves POST /slack/interactions, GET /healthz and GET /metrics.
@@ -306,7 +313,7 @@ func (r *Relay) refuse(rec audit.Record, responseURL, text string) {
 	r.audit(rec)
 	r.cfg.Log.Printf("%s: user %s trace %s: %s", rec.Event, rec.User, rec.TraceID, rec.Reason)
 	if responseURL != "" {
-		r.enqueue(job{rec: rec, responseURL: responseURL, respondOnly: text})
+		r.answer(responseURL, text)
 	}
 }
 
@@ -340,10 +347,6 @@ func (r *Relay) worker() {
 func (r *Relay) run(j job) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CallTimeout)
 	defer cancel()
-	if j.respondOnly != "" {
-		r.respond(ctx, j.responseURL, j.respondOnly)
-		return
-	}
 	err := r.cfg.Jenkins.Submit(ctx, j.claims.BuildURL, j.claims.InputID, "Proceed", j.params)
 	var te *jenkins.TransientError
 	switch {
@@ -352,35 +355,53 @@ func (r *Relay) run(j job) {
 		r.metrics.call.observe(time.Since(j.started))
 		r.audit(j.rec)
 		r.cfg.Log.Printf("%s: %s by %s (trace %s)", j.rec.Event, j.claims.Service, j.rec.User, j.rec.TraceID)
-		r.respond(ctx, j.responseURL, fmt.Sprintf("Recorded: you %s %s for %s; Jenkins has resumed the build.", j.rec.Event, j.claims.Service, j.claims.Environment))
+		r.answer(j.responseURL, fmt.Sprintf("Recorded: you %s %s for %s; Jenkins has resumed the build.", j.rec.Event, j.claims.Service, j.claims.Environment))
 	case errors.Is(err, jenkins.ErrInputGone):
 		r.metrics.jenkins[JenkinsGone].Add(1)
 		rec := j.rec
 		rec.Event, rec.Reason, rec.Decision = audit.EventDenied, "already decided or the build has already finished", ""
 		r.audit(rec)
-		r.respond(ctx, j.responseURL, "This build has already finished or its approval was already decided; your click changed nothing.")
+		r.answer(j.responseURL, "This build has already finished or its approval was already decided; your click changed nothing.")
 	case errors.As(err, &te):
 		r.metrics.jenkins[JenkinsUnavailable].Add(1)
 		rec := j.rec
 		rec.Event, rec.Reason, rec.Decision = audit.EventFailed, "jenkins unavailable after retries: "+err.Error(), ""
 		r.audit(rec)
 		r.cfg.Log.Printf("jenkins unavailable for trace %s: %v", j.rec.TraceID, err)
-		r.respond(ctx, j.responseURL, "Jenkins could not be reached after several tries; your decision was NOT recorded. Please click again in a minute.")
+		r.answer(j.responseURL, "Jenkins could not be reached after several tries; your decision was NOT recorded. Please click again in a minute.")
 	default:
 		r.metrics.jenkins[JenkinsFailed].Add(1)
 		rec := j.rec
 		rec.Event, rec.Reason, rec.Decision = audit.EventFailed, "jenkins refused: "+err.Error(), ""
 		r.audit(rec)
 		r.cfg.Log.Printf("jenkins refused trace %s: %v", j.rec.TraceID, err)
-		r.respond(ctx, j.responseURL, "Jenkins refused the answer; your decision was NOT recorded. The relay operators have been told (see its log).")
+		r.answer(j.responseURL, "Jenkins refused the answer; your decision was NOT recorded. The relay operators have been told (see its log).")
 	}
 }
 
-func (r *Relay) respond(ctx context.Context, responseURL, text string) {
+// answer is a message for the clicker, sent through response_url.
+type answer struct{ url, text string }
+
+// answer queues a message for the clicker; it drops it (logged) rather than block when the queue is full.
+func (r *Relay) answer(responseURL, text string) {
 	if responseURL == "" {
 		return
 	}
-	if err := r.cfg.Responder.Respond(ctx, responseURL, text); err != nil {
-		r.cfg.Log.Printf("answering the clicker failed: %v", err)
+	defer func() { _ = recover() }() // closed while shutting down
+	select {
+	case r.answers <- answer{responseURL, text}:
+	default:
+		r.cfg.Log.Printf("answer queue full; dropped a reply to the clicker")
+	}
+}
+
+func (r *Relay) answerer() {
+	defer r.awg.Done()
+	for a := range r.answers {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := r.cfg.Responder.Respond(ctx, a.url, a.text); err != nil {
+			r.cfg.Log.Printf("answering the clicker failed: %v", err)
+		}
+		cancel()
 	}
 }
