@@ -1,0 +1,2 @@
+// Package release checks a release's evidence before deploy (signatures, provenance, approval) and finds rollback targets.
+package release

@@ -1,0 +1,354 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/notaryproject/notation-go"
+
+	"github.com/release-gates/release-gates/helpers/internal/image"
+	"github.com/release-gates/release-gates/helpers/internal/keys"
+	"github.com/release-gates/release-gates/helpers/internal/ledger"
+	"github.com/release-gates/release-gates/helpers/internal/provenance"
+	"github.com/release-gates/release-gates/helpers/internal/registry"
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+// Blob is a file and its cosign signature (base64, as cosign sign-blob --output-signature writes it).
+type Blob struct {
+	Path      string
+	Signature string
+}
+
+// Expect is what the evidence must show.
+type Expect struct {
+	Repository    string // provenance repository, exact
+	Branch        string // provenance branch, exact
+	BuilderPrefix string // the builder id (Jenkins build URL) must start with this, e.g. the job URL
+	Commit        string // optional: the provenance commit
+	Environment   string // the approval must be for this environment
+	MinApprovals  int    // distinct approvers required at least; the recorded rule may ask for more
+}
+
+// Options say what to verify and with which keys.
+type Options struct {
+	Image       string             // repo@sha256:... or repo:tag
+	CosignKeys  []crypto.PublicKey // image cosign signature keys
+	Notation    notation.Verifier  // image notation verifier (trust policy + store)
+	ReleaseKeys []crypto.PublicKey // keys that sign provenance and approval attestations
+	Blobs       []Blob
+	BlobKeys    []crypto.PublicKey // default: CosignKeys
+	RevokedIDs  []string           // key ids (keys.KeyID) no longer trusted
+	Expect      Expect
+}
+
+// Check is the outcome of one evidence check.
+type Check struct {
+	Name     string
+	Err      error
+	Duration time.Duration
+	Details  map[string]any
+}
+
+// Outcome is the verified evidence of one release.
+type Outcome struct {
+	Digest     string // repo@sha256:..., the verified digest
+	Checks     []Check
+	Provenance *provenance.Statement[provenance.SLSA]
+	Approval   *provenance.Statement[provenance.Approval]
+}
+
+// Verify checks every piece of evidence for opts.Image and returns the digest when all hold. Each check is reported
+// to each (may be nil) as it finishes; the error carries the most severe class of the failed checks.
+func Verify(ctx context.Context, rc *registry.Client, opts Options, each func(Check)) (Outcome, error) {
+	if each == nil {
+		each = func(Check) {}
+	}
+	if err := opts.validate(); err != nil {
+		return Outcome{}, err
+	}
+	ref, err := rc.Parse(opts.Image)
+	if err != nil {
+		return Outcome{}, err
+	}
+	target, err := rc.Resolve(ctx, ref, ref.Digest)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{Digest: target.Digest.String()}
+	var errs []error
+	run := func(name string, f func(*Check) error) {
+		c := Check{Name: name, Details: map[string]any{}}
+		start := time.Now()
+		c.Err = f(&c)
+		c.Duration = time.Since(start)
+		out.Checks = append(out.Checks, c)
+		if c.Err != nil {
+			errs = append(errs, c.Err)
+		}
+		each(c)
+	}
+	run("revocation", func(c *Check) error { return opts.checkRevoked(c) })
+	run("image signatures", func(c *Check) error {
+		c.Details["digest"] = out.Digest
+		var failed error
+		err := image.VerifyAll(ctx, rc, []string{out.Digest}, image.VerifyOptions{Formats: []image.Format{image.Cosign, image.Notation},
+			CosignKeys: opts.CosignKeys, Notation: opts.Notation, Workers: 1}, func(o image.Outcome) {
+			c.Details["checked"] = fmt.Sprint(o.Checked)
+			failed = o.Err
+		})
+		if err == nil {
+			err = failed
+		}
+		return err
+	})
+	run("blob signatures", func(c *Check) error { return verifyBlobs(opts, c) })
+	var atts []provenance.Fetched
+	attErr := error(nil)
+	atts, attErr = provenance.Fetch(ctx, rc, target, opts.ReleaseKeys)
+	if attErr != nil && !isVerdict(attErr) {
+		return out, attErr // registry trouble: no verdict either way
+	}
+	run("provenance", func(c *Check) error {
+		if attErr != nil {
+			return result.Errorf(result.ClassTamper, "provenance: %v", attErr)
+		}
+		p, err := matchProvenance(atts, opts.Expect, c)
+		out.Provenance = p
+		return err
+	})
+	run("approval", func(c *Check) error {
+		if attErr != nil {
+			return result.Errorf(result.ClassTamper, "approval: %v", attErr)
+		}
+		a, err := matchApproval(atts, opts.Expect, c)
+		out.Approval = a
+		return err
+	})
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return out, result.Errorf(worst(errs), "%s is not releasable: %s", out.Digest, strings.Join(msgs, "; "))
+	}
+	return out, nil
+}
+
+func (o Options) validate() error {
+	switch {
+	case strings.TrimSpace(o.Image) == "":
+		return result.Errorf(result.ClassInput, "verify needs --image repo@sha256:<digest>")
+	case len(o.CosignKeys) == 0:
+		return result.Errorf(result.ClassInput, "verify needs the cosign public key: --cosign-key cosign.pub")
+	case o.Notation == nil:
+		return result.Errorf(result.ClassInput, "verify needs the notation trust policy and store: --trust-policy and --trust-store")
+	case len(o.ReleaseKeys) == 0:
+		return result.Errorf(result.ClassInput, "verify needs the release (attestation) public key: --release-key release.pub")
+	case o.Expect.Repository == "" || o.Expect.Branch == "" || o.Expect.BuilderPrefix == "":
+		return result.Errorf(result.ClassInput, "verify needs --expect-repo, --expect-branch and --expect-builder")
+	case o.Expect.Environment == "":
+		return result.Errorf(result.ClassInput, "verify needs --environment (the approval's target environment)")
+	}
+	for _, b := range o.Blobs {
+		if b.Path == "" || b.Signature == "" {
+			return result.Errorf(result.ClassInput, "blob %q needs its signature: --blob path=path.sig", b.Path)
+		}
+	}
+	return nil
+}
+
+func (o Options) checkRevoked(c *Check) error {
+	revoked := map[string]bool{}
+	for _, id := range o.RevokedIDs {
+		revoked[strings.TrimSpace(id)] = true
+	}
+	groups := map[string][]crypto.PublicKey{"cosign": o.CosignKeys, "release": o.ReleaseKeys, "blob": o.BlobKeys}
+	names := []string{"cosign", "release", "blob"}
+	var bad []string
+	for _, g := range names {
+		ids := []string{}
+		for _, k := range groups[g] {
+			id, err := keys.KeyID(k)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+			if revoked[id] {
+				bad = append(bad, g+" key "+id)
+			}
+		}
+		if len(ids) > 0 {
+			c.Details[g+"_key_ids"] = ids
+		}
+	}
+	if len(bad) > 0 {
+		return result.Errorf(result.ClassPolicy, "revoked: %s is revoked; evidence signed with it no longer counts", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func verifyBlobs(o Options, c *Check) error {
+	pubs := o.BlobKeys
+	if len(pubs) == 0 {
+		pubs = o.CosignKeys
+	}
+	var verified []string
+	for _, b := range o.Blobs {
+		sigB64, err := os.ReadFile(b.Signature)
+		if err != nil {
+			return result.Errorf(result.ClassTamper, "blob %s: signature file %s: %v", b.Path, b.Signature, err)
+		}
+		sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(sigB64)))
+		if err != nil {
+			return result.Errorf(result.ClassTamper, "blob %s: signature %s is not base64 (want cosign sign-blob output)", b.Path, b.Signature)
+		}
+		ok := false
+		for _, pub := range pubs {
+			v, err := ledger.Verifier(pub)
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(b.Path)
+			if err != nil {
+				return result.Errorf(result.ClassInput, "blob %s: %v", b.Path, err)
+			}
+			verr := v.VerifySignature(bytes.NewReader(sig), f)
+			f.Close()
+			if verr == nil {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return result.Errorf(result.ClassTamper, "blob %s: signature %s does not verify with the blob key(s)", b.Path, b.Signature)
+		}
+		verified = append(verified, b.Path)
+	}
+	c.Details["blobs"] = verified
+	return nil
+}
+
+func matchProvenance(atts []provenance.Fetched, e Expect, c *Check) (*provenance.Statement[provenance.SLSA], error) {
+	var why []string
+	for _, a := range atts {
+		if a.PredicateType != provenance.SLSAPredicateType {
+			continue
+		}
+		s, err := provenance.Decode[provenance.SLSA](a.Statement)
+		if err != nil {
+			return nil, err
+		}
+		ext := s.Predicate.BuildDefinition.ExternalParameters
+		builder := s.Predicate.RunDetails.Builder.ID
+		commit := ""
+		for _, d := range s.Predicate.BuildDefinition.ResolvedDependencies {
+			if v := d.Digest["gitCommit"]; v != "" {
+				commit = v
+			}
+		}
+		switch {
+		case ext.Repository != e.Repository:
+			why = append(why, fmt.Sprintf("repository is %q, want %q", ext.Repository, e.Repository))
+		case ext.Branch != e.Branch:
+			why = append(why, fmt.Sprintf("branch is %q, want %q", ext.Branch, e.Branch))
+		case !strings.HasPrefix(builder, e.BuilderPrefix):
+			why = append(why, fmt.Sprintf("builder is %q, want one under %q", builder, e.BuilderPrefix))
+		case e.Commit != "" && !strings.HasPrefix(commit, e.Commit):
+			why = append(why, fmt.Sprintf("commit is %q, want %q", commit, e.Commit))
+		default:
+			c.Details["builder"] = builder
+			c.Details["repository"] = ext.Repository
+			c.Details["branch"] = ext.Branch
+			c.Details["commit"] = commit
+			c.Details["trace_id"] = s.Predicate.RunDetails.Metadata.InvocationID
+			return &s, nil
+		}
+	}
+	if len(why) == 0 {
+		return nil, result.Errorf(result.ClassTamper, "provenance: no SLSA provenance attestation signed by the release key")
+	}
+	return nil, result.Errorf(result.ClassPolicy, "provenance does not match: %s", strings.Join(why, "; "))
+}
+
+func matchApproval(atts []provenance.Fetched, e Expect, c *Check) (*provenance.Statement[provenance.Approval], error) {
+	var envs, why []string
+	for _, a := range atts {
+		if a.PredicateType != provenance.ApprovalPredicateType {
+			continue
+		}
+		s, err := provenance.Decode[provenance.Approval](a.Statement)
+		if err != nil {
+			return nil, err
+		}
+		p := s.Predicate
+		envs = append(envs, p.Environment)
+		if p.Environment != e.Environment {
+			continue
+		}
+		users := map[string]bool{}
+		for _, ap := range p.Approvers {
+			if ap.User != "" {
+				users[ap.User] = true
+			}
+		}
+		need := e.MinApprovals
+		if p.Rule.MinApprovals > need {
+			need = p.Rule.MinApprovals
+		}
+		if need < 1 {
+			need = 1
+		}
+		switch {
+		case p.Decision != "approved":
+			why = append(why, fmt.Sprintf("decision is %q", p.Decision))
+		case len(users) < need:
+			why = append(why, fmt.Sprintf("%d distinct approver(s), rule %q needs %d", len(users), p.Rule.Name, need))
+		default:
+			list := make([]string, 0, len(users))
+			for u := range users {
+				list = append(list, u)
+			}
+			sort.Strings(list)
+			c.Details["environment"] = p.Environment
+			c.Details["approvers"] = list
+			c.Details["rule"] = p.Rule.Name
+			return &s, nil
+		}
+	}
+	if len(why) > 0 {
+		return nil, result.Errorf(result.ClassPolicy, "approval for %s does not meet its rule: %s", e.Environment, strings.Join(why, "; "))
+	}
+	if len(envs) > 0 {
+		return nil, result.Errorf(result.ClassPolicy, "no approval for environment %s (approvals found for: %s)", e.Environment, strings.Join(envs, ", "))
+	}
+	return nil, result.Errorf(result.ClassPolicy, "no approval attestation for environment %s", e.Environment)
+}
+
+func isVerdict(err error) bool {
+	switch result.ClassOf(err) {
+	case result.ClassTamper, result.ClassPolicy, result.ClassRejected:
+		return true
+	}
+	return false
+}
+
+// worst picks the class to report: infrastructure first (no verdict), then input, then tamper over policy.
+func worst(errs []error) result.Class {
+	rank := map[result.Class]int{result.ClassUnavailable: 9, result.ClassTransient: 8, result.ClassInput: 7, result.ClassConfig: 7,
+		result.ClassAuth: 7, result.ClassKey: 7, result.ClassInternal: 6, result.ClassTamper: 5, result.ClassPolicy: 4, result.ClassRejected: 3}
+	best := result.ClassRejected
+	for _, e := range errs {
+		if c := result.ClassOf(e); rank[c] > rank[best] {
+			best = c
+		}
+	}
+	return best
+}
