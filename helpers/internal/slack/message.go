@@ -70,7 +70,9 @@ const maxSectionText = 3000
 
 // RequestBlocks builds the approval message with Approve and Reject buttons carrying the signed tokens.
 func RequestBlocks(req Request, sums []Summary, approveToken, rejectToken string) []slack.Block {
-	md := func(s string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.MarkdownType, s, false, false) }
+	md := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+	}
 	header := slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(fmt.Sprintf("Release approval: %s → %s", req.Service, req.Environment), 150), false, false))
 	fields := []*slack.TextBlockObject{
 		md("*Service*\n" + esc(req.Service)),

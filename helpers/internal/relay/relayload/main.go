@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,7 +47,16 @@ func main() {
 	maxDur := flag.Duration("max-duration", 30*time.Second, "stop a case after this long")
 	rbacPath := flag.String("rbac", "resources/rbac.example.yaml", "rbac.yaml")
 	workers := flag.Int("workers", 8, "relay workers")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if *n > 200000 || *maxDur > 5*time.Minute {
 		log.Fatal("relayload: keep -n ≤ 200000 and -max-duration ≤ 5m")
 	}
@@ -75,6 +85,8 @@ func main() {
 		fmt.Printf("| %s |\n", strings.Join(r, " | "))
 	}
 	if paced.errors > 0 || paced.accepted != int64(*n) {
+		fmt.Fprintf(os.Stderr, "relayload: outcomes %v\n", paced.outcomes)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -83,6 +95,7 @@ type stats struct {
 	rps                       float64
 	ackP50, ackP99, jenP99    time.Duration
 	accepted, jenkins, errors int64
+	outcomes                  map[string]uint64
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
@@ -212,6 +225,11 @@ func runCase(cfg *rbac.Config, workers, n, rate, conc int, maxDur time.Duration)
 	}
 	r.Close()
 	st := stats{rps: float64(issued) / elapsed.Seconds(), accepted: int64(r.Metrics().Requests(relay.OutcomeAccepted)), jenkins: jenCount.Load(), errors: errs.Load()}
+	st.outcomes = map[string]uint64{}
+	for _, o := range []string{relay.OutcomeAccepted, relay.OutcomeOverloaded, relay.OutcomeReplayed, relay.OutcomeDenied, relay.OutcomeStale, relay.OutcomeForged} {
+		st.outcomes[o] = r.Metrics().Requests(o)
+	}
+	st.outcomes["client_errors"] = uint64(errs.Load())
 	st.ackP50, st.ackP99 = pct(acks[:issued], 0.50), pct(acks[:issued], 0.99)
 	st.jenP99 = pct(jenLat[:issued], 0.99)
 	return st
