@@ -21,6 +21,7 @@ type Bundle struct {
 	TrustStore  string   `json:"trust_store,omitempty"`  // notation/ : holds x509/ca/<name>/*.pem
 	TrustPolicy string   `json:"trust_policy,omitempty"` // notation/trustpolicy.json
 	Identities  []string `json:"identities,omitempty"`   // x509.subject entries trusted by the policy
+	Warnings    []string `json:"warnings,omitempty"`
 }
 
 // BundleDir is the trust bundle directory named by keys.yaml (default "trust" next to it).
@@ -51,6 +52,7 @@ func (f *File) WriteBundle() (Bundle, error) {
 		}
 	}
 	keep := map[string]bool{}
+	anyIdentity, withChain := false, 0
 	roots := map[string]*x509.Certificate{}
 	for _, k := range f.Keys {
 		if !k.State.Verifies() {
@@ -80,7 +82,16 @@ func (f *File) WriteBundle() (Bundle, error) {
 		root := chain[len(chain)-1]
 		sum := sha256.Sum256(root.Raw)
 		roots[hex.EncodeToString(sum[:8])] = root
-		b.Identities = append(b.Identities, "x509.subject: "+chain[0].Subject.String())
+		if subj := chain[0].Subject; len(subj.Country) > 0 && len(subj.Province) > 0 && len(subj.Organization) > 0 {
+			b.Identities = append(b.Identities, "x509.subject: "+subj.String())
+		} else {
+			anyIdentity = true // notation needs C, ST and O to name an identity
+			b.Warnings = append(b.Warnings, "key "+k.ID+": certificate subject lacks C, ST or O, so the notation policy trusts every leaf of its CA; revoking one key then needs a new CA")
+		}
+		withChain++
+	}
+	if anyIdentity && withChain > 0 {
+		b.Identities = []string{"*"}
 	}
 	for fp, c := range roots {
 		p := filepath.Join(storeDir, "root-"+fp+".pem")

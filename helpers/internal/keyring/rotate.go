@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/atomicfile"
@@ -174,7 +176,7 @@ func (f *File) certify(o RotateOptions, pub crypto.PublicKey) ([]*x509.Certifica
 	case o.CA != nil:
 		subject := o.Subject
 		if subject == "" {
-			subject = "CN=" + o.NewID
+			subject = defaultSubject(o.CA.Cert.Subject, o.NewID)
 		}
 		leaf, err := o.CA.IssueCodeSigning(pub, subject, o.Validity)
 		if err != nil {
@@ -289,3 +291,15 @@ func LoadCA(certPath, keyPath, passwordFile string) (*keys.CA, error) {
 
 // CAPasswordEnv carries the CA key's password (bound by withCredentials).
 const CAPasswordEnv = "CA_PASSWORD"
+
+// defaultSubject names a new key's certificate CN=<id> under the CA's C, ST and O (notation's trust policy needs
+// all three to tell keys apart); missing parts become C=ZZ (ISO user-assigned), ST=none, O=release-gates.
+func defaultSubject(ca pkix.Name, id string) string {
+	first := func(v []string, def string) string {
+		if len(v) > 0 && !strings.ContainsAny(v[0], ",=") {
+			return v[0]
+		}
+		return def
+	}
+	return "C=" + first(ca.Country, "ZZ") + ",ST=" + first(ca.Province, "none") + ",O=" + first(ca.Organization, "release-gates") + ",CN=" + id
+}
