@@ -60,6 +60,20 @@ func imageCommand() *cli.Command {
 	}
 }
 
+// imageArgs returns the IMAGE arguments; a flag among them was not parsed (urfave/cli stops at the first argument).
+func imageArgs(c *cli.Context) ([]string, error) {
+	args := c.Args().Slice()
+	if len(args) == 0 {
+		return nil, result.Errorf(result.ClassInput, "no image given: pass one or more IMAGE arguments (repo:tag or repo@sha256:...)")
+	}
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			return nil, result.Errorf(result.ClassInput, "flag %s after the IMAGE arguments: put every flag before the images", a)
+		}
+	}
+	return args, nil
+}
+
 func registryClient(c *cli.Context) *registry.Client {
 	return registry.New(registry.Options{
 		PlainHTTP: c.Bool("plain-http"),
@@ -88,8 +102,9 @@ func imageSign(c *cli.Context) error {
 	if c.Int("parallel") < 1 {
 		return result.Errorf(result.ClassInput, "--parallel must be at least 1")
 	}
-	if c.NArg() == 0 {
-		return result.Errorf(result.ClassInput, "no image given: pass one or more IMAGE arguments (repo:tag or repo@sha256:...)")
+	images, err := imageArgs(c)
+	if err != nil {
+		return err
 	}
 	ref, err := keys.ParseRef(c.String("key"))
 	if err != nil {
@@ -103,7 +118,7 @@ func imageSign(c *cli.Context) error {
 	call.Result.Set("key", ref.String())
 	call.Result.Set("key_id", k.ID)
 	call.Result.Set("formats", formatNames(formats))
-	err = image.SignAll(c.Context, registryClient(c), c.Args().Slice(), image.Key{Signer: k.Signer, CertChain: k.CertChain, ID: k.ID},
+	err = image.SignAll(c.Context, registryClient(c), images, image.Key{Signer: k.Signer, CertChain: k.CertChain, ID: k.ID},
 		image.SignOptions{Formats: formats, NotationMediaType: mediaType, Referrers: c.Bool("referrers"), Expect: expect, Workers: c.Int("parallel")},
 		func(o image.Outcome) { recordImage(call, o, "signed") })
 	if err == nil {
@@ -121,6 +136,10 @@ func imageVerify(c *cli.Context) error {
 	if c.Int("parallel") < 1 {
 		return result.Errorf(result.ClassInput, "--parallel must be at least 1")
 	}
+	images, err := imageArgs(c)
+	if err != nil {
+		return err
+	}
 	opts := image.VerifyOptions{Formats: formats, Workers: c.Int("parallel")}
 	for _, s := range c.StringSlice("key") {
 		pub, err := publicKey(c, s)
@@ -137,7 +156,7 @@ func imageVerify(c *cli.Context) error {
 		}
 	}
 	call.Result.Set("formats", formatNames(formats))
-	err = image.VerifyAll(c.Context, registryClient(c), c.Args().Slice(), opts, func(o image.Outcome) { recordImage(call, o, "verified") })
+	err = image.VerifyAll(c.Context, registryClient(c), images, opts, func(o image.Outcome) { recordImage(call, o, "verified") })
 	if err == nil {
 		call.Log.Printf("verified %d images (%s)", c.NArg(), strings.Join(formatNames(formats), "+"))
 	}
