@@ -12,6 +12,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/jenkins"
+	"github.com/release-gates/release-gates/helpers/internal/relay"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
@@ -40,7 +41,8 @@ func standInCommand() *cli.Command {
 				if !ok || !strings.Contains(build, "/job/") || id == "" {
 					return result.Errorf(result.ClassInput, "--input %q: use BUILD_PATH:INPUT_ID", in)
 				}
-				si.AddInput(strings.TrimRight(build, "/"), id)
+				// The input declares exactly the parameters the relay submits, as the pipeline's input step must.
+				si.AddInput(strings.TrimRight(build, "/"), id, relay.ParamApprover, relay.ParamApproverName, relay.ParamEventID, relay.ParamComment, relay.ParamDecision, relay.ParamTraceID)
 			}
 			var mu sync.Mutex
 			enc := json.NewEncoder(call.Stdout)

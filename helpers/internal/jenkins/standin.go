@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 )
@@ -33,7 +34,8 @@ type StandIn struct {
 	OnDecision func(Submission)
 
 	mu        sync.Mutex
-	pending   map[string]bool // build + "\x00" + Id
+	pending   map[string]bool     // build + "\x00" + Id
+	declared  map[string][]string // parameter names an input declares; nil accepts any
 	decided   map[string]bool
 	subs      []Submission
 	failNext  int
@@ -44,14 +46,20 @@ type StandIn struct {
 
 // NewStandIn returns a stand-in that accepts user/token.
 func NewStandIn(user, token string) *StandIn {
-	return &StandIn{User: user, Token: token, pending: map[string]bool{}, decided: map[string]bool{}, crumb: "crumb-0f1e2d"}
+	return &StandIn{User: user, Token: token, pending: map[string]bool{}, decided: map[string]bool{}, declared: map[string][]string{}, crumb: "crumb-0f1e2d"}
 }
 
 // AddInput registers a waiting input; buildPath is like /job/payments/7 and id is capitalised as Jenkins does.
-func (s *StandIn) AddInput(buildPath, inputID string) {
+// When params are given, a submission naming any other parameter fails as Jenkins fails it
+// ("No such parameter definition").
+func (s *StandIn) AddInput(buildPath, inputID string, params ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pending[buildPath+"\x00"+Capitalize(inputID)] = true
+	key := buildPath + "\x00" + Capitalize(inputID)
+	s.pending[key] = true
+	if len(params) > 0 {
+		s.declared[key] = params
+	}
 }
 
 // FailNext makes the next n input POSTs answer 503, as an overloaded or restarting Jenkins would.
@@ -152,6 +160,16 @@ func (s *StandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		http.NotFound(w, r)
 		return
+	}
+	if decl := s.declared[key]; decl != nil {
+		for name := range sub.Params {
+			if !slices.Contains(decl, name) {
+				s.rejected++
+				s.mu.Unlock()
+				http.Error(w, "java.lang.IllegalArgumentException: No such parameter definition: "+name, http.StatusInternalServerError)
+				return
+			}
+		}
 	}
 	delete(s.pending, key)
 	s.decided[key] = true

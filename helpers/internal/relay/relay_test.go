@@ -91,7 +91,7 @@ func newEnv(t testing.TB) *env {
 	}
 	e := &env{t: t, jenkins: jenkins.NewStandIn(jenkinsUser, jenkinsToken), answers: make(chan string, 16), auditBuf: &syncBuffer{}}
 	e.jenkins.RequireCrumb = true
-	e.jenkins.AddInput("/job/payments/7", "approve-prod")
+	e.jenkins.AddInput("/job/payments/7", "approve-prod", ParamApprover, ParamApproverName, ParamEventID, ParamComment, ParamDecision, ParamTraceID)
 	e.jsrv = httptest.NewServer(e.jenkins)
 	t.Cleanup(e.jsrv.Close)
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
