@@ -7,17 +7,26 @@ import org.junit.After
 import org.junit.Before
 import org.junit.Test
 
+import java.security.KeyPair
+import java.security.KeyPairGenerator
 import java.security.MessageDigest
+import java.security.Signature
+import java.security.spec.ECGenParameterSpec
 
 import static org.junit.Assert.assertEquals
 import static org.junit.Assert.assertFalse
 import static org.junit.Assert.assertTrue
 import static org.junit.Assert.fail
 
-/** HelperRunner's download path against a loopback HTTP server: sha256 pinning, caching, failures. */
+/**
+ * HelperRunner's bootstrap against a loopback HTTP server: PATH version check, signed SHA256SUMS (ECDSA P-256, verified
+ * with openssl on the agent), sha256 pinning against the lock and SHA256SUMS, caching per version, failures.
+ */
 class HelperDownloadTest extends PipelineTestBase {
     static final String HELPER = 'rg-download-stub'
     static final String VERSION = 'v9.9.9-test'
+    /** The release signing key of this test run, and another one that must not be trusted. */
+    static final KeyPair RELEASE_KEY = newKeyPair(), OTHER_KEY = newKeyPair()
     HttpServer server
     Map<String, byte[]> served = [:]
     List<String> requests = []
@@ -48,7 +57,9 @@ class HelperDownloadTest extends PipelineTestBase {
         platform = 'linux/' + ([x86_64: 'amd64', aarch64: 'arm64'][arch] ?: arch)
         File src = StubHelper.write(new File(workspace, 'src'), HELPER)
         helperBytes = src.bytes
-        served["/${VERSION}/${HELPER}-${platform.replace('/', '-')}".toString()] = helperBytes
+        served[binPath()] = helperBytes
+        publishSums("${sha256('other'.bytes)}  go-build-gate-linux-riscv64\n${sha256(helperBytes)}  ${binName()}\n", RELEASE_KEY)
+        resources['release-signing.pub'] = pem(RELEASE_KEY)
         cache = new File(workspace, 'tool-cache')
         env.RELEASE_GATES_HELPER_DIR = null
         env.RELEASE_GATES_CACHE_DIR = cache.path
@@ -60,6 +71,39 @@ class HelperDownloadTest extends PipelineTestBase {
     @After
     void stopServer() {
         server?.stop(0)
+    }
+
+    String binName() {
+        return "${HELPER}-${platform.replace('/', '-')}".toString()
+    }
+
+    String binPath() {
+        return "/${VERSION}/${binName()}".toString()
+    }
+
+    /** Serves SHA256SUMS with text and SHA256SUMS.sig signed by key, as cosign sign-blob writes it (base64 DER ECDSA over sha256). */
+    void publishSums(String text, KeyPair key) {
+        served["/${VERSION}/SHA256SUMS".toString()] = text.bytes
+        Signature s = Signature.getInstance('SHA256withECDSA')
+        s.initSign(key.private)
+        s.update(text.bytes)
+        served["/${VERSION}/SHA256SUMS.sig".toString()] = s.sign().encodeBase64().toString().bytes
+    }
+
+    static KeyPair newKeyPair() {
+        KeyPairGenerator g = KeyPairGenerator.getInstance('EC')
+        g.initialize(new ECGenParameterSpec('secp256r1'))
+        return g.generateKeyPair()
+    }
+
+    /** Returns the public key as PEM, the format of cosign's .pub files. */
+    static String pem(KeyPair key) {
+        String b64 = key.public.encoded.encodeBase64().toString()
+        return "-----BEGIN PUBLIC KEY-----\n${b64.toList().collate(64)*.join().join('\n')}\n-----END PUBLIC KEY-----\n".toString()
+    }
+
+    List<String> allThree() {
+        return ["/${VERSION}/SHA256SUMS".toString(), "/${VERSION}/SHA256SUMS.sig".toString(), binPath()]
     }
 
     void lockPins(String digest) {
@@ -92,9 +136,10 @@ class HelperDownloadTest extends PipelineTestBase {
     void itDownloadsVerifiesAndRunsAHelperWhoseChecksumMatchesThenReusesTheCache() {
         assertEquals('passed', run().status)
         assertTrue(cached().canExecute())
-        assertEquals(["/${VERSION}/${HELPER}-${platform.replace('/', '-')}".toString()], requests)
+        assertEquals(allThree(), requests)
+        assertEquals([], cached().parentFile.list().findAll { it != HELPER })
         assertEquals('passed', run().status)
-        assertEquals(1, requests.size())
+        assertEquals(3, requests.size())
         assertEquals(['demoStep: locate rg-download-stub', 'demoStep: download rg-download-stub v9.9.9-test', 'demoStep: check',
                       'demoStep: locate rg-download-stub', 'demoStep: check'], shCalls()*.label)
     }
@@ -103,6 +148,7 @@ class HelperDownloadTest extends PipelineTestBase {
     void itRefusesAHelperWhoseChecksumDoesNotMatchAndNamesBothDigests() {
         String want = 'ab' * 32
         lockPins(want)
+        publishSums("${want}  ${binName()}\n", RELEASE_KEY)
         String url = "${env.RELEASE_GATES_HELPER_URL}/${VERSION}/${HELPER}-${platform.replace('/', '-')}"
         String message = "demoStep: refusing to run ${HELPER} ${VERSION} downloaded from ${url}: sha256 mismatch, expected ${want} " +
             "(helpers.lock), got ${sha256(helperBytes)}"
@@ -114,12 +160,114 @@ class HelperDownloadTest extends PipelineTestBase {
 
     @Test
     void itFailsClearlyWhenTheDownloadFails() {
-        served.clear()
+        served.remove(binPath())
         String url = "${env.RELEASE_GATES_HELPER_URL}/${VERSION}/${HELPER}-${platform.replace('/', '-')}"
         String message = "demoStep: downloading ${HELPER} ${VERSION} for ${platform} failed (failed curl-exit-22 ${url}): " +
             "set RELEASE_GATES_HELPER_URL to a reachable mirror or install the helper on the agent's PATH"
         assertEquals(message, failureOf())
         assertFalse(cached().exists())
+        assertEquals([], cached().parentFile.list() as List)
+    }
+
+    @Test
+    void itRefusesASha256SumsWhoseSignatureDoesNotVerifyWithTheReleaseKeyAndFetchesNoBinary() {
+        publishSums("${sha256(helperBytes)}  ${binName()}\n", OTHER_KEY)
+        assertEquals("demoStep: refusing to download ${HELPER} ${VERSION}: the signature ${env.RELEASE_GATES_HELPER_URL}/${VERSION}/SHA256SUMS.sig ".toString() +
+            'does not verify SHA256SUMS with the release key (resources/release-signing.pub): the mirror serves files the release did not sign',
+            failureOf())
+        assertEquals(allThree().take(2), requests)
+        assertFalse(cached().exists())
+        assertEquals([], cached().parentFile.list() as List)
+    }
+
+    @Test
+    void itRefusesASha256SumsChangedAfterSigning() {
+        publishSums("${sha256(helperBytes)}  ${binName()}\n", RELEASE_KEY)
+        served["/${VERSION}/SHA256SUMS".toString()] = "${'cd' * 32}  ${binName()}\n".toString().bytes
+        assertTrue(failureOf().startsWith("demoStep: refusing to download ${HELPER} ${VERSION}: the signature "))
+        assertFalse(cached().exists())
+    }
+
+    @Test
+    void itRefusesWhenTheSignedSha256SumsAndTheLockDisagreeAndNamesBothDigests() {
+        String listed = 'cd' * 32
+        publishSums("${listed}  ${binName()}\n", RELEASE_KEY)
+        assertEquals("demoStep: refusing to download ${HELPER} ${VERSION}: the signed ${env.RELEASE_GATES_HELPER_URL}/${VERSION}/SHA256SUMS ".toString() +
+            "lists sha256 ${listed} for ${binName()}, expected ${sha256(helperBytes)} (helpers.lock)", failureOf())
+        assertEquals(allThree().take(2), requests)
+        assertFalse(cached().exists())
+    }
+
+    @Test
+    void itRefusesWhenTheSignedSha256SumsDoesNotListTheHelper() {
+        publishSums("${sha256(helperBytes)}  ${binName()}-other\n", RELEASE_KEY)
+        assertTrue(failureOf().contains("lists sha256 none for ${binName()}, expected ${sha256(helperBytes)} (helpers.lock)"))
+    }
+
+    @Test
+    void itFailsClearlyWhenTheSignatureCannotBeDownloaded() {
+        served.remove("/${VERSION}/SHA256SUMS.sig".toString())
+        String url = "${env.RELEASE_GATES_HELPER_URL}/${VERSION}/SHA256SUMS.sig"
+        assertEquals("demoStep: downloading ${HELPER} ${VERSION} for ${platform} failed (failed curl-exit-22 ${url}): ".toString() +
+            "set RELEASE_GATES_HELPER_URL to a reachable mirror or install the helper on the agent's PATH", failureOf())
+        assertFalse(cached().exists())
+    }
+
+    @Test
+    void itRefusesToDownloadWithoutAReleaseKeyInTheLibrary() {
+        ['', 'not a key', null].each { k ->
+            if (k == null) {
+                resources.remove('release-signing.pub') // the shipped library has no key yet: libraryResource fails
+            } else {
+                resources['release-signing.pub'] = k
+            }
+            assertEquals("demoStep: helper ${HELPER} is not on this agent and resources/release-signing.pub holds no PEM public key, ".toString() +
+                "so a download cannot be verified: install the helper on the agent's PATH or set RELEASE_GATES_HELPER_DIR", failureOf())
+        }
+        assertEquals([], requests)
+    }
+
+    @Test
+    void itUsesAHelperOnThePathWhoseVersionMatchesTheLockWithoutDownloading() {
+        File onPath = StubHelper.write(new File(workspace, 'path-bin'), HELPER)
+        env.PATH = "${onPath.parent}:${System.getenv('PATH')}".toString()
+        env.STUB_VERSION = VERSION
+        assertEquals('passed', run().status)
+        assertEquals([], requests)
+        assertFalse(cached().exists())
+        assertEquals(['demoStep: locate rg-download-stub', 'demoStep: check'], shCalls()*.label)
+    }
+
+    @Test
+    void itSkipsAHelperOnThePathOfAnotherVersionAndDownloadsTheLockedOne() {
+        File onPath = StubHelper.write(new File(workspace, 'path-bin'), HELPER)
+        env.PATH = "${onPath.parent}:${System.getenv('PATH')}".toString()
+        env.STUB_VERSION = 'v0.0.1'
+        assertEquals('passed', run().status)
+        assertEquals(allThree(), requests)
+        assertTrue(cached().canExecute())
+        assertTrue(console.toString(), console.toString().contains(
+            "demoStep: not using ${onPath.path} from PATH: it reports version v0.0.1, helpers.lock pins ${VERSION}\n"))
+    }
+
+    @Test
+    void itRunsACachedHelperWithoutAnyRequestWhenItMatchesTheLock() {
+        cached().parentFile.mkdirs()
+        cached().bytes = helperBytes
+        cached().setExecutable(true)
+        assertEquals('passed', run().status)
+        assertEquals([], requests)
+    }
+
+    @Test
+    void itDownloadsAgainWhenTheCachedHelperDoesNotMatchTheLock() {
+        cached().parentFile.mkdirs()
+        cached().text = '#!/bin/sh\necho tampered\nexit 9\n'
+        cached().setExecutable(true)
+        assertEquals('passed', run().status)
+        assertEquals(allThree(), requests)
+        assertEquals(sha256(helperBytes), sha256(cached().bytes))
+        assertTrue(console.toString().contains("demoStep: cached ${cached().path} has sha256 "))
     }
 
     @Test
@@ -128,7 +276,7 @@ class HelperDownloadTest extends PipelineTestBase {
         resources['helpers.lock'] = JsonOutput.toJson([version: VERSION, baseUrl: "http://127.0.0.1:${server.address.port}/",
                                                         helpers: [(HELPER): [(platform): [sha256: sha256(helperBytes)]]]])
         assertEquals('passed', run().status)
-        assertEquals(1, requests.size())
+        assertEquals(3, requests.size())
     }
 
     @Test

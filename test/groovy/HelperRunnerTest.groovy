@@ -43,6 +43,21 @@ class HelperRunnerTest extends PipelineTestBase {
     }
 
     @Test
+    void itExpandsAnEnvArgumentOnTheAgentAsOneWordAndNeverPutsItsValueInTheScript() {
+        env.RG_KEY_PATH = "${workspace.path}/a key; \$(touch pwned)".toString()
+        run([args: ['--key', [env: 'RG_KEY_PATH'], 'file'], verb: 'blob sign'])
+        assertEquals(['blob', 'sign', '--key', env.RG_KEY_PATH, 'file', '--result-file', 'out/r.json'], file('out/stub-args.txt').readLines())
+        assertTrue(shCalls().last().script.contains(""" '--key' "\$RG_KEY_PATH" 'file' """))
+        assertFalse(file('pwned').exists())
+        try {
+            run([args: [[env: 'A B']]])
+            fail('expected a bad env name to be refused')
+        } catch (IllegalArgumentException e) {
+            assertEquals("not an environment variable name: 'A B'", e.message)
+        }
+    }
+
+    @Test
     void itWritesTheParamsAsJsonAndPassesTheirPath() {
         run([params: [dir: "sub/${'x'}", list: [1, 'two'], nested: [a: null]]])
         assertEquals(['check', '--params', 'out/r.params.json', '--result-file', 'out/r.json'], file('out/stub-args.txt').readLines())
@@ -107,6 +122,7 @@ class HelperRunnerTest extends PipelineTestBase {
     void itFindsTheHelperOnThePathWhenNoHelperDirIsSet() {
         env.RELEASE_GATES_HELPER_DIR = null
         env.PATH = "${helperDir.path}:${System.getenv('PATH')}".toString()
+        env.STUB_VERSION = HelperRunner.readLock(script, 'demoStep').version
         assertEquals('passed', run([:]).status)
         assertTrue(file('out/stub-args.txt').exists())
     }

@@ -1,9 +1,11 @@
 /**
  * StubHelper writes a stand-in helper script for runner tests: it records its argv and one env var
- * next to its result file, writes a result (unless STUB_NO_RESULT=1) and exits $STUB_EXIT.
+ * next to its result file, writes a result (unless STUB_NO_RESULT=1) and exits $STUB_EXIT; --version prints
+ * "<name> version $STUB_VERSION" (default dev).
  */
 class StubHelper {
     static final String SCRIPT = '''#!/bin/sh
+if [ "$1" = --version ]; then echo "$(basename "$0") version ${STUB_VERSION:-dev}"; exit 0; fi
 rf=''; prev=''
 for a in "$@"; do if [ "$prev" = --result-file ]; then rf="$a"; fi; prev="$a"; done
 d=$(dirname "$rf")

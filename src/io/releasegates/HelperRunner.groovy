@@ -95,7 +95,11 @@ class HelperRunner implements Serializable {
         Map lock = readLock(script, step)
         String version = lock.version
         String out = script.sh(label: "${step}: locate ${helper}".toString(), returnStdout: true,
-            script: locateScript(helper, version)).toString().trim()
+            script: locateScript(helper, version, pins(lock, helper))).toString().trim()
+        List notes = locateNotes(step, helper, version, out)
+        for (int i = 0; i < notes.size(); i++) {
+            script.echo(notes[i])
+        }
         List f = lastLineWords(out)
         if (f[0] == 'found') {
             return f[1]
@@ -114,18 +118,88 @@ class HelperRunner implements Serializable {
             script.error(problem)
         }
         String want = lock.helpers[helper][platform].sha256
+        String publicKey = releaseKey(script, step, helper)
         String dl = script.sh(label: "${step}: download ${helper} ${version}".toString(), returnStdout: true,
-            script: downloadScript(helper, version, platform, (String) lock.baseUrl, want, dest)).toString().trim()
-        List d = lastLineWords(dl)
-        if (d[0] == 'mismatch') {
-            script.error("${step}: refusing to run ${helper} ${version} downloaded from ${d[2]}: sha256 mismatch, " +
-                "expected ${want} (helpers.lock), got ${d[1]}")
-        }
-        if (d[0] != 'ok') {
-            script.error("${step}: downloading ${helper} ${version} for ${platform} failed (${dl}): " +
-                "set RELEASE_GATES_HELPER_URL to a reachable mirror or install the helper on the agent's PATH")
+            script: downloadScript(helper, version, platform, (String) lock.baseUrl, want, dest, publicKey)).toString().trim()
+        String failure = downloadFailure(step, helper, version, platform, want, dl)
+        if (failure != null) {
+            script.error(failure)
         }
         return dest
+    }
+
+    /** Returns the release signing public key (resources/release-signing.pub) that SHA256SUMS must verify with. */
+    static String releaseKey(Object script, String step, String helper) {
+        String pem = null
+        try {
+            pem = script.libraryResource('release-signing.pub')
+        } catch (Exception ignored) {
+            pem = null
+        }
+        if (!isPublicKeyPem(pem)) {
+            script.error("${step}: helper ${helper} is not on this agent and resources/release-signing.pub holds no PEM public key, " +
+                "so a download cannot be verified: install the helper on the agent's PATH or set RELEASE_GATES_HELPER_DIR")
+        }
+        return pem.trim() + '\n'
+    }
+
+    /** Reports whether pem is one PEM public key block (and nothing a shell here-document could misread). */
+    @NonCPS
+    static boolean isPublicKeyPem(String pem) {
+        return pem != null && pem.trim() ==~ /-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+\/=\r\n]+-----END PUBLIC KEY-----/
+    }
+
+    /** Returns helper's sha256 pins by platform from the lock, only those that are 64 lowercase hex digits. */
+    @NonCPS
+    static Map pins(Map lock, String helper) {
+        Map out = new TreeMap()
+        Object builds = lock.helpers[helper]
+        if (builds instanceof Map) {
+            for (Map.Entry e : ((Map) builds).entrySet()) {
+                Object sha = e.value instanceof Map ? ((Map) e.value).sha256 : null
+                if (e.key.toString() ==~ /[a-z0-9]+\/[a-z0-9]+/ && sha?.toString() ==~ /[0-9a-f]{64}/) {
+                    out.put(e.key.toString(), sha.toString())
+                }
+            }
+        }
+        return out
+    }
+
+    /** Returns console lines explaining the locate script's skips (a helper on PATH of another version, a stale cache). */
+    @NonCPS
+    static List locateNotes(String step, String helper, String version, String out) {
+        List notes = []
+        for (String line : out.readLines()) {
+            List w = line.split(' ', 3) as List
+            if (w[0] == 'path-version' && w.size() == 3) {
+                notes.add("${step}: not using ${w[2]} from PATH: it reports version ${w[1]}, helpers.lock pins ${version}".toString())
+            } else if (w[0] == 'stale-cache' && w.size() == 3) {
+                notes.add("${step}: cached ${w[2]} has sha256 ${w[1]}, not the one helpers.lock pins: downloading it again".toString())
+            }
+        }
+        return notes
+    }
+
+    /** Returns the error for the download script's last line, or null when it printed "ok URL". */
+    @NonCPS
+    static String downloadFailure(String step, String helper, String version, String platform, String want, String out) {
+        List d = lastLineWords(out)
+        switch (d[0]) {
+            case 'ok':
+                return null
+            case 'mismatch':
+                return "${step}: refusing to run ${helper} ${version} downloaded from ${d[2]}: sha256 mismatch, " +
+                    "expected ${want} (helpers.lock), got ${d[1]}".toString()
+            case 'sums-mismatch':
+                return "${step}: refusing to download ${helper} ${version}: the signed ${d[2]} lists sha256 ${d[1]} for " +
+                    "${helper}-${platform.replace('/', '-')}, expected ${want} (helpers.lock)".toString()
+            case 'badsig':
+                return "${step}: refusing to download ${helper} ${version}: the signature ${d[1]} does not verify SHA256SUMS " +
+                    "with the release key (resources/release-signing.pub): the mirror serves files the release did not sign".toString()
+            default:
+                return "${step}: downloading ${helper} ${version} for ${platform} failed (${out.readLines() ? out.readLines().last() : out}): " +
+                    "set RELEASE_GATES_HELPER_URL to a reachable mirror or install the helper on the agent's PATH".toString()
+        }
     }
 
     /** Reads and parses resources/helpers.lock. */
@@ -158,40 +232,87 @@ class HelperRunner implements Serializable {
         return null
     }
 
-    /** Returns the sh script that prints "found PATH", "missing-dir DIR" or "download OS/ARCH CACHEPATH". */
+    /**
+     * Returns the sh script that prints "found PATH", "missing-dir DIR" or "download OS/ARCH CACHEPATH" last.
+     * A helper on PATH counts only when its --version names the lock's version; a cached helper only when it
+     * matches the lock's pin for the platform (when there is one). Skips print "path-version GOT PATH" or
+     * "stale-cache GOT PATH" lines first.
+     */
     @NonCPS
-    static String locateScript(String helper, String version) {
+    static String locateScript(String helper, String version, Map pins = [:]) {
+        StringBuilder cases = new StringBuilder()
+        for (Map.Entry e : pins.entrySet()) {
+            cases.append("  ${Shell.quote(e.key)}) want=${Shell.quote(e.value)} ;;\n")
+        }
         return """\
 h=${Shell.quote(helper)}
+v=${Shell.quote(version)}
 d="\${RELEASE_GATES_HELPER_DIR:-}"
 if [ -n "\$d" ]; then
   if [ -x "\$d/\$h" ]; then echo "found \$d/\$h"; else echo "missing-dir \$d"; fi
   exit 0
 fi
-if p=\$(command -v "\$h" 2>/dev/null); then echo "found \$p"; exit 0; fi
+sum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "\$1" | cut -d ' ' -f 1; else shasum -a 256 "\$1" | cut -d ' ' -f 1; fi; }
+if p=\$(command -v "\$h" 2>/dev/null); then
+  got=\$("\$p" --version 2>/dev/null | head -n 1 | awk '{ print \$NF }') || got=''
+  if [ "\$got" = "\$v" ]; then echo "found \$p"; exit 0; fi
+  echo "path-version \${got:-none} \$p"
+fi
 os=\$(uname -s | tr '[:upper:]' '[:lower:]')
 case \$(uname -m) in x86_64|amd64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) arch=\$(uname -m) ;; esac
-c="\${RELEASE_GATES_CACHE_DIR:-\${WORKSPACE_TMP:-\$PWD/.release-gates}/tools}"/${Shell.quote(version)}/"\$os-\$arch/\$h"
-if [ -x "\$c" ]; then echo "found \$c"; exit 0; fi
+want=''
+case "\$os/\$arch" in
+${cases}  *) want='' ;;
+esac
+c="\${RELEASE_GATES_CACHE_DIR:-\${WORKSPACE_TMP:-\$PWD/.release-gates}/tools}/\$v/\$os-\$arch/\$h"
+if [ -x "\$c" ]; then
+  if [ -z "\$want" ]; then echo "found \$c"; exit 0; fi
+  got=\$(sum "\$c")
+  if [ "\$got" = "\$want" ]; then echo "found \$c"; exit 0; fi
+  echo "stale-cache \$got \$c"
+fi
 echo "download \$os/\$arch \$c"
 """.toString()
     }
 
-    /** Returns the sh script that downloads to dest via a temp file and prints "ok URL", "mismatch GOT URL" or "failed RC URL". */
+    /**
+     * Returns the sh script that fetches <base>/<version>/SHA256SUMS and SHA256SUMS.sig, verifies the signature
+     * with publicKey (openssl; the .sig is base64 DER ECDSA over sha256, as cosign sign-blob writes it), checks
+     * that SHA256SUMS lists sha256 for the helper, then downloads it to dest via a temp dir and checks it again.
+     * It prints last "ok URL", "badsig URL", "sums-mismatch LISTED URL", "mismatch GOT URL" or "failed WHY URL".
+     */
     @NonCPS
-    static String downloadScript(String helper, String version, String platform, String baseUrl, String sha256, String dest) {
+    static String downloadScript(String helper, String version, String platform, String baseUrl, String sha256, String dest,
+                                 String publicKey) {
         String file = "${helper}-${platform.replace('/', '-')}"
         return """\
 u=${Shell.quote(baseUrl ?: '')}
 if [ -n "\${RELEASE_GATES_HELPER_URL:-}" ]; then u="\$RELEASE_GATES_HELPER_URL"; fi
-url="\${u%/}/"${Shell.quote(version)}/${Shell.quote(file)}
+base="\${u%/}/"${Shell.quote(version)}
+file=${Shell.quote(file)}
+want=${Shell.quote(sha256)}
 dest=${Shell.quote(dest)}
-tmp="\$dest.part.\$\$"
-if mkdir -p "\$(dirname "\$dest")" && curl -fsSL --retry 2 --connect-timeout 10 -o "\$tmp" "\$url"; then rc=0; else rc=\$?; fi
-if [ "\$rc" -ne 0 ]; then rm -f "\$tmp"; echo "failed curl-exit-\$rc \$url"; exit 0; fi
-if command -v sha256sum >/dev/null 2>&1; then got=\$(sha256sum "\$tmp" | cut -d ' ' -f 1); else got=\$(shasum -a 256 "\$tmp" | cut -d ' ' -f 1); fi
-if [ "\$got" != ${Shell.quote(sha256)} ]; then rm -f "\$tmp"; echo "mismatch \$got \$url"; exit 0; fi
-chmod 0755 "\$tmp" && mv -f "\$tmp" "\$dest" && echo "ok \$url"
+work="\$dest.dl.\$\$"
+sum() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "\$1" | cut -d ' ' -f 1; else shasum -a 256 "\$1" | cut -d ' ' -f 1; fi; }
+fail() { rm -rf "\$work"; echo "\$1"; exit 0; }
+fetch() { if curl -fsSL --retry 2 --connect-timeout 10 -o "\$work/\$1" "\$base/\$1"; then :; else fail "failed curl-exit-\$? \$base/\$1"; fi; }
+rm -rf "\$work"
+mkdir -p "\$work" || fail "failed mkdir \$work"
+command -v openssl >/dev/null 2>&1 || fail "failed openssl-missing-on-agent \$base/SHA256SUMS.sig"
+fetch SHA256SUMS
+fetch SHA256SUMS.sig
+cat > "\$work/release-signing.pub" <<'RG_RELEASE_PUBLIC_KEY'
+${publicKey.trim()}
+RG_RELEASE_PUBLIC_KEY
+if base64 -d < "\$work/SHA256SUMS.sig" > "\$work/sig.der" 2>/dev/null &&
+  openssl dgst -sha256 -verify "\$work/release-signing.pub" -signature "\$work/sig.der" "\$work/SHA256SUMS" >/dev/null 2>&1; then :
+else fail "badsig \$base/SHA256SUMS.sig"; fi
+listed=\$(awk -v f="\$file" '\$2 == f || \$2 == "*" f { print \$1; exit }' "\$work/SHA256SUMS")
+[ "\$listed" = "\$want" ] || fail "sums-mismatch \${listed:-none} \$base/SHA256SUMS"
+fetch "\$file"
+got=\$(sum "\$work/\$file")
+[ "\$got" = "\$want" ] || fail "mismatch \$got \$base/\$file"
+chmod 0755 "\$work/\$file" && mv -f "\$work/\$file" "\$dest" && rm -rf "\$work" && echo "ok \$base/\$file"
 """.toString()
     }
 

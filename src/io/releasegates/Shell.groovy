@@ -15,7 +15,7 @@ class Shell implements Serializable {
         return "'" + s.toString().replace("'", "'\"'\"'") + "'"
     }
 
-    /** Returns the words quoted one by one and joined with spaces. */
+    /** Returns the words quoted one by one and joined with spaces; a word [env: 'NAME'] becomes "$NAME" (see envRef). */
     @NonCPS
     static String join(List words) {
         StringBuilder b = new StringBuilder()
@@ -23,8 +23,20 @@ class Shell implements Serializable {
             if (b.length() > 0) {
                 b.append(' ')
             }
-            b.append(quote(w))
+            b.append(w instanceof Map ? envRef(((Map) w).env) : quote(w))
         }
         return b.toString()
+    }
+
+    /**
+     * Returns "$NAME" (double-quoted, so the shell expands it as one word), for values only the agent knows,
+     * e.g. the path withCredentials gives a file credential; name must be a plain variable name.
+     */
+    @NonCPS
+    static String envRef(Object name) {
+        if (!(name?.toString() ==~ /[A-Za-z_][A-Za-z0-9_]*/)) {
+            throw new IllegalArgumentException("not an environment variable name: ${name?.toString()?.inspect()}")
+        }
+        return '"$' + name + '"'
     }
 }
