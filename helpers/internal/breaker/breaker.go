@@ -63,8 +63,15 @@ func FromEnv() *Set {
 	if dir != "" {
 		dir = filepath.Join(dir, "breakers")
 	}
-	return New(dir, 5, 60*time.Second)
+	return New(dir, DefaultThreshold, DefaultOpenFor)
 }
+
+// Default breaker policy. Breakers see every attempt, including the per-request retries, so the threshold is high
+// enough that scattered transient faults never trip it (0.05^8 at a 5% fault rate) while a dead host trips it in ms.
+const (
+	DefaultThreshold = 8
+	DefaultOpenFor   = 60 * time.Second
+)
 
 // Do runs op through dep's breaker: it fails fast while the breaker is open, here or in another process.
 // Only transient failures count towards opening the breaker.

@@ -2,6 +2,8 @@
 package faultproxy
 
 import (
+	"io"
+	"log"
 	"math/rand"
 	"net"
 	"net/http"
@@ -62,7 +64,7 @@ func New(target string, seed int64) (*Proxy, error) {
 	}
 	p := &Proxy{target: u, rng: rand.New(rand.NewSource(seed)), kinds: []Fault{Unavailable, TooMany, Reset, Truncated}, latency: 50 * time.Millisecond}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.ErrorLog = nil
+	rp.ErrorLog = log.New(io.Discard, "", 0) // an aborted client is expected here, not news
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
 		f := p.next(r)

@@ -113,6 +113,9 @@ type Policy struct {
 // Default is the policy the helpers use for registries, HSMs, Slack and Jenkins.
 var Default = Policy{Tries: 4, Initial: 200 * time.Millisecond, Max: 10 * time.Second}
 
+// RequestDefault is the per-request policy of Transport: short waits, since an operation-level retry sits above it.
+var RequestDefault = Policy{Tries: 4, Initial: 20 * time.Millisecond, Max: 2 * time.Second}
+
 // Do runs op until it succeeds, fails with a non-transient class, or the tries run out.
 // The returned error is classified: exhausted transient failures become ClassUnavailable.
 func Do(ctx context.Context, p Policy, dependency string, op func(context.Context) error) error {
