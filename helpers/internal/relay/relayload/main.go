@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/audit"
@@ -72,6 +73,7 @@ func main() {
 		[]string{fmt.Sprintf("ack p50 at %d/s", *rate), ms(paced.ackP50), "-", "-", "-"},
 		[]string{fmt.Sprintf("click → Jenkins p99 at %d/s", *rate), ms(paced.jenP99), "-", "-", "≤100 ms"},
 		[]string{"accepted / Jenkins answered / errors", fmt.Sprintf("%d / %d / %d", paced.accepted, paced.jenkins, paced.errors), "-", "-", fmt.Sprintf("%d / %d / 0", *n, *n)},
+		[]string{"CPU per click, whole loop (generator + relay + stand-in + sink)", fmt.Sprintf("%.0f µs", paced.cpuPerClick.Seconds()*1e6), "-", "-", "-"},
 	)
 	open := runCase(cfg, *workers, *n, 0, *conc, *maxDur)
 	rows = append(rows,
@@ -96,6 +98,7 @@ type stats struct {
 	ackP50, ackP99, jenP99    time.Duration
 	accepted, jenkins, errors int64
 	outcomes                  map[string]uint64
+	cpuPerClick               time.Duration
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
@@ -202,6 +205,7 @@ func runCase(cfg *rbac.Config, workers, n, rate, conc int, maxDur time.Duration)
 			}
 		}()
 	}
+	cpu0 := cpuTime()
 	start := time.Now()
 	issued := 0
 	for i := 0; i < n && ctx.Err() == nil; i++ {
@@ -224,7 +228,8 @@ func runCase(cfg *rbac.Config, workers, n, rate, conc int, maxDur time.Duration)
 		time.Sleep(5 * time.Millisecond)
 	}
 	r.Close()
-	st := stats{rps: float64(issued) / elapsed.Seconds(), accepted: int64(r.Metrics().Requests(relay.OutcomeAccepted)), jenkins: jenCount.Load(), errors: errs.Load()}
+	cpu := cpuTime() - cpu0
+	st := stats{cpuPerClick: cpu / time.Duration(max(issued, 1)), rps: float64(issued) / elapsed.Seconds(), accepted: int64(r.Metrics().Requests(relay.OutcomeAccepted)), jenkins: jenCount.Load(), errors: errs.Load()}
 	st.outcomes = map[string]uint64{}
 	for _, o := range []string{relay.OutcomeAccepted, relay.OutcomeOverloaded, relay.OutcomeReplayed, relay.OutcomeDenied, relay.OutcomeStale, relay.OutcomeForged} {
 		st.outcomes[o] = r.Metrics().Requests(o)
@@ -242,4 +247,11 @@ func pct(d []time.Duration, p float64) time.Duration {
 		return 0
 	}
 	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// cpuTime is the process's user plus system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
