@@ -23,6 +23,9 @@ var ErrInputGone = errors.New("the input is no longer waiting (build finished or
 // ErrAuth means Jenkins refused the credentials.
 var ErrAuth = errors.New("jenkins refused the credentials (check JENKINS_USER and JENKINS_API_TOKEN)")
 
+// ErrUndeclaredParam means the waiting input step does not declare a parameter the caller submitted.
+var ErrUndeclaredParam = errors.New("the input step does not declare every submitted parameter")
+
 // TransientError is a failure worth another try: a network error, 5xx or 429.
 type TransientError struct{ Err error }
 
@@ -165,6 +168,9 @@ func (c *Client) once(ctx context.Context, root, target string, form url.Values)
 			continue
 		case status == http.StatusUnauthorized || status == http.StatusForbidden:
 			return fmt.Errorf("%w: HTTP %d", ErrAuth, status)
+		case status >= 500 && strings.Contains(msg, "No such parameter definition"):
+			// A pipeline bug, not an outage: the input step does not declare a parameter we send.
+			return fmt.Errorf("%w: %s", ErrUndeclaredParam, firstLine(msg[strings.Index(msg, "No such parameter definition"):]))
 		case status == http.StatusTooManyRequests || status >= 500:
 			return &TransientError{Err: fmt.Errorf("jenkins answered HTTP %d", status)}
 		default:

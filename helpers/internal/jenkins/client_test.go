@@ -42,6 +42,10 @@ func TestClientAnswersInputsTheWayJenkinsExpects(t *testing.T) {
 			func(c *Client, b string) error { return c.ProceedEmpty(context.Background(), b, "approve-prod") }, nil, "proceedEmpty", 0},
 		{"an input that is gone is reported as such", false, 0, "tok", "other",
 			func(c *Client, b string) error { return c.ProceedEmpty(context.Background(), b, "approve-prod") }, ErrInputGone, "", 0},
+		{"an undeclared parameter is a permanent pipeline error", false, 0, "tok", "approve-prod",
+			func(c *Client, b string) error {
+				return c.Submit(context.Background(), b, "approve-prod", "", []Param{{"nope", "1"}})
+			}, ErrUndeclaredParam, "", 0},
 		{"a wrong token is an auth error without retries", false, 0, "wrong", "approve-prod",
 			func(c *Client, b string) error { return c.ProceedEmpty(context.Background(), b, "approve-prod") }, ErrAuth, "", 0},
 	}
@@ -49,7 +53,7 @@ func TestClientAnswersInputsTheWayJenkinsExpects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			si := NewStandIn("ci-bot", "tok")
 			si.RequireCrumb = tc.requireCrumb
-			si.AddInput("/job/payments/7", tc.register)
+			si.AddInput("/job/payments/7", tc.register, "approver", "decision")
 			si.FailNext(tc.failNext)
 			srv := httptest.NewServer(si)
 			defer srv.Close()
