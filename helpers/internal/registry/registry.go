@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/cli/cli/config"
@@ -42,6 +43,10 @@ type Client struct {
 	opts      Options
 	transport http.RoundTripper
 	keychain  authn.Keychain
+
+	once   sync.Once
+	puller *remote.Puller // share pinged, authenticated transports across calls
+	pusher *remote.Pusher
 }
 
 // New returns a Client; it reads the docker config lazily, per registry host.
@@ -82,13 +87,22 @@ func (c *Client) NameOptions() []name.Option {
 }
 
 // RemoteOptions returns go-containerregistry options: auth, transport, context; ggcr's own retries are off (we retry per operation).
+// A shared Puller and Pusher save the /v2/ ping and token exchange on every call after the first per repository.
 func (c *Client) RemoteOptions(ctx context.Context) []remote.Option {
-	return []remote.Option{
-		remote.WithContext(ctx),
+	base := []remote.Option{
 		remote.WithAuthFromKeychain(c.keychain),
 		remote.WithTransport(c.transport),
 		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
 	}
+	c.once.Do(func() {
+		c.puller, _ = remote.NewPuller(base...)
+		c.pusher, _ = remote.NewPusher(base...)
+	})
+	opts := append([]remote.Option{remote.WithContext(ctx)}, base...)
+	if c.puller != nil && c.pusher != nil {
+		opts = append(opts, remote.Reuse(c.puller), remote.Reuse(c.pusher))
+	}
+	return opts
 }
 
 // Repository returns an oras repository for notation, with the same credentials and HTTP setting.
