@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# blob.bench.sh: sign-artifacts blob sign/verify against stock cosign on this machine, side by side in one run.
+# Prints | case | ours | peer | ratio | target | rows. Needs cosign on PATH for the peer columns (else "-").
+# Knobs: BLOB_BENCH_RUNS (runs per "ours" case, median; default 3), BLOB_BENCH_N (small blobs; default 50),
+# BLOB_BENCH_PEER_N (cosign loop iterations actually run, scaled linearly to N; default 10, to spare shared CPUs).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export GOTOOLCHAIN=local CGO_ENABLED=1
+RUNS="${BLOB_BENCH_RUNS:-3}"
+N="${BLOB_BENCH_N:-50}"
+PEER_N="${BLOB_BENCH_PEER_N:-10}"
+[ "$PEER_N" -gt "$N" ] && PEER_N=$N
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# Our helper: the one `make helpers` built (RG_BIN), else a fresh build with the release flags.
+sa="${RG_BIN:-}/sign-artifacts"
+if [ -z "${RG_BIN:-}" ] || [ ! -x "$sa" ]; then
+  sa="$work/sign-artifacts"
+  go build -trimpath -ldflags '-s -w -buildid=' -o "$sa" ./helpers/cmd/sign-artifacts
+fi
+# The physical limit: one Go crypto/sha256 pass over a file, as its own process.
+mkdir -p "$work/sha256timer"
+cat > "$work/sha256timer/main.go" <<'GO'
+package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	f, err := os.Open(os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, make([]byte, 1<<20)); err != nil {
+		panic(err)
+	}
+	fmt.Printf("%x\n", h.Sum(nil))
+}
+GO
+printf 'module sha256timer\n\ngo 1.21\n' > "$work/sha256timer/go.mod"
+(cd "$work/sha256timer" && GOFLAGS= go build -o "$work/sha256" .)
+
+have_cosign=0
+command -v cosign >/dev/null 2>&1 && have_cosign=1
+export COSIGN_PASSWORD=bench-pw TUF_ROOT="$work/tuf"
+
+now() { date +%s%N; }
+# ms CMD...: wall milliseconds of one run (output discarded, failure aborts).
+ms() {
+  local s e
+  s=$(now)
+  "$@" >/dev/null 2>"$work/last.err" || { echo "bench: failed: $* : $(tail -3 "$work/last.err")" >&2; exit 1; }
+  e=$(now)
+  echo $(((e - s) / 1000000))
+}
+# median MS...: median of the given integers.
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# med CMD...: median wall ms over $RUNS runs.
+med() {
+  local r=() i
+  for ((i = 0; i < RUNS; i++)); do r+=("$(ms "$@")"); done
+  median "${r[@]}"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.2f×", a / b }'; }
+row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
+
+"$sa" keys generate --type file --out-prefix "$work/k" >/dev/null 2>&1
+mkdir -p "$work/small"
+for ((i = 0; i < N; i++)); do head -c 1048576 /dev/urandom > "$work/small/blob-$i.bin"; done
+head -c $((200 << 20)) /dev/urandom > "$work/big.bin"
+cat "$work/big.bin" > /dev/null # warm the page cache for both sides
+
+echo "# blob signing: $N × 1 MiB and 1 × 200 MiB, median of $RUNS runs for ours, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+row case ours peer ratio target
+row --- --- --- --- ---
+
+# 1. sign N × 1 MiB in one call vs a cosign sign-blob loop.
+ours=$(med "$sa" blob sign --key "$work/k.key" "$work/small/*.bin")
+if [ $have_cosign = 1 ]; then
+  cosign_sign_loop() { for f in $(ls "$work"/small/*.bin | head -n "$PEER_N"); do cosign sign-blob --tlog-upload=false --key "$work/k.key" --output-signature "$f.csig" -y "$f"; done; }
+  peer=$(($(ms cosign_sign_loop) * N / PEER_N))
+  row "sign $N × 1 MiB (one call vs cosign sign-blob loop, peer scaled from $PEER_N)" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours") faster" "≥20× faster"
+else
+  row "sign $N × 1 MiB" "${ours} ms" - - "≥20× faster"
+fi
+
+# 2. verify N × 1 MiB in one call vs a cosign verify-blob loop (cosign's own signatures, ours were replaced).
+ours=$(med "$sa" blob verify --key "$work/k.pub" "$work/small/*.bin")
+if [ $have_cosign = 1 ]; then
+  cosign_verify_loop() { for f in $(ls "$work"/small/*.bin | head -n "$PEER_N"); do cosign verify-blob --key "$work/k.pub" --signature "$f.sig" --insecure-ignore-tlog=true "$f"; done; }
+  peer=$(($(ms cosign_verify_loop) * N / PEER_N))
+  row "verify $N × 1 MiB (one call vs cosign verify-blob loop, peer scaled from $PEER_N)" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours") faster" "≥20× faster"
+else
+  row "verify $N × 1 MiB" "${ours} ms" - - "≥20× faster"
+fi
+
+# SoftHSM token for the HSM cases: ECDSA P-256 in the token, no scrypt.
+hsm=0
+if [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null; then
+  mkdir -p "$work/hsm/tokens" "$work/hsmfiles"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$work/hsm/tokens" > "$work/hsm/softhsm2.conf"
+  export SOFTHSM2_CONF="$work/hsm/softhsm2.conf" PKCS11_PIN=bench-pin
+  softhsm2-util --init-token --free --label bench --pin "$PKCS11_PIN" --so-pin bench-so >/dev/null
+  uri='pkcs11:token=bench;object=bench-signer;id=%01?module-path=/usr/lib/softhsm/libsofthsm2.so'
+  "$sa" keys generate --type pkcs11 --key "$uri" >/dev/null 2>&1
+  hsm=1
+fi
+
+# 3. sign 200 MiB (includes process start and scrypt key decryption, overlapped with hashing) vs one Go sha256 pass.
+ours=$(med "$sa" blob sign --key "$work/k.key" "$work/big.bin")
+limit=$(med "$work/sha256" "$work/big.bin")
+row "sign 200 MiB, file key, vs Go sha256 of the file" "${ours} ms" "${limit} ms (sha256)" "$(ratio "$ours" "$limit")" "≤1.30×"
+if [ $hsm = 1 ]; then
+  ours_hsm=$(med "$sa" blob sign --key "$uri" "$work/big.bin")
+  row "sign 200 MiB, SoftHSM key, vs Go sha256 of the file" "${ours_hsm} ms" "${limit} ms (sha256)" "$(ratio "$ours_hsm" "$limit")" "≤1.30×"
+fi
+if [ $have_cosign = 1 ]; then
+  peer=$(ms cosign sign-blob --tlog-upload=false --key "$work/k.key" --output-signature "$work/big.csig" -y "$work/big.bin")
+  row "sign 200 MiB vs cosign sign-blob" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours") faster" "-"
+fi
+
+# 4. peak RSS verifying 200 MiB.
+rss() { /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>&1; echo $(($(cat "$work/rss") / 1024)); }
+ours=$(rss "$sa" blob verify --key "$work/k.pub" "$work/big.bin")
+ours_ms=$(med "$sa" blob verify --key "$work/k.pub" "$work/big.bin")
+if [ $have_cosign = 1 ]; then
+  peer=$(rss cosign verify-blob --key "$work/k.pub" --signature "$work/big.bin.sig" --insecure-ignore-tlog=true "$work/big.bin")
+  peer_ms=$(ms cosign verify-blob --key "$work/k.pub" --signature "$work/big.bin.sig" --insecure-ignore-tlog=true "$work/big.bin")
+  row "verify 200 MiB: peak RSS" "${ours} MB" "${peer} MB" "$(ratio "$ours" "$peer")" "≤64 MB"
+  row "verify 200 MiB: wall time" "${ours_ms} ms" "${peer_ms} ms" "$(ratio "$peer_ms" "$ours_ms") faster" "-"
+else
+  row "verify 200 MiB: peak RSS" "${ours} MB" - - "≤64 MB"
+fi
+
+# 5. SoftHSM signing throughput: one call, many small files.
+if [ $hsm = 1 ]; then
+  H=${BLOB_BENCH_HSM_N:-500}
+  for ((i = 0; i < H; i++)); do echo "artifact $i" > "$work/hsmfiles/f-$i"; done
+  t=$(med "$sa" blob sign --key "$uri" "$work/hsmfiles/f-*")
+  tf=$(med "$sa" blob sign --key "$work/k.key" "$work/hsmfiles/f-*")
+  row "SoftHSM signing, $H files in one call (peer: same with the file key)" "$(awk -v n="$H" -v t="$t" 'BEGIN{printf "%.0f sigs/s (%d ms)", n*1000/t, t}')" "$(awk -v n="$H" -v t="$tf" 'BEGIN{printf "%.0f sigs/s (%d ms)", n*1000/t, t}')" "$(ratio "$tf" "$t")" "-"
+fi
