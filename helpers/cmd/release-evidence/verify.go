@@ -1,0 +1,200 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/release-gates/release-gates/helpers/internal/app"
+	"github.com/release-gates/release-gates/helpers/internal/image"
+	"github.com/release-gates/release-gates/helpers/internal/ledger"
+	"github.com/release-gates/release-gates/helpers/internal/release"
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+func evidenceFlags() []cli.Flag {
+	return append([]cli.Flag{
+		&cli.StringSliceFlag{Name: "cosign-key", Required: true, Usage: "cosign public key of the image signer (PEM; repeatable)"},
+		&cli.StringFlag{Name: "trust-policy", Required: true, Usage: "notation trust policy JSON"},
+		&cli.StringFlag{Name: "trust-store", Required: true, Usage: "notation trust store dir (x509/ca/<name>/*.pem)"},
+		&cli.StringSliceFlag{Name: "release-key", Required: true, Usage: "public key that signs provenance and approvals (PEM; repeatable)"},
+		&cli.StringSliceFlag{Name: "blob", Usage: "PATH=SIGNATURE: a blob and its cosign signature (base64) to verify (repeatable)"},
+		&cli.StringSliceFlag{Name: "blob-key", Usage: "public key of blob signatures (default: --cosign-key)"},
+		&cli.StringSliceFlag{Name: "revoked-key-id", Usage: "key id (16 hex) no longer trusted (repeatable)"},
+		&cli.StringFlag{Name: "expect-repo", Required: true, Usage: "provenance must name this repository"},
+		&cli.StringFlag{Name: "expect-branch", Required: true, Usage: "provenance must name this branch"},
+		&cli.StringFlag{Name: "expect-builder", Required: true, Usage: "the builder id (Jenkins build URL) must start with this, e.g. the job URL"},
+		&cli.StringFlag{Name: "environment", Required: true, Usage: "an approval for this environment is required"},
+		&cli.IntFlag{Name: "min-approvals", Value: 1, Usage: "distinct approvers required at least (the recorded rule may ask for more)"},
+		&cli.StringFlag{Name: "index", Usage: "the evidence index (a ledger of verified releases) to record in / read from"},
+		&cli.StringFlag{Name: "ledger", Usage: "this release's audit ledger; the outcome is recorded there"},
+	}, append(keyFlags("audit", "the audit signing key, for --index and --ledger records"), registryFlags()...)...)
+}
+
+func verifyOptions(c *cli.Context) (release.Options, error) {
+	var o release.Options
+	var err error
+	if o.CosignKeys, err = readPubs(c.StringSlice("cosign-key"), "cosign-key"); err != nil {
+		return o, err
+	}
+	if o.ReleaseKeys, err = readPubs(c.StringSlice("release-key"), "release-key"); err != nil {
+		return o, err
+	}
+	if o.BlobKeys, err = readPubs(c.StringSlice("blob-key"), "blob-key"); err != nil {
+		return o, err
+	}
+	if o.Notation, err = image.LoadVerifier(c.String("trust-policy"), c.String("trust-store")); err != nil {
+		return o, err
+	}
+	for _, s := range c.StringSlice("blob") {
+		p, sig, err := splitPair(s, "blob")
+		if err != nil {
+			return o, err
+		}
+		o.Blobs = append(o.Blobs, release.Blob{Path: p, Signature: sig})
+	}
+	o.RevokedIDs = c.StringSlice("revoked-key-id")
+	o.Expect = release.Expect{Repository: c.String("expect-repo"), Branch: c.String("expect-branch"), BuilderPrefix: c.String("expect-builder"),
+		Commit: c.String("expect-commit"), Environment: c.String("environment"), MinApprovals: c.Int("min-approvals")}
+	return o, nil
+}
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name: "verify",
+		Usage: "check a release before deploy: cosign and notation image signatures, blob signatures, provenance (repo, branch, builder)," +
+			" approval for the environment; prints the verified digest and nothing else",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "image", Required: true, Usage: "the image to deploy, repo@sha256:... (or a tag, resolved once)"},
+			&cli.StringFlag{Name: "expect-commit", Usage: "provenance must name this commit (prefix)"},
+		}, evidenceFlags()...),
+		Action: func(c *cli.Context) error {
+			call := app.From(c)
+			o, err := verifyOptions(c)
+			if err != nil {
+				return err
+			}
+			o.Image = c.String("image")
+			out, err := release.Verify(c.Context, registryClient(c), o, func(ch release.Check) { addCheck(call, ch) })
+			if out.Digest != "" {
+				call.Result.Set("checked_digest", out.Digest)
+			}
+			if rerr := recordOutcome(c, out, err); rerr != nil && err == nil {
+				err = rerr
+			}
+			if err != nil {
+				return err
+			}
+			call.Result.Set("digest", out.Digest)
+			call.Result.Set("environment", o.Expect.Environment)
+			fmt.Fprintln(call.Stdout, out.Digest)
+			return nil
+		},
+	}
+}
+
+func addCheck(call *app.Call, ch release.Check) {
+	it := result.Item{Name: ch.Name, Kind: "evidence", DurationMS: ch.Duration.Milliseconds(), Details: ch.Details}
+	if ch.Err != nil {
+		it.FailureClass, it.Message = result.ClassOf(ch.Err), ch.Err.Error()
+		call.Log.Printf("%s: %s: %v", ch.Name, it.FailureClass, ch.Err)
+	} else {
+		it.Status = result.StatusPassed
+		call.Log.Printf("%s: passed", ch.Name)
+	}
+	call.Result.Add(it)
+}
+
+// recordOutcome appends a verified release to --index and the outcome to --ledger.
+func recordOutcome(c *cli.Context, out release.Outcome, verr error) error {
+	if c.String("index") == "" && c.String("ledger") == "" {
+		return nil
+	}
+	call := app.From(c)
+	ak, err := loadKey(c, "audit", true)
+	if err != nil {
+		return err
+	}
+	defer ak.Close()
+	env := c.String("environment")
+	if verr == nil && c.String("index") != "" {
+		e, err := release.Record(c.String("index"), ak.Signer, call.TraceID, out, env)
+		if err != nil {
+			return err
+		}
+		call.Log.Printf("recorded release #%d for %s in %s", e.Seq, env, c.String("index"))
+	}
+	if c.String("ledger") != "" {
+		b := ledger.Body{TraceID: call.TraceID, Kind: ledger.KindRelease, Source: "release-evidence verify", Status: "verified", Environment: env, Subject: out.Digest}
+		if verr != nil {
+			b.Kind, b.Status = ledger.KindResult, "rejected"
+			b.Data = map[string]any{"message": verr.Error(), "failure_class": string(result.ClassOf(verr))}
+		}
+		if _, err := ledger.Append(c.String("ledger"), ak.Signer, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func rollbackCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "rollback",
+		Usage: "find the newest release for --environment in --index whose evidence still verifies; prints its digest and records the choice",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "current", Usage: "the digest being rolled back from; never chosen"},
+			&cli.StringSliceFlag{Name: "index-pub", Required: true, Usage: "audit public key the index is signed with (PEM; repeatable)"},
+			&cli.StringFlag{Name: "expect-commit", Hidden: true},
+		}, evidenceFlags()...),
+		Action: func(c *cli.Context) error {
+			call := app.From(c)
+			if c.String("index") == "" {
+				return result.Errorf(result.ClassInput, "rollback needs --index (the evidence index written by verify --index)")
+			}
+			o, err := verifyOptions(c)
+			if err != nil {
+				return err
+			}
+			pubs, err := readPubs(c.StringSlice("index-pub"), "index-pub")
+			if err != nil {
+				return err
+			}
+			ak, err := loadKey(c, "audit", true)
+			if err != nil {
+				return err
+			}
+			defer ak.Close()
+			out, tried, err := release.FindRollback(c.Context, registryClient(c), release.RollbackOptions{Index: c.String("index"), IndexKeys: pubs,
+				Current: c.String("current"), Verify: o}, func(cd release.Candidate) {
+				it := result.Item{Name: cd.Digest, Kind: "candidate", Details: map[string]any{"seq": cd.Seq, "trace_id": cd.TraceID}}
+				if cd.Err != nil {
+					it.FailureClass, it.Message = result.ClassOf(cd.Err), cd.Err.Error()
+					call.Log.Printf("skipping %s: %v", cd.Digest, cd.Err)
+				} else {
+					it.Status = result.StatusPassed
+					call.Log.Printf("rollback target %s (release #%d, trace %s)", cd.Digest, cd.Seq, cd.TraceID)
+				}
+				call.Result.Add(it)
+			})
+			if err != nil {
+				return err
+			}
+			for _, p := range []string{c.String("index"), c.String("ledger")} {
+				if p == "" {
+					continue
+				}
+				if err := release.RecordRollback(p, ak.Signer, call.TraceID, o.Expect.Environment, c.String("current"), out, tried); err != nil {
+					return err
+				}
+			}
+			call.Result.Set("digest", out.Digest)
+			call.Result.Set("environment", o.Expect.Environment)
+			call.Result.Set("skipped", len(tried)-1)
+			fmt.Fprintln(call.Stdout, out.Digest)
+			return nil
+		},
+	}
+}
+
+var _ = strings.TrimSpace
