@@ -1,4 +1,3 @@
-// Package gobintest builds small Go binaries with VCS stamps for tests of the Go binary checks.
 package gobintest
 
 import (

@@ -1,0 +1,2 @@
+// Package gobintest builds small Go binaries with VCS stamps for tests of the Go binary checks.
+package gobintest
