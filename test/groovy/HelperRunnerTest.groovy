@@ -58,6 +58,12 @@ class HelperRunnerTest extends PipelineTestBase {
     }
 
     @Test
+    void itPassesPositionalArgumentsAfterTheResultFileAndADoubleDashSoThatNoneIsReadAsAFlag() {
+        run([args: ['--parallel', '2'], positional: ['-rf.txt', 'a b']])
+        assertEquals(['check', '--parallel', '2', '--result-file', 'out/r.json', '--', '-rf.txt', 'a b'], file('out/stub-args.txt').readLines())
+    }
+
+    @Test
     void itWritesTheParamsAsJsonAndPassesTheirPath() {
         run([params: [dir: "sub/${'x'}", list: [1, 'two'], nested: [a: null]]])
         assertEquals(['check', '--params', 'out/r.params.json', '--result-file', 'out/r.json'], file('out/stub-args.txt').readLines())

@@ -17,7 +17,8 @@ class HelperRunner implements Serializable {
         step        : null,  // the calling step's name, used in labels and errors
         helper      : null,  // helper binary name, e.g. 'go-build-gate'
         verb        : null,  // helper verb; 'blob sign' for subcommands
-        args        : [],    // further non-secret arguments, each quoted
+        args        : [],    // further non-secret flags and values, each quoted; [env: 'NAME'] passes "$NAME"
+        positional  : [],    // positional arguments (files, images), after the flags and a '--' (urfave/cli stops at the first)
         params      : null,  // Map written as JSON to a params file and passed as --params
         resultFile  : null,  // default .release-gates/<step>-<verb>.json
         label       : null,  // sh label; default '<step>: <verb>'
@@ -44,7 +45,7 @@ class HelperRunner implements Serializable {
             paramsFile = siblingPath(resultFile, '.params.json')
             script.writeFile(file: paramsFile, text: toJson(o.params))
         }
-        String command = commandLine(path, o.verb, o.args, paramsFile, resultFile)
+        String command = commandLine(path, o.verb, o.args, paramsFile, resultFile, o.positional)
         List envList = ["RELEASE_TRACE_ID=${traceId}".toString()]
         for (Object e : o.env) {
             envList.add(e.toString())
@@ -316,9 +317,9 @@ chmod 0755 "\$work/\$file" && mv -f "\$work/\$file" "\$dest" && rm -rf "\$work" 
 """.toString()
     }
 
-    /** Returns the run script: clear any stale result, then the quoted helper command line. */
+    /** Returns the run script: clear any stale result, then the quoted helper command line (flags, then '--' and positional). */
     @NonCPS
-    static String commandLine(String path, String verb, List args, String paramsFile, String resultFile) {
+    static String commandLine(String path, String verb, List args, String paramsFile, String resultFile, List positional = []) {
         List words = [path]
         words.addAll(verb.tokenize(' '))
         words.addAll(args ?: [])
@@ -326,6 +327,10 @@ chmod 0755 "\$work/\$file" && mv -f "\$work/\$file" "\$dest" && rm -rf "\$work" 
             words.addAll(['--params', paramsFile])
         }
         words.addAll(['--result-file', resultFile])
+        if (positional) {
+            words.add('--')
+            words.addAll(positional)
+        }
         return "mkdir -p ${Shell.quote(parentOf(resultFile))} && rm -f ${Shell.quote(resultFile)}\n${Shell.join(words)}\n".toString()
     }
 
