@@ -79,7 +79,11 @@ func (p pki) key() image.Key {
 // writeTrust lays out a trust store (x509/ca/test/ca.pem) and a trust policy for scope; returns (policy, store).
 func (p pki) writeTrust(t testing.TB, scope string) (string, string) {
 	t.Helper()
-	dir := t.TempDir()
+	return p.writeTrustIn(t, t.TempDir(), scope)
+}
+
+func (p pki) writeTrustIn(t testing.TB, dir, scope string) (string, string) {
+	t.Helper()
 	store := filepath.Join(dir, "store")
 	if err := os.MkdirAll(filepath.Join(store, "x509", "ca", "test"), 0o755); err != nil {
 		t.Fatal(err)

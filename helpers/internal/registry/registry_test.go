@@ -194,3 +194,25 @@ func TestCredentialsComeFromTheEnvironmentOrTheDockerConfig(t *testing.T) {
 		})
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:5000/app:v1", "r.example/a/b@sha256:" + strings.Repeat("ab", 32), "r/a:t@sha256:" + strings.Repeat("0", 64), "", "@", ":@sha256:", "a@b@c"} {
+		f.Add(s)
+	}
+	c := registry.New(registry.Options{PlainHTTP: true})
+	f.Fuzz(func(t *testing.T, s string) {
+		ref, err := c.Parse(s)
+		if err != nil {
+			if result.ClassOf(err) != result.ClassInput {
+				t.Fatalf("Parse(%q) error of class %q", s, result.ClassOf(err))
+			}
+			return
+		}
+		if ref.Tag == "" && ref.Digest == (v1.Hash{}) {
+			t.Fatalf("Parse(%q) gave neither tag nor digest", s)
+		}
+		if ref.Repo.Name() == "" {
+			t.Fatalf("Parse(%q) gave no repository", s)
+		}
+	})
+}
