@@ -65,6 +65,7 @@ func lifecycleCommands() []*cli.Command {
 				&cli.StringFlag{Name: "ca-key", Usage: "the CA's private key (cosign-encrypted: password in $" + keyring.CAPasswordEnv + " or --ca-password-file)"},
 				&cli.StringFlag{Name: "ca-password-file", Usage: "file holding the CA key's password"},
 				&cli.StringFlag{Name: "import-cert-chain", Usage: "an already issued PEM chain for the new key, leaf first (instead of --ca-*)"},
+				&cli.BoolFlag{Name: "no-cert", Usage: "cosign-only key: no certificate (default without --ca-*/--import-cert-chain: a fresh CA for this key, as keys generate --type ca makes)"},
 				&cli.StringFlag{Name: "subject", Usage: "certificate subject (default CN=<new-id>)"},
 				&cli.StringFlag{Name: "validity", Value: "365d", Usage: "key and certificate validity"},
 				&cli.StringFlag{Name: "max-age", Usage: "rotation policy: rotate after this age (default: the previous key's, else 90d)"},
@@ -80,7 +81,7 @@ func lifecycleCommands() []*cli.Command {
 					Environment: c.String("environment"), NewID: c.String("new-id"), Backend: c.String("backend"),
 					KeyPrefix: c.String("key-prefix"), PKCS11URI: c.String("pkcs11-uri"),
 					Secrets:     keys.LoadOptions{PasswordFile: c.String("password-file"), PINFile: c.String("pin-file")},
-					ImportChain: c.String("import-cert-chain"), Subject: c.String("subject"), MaxSignatures: c.Int64("max-signatures"),
+					ImportChain: c.String("import-cert-chain"), NoCert: c.Bool("no-cert"), Subject: c.String("subject"), MaxSignatures: c.Int64("max-signatures"),
 				}
 				if o.Validity, err = durationFlag(c, "validity"); err != nil {
 					return err
@@ -105,6 +106,9 @@ func lifecycleCommands() []*cli.Command {
 					"environment": o.Environment, "backend": out.New.Backend, "public_key": out.New.PublicKey, "cert_chain": out.New.CertChain,
 					"not_after": out.New.NotAfter, "deprecated": out.Deprecated}})
 				call.Result.Set("trust_bundle", out.Bundle)
+				for _, w := range out.Bundle.Warnings {
+					call.Log.Print("warning: " + w)
+				}
 				if out.New.CertChain == "" {
 					call.Log.Printf("warning: key %s has no certificate chain: it can sign cosign signatures only (pass --ca-cert/--ca-key for notation)", out.New.ID)
 				}

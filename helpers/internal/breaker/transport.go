@@ -58,9 +58,9 @@ func asStatus(err error, sf *statusFailure) bool {
 	return ok
 }
 
-// Stack returns the resilient transport for one kind of dependency: per-request retries (retry.Transport) around
+// Stack returns the resilient registry transport: per-request retries (retry.Transport, OCI idempotency rules) around
 // the per-host breaker, around next. A request is retried while the breaker lets attempts through; once it opens,
 // the refusal is not transient and every layer above stops at once.
 func Stack(next http.RoundTripper, set *Set, p retry.Policy) http.RoundTripper {
-	return &retry.Transport{Next: &Transport{Next: next, Set: set}, Policy: p}
+	return &retry.Transport{Next: &Transport{Next: next, Set: set}, Policy: p, Idempotent: retry.RegistryIdempotent}
 }

@@ -52,7 +52,7 @@ func (f *File) WriteBundle() (Bundle, error) {
 		}
 	}
 	keep := map[string]bool{}
-	anyIdentity, withChain := false, 0
+	anyIdentity := false
 	roots := map[string]*x509.Certificate{}
 	for _, k := range f.Keys {
 		if !k.State.Verifies() {
@@ -86,12 +86,21 @@ func (f *File) WriteBundle() (Bundle, error) {
 			b.Identities = append(b.Identities, "x509.subject: "+subj.String())
 		} else {
 			anyIdentity = true // notation needs C, ST and O to name an identity
-			b.Warnings = append(b.Warnings, "key "+k.ID+": certificate subject lacks C, ST or O, so the notation policy trusts every leaf of its CA; revoking one key then needs a new CA")
 		}
-		withChain++
 	}
-	if anyIdentity && withChain > 0 {
+	if anyIdentity && len(roots) > 0 {
 		b.Identities = []string{"*"}
+		for _, k := range f.Keys { // with "*", only a root of its own keeps a retired key's signatures out
+			if k.State.Verifies() || k.CertChain == "" {
+				continue
+			}
+			if chain, err := keys.ReadCertChain(f.Abs(k.CertChain)); err == nil {
+				sum := sha256.Sum256(chain[len(chain)-1].Raw)
+				if roots[hex.EncodeToString(sum[:8])] != nil {
+					b.Warnings = append(b.Warnings, "key "+k.ID+" is "+string(k.State)+" but shares its CA with a trusted key whose subject lacks C, ST or O: notation still accepts its signatures; re-issue the trusted keys' certificates with C, ST and O")
+				}
+			}
+		}
 	}
 	for fp, c := range roots {
 		p := filepath.Join(storeDir, "root-"+fp+".pem")

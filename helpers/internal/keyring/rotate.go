@@ -24,8 +24,9 @@ type RotateOptions struct {
 	KeyPrefix     string           // file backend: the new key is written as prefix.key/.pub (default keys/<id> next to keys.yaml)
 	PKCS11URI     string           // pkcs11 backend: token, object=, id= and module-path= of the key to create
 	Secrets       keys.LoadOptions // password file (file key) or PIN file (HSM); else COSIGN_PASSWORD / PKCS11_PIN
-	CA            *keys.CA         // issues the new key's code-signing certificate; nil with ImportChain or for cosign-only keys
+	CA            *keys.CA         // issues the new key's code-signing certificate; nil: a fresh CA for this key alone
 	ImportChain   string           // an already issued PEM chain for the new key, leaf first
+	NoCert        bool             // cosign-only key: no certificate chain
 	Subject       string           // certificate subject; default CN=<new id>
 	Validity      time.Duration    // key and certificate validity; default 365 days
 	MaxAge        time.Duration    // rotation policy; default the previous key's, else 90 days
@@ -60,8 +61,8 @@ func (f *File) Rotate(ctx context.Context, o RotateOptions) (RotateOutcome, erro
 	if _, err := f.Key(o.NewID); err == nil {
 		return out, result.Errorf(result.ClassInput, "key id %s is already in %s: choose a new --new-id", o.NewID, f.path)
 	}
-	if o.CA != nil && o.ImportChain != "" {
-		return out, result.Errorf(result.ClassInput, "give either a CA (--ca-cert/--ca-key) or --import-cert-chain, not both")
+	if (o.CA != nil && o.ImportChain != "") || (o.NoCert && (o.CA != nil || o.ImportChain != "")) {
+		return out, result.Errorf(result.ClassInput, "give one of a CA (--ca-cert/--ca-key), --import-cert-chain or --no-cert")
 	}
 	env := f.Environments[o.Environment]
 	if env == nil {
@@ -98,6 +99,16 @@ func (f *File) Rotate(ctx context.Context, o RotateOptions) (RotateOutcome, erro
 	}
 	nk.PublicKey = f.rel(pubPath)
 
+	if o.CA == nil && o.ImportChain == "" && !o.NoCert {
+		// As keys generate --type ca does: a CA per key, so revoking the key drops its root from the trust store.
+		subject := o.Subject
+		if subject == "" {
+			subject = defaultSubject(pkix.Name{}, o.NewID)
+		}
+		if o.CA, err = keys.NewCA(subject, o.Validity); err != nil {
+			return out, err
+		}
+	}
 	chain, err := f.certify(o, pub)
 	if err != nil {
 		return out, err
@@ -173,6 +184,8 @@ func (f *File) generate(ctx context.Context, o RotateOptions, nk *Key, keyDir st
 // certify issues the new key's certificate with the CA, or checks an imported chain against the key.
 func (f *File) certify(o RotateOptions, pub crypto.PublicKey) ([]*x509.Certificate, error) {
 	switch {
+	case o.NoCert:
+		return nil, nil
 	case o.CA != nil:
 		subject := o.Subject
 		if subject == "" {
@@ -183,7 +196,7 @@ func (f *File) certify(o RotateOptions, pub crypto.PublicKey) ([]*x509.Certifica
 			return nil, err
 		}
 		return []*x509.Certificate{leaf, o.CA.Cert}, nil
-	case o.ImportChain != "":
+	case o.ImportChain != "" && !o.NoCert:
 		chain, err := keys.ReadCertChain(o.ImportChain)
 		if err != nil {
 			return nil, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -20,6 +21,27 @@ type Transport struct {
 	Policy     Policy                         // tries and backoff per request
 	Dependency func(req *http.Request) string // names the dependency in errors; default "registry <host>"
 	MaxBuffer  int64                          // GET bodies up to this size are read whole so a cut body is retried; default 16 MiB
+	// Idempotent says whether repeating req is harmless even when the first try may have been acted on;
+	// default: GET, HEAD and OPTIONS. RegistryIdempotent adds manifest PUTs and upload-session POSTs.
+	Idempotent func(req *http.Request) bool
+}
+
+// RegistryIdempotent is Idempotent for the OCI distribution API: besides reads, a manifest PUT (same bytes, same
+// digest) and the POST that opens a blob upload session (an unused session just expires) are safe to repeat.
+func RegistryIdempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	case http.MethodPut:
+		return strings.Contains(req.URL.Path, "/manifests/")
+	case http.MethodPost:
+		return strings.HasSuffix(strings.TrimSuffix(req.URL.Path, "/"), "/blobs/uploads") && !req.URL.Query().Has("digest")
+	}
+	return false
+}
+
+func defaultIdempotent(req *http.Request) bool {
+	return req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions
 }
 
 // errNoReplay marks a failure this layer must not retry.
@@ -42,9 +64,31 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if maxBuf == 0 {
 		maxBuf = 16 << 20
 	}
-	idempotent := req.Method == http.MethodGet || req.Method == http.MethodHead
+	isIdem := t.Idempotent
+	if isIdem == nil {
+		isIdem = defaultIdempotent
+	}
+	idempotent := isIdem(req)
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-	var resp *http.Response
+	if !replayable && (req.ContentLength < 0 || req.ContentLength <= maxBuf) {
+		// Hold a small streamed body (a blob PATCH) in memory so a refused request can be sent again.
+		b, err := io.ReadAll(io.LimitReader(req.Body, maxBuf+1))
+		if err != nil {
+			req.Body.Close()
+			return nil, err
+		}
+		if int64(len(b)) <= maxBuf {
+			req.Body.Close()
+			req = req.Clone(req.Context())
+			req.Body = io.NopCloser(bytes.NewReader(b))
+			req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+			replayable = true
+		} else {
+			req.Body = readCloser{io.MultiReader(bytes.NewReader(b), req.Body), req.Body}
+		}
+	}
+	var resp, lastAnswer *http.Response
+	var lastErr error
 	attempt := 0
 	p := t.Policy
 	base := p.ClassifyFunc
@@ -79,6 +123,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if !idempotent {
 				return errNoReplay{err}
 			}
+			lastErr, lastAnswer = err, nil
 			return err
 		}
 		switch res.StatusCode {
@@ -88,8 +133,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return nil
 			}
 			he := FromResponse(dep, res, "")
-			io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
+			b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 			res.Body.Close()
+			res.Body = io.NopCloser(bytes.NewReader(b))
+			lastErr, lastAnswer = he, res
 			return he
 		}
 		if req.Method == http.MethodGet && res.ContentLength <= maxBuf {
@@ -97,7 +144,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			b, rerr := io.ReadAll(io.LimitReader(res.Body, maxBuf+1))
 			if rerr != nil {
 				res.Body.Close()
-				return fmt.Errorf("%s: reading %s %s: %w", dep, req.Method, req.URL.Path, rerr)
+				lastErr, lastAnswer = fmt.Errorf("%s: reading %s %s: %w", dep, req.Method, req.URL.Path, rerr), nil
+				return lastErr
 			}
 			if int64(len(b)) > maxBuf { // a large body of unknown length: hand it on as it streams
 				res.Body = readCloser{io.MultiReader(bytes.NewReader(b), res.Body), res.Body}
@@ -106,7 +154,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			res.Body.Close()
 			if res.ContentLength >= 0 && int64(len(b)) != res.ContentLength {
-				return fmt.Errorf("%s: %s: got %d of %d bytes: %w", dep, req.URL.Path, len(b), res.ContentLength, io.ErrUnexpectedEOF)
+				lastErr, lastAnswer = fmt.Errorf("%s: %s: got %d of %d bytes: %w", dep, req.URL.Path, len(b), res.ContentLength, io.ErrUnexpectedEOF), nil
+				return lastErr
 			}
 			res.Body = io.NopCloser(bytes.NewReader(b))
 		}
@@ -117,6 +166,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		var nr errNoReplay
 		if errors.As(err, &nr) {
 			return nil, nr.err
+		}
+		// Tries exhausted: hand up the last answer or error itself, so the operation-level retry above decides
+		// and names the outcome. A refusal by an open breaker keeps its ClassUnavailable through the wrap.
+		exhausted := lastErr != nil && errors.Is(err, lastErr)
+		switch {
+		case exhausted && lastAnswer != nil:
+			return lastAnswer, nil
+		case exhausted:
+			return nil, fmt.Errorf("%s: %d tries: %w", dep, attempt, lastErr)
 		}
 		return nil, err
 	}

@@ -68,7 +68,7 @@ func TestTransportReplaysAReplayableWriteOnlyWhenTheServerRefusedIt(t *testing.T
 		{"a 503 on a PUT with a replayable body is retried", faultproxy.Unavailable, true, false, 2},
 		{"a 429 on a PUT with a replayable body is retried", faultproxy.TooMany, true, false, 2},
 		{"a reset on a PUT is handed up unretried", faultproxy.Reset, true, true, 1},
-		{"a 503 on a streamed PATCH is handed up as the answer", faultproxy.Unavailable, false, false, 1},
+		{"a 503 on a small streamed PATCH is retried from a buffered copy", faultproxy.Unavailable, false, false, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,7 +90,7 @@ func TestTransportReplaysAReplayableWriteOnlyWhenTheServerRefusedIt(t *testing.T
 			}
 			if resp != nil {
 				resp.Body.Close()
-				if tc.replayable && resp.StatusCode != 200 {
+				if resp.StatusCode != 200 {
 					t.Fatalf("status %d", resp.StatusCode)
 				}
 			}
@@ -101,15 +101,56 @@ func TestTransportReplaysAReplayableWriteOnlyWhenTheServerRefusedIt(t *testing.T
 	}
 }
 
-func TestTransportGivesUpWithClassUnavailableWhenTheDependencyIsDown(t *testing.T) {
+func TestTransportHandsUpTheLastTransientFailureAfterItsTries(t *testing.T) {
 	var seen atomic.Int32
 	p := upstream(t, "x", &seen)
+	p.Script(faultproxy.Unavailable, faultproxy.Unavailable, faultproxy.Unavailable, faultproxy.Unavailable)
+	resp, err := client().Get(p.URL() + "/v2/")
+	if err != nil || resp.StatusCode != 503 {
+		t.Fatalf("after 4 refusals the caller must get the last 503 answer itself: %v %v", resp, err)
+	}
+	if b, _ := io.ReadAll(resp.Body); !strings.Contains(string(b), "injected 503") {
+		t.Fatalf("the answer's body is lost: %q", b)
+	}
 	p.SetDown(true)
-	_, err := client().Get(p.URL() + "/v2/")
-	if result.ClassOf(err) != result.ClassUnavailable || !strings.Contains(err.Error(), "unavailable after 4 tries") {
-		t.Fatalf("%q: %v", result.ClassOf(err), err)
+	_, err = client().Get(p.URL() + "/v2/")
+	if Classify(err) != result.ClassTransient || !strings.Contains(err.Error(), "4 tries") {
+		t.Fatalf("a dead host must stay transient for the operation-level retry: %q: %v", Classify(err), err)
 	}
 	if seen.Load() != 0 {
 		t.Fatal("upstream reached although down")
+	}
+}
+
+func TestRegistryIdempotentNamesTheRequestsSafeToRepeatAfterAReset(t *testing.T) {
+	cases := []struct {
+		method, path string
+		want         bool
+	}{
+		{"GET", "/v2/app/manifests/v1", true},
+		{"HEAD", "/v2/app/blobs/sha256:ab", true},
+		{"PUT", "/v2/app/manifests/sha256-ab.sig", true},
+		{"POST", "/v2/app/blobs/uploads/", true},
+		{"PUT", "/v2/app/blobs/uploads/uuid", false},
+		{"PATCH", "/v2/app/blobs/uploads/uuid", false},
+		{"DELETE", "/v2/app/manifests/v1", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, "http://r"+tc.path, nil)
+			if got := RegistryIdempotent(req); got != tc.want {
+				t.Fatalf("got %v", got)
+			}
+		})
+	}
+	var seen atomic.Int32
+	p := upstream(t, "{}", &seen)
+	p.Script(faultproxy.LostReply)
+	c := &http.Client{Transport: &Transport{Next: http.DefaultTransport.(*http.Transport).Clone(), Idempotent: RegistryIdempotent,
+		Policy: Policy{Tries: 3, Initial: time.Millisecond, Max: 10 * time.Millisecond}}}
+	req, _ := http.NewRequest(http.MethodPut, p.URL()+"/v2/app/manifests/sha256-ab.sig", bytes.NewReader([]byte("{}")))
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != 200 || seen.Load() != 2 {
+		t.Fatalf("a manifest PUT whose reply was lost must be sent again: %v %v, upstream saw %d", resp, err, seen.Load())
 	}
 }

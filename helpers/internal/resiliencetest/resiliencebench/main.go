@@ -83,7 +83,7 @@ func (b *bench) bare() *registry.Client {
 // unbroken retries like resilient but has no breaker: what a registry outage costs without one.
 func (b *bench) unbroken() *registry.Client {
 	return registry.New(registry.Options{PlainHTTP: true, Attempts: retry.Default.Tries, Backoff: retry.Default.Initial,
-		Transport: &retry.Transport{Next: transport(), Policy: retry.RequestDefault}})
+		Transport: &retry.Transport{Next: transport(), Policy: retry.RequestDefault, Idempotent: retry.RegistryIdempotent}})
 }
 
 func transport() http.RoundTripper {
