@@ -38,22 +38,23 @@ const (
 
 // Kit holds the keys and trust files shared by the releases of one test; files live in Dir.
 type Kit struct {
-	Dir          string
-	SignKey      *ecdsa.PrivateKey // image and blob signing key (cosign + notation leaf)
-	ReleaseKey   *ecdsa.PrivateKey // attestation key
-	AuditKey     *ecdsa.PrivateKey // ledger key
-	CosignPub    string            // files
-	ReleasePub   string
-	AuditPub     string
-	TrustPolicy  string
-	TrustStore   string
-	CertChainPEM string
-	AuditKeyFile string // cosign-format encrypted key, password AuditPassword
-	image        image.Key
+	Dir            string
+	SignKey        *ecdsa.PrivateKey // image and blob signing key (cosign + notation leaf)
+	ReleaseKey     *ecdsa.PrivateKey // attestation key
+	AuditKey       *ecdsa.PrivateKey // ledger key
+	CosignPub      string            // files
+	ReleasePub     string
+	AuditPub       string
+	TrustPolicy    string
+	TrustStore     string
+	CertChainPEM   string
+	AuditKeyFile   string // cosign-format encrypted keys, password KeyPassword
+	ReleaseKeyFile string
+	image          image.Key
 }
 
-// AuditPassword encrypts AuditKeyFile.
-const AuditPassword = "audit-pass"
+// KeyPassword encrypts AuditKeyFile and ReleaseKeyFile (a test-only value).
+const KeyPassword = "test-key-pass"
 
 // NewKit creates keys, a notation CA and leaf, and writes the public halves and trust files into dir.
 func NewKit(dir string) (*Kit, error) {
@@ -106,11 +107,20 @@ func NewKit(dir string) (*Kit, error) {
 	if k.CertChainPEM, err = write("chain.pem", keys.EncodeCerts(cert, ca.Cert)); err != nil {
 		return nil, err
 	}
-	enc, err := keys.EncryptPrivateKey(k.AuditKey, []byte(AuditPassword))
-	if err != nil {
-		return nil, err
+	for _, f := range []struct {
+		key  *ecdsa.PrivateKey
+		name string
+		dst  *string
+	}{{k.AuditKey, "audit.key", &k.AuditKeyFile}, {k.ReleaseKey, "release.key", &k.ReleaseKeyFile}} {
+		enc, err := keys.EncryptPrivateKey(f.key, []byte(KeyPassword))
+		if err != nil {
+			return nil, err
+		}
+		if *f.dst, err = write(f.name, enc); err != nil {
+			return nil, err
+		}
 	}
-	if k.AuditKeyFile, err = write("audit.key", enc); err != nil {
+	if _, err = write("key.pass", []byte(KeyPassword+"\n")); err != nil {
 		return nil, err
 	}
 	return k, nil
