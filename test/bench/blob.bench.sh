@@ -117,7 +117,7 @@ ours=$(med "$sa" blob sign --key "$work/k.key" "$work/big.bin")
 limit=$(med "$work/sha256" "$work/big.bin")
 row "sign 200 MiB, file key, vs Go sha256 of the file" "${ours} ms" "${limit} ms (sha256)" "$(ratio "$ours" "$limit")" "≤1.30×"
 if [ $hsm = 1 ]; then
-  ours_hsm=$(med "$sa" blob sign --key "$uri" "$work/big.bin")
+  ours_hsm=$(med "$sa" blob sign --key "$uri" --out-dir "$work/hsmsig" "$work/big.bin")
   row "sign 200 MiB, SoftHSM key, vs Go sha256 of the file" "${ours_hsm} ms" "${limit} ms (sha256)" "$(ratio "$ours_hsm" "$limit")" "≤1.30×"
 fi
 if [ $have_cosign = 1 ]; then
@@ -126,7 +126,10 @@ if [ $have_cosign = 1 ]; then
 fi
 
 # 4. peak RSS verifying 200 MiB.
-rss() { /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>&1; echo $(($(cat "$work/rss") / 1024)); }
+rss() {
+  /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>"$work/last.err" || { echo "bench: failed: $* : $(tail -3 "$work/last.err")" >&2; exit 1; }
+  echo $(($(tail -1 "$work/rss") / 1024))
+}
 ours=$(rss "$sa" blob verify --key "$work/k.pub" "$work/big.bin")
 ours_ms=$(med "$sa" blob verify --key "$work/k.pub" "$work/big.bin")
 if [ $have_cosign = 1 ]; then
