@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/keyring"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/result"
@@ -153,7 +154,7 @@ func lifecycleCommands() []*cli.Command {
 				if err != nil {
 					return err
 				}
-				sel, err := f.Select(c.String("environment"), time.Now(), call.TraceID, keyring.CheckHSM(c.String("pin-file")))
+				sel, err := f.Select(c.String("environment"), time.Now(), call.TraceID, keyring.CheckHSM(c.String("pin-file"), breaker.FromEnv()))
 				if err != nil {
 					return err
 				}

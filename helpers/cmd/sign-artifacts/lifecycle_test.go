@@ -122,6 +122,7 @@ func TestKeysCommandsRejectBadKeyringsWithExitCode2(t *testing.T) {
 
 func TestKeysSelectFailsClosedOnAnUnhealthyHSMUnlessTheEnvironmentAllowsAFallback(t *testing.T) {
 	t.Setenv(keys.PINEnv, "0000")
+	t.Setenv("RELEASE_GATES_STATE_DIR", t.TempDir())
 	t.Run("the default refuses with exit 1 and names the HSM cause", func(t *testing.T) {
 		code, r, out, _ := runCLI(t, "keys", "select", "--keyring", lcKeyring(t, "hsm", 48*time.Hour, ""), "--environment", "prod")
 		if code != 1 || r.FailureClass != result.ClassPolicy || !strings.Contains(r.Message, "module failure") || out != "" {

@@ -1,14 +1,17 @@
 package keyring
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/hsm"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/retry"
 )
 
 // Selection is the key an environment signs with after the HSM health check.
@@ -35,7 +38,21 @@ type FallbackEvent struct {
 type HealthFunc func(ref keys.Ref) error
 
 // CheckHSM is the HealthFunc for real tokens: PIN from pinFile, the URI's pin-source, or $PKCS11_PIN; then hsm.Check.
-func CheckHSM(pinFile string) HealthFunc {
+// A broken session (transient) is tried once more; the check runs through the token's breaker when set is not nil.
+func CheckHSM(pinFile string, set *breaker.Set) HealthFunc {
+	check := checkHSM(pinFile)
+	return func(ref keys.Ref) error {
+		dep := "hsm " + ref.Token
+		return retry.Do(context.Background(), retry.Policy{Tries: 2, Initial: 100 * time.Millisecond, Max: time.Second}, dep, func(ctx context.Context) error {
+			if set == nil {
+				return check(ref)
+			}
+			return set.Do(ctx, dep, func(context.Context) error { return check(ref) })
+		})
+	}
+}
+
+func checkHSM(pinFile string) HealthFunc {
 	return func(ref keys.Ref) error {
 		if pinFile == "" {
 			pinFile = ref.PINSource
