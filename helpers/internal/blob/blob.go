@@ -226,6 +226,10 @@ func signDigest(a *Artifact, key *keys.Key, digest []byte) error {
 	if err != nil {
 		return result.Errorf(result.ClassKey, "signing %s with key %s: %v", a.Path, key.ID, err)
 	}
+	// Check each signature against the public key before it is written: a faulty token must not ship bad signatures.
+	if !verifyDigest(key.Public(), digest, sig) {
+		return result.Errorf(result.ClassKey, "signing %s: the signature from key %s does not verify against its own public key", a.Path, key.ID)
+	}
 	a.sig, a.KeyID = sig, key.ID
 	return nil
 }

@@ -3,8 +3,10 @@ package blob
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rand"
 	"encoding/base64"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -369,5 +371,29 @@ func TestHSMKeySignsBlobsThatCosignVerifies(t *testing.T) {
 	}
 	if out, err := cosignRun(t, nil, "verify-blob", "--key", pub, "--signature", files[3]+".sig", "--insecure-ignore-tlog=true", files[3]); err != nil {
 		t.Fatalf("%v: %s", err, out)
+	}
+}
+
+// faultySigner stands in for a broken token: it returns signatures that do not verify.
+type faultySigner struct{ crypto.Signer }
+
+func (f faultySigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	sig, err := f.Signer.Sign(r, d, o)
+	sig[len(sig)-1] ^= 0xff
+	return sig, err
+}
+
+func TestSignRefusesSignaturesThatDoNotVerifyAgainstTheKey(t *testing.T) {
+	fk := cachedKey(t, "main", "pw")
+	dir, files := writeBlobs(t, 2, 100)
+	load := func(context.Context) (*keys.Key, error) {
+		return &keys.Key{Signer: faultySigner{fk.key.Signer}, ID: fk.key.ID}, nil
+	}
+	_, err := Sign(context.Background(), load, files, SignOptions{})
+	if result.ClassOf(err) != result.ClassKey || !strings.Contains(err.Error(), "does not verify against its own public key") {
+		t.Fatalf("err = %v, want a key error", err)
+	}
+	if got := sigFiles(t, dir); len(got) != 0 {
+		t.Fatalf("files left behind: %v", got)
 	}
 }
