@@ -23,6 +23,7 @@ Map defaults() {
         slackTokenCredentialsId  : 'slack-bot-token',                     // secret text: bot token, bound as SLACK_BOT_TOKEN
         buttonSecretCredentialsId: 'slack-button-secret',                 // secret text: button signing key, bound as RG_BUTTON_SECRET
         agentLabel               : null,                                  // run the helper calls in node(agentLabel); the wait holds no executor
+        unstash                  : [],                                    // stashes to unstash in the first node(agentLabel): rbac.yaml, summaries
         auditFile                : '.release-gates/approval-audit.jsonl', // audit records (JSON lines), archived
         resultFile               : '.release-gates/slackApproval.json',   // the returned map as JSON; helper results sit beside it
     ]
@@ -196,6 +197,10 @@ void onAgent(Map s, Closure body) {
     node(label) {
         if (s.stashed) {
             unstash('rg-slack-approval-audit')
+        } else {
+            for (int i = 0; i < s.c.unstash.size(); i++) {
+                unstash(s.c.unstash[i])
+            }
         }
         body()
         stash(name: 'rg-slack-approval-audit', includes: s.c.auditFile, allowEmpty: true)
@@ -255,6 +260,9 @@ String problemWith(Map c) {
     }
     if (c.escalationGroup != null && !(c.escalationGroup ==~ /S[A-Z0-9]{2,}/)) {
         return "slackApproval: escalationGroup must be a Slack user group id such as S0123ABCD; got '${c.escalationGroup}'"
+    }
+    if (c.unstash && !c.agentLabel) {
+        return 'slackApproval: unstash applies to the node(agentLabel) blocks: set agentLabel too, or unstash before calling the step'
     }
     if (c.summaries.any { !(it instanceof CharSequence) || !it.toString().trim() }) {
         return "slackApproval: summaries must list result files, e.g. summaries: ['.release-gates/goBuildGate.json']"

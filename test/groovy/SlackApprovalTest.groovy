@@ -329,12 +329,12 @@ class SlackApprovalTest extends PipelineTestBase {
         List shDepths = []
         mockSh(/slack-approval' '(rule|request|update|escalate|audit)'/) { Map a -> shDepths.add(nodeDepth); answer(a.script.toString()) }
         answers = [ALICE, BOB]
-        run(BASE + [agentLabel: 'linux'])
+        run(BASE + [agentLabel: 'linux', unstash: ['evidence', 'rbac']])
         assertEquals([0, 0], inputDepths)
         assertEquals([1] * 5, shDepths)
         assertEquals([['linux']] * 4, callsTo('node'))
         assertEquals(4, callsTo('stash').size())
-        assertEquals([['rg-slack-approval-audit']] * 3, callsTo('unstash'))
+        assertEquals([['evidence'], ['rbac']] + [['rg-slack-approval-audit']] * 3, callsTo('unstash'))
         assertEquals([name: 'rg-slack-approval-audit', includes: '.release-gates/approval-audit.jsonl', allowEmpty: true], callsTo('stash')[0][0])
     }
 
@@ -373,6 +373,7 @@ class SlackApprovalTest extends PipelineTestBase {
             'escalationGroup must be a Slack user group': BASE + [escalationGroup: 'release-team'],
             'inputId must be letters'                  : BASE + [inputId: 'a b'],
             'summaries must list result files'         : BASE + [summaries: [1]],
+            'unstash applies to the node(agentLabel)'  : BASE + [unstash: ['evidence']],
             "unknown parameter 'timeOut' (did you mean 'timeout'?)": BASE + [timeOut: '1h'],
         ]
         cases.each { want, config ->
