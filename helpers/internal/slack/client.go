@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -160,7 +161,7 @@ func (r *Responder) Respond(ctx context.Context, responseURL, text string) error
 	body, _ := json.Marshal(map[string]any{"replace_original": false, "response_type": "ephemeral", "text": text})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, responseURL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("answering via response_url: %w", err)
+		return errors.New("answering via response_url: the URL is invalid")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	hc := r.HTTP
@@ -169,6 +170,11 @@ func (r *Responder) Respond(ctx context.Context, responseURL, text string) error
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		// A response_url is a bearer capability: never print it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("answering via response_url: %w", err)
 	}
 	defer resp.Body.Close()

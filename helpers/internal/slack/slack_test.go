@@ -169,3 +169,15 @@ func TestRespondPostsANonReplacingAnswer(t *testing.T) {
 		t.Fatalf("response_url got %v", got)
 	}
 }
+
+func TestRespondNeverPrintsTheResponseURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	u := srv.URL + "/actions/T1/1/secretcapability"
+	srv.Close()
+	for _, target := range []string{u, "http://[::1:bad/actions/T1/1/secretcapability"} {
+		err := (&Responder{}).Respond(context.Background(), target, "x")
+		if err == nil || strings.Contains(err.Error(), "secretcapability") {
+			t.Fatalf("error %v", err)
+		}
+	}
+}
