@@ -160,11 +160,6 @@ func rollbackCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			ak, err := loadKey(c, "audit", true)
-			if err != nil {
-				return err
-			}
-			defer ak.Close()
 			out, tried, err := release.FindRollback(c.Context, registryClient(c), release.RollbackOptions{Index: c.String("index"), IndexKeys: pubs,
 				Current: c.String("current"), Verify: o}, func(cd release.Candidate) {
 				it := result.Item{Name: cd.Digest, Kind: "candidate", Details: map[string]any{"seq": cd.Seq, "trace_id": cd.TraceID}}
@@ -180,6 +175,12 @@ func rollbackCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			// The key is loaded only once there is a choice to record: a failed search needs no secret.
+			ak, err := loadKey(c, "audit", true)
+			if err != nil {
+				return err
+			}
+			defer ak.Close()
 			for _, p := range []string{c.String("index"), c.String("ledger")} {
 				if p == "" {
 					continue
