@@ -50,8 +50,7 @@ func LoadSpec(data []byte) (*openapi3.T, string, error) {
 		}
 		return doc3, "2.0", nil
 	case len(probe.OpenAPI) >= 2 && probe.OpenAPI[:2] == "3.":
-		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromData(data)
+		doc, err := loadV3(data)
 		if err != nil {
 			return nil, "", fmt.Errorf("%w: reading OpenAPI %s: %s", ErrSpec, probe.OpenAPI, firstLine(err))
 		}
@@ -63,6 +62,28 @@ func LoadSpec(data []byte) (*openapi3.T, string, error) {
 	default:
 		return nil, "", fmt.Errorf("%w: neither a \"swagger\": \"2.0\" nor an \"openapi\": \"3.x\" document", ErrSpec)
 	}
+}
+
+// loadV3 parses OpenAPI 3. JSON goes straight through encoding/json: kin-openapi's loader parses YAML first,
+// which for a JSON document builds a node tree that costs time and memory.
+func loadV3(data []byte) (*openapi3.T, error) {
+	loader := openapi3.NewLoader()
+	if !looksJSON(data) {
+		return loader.LoadFromData(data)
+	}
+	doc := &openapi3.T{}
+	if err := json.Unmarshal(data, doc); err != nil {
+		return loader.LoadFromData(data) // e.g. duplicate keys: let the loader decide
+	}
+	if err := loader.ResolveRefsIn(doc, nil); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+func looksJSON(data []byte) bool {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '{'
 }
 
 // toV3 converts with a recover, because the converter can panic on odd but parseable input.
@@ -77,9 +98,8 @@ func toV3(doc2 *openapi2.T) (doc3 *openapi3.T, err error) {
 
 // decodeProbe reads the version keys from JSON (fast path) or YAML.
 func decodeProbe(data []byte, p *versionProbe) error {
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '{' {
-		if err := json.Unmarshal(data, p); err == nil {
+	if looksJSON(data) {
+		if err := probeJSON(data, p); err == nil {
 			return nil
 		}
 	}
@@ -113,4 +133,41 @@ func firstLine(err error) string {
 		s = s[:300] + "..."
 	}
 	return s
+}
+
+// probeJSON streams the top-level keys until it has the version, without decoding the rest of the document.
+func probeJSON(data []byte, p *versionProbe) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // the opening brace
+		return err
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		var target *string
+		switch key {
+		case "swagger":
+			target = &p.Swagger
+		case "openapi":
+			target = &p.OpenAPI
+		}
+		if target != nil {
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				return err
+			}
+			if s, ok := v.(string); ok {
+				*target = s
+			}
+			return nil
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	return nil
 }
