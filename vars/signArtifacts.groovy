@@ -105,8 +105,8 @@ Map call(Map config = [:]) {
 /** Runs one sign-artifacts verb with its own result file beside c.resultFile and returns the result, failed or not. */
 Map runHelper(Map c, String verb, List args, List credentials) {
     int i = args.indexOf('--')
-    List flags = i < 0 ? args : args.subList(0, i)
-    List positional = i < 0 ? [] : args.subList(i + 1, args.size())
+    List flags = new ArrayList(i < 0 ? args : args.subList(0, i))                    // copies: a subList view does not serialize
+    List positional = new ArrayList(i < 0 ? [] : args.subList(i + 1, args.size())) // across CPS step boundaries
     return HelperRunner.run(this, [step: 'signArtifacts', helper: 'sign-artifacts', verb: verb, args: flags, positional: positional,
         resultFile: resultFileFor(c.resultFile, verb), credentials: credentials, allowFailure: true])
 }
