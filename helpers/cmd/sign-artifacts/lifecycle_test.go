@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,13 +19,30 @@ import (
 
 const lcPassword = "lifecycle-cli-test"
 
+var (
+	lcOnce    sync.Once
+	lcPairDir string
+	lcPairErr error
+)
+
 // lcKeyring writes keys.yaml with a file key "soft" and an HSM key "hsm" whose module does not exist; prod's current key is current.
 func lcKeyring(t *testing.T, current string, notAfter time.Duration, envExtra string) string {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv(keys.PasswordEnv, lcPassword)
-	if _, err := keys.GenerateFile(filepath.Join(dir, "soft"), []byte(lcPassword)); err != nil {
-		t.Fatal(err)
+	lcOnce.Do(func() {
+		if lcPairDir, lcPairErr = os.MkdirTemp("", "lifecycle-pair-"); lcPairErr == nil {
+			_, lcPairErr = keys.GenerateFile(filepath.Join(lcPairDir, "soft"), []byte(lcPassword))
+		}
+	})
+	if lcPairErr != nil {
+		t.Fatal(lcPairErr)
+	}
+	for _, ext := range []string{".key", ".pub"} { // one scrypt key pair per test binary: scrypt is slow under -race
+		b, _ := os.ReadFile(filepath.Join(lcPairDir, "soft"+ext))
+		if err := os.WriteFile(filepath.Join(dir, "soft"+ext), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	now := time.Now().UTC()
 	key := func(id, backend string) string {

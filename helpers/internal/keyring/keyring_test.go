@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,14 +21,40 @@ func TestMain(m *testing.M) { os.Exit(softhsmtest.Main(m, &token)) }
 
 const testPassword = "keyring-test-password"
 
+var (
+	pairOnce sync.Once
+	pairDir  string
+	pairErr  error
+)
+
+// copyPair writes prefix.key/.pub from one key pair made per test binary: scrypt is slow under -race.
+func copyPair(t *testing.T, prefix string) {
+	t.Helper()
+	pairOnce.Do(func() {
+		if pairDir, pairErr = os.MkdirTemp("", "keyring-pair-"); pairErr == nil {
+			_, pairErr = keys.GenerateFile(filepath.Join(pairDir, "k"), []byte(testPassword))
+		}
+	})
+	if pairErr != nil {
+		t.Fatal(pairErr)
+	}
+	for _, ext := range []string{".key", ".pub"} {
+		b, err := os.ReadFile(filepath.Join(pairDir, "k"+ext))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(prefix+ext, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // fixture writes a keyring with one active file key current for prod, valid from -from to +to around now.
 func fixture(t *testing.T, from, to time.Duration, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv(keys.PasswordEnv, testPassword)
-	if _, err := keys.GenerateFile(filepath.Join(dir, "k1"), []byte(testPassword)); err != nil {
-		t.Fatal(err)
-	}
+	copyPair(t, filepath.Join(dir, "k1"))
 	now := time.Now().UTC()
 	doc := "version: 1\nenvironments:\n  prod:\n    current: k1\n" + extra + "keys:\n" +
 		"  - id: k1\n    backend: k1.key\n    publicKey: k1.pub\n    state: active\n" +
