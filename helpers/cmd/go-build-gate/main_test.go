@@ -329,9 +329,9 @@ func TestApidiffFindsTheBaseInGit(t *testing.T) {
 }
 
 var (
-	buildOnce sync.Once
+	buildOnce  sync.Once
 	serviceBin string
-	buildErr  error
+	buildErr   error
 )
 
 // exampleService builds the example service once per test binary.
@@ -557,5 +557,30 @@ func TestRunRunsTheSelectedChecksAndWritesJUnit(t *testing.T) {
 				t.Fatalf("want one result item per check, got %d", len(r.Items))
 			}
 		})
+	}
+}
+
+func TestRunResolvesARelativeDirForTheServiceCommand(t *testing.T) {
+	goEnv(t)
+	bin := exampleService(t)
+	ws := t.TempDir()
+	svc := filepath.Join(ws, "svc")
+	if err := os.MkdirAll(svc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(svc, "orders"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(ws)
+	port := freePort(t)
+	params := fmt.Sprintf(`{"dir": "svc", "checks": ["smoke"], "smoke": {"command": "./orders", "env": {"PORT": %q},
+		"url": "http://127.0.0.1:%s/healthz", "deadline": "20s", "expectBody": {}}}`, port, port)
+	code, r, stderr := runCLI(t, context.Background(), "run", "--params", writeParams(t, params))
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, r.Message, stderr)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,7 +30,7 @@ const tailKeep = 50
 
 // SmokeOptions configures the health smoke test.
 type SmokeOptions struct {
-	Command    string        // service binary
+	Command    string        // service binary; a relative path is taken from the helper's directory, a bare name from PATH
 	Args       []string      // its arguments
 	Env        []string      // KEY=VALUE added to the helper's environment
 	Workdir    string        // its working directory; default the helper's
@@ -103,8 +104,15 @@ func smoke(ctx context.Context, opts SmokeOptions, o *Outcome) error {
 		return err
 	}
 
+	// A relative command path names a file from the helper's directory, not from Workdir.
+	command := opts.Command
+	if strings.ContainsRune(command, filepath.Separator) && !filepath.IsAbs(command) {
+		if abs, err := filepath.Abs(command); err == nil {
+			command = abs
+		}
+	}
 	tail := newTailBuffer(tailKeep)
-	cmd := exec.Command(opts.Command, opts.Args...)
+	cmd := exec.Command(command, opts.Args...)
 	cmd.Dir = opts.Workdir
 	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# End-to-end demo of the release gates on the example service, as stages (functions) that later gates extend.
+# Needs the helpers in $RG_BIN (make helpers, which `make demo` runs first), Go, and for the Groovy path groovy + junit4.
+# Each stage states what it expects; the demo exits non-zero when any expectation is not met.
+# DEMO_DIRECT=1 skips the Groovy harness and drives the helpers directly with the params the step would write.
+set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+export RG_BIN=${RG_BIN:-$root/bin}
+export RG_REPO_ROOT=$root
+DEMO_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rg-demo-XXXXXX")
+trap 'rm -rf "$DEMO_DIR"' EXIT
+export RELEASE_TRACE_ID=${RELEASE_TRACE_ID:-rg-demo-$(date +%s)}
+SUMMARY=()
+FAILED=0
+
+say() { printf '\n=== %s\n' "$*"; }
+
+# expect NAME WANT_EXIT CMD...: runs CMD, records whether its exit code was the expected one.
+expect() {
+  local name=$1 want=$2; shift 2
+  local got=0
+  "$@" || got=$?
+  if [ "$got" = "$want" ]; then
+    SUMMARY+=("ok      $name (exit $got, as expected)")
+  else
+    SUMMARY+=("WRONG   $name (exit $got, expected $want)")
+    FAILED=1
+  fi
+}
+
+# Runs goBuildGate through the Groovy harness when it is available, else the helper directly with the same params.
+groovy_ready() {
+  [ -z "${DEMO_DIRECT:-}" ] && command -v groovy >/dev/null && [ -f "$root/vars/goBuildGate.groovy" ] && [ -f "$root/test/groovy/PipelineTestBase.groovy" ] &&
+    [ -r /usr/share/java/junit4.jar ]
+}
+
+run_gate() { # SPEC
+  local spec=$1
+  if groovy_ready; then
+    (cd "$root" && JAVA_OPTS="${JAVA_OPTS:-} -XX:+UseSerialGC -XX:TieredStopAtLevel=1" \
+      groovy -cp "src:test/groovy:test/groovy/stubs:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar" \
+      test/demo/GateDemo.groovy "$SERVICE_BIN" "$spec")
+  else
+    run_gate_direct "$spec"
+  fi
+}
+
+run_gate_direct() { # SPEC: the params document the step would write, run by go-build-gate run
+  local spec=$1 svc="$DEMO_DIR/svc-$RANDOM" port
+  mkdir -p "$svc"
+  cp -r "$root/test/fixtures/example-service/." "$svc/"
+  cp "$SERVICE_BIN" "$svc/orders"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >"$svc/params.json" <<JSON
+{"dir": "$svc", "checks": ["modverify", "apidiff", "smoke"],
+ "apidiff": {"spec": "$spec", "baseSpec": "docs/v1/swagger.json", "baseRef": "", "basePath": "", "tagPattern": "v*", "failOn": "ERR", "allowList": ""},
+ "smoke": {"command": "./orders", "args": [], "env": {"PORT": "$port"}, "workdir": "", "url": "http://127.0.0.1:$port/healthz",
+           "tryTimeout": "3s", "deadline": "30s", "expectBody": {"status": "ok"}}}
+JSON
+  echo "go-build-gate run --params params.json (spec $spec)"
+  local rc=0
+  "$RG_BIN/go-build-gate" run --params "$svc/params.json" --junit "$svc/junit.xml" --result-file "$svc/result.json" 2>&1 | sed 's/^/  | /' || true
+  rc=$(sed -n 's/^  "exit_code": \([0-9]*\),$/\1/p' "$svc/result.json")
+  sed -n 's/^  "message": "\(.*\)",$/  result: \1/p' "$svc/result.json"
+  return "${rc:-2}"
+}
+
+stage_build_service() {
+  say "stage: build the example service (test/fixtures/example-service)"
+  [ -x "$RG_BIN/go-build-gate" ] || { echo "demo: $RG_BIN/go-build-gate missing: run make helpers" >&2; exit 2; }
+  SERVICE_BIN="$DEMO_DIR/orders"
+  (cd "$root/test/fixtures/example-service" && GOFLAGS=-mod=readonly go build -o "$SERVICE_BIN" .)
+  echo "built $SERVICE_BIN"
+  SUMMARY+=("ok      build example service")
+}
+
+stage_go_build_gate() {
+  say "stage: goBuildGate on a compatible v2 (adds an endpoint and optional fields): expect PASS"
+  expect "goBuildGate, compatible v2 passes" 0 run_gate docs/v2-compatible/swagger.json
+  say "stage: goBuildGate on a breaking v2 (removes an endpoint, requires a param, changes a type): expect FAIL"
+  expect "goBuildGate, breaking v2 is rejected" 1 run_gate docs/v2-breaking/swagger.json
+}
+
+# Later gates add stage functions (signing, approval, verifyRelease) and append them here.
+STAGES=(stage_build_service stage_go_build_gate)
+
+main() {
+  echo "release-gates demo, trace id $RELEASE_TRACE_ID, helpers in $RG_BIN"
+  if groovy_ready; then echo "driving the Jenkins steps with the Groovy harness (real sh)"; else echo "Groovy harness not available: driving the helpers directly"; fi
+  for stage in "${STAGES[@]}"; do
+    "$stage"
+  done
+  say "summary"
+  printf '  %s\n' "${SUMMARY[@]}"
+  return "$FAILED"
+}
+
+main "$@"
