@@ -47,6 +47,9 @@ func FromResult(path string) (Body, error) {
 				m[k] = v
 			}
 		}
+		if len(it.Details) > 0 {
+			m["details"] = it.Details // non-secret by the result contract
+		}
 		items = append(items, m)
 	}
 	data := map[string]any{
@@ -55,6 +58,9 @@ func FromResult(path string) (Body, error) {
 	}
 	if r.FailureClass != "" {
 		data["failure_class"] = string(r.FailureClass)
+	}
+	if len(r.Data) > 0 {
+		data["data"] = r.Data
 	}
 	return Body{Kind: kind, TraceID: r.TraceID, Source: strings.TrimSpace(r.Helper + " " + r.Verb), Status: r.Status, Data: data}, nil
 }

@@ -93,10 +93,10 @@ func Build(title, ledgerPath string, rep ledger.Report, verifyErr error, now tim
 			set("Gates", e.Status, fmt.Sprintf("%d checks", len(items)))
 			ev.Detail = fmt.Sprintf("%d checks", len(items))
 		case ledger.KindSign:
+			top, _ := e.Data["data"].(map[string]any)
 			for _, it := range items {
 				im, _ := it.(map[string]any)
-				m.Signatures = append(m.Signatures, Signature{Kind: firstNonEmpty(str(im["kind"]), e.Source), Artifact: str(im["name"]),
-					Digest: str(im["digest"]), KeyID: str(im["key_id"]), Location: str(im["location"])})
+				m.Signatures = append(m.Signatures, signaturesOf(im, str(top["key_id"]), e.Source)...)
 			}
 			set("Signatures", e.Status, fmt.Sprintf("%d artifacts", len(items)))
 			ev.Detail = fmt.Sprintf("%d artifacts", len(items))
@@ -146,6 +146,16 @@ func Build(title, ledgerPath string, rep ledger.Report, verifyErr error, now tim
 			}
 		}
 		m.Timeline = append(m.Timeline, ev)
+	}
+	if s, ok := stage["Signatures"]; ok {
+		n := 0
+		for _, sig := range m.Signatures {
+			if !strings.HasPrefix(sig.Kind, "attestation") {
+				n++
+			}
+		}
+		s.Detail = fmt.Sprintf("%d signatures", n)
+		stage["Signatures"] = s
 	}
 	if s, ok := stage["Approval"]; ok && len(approvers) > 0 {
 		s.Detail = fmt.Sprintf("%d: %s", len(approvers), strings.Join(approvers, ", "))
@@ -203,4 +213,34 @@ func short(s string) string {
 		return s[:19] + "…"
 	}
 	return s
+}
+
+// signaturesOf turns one signing result item into rows: one per image signature format, else one for the blob.
+func signaturesOf(im map[string]any, keyID, source string) []Signature {
+	det, _ := im["details"].(map[string]any)
+	base := Signature{Artifact: str(im["name"]), Digest: firstNonEmpty(str(im["digest"]), prefixed(str(im["sha256"]))), KeyID: firstNonEmpty(str(im["key_id"]), keyID)}
+	var out []Signature
+	if c, ok := det["cosign"].(map[string]any); ok {
+		s := base
+		s.Kind, s.Location = "cosign", str(c["location"])
+		out = append(out, s)
+	}
+	if n, ok := det["notation"].(map[string]any); ok {
+		s := base
+		s.Kind, s.Location = "notation "+strings.TrimPrefix(str(n["media_type"]), "application/"), "OCI referrer / sha256 tag"
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		s := base
+		s.Kind, s.Location = firstNonEmpty(str(im["kind"]), source), firstNonEmpty(str(im["location"]), str(im["signature"]))
+		out = append(out, s)
+	}
+	return out
+}
+
+func prefixed(hexSum string) string {
+	if hexSum == "" {
+		return ""
+	}
+	return "sha256:" + hexSum
 }

@@ -155,7 +155,9 @@ func Markdown(w io.Writer, m Model) error {
 	return err
 }
 
-func mdEscape(s string) string { return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;", "&", "&amp;").Replace(s) }
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;", "&", "&amp;").Replace(s)
+}
 
 // Metrics writes Prometheus textfile-collector metrics: one outcome sample and the duration of each stage.
 func Metrics(w io.Writer, m Model, service string) error {

@@ -39,9 +39,13 @@ func sampleChain(t *testing.T) (string, ledger.Report) {
 		{Time: at, Kind: ledger.KindGate, Source: "go-build-gate run", Status: "passed", Data: map[string]any{"duration_ms": 4200, "items": items(
 			map[string]any{"name": "modverify", "status": "passed"}, map[string]any{"name": "apidiff", "status": "passed", "message": "2 compatible changes"},
 			map[string]any{"name": "smoke", "status": "passed"})}},
-		{Time: at.Add(time.Minute), Kind: ledger.KindSign, Source: "sign-artifacts image sign", Status: "passed", Data: map[string]any{"duration_ms": 800, "items": items(
-			map[string]any{"name": "registry.example/orders:1.4.0", "kind": "cosign", "digest": digest, "key_id": "3f1c9a0b7d2e4f65", "location": "sha256-4b82.sig"},
-			map[string]any{"name": "registry.example/orders:1.4.0", "kind": "notation", "digest": digest, "key_id": "3f1c9a0b7d2e4f65", "location": "referrers"})}},
+		// As ledger.FromResult records a sign-artifacts image sign result: formats in details, the key id at the top.
+		{Time: at.Add(time.Minute), Kind: ledger.KindSign, Source: "sign-artifacts image sign", Status: "passed", Data: map[string]any{"duration_ms": 800,
+			"data": map[string]any{"key_id": "3f1c9a0b7d2e4f65"}, "items": items(
+				map[string]any{"name": "registry.example/orders:1.4.0", "kind": "image", "digest": digest, "details": map[string]any{
+					"cosign": map[string]any{"location": "registry.example/orders:sha256-4b82.sig"}, "notation": map[string]any{"media_type": "application/jose+json"}}})}},
+		{Time: at.Add(time.Minute), Kind: ledger.KindSign, Source: "sign-artifacts blob sign", Status: "passed", Data: map[string]any{"duration_ms": 300, "items": items(
+			map[string]any{"name": "dist/orders", "kind": "blob", "sha256": strings.Repeat("e", 64), "key_id": "3f1c9a0b7d2e4f65", "signature": "dist/orders.sig"})}},
 		{Time: at.Add(2 * time.Minute), Kind: ledger.KindAttestation, Source: "release-evidence attest provenance", Status: "passed", Subject: digest,
 			Data: map[string]any{"predicate_type": "https://slsa.dev/provenance/v1", "key_id": "aa11bb22cc33dd44", "location": "sha256-4b82.att", "builder": "https://jenkins.example/job/orders/7/"}},
 		{Time: at.Add(3 * time.Minute), Kind: ledger.KindApproval, Source: "slack-approval audit", Status: "request", Environment: "prod", Data: map[string]any{"event": "request", "by": "ci"}},
@@ -73,6 +77,7 @@ func TestTheHTMLReportIsSelfContainedShowsEverySectionAndEscapesInput(t *testing
 	}
 	h := b.String()
 	for _, want := range []string{"Evidence chain", "<svg", "Gates and checks", "apidiff", "3f1c9a0b7d2e4f65", digest, "Approvals", "bob",
+		"sha256-4b82.sig", "notation jose", "dist/orders.sig", "sha256:eeee",
 		"Timeline", "rg-demo", "chain verified", "Verified release", "&lt;script&gt;"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("report lacks %q", want)
