@@ -158,9 +158,7 @@ func (c *Client) Retry(ctx context.Context, what string, fn func() error) error 
 		wait *= 2
 	}
 	if cerr := Classify(err, ""); result.ClassOf(cerr) == result.ClassTransient {
-		return result.Errorf(result.ClassUnavailable, "%s: registry unavailable after %d attempts: %v", what, attemptsOf(c), cerr)
+		return result.Errorf(result.ClassUnavailable, "%s: registry unavailable after %d attempts: %v", what, c.opts.Attempts, cerr)
 	}
 	return Classify(err, what)
 }
-
-func attemptsOf(c *Client) int { return c.opts.Attempts }
