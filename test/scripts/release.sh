@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make release: builds the helpers for linux/amd64 and linux/arm64 with `make helpers`' own recipe, checks that a
-# rebuild is bit for bit identical, writes dist/SHA256SUMS, signs it with bin/sign-artifacts and pins the sums in
+# make release: builds the helpers for linux/amd64 and linux/arm64 from REVISION's committed tree with its own
+# `make helpers` recipe, twice from two paths, and refuses any difference; writes dist/SHA256SUMS, signs it with the
+# release's own sign-artifacts, checks the signature with the key agents trust, and pins the sums in
 # resources/helpers.lock.
 #
 # Inputs (environment; secrets only here, never as arguments):
@@ -9,7 +10,10 @@
 #   RELEASE_KEY       signing key reference for SHA256SUMS: file://cosign.key or a pkcs11: URI
 #   COSIGN_PASSWORD   password of a file key (read by sign-artifacts; PKCS11_PIN for an HSM key)
 #   RELEASE_BASE_URL  optional: replaces baseUrl in helpers.lock
-#   RELEASE_PUBLIC_KEY  optional: the public key; when cosign is on PATH the signature is checked with it too
+#   LOCK              the lock to update (default resources/helpers.lock); DIST the output dir (default dist)
+#   TRUSTED_KEY       the public key agents verify with (default resources/release-signing.pub)
+#   RELEASE_PUBLIC_KEY  optional: the public key (PEM); the signature is then verified with sign-artifacts, openssl
+#                     and, when on PATH, cosign
 #
 # Output: dist/<helper>-linux-<arch>, dist/SHA256SUMS, dist/SHA256SUMS.sig; the layout the Groovy runner downloads
 # from (<baseUrl>/<version>/<helper>-<os>-<arch>). Exit codes: 0 done, 1 not reproducible or not verified, 2 bad input.
@@ -21,13 +25,15 @@ die() { echo "release: $2" >&2; exit "$1"; }
 PLATFORMS=(linux/amd64 linux/arm64)
 HELPERS=(go-build-gate sign-artifacts slack-approval)
 DIST=${DIST:-dist}
-LOCK=resources/helpers.lock
+LOCK=${LOCK:-resources/helpers.lock}
 MAKE=${MAKE:-make}
 
 VERSION=${VERSION:-}
 [[ "$VERSION" =~ ^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$ ]] ||
   die 2 "VERSION=${VERSION:-<unset>} is not a release tag: run make release VERSION=v1.2.3 (see docs/versioning.md)"
 REVISION=${REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+git cat-file -e "$REVISION^{commit}" 2>/dev/null ||
+  die 2 "REVISION=$REVISION is not a commit of this repository: the release is built from a committed tree"
 [ -n "${RELEASE_KEY:-}" ] ||
   die 2 "RELEASE_KEY is not set: export RELEASE_KEY=file:///path/cosign.key (password in COSIGN_PASSWORD) or a pkcs11: URI"
 [ -f "$LOCK" ] || die 2 "$LOCK is missing: it is owned by the Groovy runner; restore it from git"
@@ -53,10 +59,13 @@ cc_for() {
   esac
 }
 
-# build PLATFORM DIR: `make helpers` with GOOS/GOARCH/CC from the environment, into DIR.
+# build PLATFORM DIR SRC: export REVISION's tree to SRC (never the working tree: uncommitted or concurrent edits must
+# not reach a release), then run its `make helpers` with GOOS/GOARCH/CC from the environment, into DIR.
 build() {
   local os=${1%/*} arch=${1#*/}
-  GOOS=$os GOARCH=$arch CC=$(cc_for "$1") "$MAKE" -s --no-print-directory helpers \
+  mkdir -p "$3"
+  git archive --format=tar "$REVISION" go.mod go.sum Makefile helpers | tar -x -C "$3"
+  GOOS=$os GOARCH=$arch CC=$(cc_for "$1") "$MAKE" -s --no-print-directory -C "$3" helpers \
     BIN="$2" VERSION="$VERSION" REVISION="$REVISION" >&2
 }
 
@@ -64,13 +73,17 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$DIST"
 rm -f "$DIST/SHA256SUMS" "$DIST/SHA256SUMS.sig"
+if [ -n "$(git status --porcelain -- go.mod go.sum helpers 2>/dev/null)" ]; then
+  echo "release: note: uncommitted changes under helpers/, go.mod or go.sum are not part of this release (it builds $REVISION)" >&2
+fi
 
 files=()
 for p in "${PLATFORMS[@]}"; do
   os=${p%/*} arch=${p#*/}
   echo "release: building ${HELPERS[*]} $VERSION for $p" >&2
-  build "$p" "$work/$os-$arch.1"
-  build "$p" "$work/$os-$arch.2"
+  # Two builds from two source paths: identical bytes prove -trimpath and the fixed ldflags hold for this platform.
+  build "$p" "$work/$os-$arch.1" "$work/src-a/release-gates"
+  build "$p" "$work/$os-$arch.2" "$work/src-b/elsewhere/release-gates"
   for h in "${HELPERS[@]}"; do
     a=$(sha256sum <"$work/$os-$arch.1/$h" | cut -d' ' -f1)
     b=$(sha256sum <"$work/$os-$arch.2/$h" | cut -d' ' -f1)
@@ -84,18 +97,45 @@ done
 mv -f "$work/SHA256SUMS" "$DIST/SHA256SUMS"
 echo "release: wrote $DIST/SHA256SUMS ($((${#files[@]})) binaries)" >&2
 
-# Sign with the helper built for this host (bin/), i.e. sign-artifacts itself.
-"$MAKE" -s --no-print-directory helpers VERSION="$VERSION" REVISION="$REVISION" >&2
-SIGN=bin/sign-artifacts
+# Sign with sign-artifacts itself: the release's own binary for this host, else bin/ (make helpers).
+host="$(uname -s | tr '[:upper:]' '[:lower:]')-$(case $(uname -m) in x86_64) echo amd64 ;; aarch64) echo arm64 ;; *) uname -m ;; esac)"
+SIGN=$DIST/sign-artifacts-$host
+if [ ! -x "$SIGN" ]; then
+  "$MAKE" -s --no-print-directory helpers VERSION="$VERSION" REVISION="$REVISION" >&2
+  SIGN=bin/sign-artifacts
+fi
 if ! "$SIGN" blob --help 2>/dev/null | grep -qE '^[[:space:]]+sign([,[:space:]]|$)'; then
   die 2 "$SIGN has no 'blob sign' verb yet (it is being built in helpers/cmd/sign-artifacts); $DIST/SHA256SUMS is written but NOT signed, so helpers.lock was left unchanged"
 fi
 "$SIGN" blob sign --key "$RELEASE_KEY" --result-file "$work/sign.json" "$DIST/SHA256SUMS" ||
   die $? "signing $DIST/SHA256SUMS failed (result: $(cat "$work/sign.json" 2>/dev/null || echo none)); helpers.lock was left unchanged"
 [ -s "$DIST/SHA256SUMS.sig" ] || die 1 "$SIGN reported success but wrote no $DIST/SHA256SUMS.sig"
-if [ -n "${RELEASE_PUBLIC_KEY:-}" ] && command -v cosign >/dev/null 2>&1; then
-  cosign verify-blob --key "$RELEASE_PUBLIC_KEY" --signature "$DIST/SHA256SUMS.sig" --insecure-ignore-tlog=true \
-    "$DIST/SHA256SUMS" >&2 || die 1 "cosign does not verify $DIST/SHA256SUMS.sig with $RELEASE_PUBLIC_KEY"
+if [ -n "${RELEASE_PUBLIC_KEY:-}" ]; then
+  "$SIGN" blob verify --key "$RELEASE_PUBLIC_KEY" --result-file "$work/verify.json" "$DIST/SHA256SUMS" >&2 ||
+    die 1 "sign-artifacts does not verify $DIST/SHA256SUMS.sig with $RELEASE_PUBLIC_KEY"
+  # The bootstrap on an agent has no helper yet; it checks the signature with openssl, so prove that works too.
+  if command -v openssl >/dev/null 2>&1; then
+    base64 -d <"$DIST/SHA256SUMS.sig" >"$work/sig.der"
+    openssl dgst -sha256 -verify "$RELEASE_PUBLIC_KEY" -signature "$work/sig.der" "$DIST/SHA256SUMS" >&2 ||
+      die 1 "openssl does not verify $DIST/SHA256SUMS.sig with $RELEASE_PUBLIC_KEY"
+  fi
+  if command -v cosign >/dev/null 2>&1; then
+    cosign verify-blob --key "$RELEASE_PUBLIC_KEY" --signature "$DIST/SHA256SUMS.sig" --insecure-ignore-tlog=true \
+      "$DIST/SHA256SUMS" >&2 || die 1 "cosign does not verify $DIST/SHA256SUMS.sig with $RELEASE_PUBLIC_KEY"
+  fi
+fi
+
+# Agents verify SHA256SUMS.sig with the library's resources/release-signing.pub (openssl); a release signed with
+# any other key would be refused by every agent, so refuse it here first.
+TRUSTED_KEY=${TRUSTED_KEY:-resources/release-signing.pub}
+if [ -f "$TRUSTED_KEY" ]; then
+  command -v openssl >/dev/null 2>&1 || die 2 "openssl is needed to check the signature against $TRUSTED_KEY"
+  base64 -d <"$DIST/SHA256SUMS.sig" >"$work/sig.der"
+  openssl dgst -sha256 -verify "$TRUSTED_KEY" -signature "$work/sig.der" "$DIST/SHA256SUMS" >/dev/null 2>&1 ||
+    die 1 "$DIST/SHA256SUMS.sig does not verify with $TRUSTED_KEY, the key agents trust: sign with the matching RELEASE_KEY (helpers.lock left unchanged)"
+  echo "release: signature verifies with $TRUSTED_KEY" >&2
+else
+  echo "release: warning: no $TRUSTED_KEY; agents cannot verify downloads until the library ships the public key" >&2
 fi
 
 # Pin the sums: rewrite only version, sha256 (and baseUrl when given), keeping the file's layout; atomic rename.
@@ -144,4 +184,4 @@ with os.fdopen(fd, "w") as f:
 os.chmod(tmp, 0o644)
 os.replace(tmp, lock_path)
 PY
-echo "release: $VERSION signed; $LOCK pins $((${#files[@]})) sha256 sums" >&2
+echo "release: $VERSION (revision $REVISION) signed; $LOCK pins ${#files[@]} sha256 sums" >&2
