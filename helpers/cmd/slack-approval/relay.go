@@ -41,6 +41,7 @@ func relayCommand() *cli.Command {
 
 func runRelay(c *cli.Context) error {
 	call := app.From(c)
+	call.AllowCleanStop()
 	mode := c.String("mode")
 	if mode != "http" && mode != "socket" {
 		return result.Errorf(result.ClassInput, "--mode %q: use http or socket", mode)

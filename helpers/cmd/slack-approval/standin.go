@@ -30,6 +30,7 @@ func standInCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			call := app.From(c)
+			call.AllowCleanStop()
 			user, tok := lookupEnv(envJenkinsUser), lookupEnv(envJenkinsToken)
 			if user == "" || tok == "" {
 				return result.Errorf(result.ClassConfig, "set %s and %s for the stand-in", envJenkinsUser, envJenkinsToken)

@@ -31,7 +31,12 @@ type Call struct {
 	Log     *log.Logger
 	TraceID string
 	Stdout  io.Writer
+
+	cleanStop bool
 }
+
+// AllowCleanStop marks a long-running verb (a relay, a stand-in) for which SIGTERM is a normal end, not exit 3.
+func (c *Call) AllowCleanStop() { c.cleanStop = true }
 
 // From returns the Call stored in a command's context.
 func From(c *cli.Context) *Call {
@@ -100,7 +105,7 @@ func Run(ctx context.Context, a *cli.App, args []string, stdout, stderr io.Write
 		Stdout:  stdout,
 	}
 	err := a.RunContext(context.WithValue(ctx, ctxKey{}, call), args)
-	if err == nil && ctx.Err() != nil {
+	if err == nil && ctx.Err() != nil && !call.cleanStop {
 		err = result.Errorf(result.ClassUnavailable, "interrupted: %v", ctx.Err())
 	}
 	if err != nil && result.ClassOf(err) == result.ClassInternal && isParseError(err) {

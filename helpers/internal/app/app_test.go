@@ -88,3 +88,23 @@ func TestRunCreatesATraceIDWhenMissing(t *testing.T) {
 		t.Fatalf("no trace id created: %q", r.TraceID)
 	}
 }
+
+func TestACancelledRunIsExit3UnlessTheVerbAllowsACleanStop(t *testing.T) {
+	for _, clean := range []bool{false, true} {
+		a := New("t", "test")
+		a.Commands = []*cli.Command{{Name: "serve", Action: func(c *cli.Context) error {
+			if clean {
+				From(c).AllowCleanStop()
+			}
+			<-c.Context.Done()
+			return nil
+		}}}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		var out, errb bytes.Buffer
+		code := Run(ctx, a, []string{"t", "serve"}, &out, &errb)
+		if want := map[bool]int{false: 3, true: 0}[clean]; code != want {
+			t.Fatalf("clean=%v: exit %d, want %d", clean, code, want)
+		}
+	}
+}
