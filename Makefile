@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --match 'v*' --always 2>/dev/null || echo
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -buildid= -X $(MODULE)/helpers/internal/version.Version=$(VERSION) -X $(MODULE)/helpers/internal/version.Revision=$(REVISION)
 BIN := $(CURDIR)/bin
-HELPERS := go-build-gate sign-artifacts slack-approval
+HELPERS := go-build-gate sign-artifacts slack-approval release-evidence
 export RG_TOOLS_DIR ?= $(HOME)/.cache/release-gates/tools
 export RG_BIN := $(BIN)
 
