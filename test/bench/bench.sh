@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test/bench/*.bench.sh part in name order and prints one table; each part prints its own rows.
+# Arguments select parts by name (bench.sh apidiff runs apidiff.bench.sh only); none runs them all.
 # Parts get RG_BIN (the helpers) and BENCH_RUNS (runs per case, median reported); a failing part fails the bench.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,6 +13,11 @@ echo "|---|---|---|---|---|"
 rc=0
 for part in "$here"/*.bench.sh; do
   [ -e "$part" ] || continue
+  if [ $# -gt 0 ]; then
+    want=0
+    for sel in "$@"; do [ "$(basename "$part" .bench.sh)" = "$sel" ] && want=1; done
+    [ "$want" = 1 ] || continue
+  fi
   if ! bash "$part"; then
     echo "bench: $(basename "$part") failed" >&2
     rc=1

@@ -401,14 +401,14 @@ func TestSmokeStartsTheServiceAndAlwaysStopsItsProcessGroup(t *testing.T) {
 			return []string{"--cmd", bin, "--env", "PORT=" + p, "--url", "http://127.0.0.1:" + p + "/healthz", "--expect-body", `{"status":"ok"}`}
 		}},
 		{name: "a body without the expected fields is rejected", started: true, wantCode: 1, wantMsg: "does not contain", args: func(p string) []string {
-			return []string{"--cmd", bin, "--env", "PORT=" + p, "--url", "http://127.0.0.1:" + p + "/healthz", "--expect-body", `{"status":"green"}`, "--deadline", "1500ms"}
+			return []string{"--cmd", bin, "--env", "PORT=" + p, "--url", "http://127.0.0.1:" + p + "/healthz", "--expect-body", `{"status":"green"}`, "--deadline", "5s"}
 		}},
 		{name: "a health URL refusing connections is rejected at the deadline", started: true, wantCode: 1, wantMsg: "connection refused", wantTail: "listening on", args: func(p string) []string {
 			other := freePort(t)
 			return []string{"--cmd", bin, "--env", "PORT=" + other, "--url", "http://127.0.0.1:" + p + "/healthz", "--deadline", "1500ms"}
 		}},
 		{name: "a 404 health path is rejected", started: true, wantCode: 1, wantMsg: "HTTP 404", args: func(p string) []string {
-			return []string{"--cmd", bin, "--env", "PORT=" + p, "--url", "http://127.0.0.1:" + p + "/nope", "--deadline", "1500ms"}
+			return []string{"--cmd", bin, "--env", "PORT=" + p, "--url", "http://127.0.0.1:" + p + "/nope", "--deadline", "5s"}
 		}},
 		{name: "a service that exits at once is rejected with its output", started: true, wantCode: 1, wantMsg: "exited (exit status 3)", wantTail: "boom: no database", args: func(p string) []string {
 			return []string{"--cmd", "/bin/sh", "--arg", "-c", "--arg", "echo starting, with a comma; echo boom: no database >&2; exit 3", "--url", "http://127.0.0.1:" + p + "/healthz"}
