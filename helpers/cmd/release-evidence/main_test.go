@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,10 +44,45 @@ func run(t *testing.T, verbs int, args ...string) (int, result.Result, string, s
 }
 
 type fixture struct {
-	kit  *releasetest.Kit
-	rc   *registry.Client
-	host string
-	pass string
+	kit      *releasetest.Kit
+	rc       *registry.Client
+	host     string
+	pass     string
+	auditKey string // a pkcs11: URI on the shared SoftHSM token: no scrypt on every call
+	auditPub string
+}
+
+var (
+	hsmOnce        sync.Once
+	hsmURI, hsmPEM string
+	hsmErr         error
+)
+
+// hsmAuditKey returns the audit key on the shared SoftHSM token (created once per process) and sets PKCS11_PIN.
+func hsmAuditKey(t *testing.T) (string, string) {
+	t.Helper()
+	tok := softhsmtest.Shared(t)
+	t.Setenv(keys.PINEnv, tok.PIN)
+	hsmOnce.Do(func() {
+		hsmURI = tok.URI("cli-audit", []byte{0x77})
+		ref, err := keys.ParseRef(hsmURI)
+		if err != nil {
+			hsmErr = err
+			return
+		}
+		k, err := keys.GeneratePKCS11(context.Background(), ref, keys.LoadOptions{})
+		if err != nil {
+			hsmErr = err
+			return
+		}
+		defer k.Close()
+		b, err := k.PublicPEM()
+		hsmPEM, hsmErr = string(b), err
+	})
+	if hsmErr != nil {
+		t.Fatal(hsmErr)
+	}
+	return hsmURI, hsmPEM
 }
 
 func setup(t *testing.T) fixture {
@@ -57,8 +93,10 @@ func setup(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	uri, pem := hsmAuditKey(t)
 	return fixture{kit: kit, rc: registry.New(registry.Options{PlainHTTP: true, Backoff: time.Millisecond}),
-		host: strings.TrimPrefix(srv.URL, "http://"), pass: filepath.Join(kit.Dir, "key.pass")}
+		host: strings.TrimPrefix(srv.URL, "http://"), pass: filepath.Join(kit.Dir, "key.pass"),
+		auditKey: uri, auditPub: writeFile(t, kit.Dir, "hsm-audit.pub", pem)}
 }
 
 func (f fixture) build(t *testing.T, s releasetest.Spec) releasetest.Release {
@@ -74,7 +112,7 @@ func (f fixture) evidenceArgs(env string) []string {
 	return []string{"--plain-http", "--cosign-key", f.kit.CosignPub, "--trust-policy", f.kit.TrustPolicy, "--trust-store", f.kit.TrustStore,
 		"--release-key", f.kit.ReleasePub, "--expect-repo", releasetest.Repo, "--expect-branch", releasetest.Branch,
 		"--expect-builder", releasetest.Builder, "--environment", env, "--min-approvals", "2",
-		"--audit-key", f.kit.AuditKeyFile, "--audit-password-file", f.pass}
+		"--audit-key", f.auditKey}
 }
 
 func writeFile(t *testing.T, dir, name, body string) string {
@@ -88,6 +126,10 @@ func writeFile(t *testing.T, dir, name, body string) string {
 
 func TestAuditAppendIngestsResultsAndApprovalsAndVerifyCatchesAnEdit(t *testing.T) {
 	f := setup(t)
+	if err := f.kit.WriteKeyFiles(); err != nil {
+		t.Fatal(err)
+	}
+	f.auditPub = f.kit.AuditPub // this test signs with the file key, as a password-bound credential
 	dir := t.TempDir()
 	ledgerPath := filepath.Join(dir, "audit.jsonl")
 	gate := writeFile(t, dir, "gate.json", `{"helper":"go-build-gate","verb":"run","status":"passed","trace_id":"rg-7","items":[{"name":"modverify","status":"passed"}]}`)
@@ -101,20 +143,20 @@ func TestAuditAppendIngestsResultsAndApprovalsAndVerifyCatchesAnEdit(t *testing.
 	if code != 0 {
 		t.Fatal("append one event failed")
 	}
-	if code, r, _, _ := run(t, 2, "audit", "verify", "--ledger", ledgerPath, "--pub", f.kit.AuditPub); code != 0 || r.Data["records"] != float64(3) {
+	if code, r, _, _ := run(t, 2, "audit", "verify", "--ledger", ledgerPath, "--pub", f.auditPub); code != 0 || r.Data["records"] != float64(3) {
 		t.Fatalf("verify: exit %d %+v", code, r.Data)
 	}
 	b, _ := os.ReadFile(ledgerPath)
 	os.WriteFile(ledgerPath, bytes.Replace(b, []byte(`alice`), []byte(`mallory`), 1), 0o644)
-	code, r, _, _ = run(t, 2, "audit", "verify", "--ledger", ledgerPath, "--pub", f.kit.AuditPub)
+	code, r, _, _ = run(t, 2, "audit", "verify", "--ledger", ledgerPath, "--pub", f.auditPub)
 	if code != result.ExitRejected || r.FailureClass != result.ClassTamper || !strings.Contains(r.Message, "record 2 is bad") {
 		t.Fatalf("tampered: exit %d %s %s", code, r.FailureClass, r.Message)
 	}
 	for name, args := range map[string][]string{
-		"a missing ledger":   {"audit", "verify", "--ledger", filepath.Join(dir, "none.jsonl"), "--pub", f.kit.AuditPub},
+		"a missing ledger":   {"audit", "verify", "--ledger", filepath.Join(dir, "none.jsonl"), "--pub", f.auditPub},
 		"nothing to append":  {"audit", "append", "--ledger", ledgerPath, "--audit-key", f.kit.AuditKeyFile},
 		"a wrong password":   {"audit", "append", "--ledger", ledgerPath, "--kind", "x", "--audit-key", f.kit.AuditKeyFile, "--audit-password-file", gate},
-		"an unknown flag":    {"audit", "verify", "--ledger", ledgerPath, "--pubkey", f.kit.AuditPub},
+		"an unknown flag":    {"audit", "verify", "--ledger", ledgerPath, "--pubkey", f.auditPub},
 		"a result that isnt": {"audit", "append", "--ledger", ledgerPath, "--from-result", slack, "--audit-key", f.kit.AuditKeyFile},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -156,8 +198,11 @@ func TestAttestThenVerifyPrintsOnlyTheDigestAndRecordsTheRelease(t *testing.T) {
 	dir := t.TempDir()
 	ledgerPath, index := filepath.Join(dir, "audit.jsonl"), filepath.Join(dir, "releases.jsonl")
 	gate := writeFile(t, dir, "gate.json", `{"helper":"go-build-gate","verb":"run","status":"passed","items":[{"name":"apidiff","status":"passed"}]}`)
+	if err := f.kit.WriteKeyFiles(); err != nil {
+		t.Fatal(err)
+	}
 	keyArgs := []string{"--plain-http", "--release-key", f.kit.ReleaseKeyFile, "--release-password-file", f.pass,
-		"--ledger", ledgerPath, "--audit-key", f.kit.AuditKeyFile, "--audit-password-file", f.pass}
+		"--ledger", ledgerPath, "--audit-key", f.auditKey}
 	code, r, _, stderr := run(t, 2, append([]string{"attest", "provenance", "--image", rel.Digest, "--blob", rel.Blob, "--out-dir", dir,
 		"--builder-id", releasetest.Builder + "42/", "--repo", releasetest.Repo, "--branch", "main", "--commit", strings.Repeat("c", 40),
 		"--gate-result", gate}, keyArgs...)...)
@@ -180,17 +225,17 @@ func TestAttestThenVerifyPrintsOnlyTheDigestAndRecordsTheRelease(t *testing.T) {
 	if code != 0 || stdout != rel.Digest+"\n" || r.Data["digest"] != rel.Digest || r.TraceID != "rg-cli-test" {
 		t.Fatalf("verify: exit %d stdout %q %s\n%s", code, stdout, r.Message, stderr)
 	}
-	if code, r, _, _ := run(t, 2, "audit", "verify", "--ledger", index, "--pub", f.kit.AuditPub); code != 0 || r.Data["records"] != float64(1) {
+	if code, r, _, _ := run(t, 2, "audit", "verify", "--ledger", index, "--pub", f.auditPub); code != 0 || r.Data["records"] != float64(1) {
 		t.Fatalf("index: %d %v", code, r.Data)
 	}
-	code, r, _, _ = run(t, 2, "audit", "verify", "--ledger", ledgerPath, "--pub", f.kit.AuditPub)
+	code, r, _, _ = run(t, 2, "audit", "verify", "--ledger", ledgerPath, "--pub", f.auditPub)
 	if code != 0 || r.Data["records"] != float64(4) { // provenance image + blob, approval, release
 		t.Fatalf("ledger: %d %v", code, r.Data)
 	}
 
 	t.Run("and renders the report from that chain", func(t *testing.T) {
 		html, md, prom := filepath.Join(dir, "report.html"), filepath.Join(dir, "summary.md"), filepath.Join(dir, "release.prom")
-		code, r, _, _ := run(t, 1, "report", "--ledger", ledgerPath, "--pub", f.kit.AuditPub, "--title", "orders", "--html", html, "--markdown", md, "--metrics", prom)
+		code, r, _, _ := run(t, 1, "report", "--ledger", ledgerPath, "--pub", f.auditPub, "--title", "orders", "--html", html, "--markdown", md, "--metrics", prom)
 		if code != 0 || r.Data["outcome"] != "passed" {
 			t.Fatalf("report: exit %d %s", code, r.Message)
 		}
@@ -257,20 +302,20 @@ func TestRollbackChoosesTheNewestReleaseThatStillVerifies(t *testing.T) {
 	// A release recorded in the index whose notation signature is missing now (e.g. cleaned up) must be skipped.
 	broken := f.build(t, releasetest.Spec{TraceID: "rg-broken", NoNotation: true})
 	if code, res, _, _ := run(t, 2, "audit", "append", "--ledger", index, "--kind", "release", "--status", "verified", "--environment", "prod",
-		"--subject", broken.Digest, "--audit-key", f.kit.AuditKeyFile, "--audit-password-file", f.pass); code != 0 {
+		"--subject", broken.Digest, "--audit-key", f.auditKey); code != 0 {
 		t.Fatal(res.Message)
 	}
-	args := append([]string{"rollback", "--index", index, "--index-pub", f.kit.AuditPub, "--current", current.Digest}, f.evidenceArgs("prod")...)
+	args := append([]string{"rollback", "--index", index, "--index-pub", f.auditPub, "--current", current.Digest}, f.evidenceArgs("prod")...)
 	code, r, stdout, stderr := run(t, 1, args...)
 	if code != 0 || stdout != good.Digest+"\n" || r.Data["skipped"] != float64(1) {
 		t.Fatalf("rollback: exit %d stdout %q %s\n%s", code, stdout, r.Message, stderr)
 	}
-	code, r, _, _ = run(t, 2, "audit", "verify", "--ledger", index, "--pub", f.kit.AuditPub)
+	code, r, _, _ = run(t, 2, "audit", "verify", "--ledger", index, "--pub", f.auditPub)
 	if code != 0 || r.Data["records"] != float64(4) {
 		t.Fatalf("rollback not recorded: %v", r.Data)
 	}
 	t.Run("with no candidate left it fails with exit 1", func(t *testing.T) {
-		args := append([]string{"rollback", "--index", index, "--index-pub", f.kit.AuditPub, "--current", current.Digest}, f.evidenceArgs("staging")...)
+		args := append([]string{"rollback", "--index", index, "--index-pub", f.auditPub, "--current", current.Digest}, f.evidenceArgs("staging")...)
 		code, r, stdout, _ := run(t, 1, args...)
 		if code != result.ExitRejected || stdout != "" || !strings.Contains(r.Message, "no earlier release for environment staging") {
 			t.Fatalf("exit %d %q: %s", code, stdout, r.Message)

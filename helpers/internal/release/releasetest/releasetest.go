@@ -107,6 +107,16 @@ func NewKit(dir string) (*Kit, error) {
 	if k.CertChainPEM, err = write("chain.pem", keys.EncodeCerts(cert, ca.Cert)); err != nil {
 		return nil, err
 	}
+	return k, nil
+}
+
+// WriteKeyFiles writes the audit and release keys as cosign-format encrypted files (password KeyPassword, also
+// in Dir/key.pass); scrypt makes this slow, so only tests that load key files call it.
+func (k *Kit) WriteKeyFiles() error {
+	write := func(name string, b []byte) (string, error) {
+		p := filepath.Join(k.Dir, name)
+		return p, os.WriteFile(p, b, 0o600)
+	}
 	for _, f := range []struct {
 		key  *ecdsa.PrivateKey
 		name string
@@ -114,16 +124,16 @@ func NewKit(dir string) (*Kit, error) {
 	}{{k.AuditKey, "audit.key", &k.AuditKeyFile}, {k.ReleaseKey, "release.key", &k.ReleaseKeyFile}} {
 		enc, err := keys.EncryptPrivateKey(f.key, []byte(KeyPassword))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if *f.dst, err = write(f.name, enc); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if _, err = write("key.pass", []byte(KeyPassword+"\n")); err != nil {
-		return nil, err
+	if _, err := write("key.pass", []byte(KeyPassword+"\n")); err != nil {
+		return err
 	}
-	return k, nil
+	return nil
 }
 
 // Spec describes one release to build; zero fields take the good defaults.
