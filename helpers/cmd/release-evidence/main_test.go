@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/hsm/softhsmtest"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
+	"github.com/release-gates/release-gates/helpers/internal/peertest"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/release/releasetest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
@@ -209,8 +211,12 @@ func TestAttestThenVerifyPrintsOnlyTheDigestAndRecordsTheRelease(t *testing.T) {
 	if code != 0 || len(r.Items) != 2 || r.Items[0].Details["location"] == "" {
 		t.Fatalf("attest provenance: exit %d %s %s", code, r.Message, stderr)
 	}
-	if _, err := os.Stat(filepath.Join(dir, filepath.Base(rel.Blob)+".provenance.intoto.json")); err != nil {
-		t.Fatalf("blob attestation not written: %v", err)
+	blobAtt := filepath.Join(dir, filepath.Base(rel.Blob)+".provenance.intoto.json")
+	cmd := exec.Command(peertest.Tool(t, "cosign"), "verify-blob-attestation", "--key", f.kit.ReleasePub, "--signature", blobAtt,
+		"--type", "slsaprovenance1", "--insecure-ignore-tlog=true", rel.Blob)
+	cmd.Env = append(os.Environ(), "TUF_ROOT="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("stock cosign rejects the blob attestation the CLI wrote: %v\n%s", err, out)
 	}
 	if code, r, _, _ := run(t, 2, append([]string{"attest", "approval", "--image", rel.Digest, "--environment", "prod", "--rule", "prod-two",
 		"--min-approvals", "2", "--approver", "alice"}, keyArgs...)...); code != result.ExitRejected || r.FailureClass != result.ClassPolicy {
