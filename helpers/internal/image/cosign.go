@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
@@ -173,6 +174,16 @@ func VerifyCosign(ctx context.Context, reg *registry.Client, target registry.Tar
 }
 
 func verifyCosign(ctx context.Context, reg *registry.Client, target registry.Target, vs []signature.Verifier, referrers bool) (int, int, error) {
+	h, err := v1.NewHash(target.Digest.DigestStr())
+	if err != nil {
+		return 0, -1, errf(result.ClassInput, "image digest %s: %v", target.Digest, err)
+	}
+	tag, err := ociremote.SignatureTag(target.Digest, ociOptions(ctx, reg)...)
+	if err != nil {
+		return 0, -1, errf(result.ClassInternal, "cosign signature tag of %s: %v", target.Digest, err)
+	}
+	var sigs []oci.Signature
+	fetched := false
 	var lastErr error
 	for i, v := range vs {
 		if referrers {
@@ -184,28 +195,74 @@ func verifyCosign(ctx context.Context, reg *registry.Client, target registry.Tar
 				return n, i, nil
 			}
 		}
-		var sigs []oci.Signature
-		err := reg.Retry(ctx, "fetching cosign signatures of "+target.Digest.String(), func() error {
-			var err error
-			sigs, _, err = cosign.VerifyImageSignatures(ctx, target.Digest, checkOpts(ctx, reg, v))
-			if isCosignVerdict(err) {
-				lastErr = err
-				return nil
+		if !fetched { // one fetch serves every key; a failure here is the registry's, never a verdict
+			var bad error
+			sigs, bad, err = fetchCosignSignatures(ctx, reg, tag, "fetching cosign signatures of "+target.Digest.String())
+			if err != nil {
+				return 0, -1, err
 			}
-			return err
-		})
-		if err != nil {
-			return 0, -1, err
+			fetched, lastErr = true, bad
 		}
-		if len(sigs) > 0 {
-			return len(sigs), i, nil
+		n, verr := countValid(ctx, sigs, h, checkOpts(ctx, reg, v))
+		if n > 0 {
+			return n, i, nil
+		}
+		if verr != nil {
+			lastErr = verr
 		}
 	}
-	var none *cosign.ErrNoSignaturesFound
-	if errors.As(lastErr, &none) {
+	if len(sigs) == 0 && lastErr == nil {
 		return 0, -1, errf(result.ClassTamper, "cosign: no signature found for %s", target.Digest)
 	}
 	return 0, -1, errf(result.ClassTamper, "cosign: no signature of %s verifies with the given key(s): %v", target.Digest, oneLine(lastErr))
+}
+
+// fetchCosignSignatures reads the cosign signature image at ref, every layer into memory, through reg.Retry, so
+// that verification afterwards never touches the network and a registry failure keeps its class (unavailable, not
+// tamper). A signature whose content cannot be read is left out and reported as bad: it is the registry's data, not
+// its availability, that is wrong. A missing signature image gives no signatures.
+func fetchCosignSignatures(ctx context.Context, reg *registry.Client, ref name.Reference, what string) (sigs []oci.Signature, bad, err error) {
+	err = reg.Retry(ctx, what, func() error {
+		sigs, bad = nil, nil
+		img, err := ociremote.Signatures(ref, ociOptions(ctx, reg)...)
+		if err != nil {
+			return err
+		}
+		list, err := img.Get()
+		if err != nil {
+			if isRegistryErr(err) {
+				return err
+			}
+			return errf(result.ClassTamper, "cosign signature image %s is malformed: %v", ref, oneLine(err))
+		}
+		for _, sig := range list {
+			c, err := cstatic.Copy(sig)
+			if err != nil {
+				if isRegistryErr(err) {
+					return err
+				}
+				bad = fmt.Errorf("unreadable signature layer: %w", err)
+				continue
+			}
+			sigs = append(sigs, c)
+		}
+		return nil
+	})
+	return sigs, bad, err
+}
+
+// countValid verifies in-memory signatures of image digest h; it returns how many verify and, if none, the last reason.
+func countValid(ctx context.Context, sigs []oci.Signature, h v1.Hash, co *cosign.CheckOpts) (int, error) {
+	valid := 0
+	var last error
+	for _, sig := range sigs {
+		if _, err := cosign.VerifyImageSignature(ctx, sig, h, co); err != nil {
+			last = err
+			continue
+		}
+		valid++
+	}
+	return valid, last
 }
 
 func checkOpts(ctx context.Context, reg *registry.Client, v signature.Verifier) *cosign.CheckOpts {
@@ -241,23 +298,12 @@ func verifyCosignReferrers(ctx context.Context, reg *registry.Client, target reg
 	co := checkOpts(ctx, reg, v)
 	valid := 0
 	for _, m := range idx.Manifests {
-		var list []oci.Signature
-		err := reg.Retry(ctx, "fetching cosign referrer "+m.Digest.String(), func() error {
-			sigs, err := ociremote.Signatures(target.Digest.Repository.Digest(m.Digest.String()), opts...)
-			if err != nil {
-				return err
-			}
-			list, err = sigs.Get()
-			return err
-		})
+		sigs, _, err := fetchCosignSignatures(ctx, reg, target.Digest.Repository.Digest(m.Digest.String()), "fetching cosign referrer "+m.Digest.String())
 		if err != nil {
 			return 0, err
 		}
-		for _, sig := range list {
-			if _, err := cosign.VerifyImageSignature(ctx, sig, target.Descriptor.Digest, co); err == nil {
-				valid++
-			}
-		}
+		n, _ := countValid(ctx, sigs, target.Descriptor.Digest, co)
+		valid += n
 	}
 	return valid, nil
 }
@@ -312,13 +358,6 @@ type rawManifest struct {
 
 func (r rawManifest) RawManifest() ([]byte, error)        { return r.raw, nil }
 func (r rawManifest) MediaType() (types.MediaType, error) { return r.mt, nil }
-
-// isCosignVerdict separates "signatures are missing or bad" from registry failures.
-func isCosignVerdict(err error) bool {
-	var none *cosign.ErrNoSignaturesFound
-	var nomatch *cosign.ErrNoMatchingSignatures
-	return err != nil && (errors.As(err, &none) || errors.As(err, &nomatch))
-}
 
 func oneLine(err error) string {
 	if err == nil {

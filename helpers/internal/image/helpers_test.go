@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 )
@@ -136,4 +137,23 @@ func pushImage(t testing.TB, c *registry.Client, ref string) string {
 	}
 	d, _ := img.Digest()
 	return r.Context().Digest(d.String()).String()
+}
+
+// isolateState points breaker state at a temp dir: a breaker opened by a registry that went down must never leak
+// into another test, or into ~/.cache on the machine running the tests.
+func isolateState(t *testing.T) {
+	t.Helper()
+	t.Setenv(breaker.DirEnv, t.TempDir())
+}
+
+// TestMain keeps the breaker state of every default client (the Example too) out of ~/.cache/release-gates.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "image-state-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(breaker.DirEnv, dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/retry"
 )
 
 // Classify gives a registry error its failure class; what names the action for the message ("" keeps the message).
@@ -137,28 +139,94 @@ func redact(s string) string {
 	return strings.Join(fields, " ")
 }
 
-// Retry runs fn up to Attempts times while it fails with a transient error, then classifies the last error.
-// An exhausted transient failure becomes ClassUnavailable.
+// Retry runs fn through retry.Do: transient failures are retried up to Attempts times with exponential backoff and
+// jitter, a registry's Retry-After stretches the next pause, and anything else stops at once. The returned error is
+// classified; an exhausted transient failure becomes ClassUnavailable (exit 3).
 func (c *Client) Retry(ctx context.Context, what string, fn func() error) error {
-	wait := c.opts.Backoff
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = fn()
-		if err == nil {
+	tries := 0
+	var last error
+	p := retry.Policy{
+		Tries:        c.opts.Attempts,
+		Initial:      c.opts.Backoff,
+		Max:          c.opts.MaxBackoff,
+		ClassifyFunc: func(err error) result.Class { return result.ClassOf(Classify(err, "")) },
+	}
+	err := retry.Do(ctx, p, "registry", func(context.Context) error {
+		tries++
+		last = fn()
+		if last == nil {
 			return nil
 		}
-		if result.ClassOf(Classify(err, "")) != result.ClassTransient || attempt >= c.opts.Attempts {
-			break
+		if ra := c.retryAfter.take(last); ra > 0 {
+			return &retryAfterError{err: last, hint: &retry.HTTPError{RetryAfter: ra}}
 		}
-		select {
-		case <-ctx.Done():
-			return result.Errorf(result.ClassUnavailable, "%s: interrupted: %v", what, ctx.Err())
-		case <-time.After(wait):
-		}
-		wait *= 2
+		return last
+	})
+	if err == nil {
+		return nil
 	}
-	if cerr := Classify(err, ""); result.ClassOf(cerr) == result.ClassTransient {
-		return result.Errorf(result.ClassUnavailable, "%s: registry unavailable after %d attempts: %v", what, c.opts.Attempts, cerr)
+	if last == nil { // interrupted before the first try
+		return result.Errorf(result.ClassUnavailable, "%s: interrupted: %v", what, err)
 	}
-	return Classify(err, what)
+	cerr := Classify(last, "")
+	if result.ClassOf(cerr) != result.ClassTransient {
+		return Classify(last, what)
+	}
+	if ctx.Err() != nil {
+		return result.Errorf(result.ClassUnavailable, "%s: interrupted after %d tries: %v", what, tries, cerr)
+	}
+	return result.Errorf(result.ClassUnavailable, "%s: registry unavailable after %d tries: %v", what, tries, cerr)
+}
+
+// retryAfterError hands a registry's Retry-After to retry.Do while keeping the original error for classification.
+type retryAfterError struct {
+	err  error
+	hint *retry.HTTPError
+}
+
+func (e *retryAfterError) Error() string   { return e.err.Error() }
+func (e *retryAfterError) Unwrap() []error { return []error{e.err, e.hint} }
+
+// retryAfters remembers the last Retry-After each registry host sent with a 429 or 503: go-containerregistry and
+// oras turn the answer into an error without its headers, so the guard transport notes it on the way up.
+type retryAfters struct {
+	mu sync.Mutex
+	m  map[string]time.Duration
+}
+
+func (r *retryAfters) note(host string, resp *http.Response) {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return
+	}
+	d := retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	if d <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]time.Duration{}
+	}
+	r.m[host] = d
+}
+
+// take returns and forgets the Retry-After noted for the host named by a 429/503 error; zero otherwise.
+func (r *retryAfters) take(err error) time.Duration {
+	host := ""
+	var terr *transport.Error
+	var oerr *errcode.ErrorResponse
+	switch {
+	case errors.As(err, &terr) && terr.Request != nil:
+		host = terr.Request.URL.Host
+	case errors.As(err, &oerr) && oerr.URL != nil:
+		host = oerr.URL.Host
+	}
+	if code := statusCode(err); host == "" || (code != http.StatusTooManyRequests && code != http.StatusServiceUnavailable) {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.m[host]
+	delete(r.m, host)
+	return d
 }

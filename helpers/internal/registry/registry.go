@@ -18,7 +18,9 @@ import (
 	orasremote "oras.land/oras-go/v2/registry/remote"
 	orasauth "oras.land/oras-go/v2/registry/remote/auth"
 
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/retry"
 )
 
 // Env names of the registry credential (a Jenkins usernamePassword binding); secrets never come from flags.
@@ -29,20 +31,23 @@ const (
 
 // Options configure registry access.
 type Options struct {
-	PlainHTTP bool          // allow plain HTTP; without it every http:// request is refused
-	ConfigDir string        // docker config dir holding config.json; "" means $DOCKER_CONFIG or ~/.docker
-	Username  string        // registry user; with Password it overrides the docker config
-	Password  string        // registry password or token; never logged
-	Attempts  int           // tries per operation for transient failures; default 3
-	Backoff   time.Duration // first pause between tries, doubled each time; default 200ms
-	Transport http.RoundTripper
+	PlainHTTP  bool              // allow plain HTTP; without it every http:// request is refused
+	ConfigDir  string            // docker config dir holding config.json; "" means $DOCKER_CONFIG or ~/.docker
+	Username   string            // registry user; with Password it overrides the docker config
+	Password   string            // registry password or token; never logged
+	Attempts   int               // tries per operation (retry.Do) for transient failures; default 3
+	Backoff    time.Duration     // first pause between tries, doubled each time (with jitter); default 200ms
+	MaxBackoff time.Duration     // cap on one pause and on an honoured Retry-After; default 10s
+	Transport  http.RoundTripper // replaces the default resilient transport (per-request retries + per-host breaker)
+	Breakers   *breaker.Set      // breakers of the default transport; nil: breaker.FromEnv() (state shared on the agent)
 }
 
 // Client talks to registries for go-containerregistry (cosign) and oras (notation) with one credential source.
 type Client struct {
-	opts      Options
-	transport http.RoundTripper
-	keychain  authn.Keychain
+	opts       Options
+	transport  http.RoundTripper
+	keychain   authn.Keychain
+	retryAfter *retryAfters
 
 	once   sync.Once
 	puller *remote.Puller // share pinged, authenticated transports across calls
@@ -57,14 +62,22 @@ func New(opts Options) *Client {
 	if opts.Backoff <= 0 {
 		opts.Backoff = 200 * time.Millisecond
 	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = retry.Default.Max
+	}
 	base := opts.Transport
 	if base == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		t.ResponseHeaderTimeout = 60 * time.Second
-		base = t
+		set := opts.Breakers
+		if set == nil {
+			set = breaker.FromEnv()
+		}
+		base = breaker.Stack(t, set, retry.RequestDefault)
 	}
-	c := &Client{opts: opts, transport: &schemeGuard{next: base, plainHTTP: opts.PlainHTTP}}
+	ra := &retryAfters{}
+	c := &Client{opts: opts, transport: &schemeGuard{next: base, plainHTTP: opts.PlainHTTP, retryAfter: ra}, retryAfter: ra}
 	c.keychain = keychain{c}
 	return c
 }
@@ -163,16 +176,22 @@ func (k keychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 var errPlainHTTP = errors.New("plain HTTP refused")
 
 // schemeGuard refuses http:// requests unless plain HTTP was asked for: go-containerregistry silently falls back to HTTP for loopback hosts.
+// It also notes a Retry-After for Client.Retry.
 type schemeGuard struct {
-	next      http.RoundTripper
-	plainHTTP bool
+	next       http.RoundTripper
+	plainHTTP  bool
+	retryAfter *retryAfters
 }
 
 func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !g.plainHTTP {
 		return nil, fmt.Errorf("%w: registry %s speaks plain HTTP; pass --plain-http if that is intended", errPlainHTTP, req.URL.Host)
 	}
-	return g.next.RoundTrip(req)
+	resp, err := g.next.RoundTrip(req)
+	if err == nil && g.retryAfter != nil {
+		g.retryAfter.note(req.URL.Host, resp)
+	}
+	return resp, err
 }
 
 // Target is an image resolved to its digest.

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
@@ -81,6 +82,15 @@ func TestParseAcceptsTagsDigestsAndBoth(t *testing.T) {
 	}
 }
 
+// isolateState points the breaker state of default clients at a temp dir: an open breaker must never leak from one
+// test into the next, or into ~/.cache on the machine running them.
+func isolateState(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv(breaker.DirEnv, dir)
+	return dir
+}
+
 func TestResolveFindsTheDigestAndRefusesMovedTagsUnknownImagesAndPlainHTTPWithoutTheFlag(t *testing.T) {
 	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
@@ -132,17 +142,20 @@ func TestResolveFindsTheDigestAndRefusesMovedTagsUnknownImagesAndPlainHTTPWithou
 }
 
 func TestResolveGivesUpAsUnavailableWhenTheRegistryIsDown(t *testing.T) {
+	isolateState(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	host := l.Addr().String()
 	l.Close()
-	c := registry.New(registry.Options{PlainHTTP: true, Attempts: 2, Backoff: time.Millisecond})
+	// A breaker that never trips, so the bounded operation-level tries are what gives up.
+	lenient := breaker.New("", 1000, time.Minute)
+	c := registry.New(registry.Options{PlainHTTP: true, Attempts: 2, Backoff: time.Millisecond, Breakers: lenient})
 	ref, _ := c.Parse(host + "/app:v1")
 	_, err = c.Resolve(context.Background(), ref, v1.Hash{})
-	if result.ClassOf(err) != result.ClassUnavailable || !strings.Contains(err.Error(), "after 2 attempts") {
-		t.Fatalf("want unavailable after 2 attempts, got %v", err)
+	if result.ClassOf(err) != result.ClassUnavailable || !strings.Contains(err.Error(), "after 2 tries") {
+		t.Fatalf("want unavailable after 2 tries, got %v", err)
 	}
 }
 
