@@ -40,10 +40,11 @@ func buildHelper(t *testing.T, moduleDir, helper, ldflags string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// copyModule copies go.mod, go.sum and helpers/ to a fresh directory, so the second build sees other source paths.
-func copyModule(t *testing.T, root string) string {
+// copyModule copies go.mod, go.sum and helpers/ from root to dir/release-gates. The builds use such snapshots, not
+// the live checkout, so edits made meanwhile in a shared working tree cannot pass for non-reproducibility.
+func copyModule(t *testing.T, root, dir string) string {
 	t.Helper()
-	dst := filepath.Join(t.TempDir(), "elsewhere", "release-gates")
+	dst := filepath.Join(dir, "release-gates")
 	for _, f := range []string{"go.mod", "go.sum"} {
 		copyFile(t, filepath.Join(root, f), filepath.Join(dst, f))
 	}
@@ -85,16 +86,17 @@ func TestTheHelpersBuildBitForBitFromAnotherDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	ldflags := releaseLDFlags(m)
-	copied := copyModule(t, root)
+	first := copyModule(t, root, t.TempDir())
+	second := copyModule(t, first, filepath.Join(t.TempDir(), "elsewhere", "deeper"))
 	for _, h := range m.helpers {
 		t.Run(h+" has the same sha256 when built twice", func(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(root, "helpers", "cmd", h, "main.go")); err != nil {
 				t.Skipf("helpers/cmd/%s/main.go has not landed yet", h)
 			}
-			first := buildHelper(t, root, h, ldflags)
-			second := buildHelper(t, copied, h, ldflags)
-			if first != second {
-				t.Errorf("%s: sha256 %s built in %s, %s built in %s: the release build is not reproducible", h, first, root, second, copied)
+			a := buildHelper(t, first, h, ldflags)
+			b := buildHelper(t, second, h, ldflags)
+			if a != b {
+				t.Errorf("%s: sha256 %s built in %s, %s built in %s: the release build is not reproducible", h, a, first, b, second)
 			}
 		})
 	}
@@ -114,8 +116,9 @@ func TestADifferentVersionChangesTheBinary(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "helpers", "cmd", h, "main.go")); err != nil {
 		t.Skipf("helpers/cmd/%s/main.go has not landed yet", h)
 	}
-	a := buildHelper(t, root, h, releaseLDFlags(m))
-	b := buildHelper(t, root, h, strings.Replace(releaseLDFlags(m), "v0.0.0-repro", "v0.0.1-repro", 1))
+	src := copyModule(t, root, t.TempDir())
+	a := buildHelper(t, src, h, releaseLDFlags(m))
+	b := buildHelper(t, src, h, strings.Replace(releaseLDFlags(m), "v0.0.0-repro", "v0.0.1-repro", 1))
 	if a == b {
 		t.Errorf("%s built with two versions has one sha256 %s: the ldflags do not reach version.Version", h, a)
 	}

@@ -6,7 +6,7 @@ ARG REVISION=unknown
 ARG MODULE=github.com/release-gates/release-gates
 ENV CGO_ENABLED=1
 COPY . /src
-RUN cd /src && go build -trimpath -ldflags "-s -w -buildid= -X ${MODULE}/helpers/internal/version.Version=${VERSION} -X ${MODULE}/helpers/internal/version.Revision=${REVISION}" -o /out/ ./helpers/cmd/go-build-gate ./helpers/cmd/sign-artifacts ./helpers/cmd/slack-approval
+RUN cd /src && go build -trimpath -ldflags "-s -w -buildid= -X ${MODULE}/helpers/internal/version.Version=${VERSION} -X ${MODULE}/helpers/internal/version.Revision=${REVISION}" -o /out/ ./helpers/cmd/go-build-gate ./helpers/cmd/sign-artifacts ./helpers/cmd/slack-approval ./helpers/cmd/release-evidence
 
 FROM debian:bookworm-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
 ARG VERSION=dev
@@ -19,6 +19,6 @@ ARG COSIGN_PASSWORD=changeme
 LABEL org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="https://example.invalid/release-gates"
-COPY --from=build /out/go-build-gate /out/sign-artifacts /out/slack-approval /usr/local/bin/
+COPY --from=build /out/go-build-gate /out/sign-artifacts /out/slack-approval /out/release-evidence /usr/local/bin/
 ENV GOFLAGS=${GOFLAGS_DEFAULT} GOPROXY=${GOPROXY_DEFAULT} GOSUMDB=${GOSUMDB_DEFAULT}
 USER ${UID}

@@ -23,7 +23,8 @@ cd "$(dirname "$0")/../.."
 die() { echo "release: $2" >&2; exit "$1"; }
 
 PLATFORMS=(linux/amd64 linux/arm64)
-HELPERS=(go-build-gate sign-artifacts slack-approval)
+read -r -a HELPERS <<<"$(sed -n 's/^HELPERS[[:space:]]*:=[[:space:]]*//p' Makefile)"
+[ "${#HELPERS[@]}" -gt 0 ] || { echo "release: the Makefile lists no HELPERS" >&2; exit 2; }
 DIST=${DIST:-dist}
 LOCK=${LOCK:-resources/helpers.lock}
 MAKE=${MAKE:-make}
