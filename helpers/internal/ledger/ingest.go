@@ -62,6 +62,20 @@ func FromResult(path string) (Body, error) {
 	if len(r.Data) > 0 {
 		data["data"] = r.Data
 	}
+	// signArtifacts' combined result keeps each helper call's result under "results"; lift the signing key id.
+	var combined struct {
+		Results map[string]struct {
+			Data map[string]any `json:"data"`
+		} `json:"results"`
+	}
+	if _, ok := r.Data["key_id"]; !ok && json.Unmarshal(b, &combined) == nil {
+		for _, sub := range combined.Results {
+			if id, ok := sub.Data["key_id"].(string); ok && id != "" {
+				data["data"] = map[string]any{"key_id": id}
+				break
+			}
+		}
+	}
 	return Body{Kind: kind, TraceID: r.TraceID, Source: strings.TrimSpace(r.Helper + " " + r.Verb), Status: r.Status, Data: data}, nil
 }
 

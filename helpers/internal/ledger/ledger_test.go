@@ -197,6 +197,12 @@ func TestIngestedResultsAndAuditLinesKeepTheirTraceID(t *testing.T) {
 	if err != nil || len(a) != 1 || a[0].Kind != KindApproval || a[0].TraceID != "rg-9" || a[0].Environment != "prod" || a[0].Data["user"] != "U1" {
 		t.Fatalf("audit bodies = %+v, %v", a, err)
 	}
+	combined := filepath.Join(dir, "signArtifacts.json")
+	os.WriteFile(combined, []byte(`{"helper":"sign-artifacts","verb":"signArtifacts","status":"passed","trace_id":"rg-9","items":[{"name":"img","kind":"image","status":"passed"}],`+
+		`"results":{"imageSign":{"data":{"key_id":"3f1c9a0b7d2e4f65"}}}}`), 0o644)
+	if b, err := FromResult(combined); err != nil || b.Kind != KindSign || b.Data["data"].(map[string]any)["key_id"] != "3f1c9a0b7d2e4f65" {
+		t.Fatalf("combined signArtifacts result: %+v, %v", b, err)
+	}
 	for _, bad := range []string{`{"x":1}`, `not json`} {
 		os.WriteFile(res, []byte(bad), 0o644)
 		if _, err := FromResult(res); result.ClassOf(err) != result.ClassInput {
