@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# The release half of `make demo` (test/demo/demo.sh's last stage calls it): one build of the example service's release
+# job on embedded defaults. The real vars steps run in the Groovy step harness with real sh and the real helpers
+# (test/demo/release.groovy); everything talks to 127.0.0.1 only. Stages: gate, build & push, keys, sign, approve,
+# evidence & verify, summary. Needs: make deps helpers. Every process started here is stopped on exit (also on failure)
+# and the temp dir is removed; the release report stays in test/demo/out/. Exits non-zero naming the failed stage.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+export GOTOOLCHAIN=local
+export RG_BIN="${RG_BIN:-$REPO/bin}"
+OUT="${RG_DEMO_OUT:-$REPO/test/demo/out}"
+
+PIDS=()
+DEMO=$(mktemp -d "${TMPDIR:-/tmp}/rg-demo.XXXXXX")
+STAGE=setup
+T0=$(date +%s)
+
+cleanup() {
+  local rc=$?
+  local pid
+  if [ -s "$DEMO/jenkins-standin.pid" ]; then
+    PIDS+=("$(cat "$DEMO/jenkins-standin.pid")")
+  fi
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$DEMO"
+  if [ "$rc" -ne 0 ]; then
+    echo >&2
+    echo "demo: FAILED in stage '$STAGE' (exit $rc); see the lines above" >&2
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+header() {
+  STAGE=$1
+  printf '\n=== %s: %s  (+%ss)\n' "$1" "$2" "$(($(date +%s) - T0))"
+}
+say() { printf '  %s\n' "$*"; }
+die() {
+  echo "demo: $*" >&2
+  exit 1
+}
+
+# free_port prints a loopback TCP port nobody listens on.
+free_port() {
+  local p i
+  for i in $(seq 1 100); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# wait_for CMD... retries CMD for up to 20 s.
+wait_for() {
+  local i
+  for i in $(seq 1 200); do
+    if "$@" >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+rand_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+
+GROOVY=(env "JAVA_OPTS=${JAVA_OPTS:-} -Xss4m -XX:+UseSerialGC -XX:TieredStopAtLevel=1" "RG_REPO_ROOT=$REPO"
+  groovy -cp src:test/groovy:test/groovy/stubs:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar test/demo/release.groovy)
+
+# groovy_stage STAGE runs one stage of the release job in the step harness.
+groovy_stage() { "${GROOVY[@]}" "$@"; }
+
+preflight() {
+  local need
+  for need in go groovy java docker-registry curl git; do
+    command -v "$need" >/dev/null || die "$need not found: run 'make deps' (test/scripts/install-deps.sh)"
+  done
+  for need in /usr/share/java/junit4.jar /usr/share/java/hamcrest-core.jar; do
+    [ -r "$need" ] || die "$need missing: run 'make deps' (junit4)"
+  done
+  for need in go-build-gate sign-artifacts slack-approval; do
+    [ -x "$RG_BIN/$need" ] || die "$RG_BIN/$need missing: run 'make helpers' (or 'make demo')"
+  done
+  # release-evidence is not in the Makefile's HELPERS list yet: build it beside the others.
+  go build -trimpath -o "$RG_BIN/" ./helpers/cmd/release-evidence
+  mkdir -p "$DEMO/bin" "$OUT"
+  go build -trimpath -o "$DEMO/bin/" ./test/demo/cmd/pushimage ./test/demo/cmd/slackclick
+
+  # One build of the "orders" job: workspace, trace id, job URL (the Jenkins stand-in's port), demo secrets.
+  export DEMO_DIR=$DEMO DEMO_WS=$DEMO/ws
+  mkdir -p "$DEMO_WS/.release-gates"
+  cp -r test/fixtures/example-service "$DEMO_WS/svc"
+  cp test/demo/rbac.yaml "$DEMO_WS/rbac.yaml"
+  export RELEASE_TRACE_ID="${RELEASE_TRACE_ID:-rg-demo-$(rand_hex 8)}"
+  export DEMO_VERSION=1.0.0 DEMO_REQUESTER=U01ALICE DEMO_REPO=https://github.com/release-gates/release-gates
+  DEMO_COMMIT=$(git rev-parse HEAD 2>/dev/null || printf '0%.0s' $(seq 1 40))
+  export DEMO_COMMIT
+  DEMO_JENKINS_ADDR=127.0.0.1:$(free_port)
+  export DEMO_JENKINS_ADDR DEMO_JOB_URL="http://$DEMO_JENKINS_ADDR/job/orders/"
+  export DEMO_SMOKE_PORT=$(free_port)
+  export DEMO_REPORT="$OUT/report.html"
+  # Demo secrets: random per run, in env vars only (the harness binds them as Jenkins credentials).
+  DEMO_KEY_PASSWORD="demo-$(rand_hex 12)" DEMO_SLACK_BOT_TOKEN="xoxb-demo-$(rand_hex 12)" DEMO_BUTTON_SECRET=$(rand_hex 32)
+  export DEMO_KEY_PASSWORD DEMO_SLACK_BOT_TOKEN DEMO_BUTTON_SECRET
+  SIGNING_SECRET=$(rand_hex 32) JENKINS_TOKEN=$(rand_hex 16)
+}
+
+stage_gate() {
+  header gate "the release job's goBuildGate (v1 -> v2-compatible): its result goes into Slack and the provenance"
+  (cd "$DEMO_WS/svc" && go build -o orders .)
+  groovy_stage gate
+}
+
+stage_build_push() {
+  header "build & push" "linux/amd64 binary, Debian docker-registry on loopback, OCI image without Docker"
+  mkdir -p "$DEMO_WS/dist"
+  (cd "$DEMO_WS/svc" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags '-s -w' -o ../dist/orders-linux-amd64 .)
+  say "built dist/orders-linux-amd64 ($(wc -c <"$DEMO_WS/dist/orders-linux-amd64") bytes)"
+  local port
+  port=$(free_port)
+  export REGISTRY=127.0.0.1:$port
+  mkdir -p "$DEMO/registry"
+  printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' \
+    "$DEMO/registry/data" "$REGISTRY" >"$DEMO/registry/config.yml"
+  docker-registry serve "$DEMO/registry/config.yml" >"$DEMO/registry/registry.log" 2>&1 &
+  PIDS+=($!)
+  wait_for curl -fsS "http://$REGISTRY/v2/" || die "docker-registry did not start on $REGISTRY: $(cat "$DEMO/registry/registry.log")"
+  say "docker-registry (distribution) serving http://$REGISTRY"
+  local ref
+  ref=$("$DEMO/bin/pushimage" --binary "$DEMO_WS/dist/orders-linux-amd64" --ref "$REGISTRY/demo/orders:$DEMO_VERSION" \
+    --path /usr/local/bin/orders --plain-http)
+  export IMAGE_DIGEST_REF=$ref IMAGE="$REGISTRY/demo/orders:$DEMO_VERSION@${ref#*@}"
+  say "pushed $REGISTRY/demo/orders:$DEMO_VERSION"
+  say "digest ${ref#*@}"
+}
+
+stage_keys() {
+  header keys "cosign file keys, a notation CA + code-signing leaf for the signing key, trust policy + store"
+  local sa=$RG_BIN/sign-artifacts k
+  mkdir -p "$DEMO_WS/keys"
+  cd "$DEMO_WS"
+  for k in signer release audit; do
+    COSIGN_PASSWORD=$DEMO_KEY_PASSWORD "$sa" keys generate --type file --out-prefix "keys/$k" --result-file ".release-gates/keys-$k.json"
+  done
+  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD "$sa" keys generate --type ca --key keys/signer.key --out-dir keys/pki \
+    --subject 'CN=orders release signer,O=release-gates demo,L=Berlin,ST=Berlin,C=DE' --result-file .release-gates/keys-ca.json
+  mkdir -p keys/truststore/x509/ca/demo
+  cp keys/pki/ca.crt keys/truststore/x509/ca/demo/ca.pem
+  cat >keys/trustpolicy.json <<'EOF'
+{"version": "1.0", "trustPolicies": [{"name": "demo", "registryScopes": ["*"],
+  "signatureVerification": {"level": "strict", "override": {"revocation": "skip"}},
+  "trustStores": ["ca:demo"], "trustedIdentities": ["*"]}]}
+EOF
+  cd "$REPO"
+  say "keys/signer.key (+ keys/pki/chain.pem for notation), keys/release.key (attestations), keys/audit.key (ledger)"
+}
+
+stage_sign() {
+  header sign "signArtifacts: binary, go.sum, SHA256SUMS and the image by digest (cosign + notation), then verified"
+  groovy_stage sign
+}
+
+stage_approve() {
+  header approve "slackApproval: Slack message, relay with RBAC + four-eyes, signed clicks, Jenkins input resumed"
+  local relay_log=$DEMO/relay.log relay listen
+  env SLACK_SIGNING_SECRET="$SIGNING_SECRET" RG_BUTTON_SECRET="$DEMO_BUTTON_SECRET" JENKINS_USER=slack-relay JENKINS_API_TOKEN="$JENKINS_TOKEN" \
+    "$RG_BIN/slack-approval" relay --mode http --listen 127.0.0.1:0 --rbac "$DEMO_WS/rbac.yaml" --jenkins-url "http://$DEMO_JENKINS_ADDR/" \
+    --audit-file "$DEMO_WS/.release-gates/relay-audit.jsonl" --result-file "$DEMO/relay.json" 2>"$relay_log" &
+  relay=$!
+  PIDS+=("$relay")
+  wait_for grep -q 'listening on' "$relay_log" || die "the relay did not start: $(cat "$relay_log")"
+  listen=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$relay_log" | head -1)
+  say "approval relay on http://$listen/slack/interactions (signing secret, button key, Jenkins token from env)"
+
+  # The job's input steps are answered by jenkins-standin processes the harness starts; they check the relay's token.
+  JENKINS_USER=slack-relay JENKINS_API_TOKEN="$JENKINS_TOKEN" "${GROOVY[@]}" approve &
+  local job=$!
+  PIDS+=("$job")
+  click() {
+    env SLACK_SIGNING_SECRET="$SIGNING_SECRET" "$DEMO/bin/slackclick" --relay "http://$listen/slack/interactions" \
+      --messages "$DEMO/slack-api.jsonl" "$@" | sed 's/^/  [slack]   /'
+  }
+  waiting() {
+    local i
+    for i in $(seq 1 600); do
+      [ -e "$DEMO/input-$1.waiting" ] && return 0
+      kill -0 "$job" 2>/dev/null || die "the pipeline stopped before input $1 was waiting"
+      sleep 0.1
+    done
+    die "input $1 was not waiting after 60 s"
+  }
+  waiting 1
+  click --user U01ALICE --name alice --action approve # the requester: four-eyes
+  click --user U09EVE --name eve --action approve     # not an approver
+  click --user U02BOB --name bob --action approve
+  waiting 2
+  click --user U03CAROL --name carol --action approve
+  wait "$job" || die "the slackApproval stage failed"
+  kill "$relay" 2>/dev/null || true
+  wait "$relay" 2>/dev/null || true
+  grep -E 'denied|approved|rejected|failed' "$relay_log" | sed 's/^slack-approval: /  [relay]   /' || true
+}
+
+stage_evidence() {
+  header "evidence & verify" "audit chain, provenance + approval attestations on the image, verifyRelease, report"
+  local re=$RG_BIN/release-evidence rg=.release-gates
+  cd "$DEMO_WS"
+  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD "$re" audit append --ledger $rg/audit.jsonl --from-result $rg/goBuildGate.json \
+    --from-result $rg/signArtifacts.json --from-audit $rg/approval-audit.jsonl --from-audit $rg/relay-audit.jsonl \
+    --audit-key keys/audit.key --result-file $rg/evidence-append.json
+  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD "$re" attest provenance --image "$IMAGE_DIGEST_REF" --builder-id "${DEMO_JOB_URL}7/" \
+    --repo "$DEMO_REPO" --commit "$DEMO_COMMIT" --branch main --module example.com/orders --go-version "$(go env GOVERSION)" \
+    --goos linux --goarch amd64 --gate-result $rg/goBuildGate.json --release-key keys/release.key \
+    --ledger $rg/audit.jsonl --audit-key keys/audit.key --plain-http --result-file $rg/attest-provenance.json
+  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD "$re" attest approval --image "$IMAGE_DIGEST_REF" --environment prod \
+    --from-audit $rg/approval-audit.jsonl --rule 'orders × prod' --min-approvals 2 --four-eyes --build-url "${DEMO_JOB_URL}7/" \
+    --release-key keys/release.key --ledger $rg/audit.jsonl --audit-key keys/audit.key --plain-http --result-file $rg/attest-approval.json
+  cd "$REPO"
+  groovy_stage verify
+  cd "$DEMO_WS"
+  "$re" audit verify --ledger $rg/audit.jsonl --pub keys/audit.pub --result-file $rg/audit-verify.json
+  "$re" report --ledger $rg/audit.jsonl --pub keys/audit.pub --title "orders $DEMO_VERSION" --service orders \
+    --html "$OUT/report.html" --markdown "$OUT/summary.md" --metrics "$OUT/release.prom" --result-file $rg/report.json
+  cd "$REPO"
+  say "release report: $OUT/report.html (also summary.md, release.prom)"
+}
+
+stage_summary() {
+  header summary "what happened"
+  groovy_stage summary
+  printf '\ndemo: release of orders %s passed every gate in %ss\n' "$DEMO_VERSION" "$(($(date +%s) - T0))"
+}
+
+preflight
+stage_gate
+stage_build_push
+stage_keys
+stage_sign
+stage_approve
+stage_evidence
+stage_summary
