@@ -74,6 +74,11 @@ func lifecycleCommands() []*cli.Command {
 			},
 			Action: func(c *cli.Context) error {
 				call := app.From(c)
+				unlock, err := keyring.Lock(c.String("keyring")) // signing calls count into the same file
+				if err != nil {
+					return err
+				}
+				defer unlock()
 				f, err := keyring.Load(c.String("keyring"))
 				if err != nil {
 					return err
@@ -124,6 +129,11 @@ func lifecycleCommands() []*cli.Command {
 				&cli.StringFlag{Name: "reason", Usage: "why (recorded in keys.yaml)"}},
 			Action: func(c *cli.Context) error {
 				call := app.From(c)
+				unlock, err := keyring.Lock(c.String("keyring"))
+				if err != nil {
+					return err
+				}
+				defer unlock()
 				f, err := keyring.Load(c.String("keyring"))
 				if err != nil {
 					return err
