@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -241,8 +239,3 @@ func distinct(aps []provenance.Approver) int {
 	}
 	return len(seen)
 }
-
-var (
-	_ crypto.PublicKey
-	_ = os.Stat
-)

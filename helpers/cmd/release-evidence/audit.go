@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto"
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
@@ -108,5 +106,3 @@ func auditVerify(c *cli.Context) error {
 	call.Result.Add(result.Item{Name: c.String("ledger"), Kind: "ledger", Status: result.StatusPassed, Details: map[string]any{"records": rep.Records, "head": rep.Head}})
 	return nil
 }
-
-var _ crypto.PublicKey

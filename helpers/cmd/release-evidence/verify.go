@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -197,5 +196,3 @@ func rollbackCommand() *cli.Command {
 		},
 	}
 }
-
-var _ = strings.TrimSpace
