@@ -22,7 +22,7 @@ tools: deps
 
 helpers:
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./helpers/cmd/,$(HELPERS))
+	$(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./helpers/cmd/,$(HELPERS))
 
 vet:
 	$(GO) vet ./...
