@@ -23,8 +23,7 @@ func blobCommand() *cli.Command {
 				Name:      "sign",
 				Usage:     "sign files (globs allowed); writes <file>.sig as cosign sign-blob --output-signature does",
 				ArgsUsage: "FILE|GLOB...",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "key", Required: true, Usage: "signing key: file://cosign.key, a path, or a pkcs11: URI"},
+				Flags: append(signingKeyFlags(),
 					&cli.StringFlag{Name: "password-file", Usage: "file holding the key password (default: $COSIGN_PASSWORD)"},
 					&cli.StringFlag{Name: "pin-file", Usage: "file holding the PKCS#11 PIN (default: the URI's pin-source, else $PKCS11_PIN)"},
 					&cli.StringFlag{Name: "checksums", Usage: "also write this goreleaser-style SHA256SUMS of the files and sign it"},
@@ -33,7 +32,7 @@ func blobCommand() *cli.Command {
 					&cli.BoolFlag{Name: "allow-dirty", Usage: "accept Go binaries built from a modified tree (vcs.modified=true)"},
 					&cli.IntFlag{Name: "parallel", Value: runtime.NumCPU() * 2, Usage: "files processed at once"},
 					&cli.StringFlag{Name: "out-dir", Usage: "write signatures here instead of next to each file"},
-				},
+				),
 				Action: blobSign,
 			},
 			{
@@ -56,10 +55,6 @@ func blobCommand() *cli.Command {
 
 func blobSign(c *cli.Context) error {
 	call := app.From(c)
-	ref, err := keys.ParseRef(c.String("key"))
-	if err != nil {
-		return err
-	}
 	files, err := blob.Expand(c.Args().Slice(), []string{blob.SignatureSuffix, blob.BundleSuffix}, []string{c.String("checksums")})
 	if err != nil {
 		return err
@@ -67,6 +62,11 @@ func blobSign(c *cli.Context) error {
 	if c.Int("parallel") < 1 {
 		return result.Errorf(result.ClassInput, "--parallel must be at least 1")
 	}
+	sk, err := chooseSigningKey(c, call)
+	if err != nil {
+		return err
+	}
+	ref := sk.ref
 	call.Result.Set("key", ref.String())
 	opts := keys.LoadOptions{PasswordFile: c.String("password-file"), PINFile: c.String("pin-file")}
 	load := func(ctx context.Context) (*keys.Key, error) { return keys.Load(ctx, ref, opts) }
@@ -83,10 +83,17 @@ func blobSign(c *cli.Context) error {
 		call.Result.Set("key_id", arts[0].KeyID)
 	}
 	recordArtifacts(call, arts, err == nil)
-	if err == nil {
-		call.Log.Printf("signed %d files", len(arts))
+	if err != nil {
+		return err
 	}
-	return err
+	call.Log.Printf("signed %d files", len(arts))
+	var made int64
+	for _, a := range arts {
+		if a.Signature != "" {
+			made++
+		}
+	}
+	return sk.count(call, made)
 }
 
 func blobVerify(c *cli.Context) error {

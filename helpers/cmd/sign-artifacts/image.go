@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/urfave/cli/v2"
@@ -33,15 +34,14 @@ func imageCommand() *cli.Command {
 				Name:      "sign",
 				Usage:     "resolve each image to its digest, sign it (cosign and/or notation), push and verify the signatures",
 				ArgsUsage: "IMAGE... (repo:tag, repo@sha256:..., or repo:tag@sha256:... to pin the expected digest)",
-				Flags: append([]cli.Flag{
-					&cli.StringFlag{Name: "key", Required: true, Usage: "signing key: file://cosign.key, a path, or a pkcs11: URI"},
+				Flags: append(append(signingKeyFlags(),
 					&cli.StringFlag{Name: "password-file", Usage: "file holding the key password (default: $COSIGN_PASSWORD)"},
 					&cli.StringFlag{Name: "pin-file", Usage: "file holding the PKCS#11 PIN (default: the URI's pin-source, else $PKCS11_PIN)"},
-					&cli.StringFlag{Name: "cert-chain", Usage: "PEM certificate chain of the key, leaf first (required for notation)"},
+					&cli.StringFlag{Name: "cert-chain", Usage: "PEM certificate chain of the key, leaf first (required for notation; default with --keyring: the key's certChain)"},
 					&cli.StringFlag{Name: "notation-format", Value: "jws", Usage: "notation envelope: jws or cose"},
 					&cli.BoolFlag{Name: "referrers", Usage: "store the cosign signature as an OCI 1.1 referrer instead of the sha256-<hex>.sig tag"},
 					&cli.StringFlag{Name: "expect-digest", Usage: "sha256:... the single IMAGE must resolve to (a moved tag is rejected)"},
-				}, registryFlags()...),
+				), registryFlags()...),
 				Action: imageSign,
 			},
 			{
@@ -106,11 +106,15 @@ func imageSign(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ref, err := keys.ParseRef(c.String("key"))
+	sk, err := chooseSigningKey(c, call)
 	if err != nil {
 		return err
 	}
-	k, err := keys.Load(c.Context, ref, keys.LoadOptions{PasswordFile: c.String("password-file"), PINFile: c.String("pin-file"), CertChainFile: c.String("cert-chain")})
+	ref, chain := sk.ref, c.String("cert-chain")
+	if chain == "" {
+		chain = sk.certChain
+	}
+	k, err := keys.Load(c.Context, ref, keys.LoadOptions{PasswordFile: c.String("password-file"), PINFile: c.String("pin-file"), CertChainFile: chain})
 	if err != nil {
 		return err
 	}
@@ -118,13 +122,33 @@ func imageSign(c *cli.Context) error {
 	call.Result.Set("key", ref.String())
 	call.Result.Set("key_id", k.ID)
 	call.Result.Set("formats", formatNames(formats))
+	var made atomic.Int64 // new signatures, for the key's counter; a reused one was counted when it was made
 	err = image.SignAll(c.Context, registryClient(c), images, image.Key{Signer: k.Signer, CertChain: k.CertChain, ID: k.ID},
 		image.SignOptions{Formats: formats, NotationMediaType: mediaType, Referrers: c.Bool("referrers"), Expect: expect, Workers: c.Int("parallel")},
-		func(o image.Outcome) { recordImage(call, o, "signed") })
+		func(o image.Outcome) {
+			recordImage(call, o, "signed")
+			made.Add(newSignatures(o))
+		})
 	if err == nil {
 		call.Log.Printf("signed %d images (%s)", c.NArg(), strings.Join(formatNames(formats), "+"))
 	}
+	// Signatures pushed before another image failed are real and count too.
+	if cerr := sk.count(call, made.Load()); err == nil {
+		err = cerr
+	}
 	return err
+}
+
+// newSignatures counts the signatures SignAll pushed for one image.
+func newSignatures(o image.Outcome) int64 {
+	var n int64
+	if o.Cosign != nil && o.Cosign.Verified && !o.Cosign.Reused {
+		n++
+	}
+	if o.Notation != nil && o.Notation.Verified && !o.Notation.Reused {
+		n++
+	}
+	return n
 }
 
 func imageVerify(c *cli.Context) error {

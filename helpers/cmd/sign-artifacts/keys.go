@@ -9,6 +9,8 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/atomicfile"
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
+	"github.com/release-gates/release-gates/helpers/internal/keyring"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -183,5 +185,82 @@ func keysPublic(c *cli.Context) error {
 	}
 	call.Result.Set("key_id", k.ID)
 	call.Result.Add(result.Item{Name: out, Kind: "public-key", Status: result.StatusPassed, Details: map[string]any{"key_id": k.ID, "key": ref.String()}})
+	return nil
+}
+
+// signingKeyFlags name the key of blob sign and image sign: --key, or --keyring with --environment (exclusive).
+func signingKeyFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "key", Usage: "signing key: file://cosign.key, a path, or a pkcs11: URI (or --keyring with --environment)"},
+		&cli.StringFlag{Name: "keyring", Usage: "keys.yaml: sign with --environment's current key after an HSM health check; a software fallback only where keys.yaml allows it"},
+		&cli.StringFlag{Name: "environment", Usage: "with --keyring: the environment whose current key signs"},
+		&cli.StringFlag{Name: "audit-log", Usage: "with --keyring: append a JSON line here for every software fallback (it is always in the result file too)"},
+	}
+}
+
+// signingKey is the key a signing call uses and, when keys.yaml chose it, which entry and environment.
+type signingKey struct {
+	ref       keys.Ref
+	certChain string // the key's chain from keys.yaml, "" for --key
+	keyring   string // keys.yaml path, "" for --key
+	id        string // the key's id in keys.yaml
+	env       string
+}
+
+// chooseSigningKey resolves --key or --keyring/--environment; the keyring path applies the HSM health check and the
+// software-fallback policy (a fallback is logged, recorded and appended to --audit-log) and records the choice.
+func chooseSigningKey(c *cli.Context, call *app.Call) (signingKey, error) {
+	key, kr, env := c.String("key"), c.String("keyring"), c.String("environment")
+	switch {
+	case key != "" && kr != "":
+		return signingKey{}, result.Errorf(result.ClassInput, "--key and --keyring exclude each other: pass --key KEYREF, or --keyring keys.yaml --environment ENV")
+	case key == "" && kr == "":
+		return signingKey{}, result.Errorf(result.ClassInput, "no signing key: pass --key KEYREF, or --keyring keys.yaml --environment ENV")
+	case kr != "" && env == "":
+		return signingKey{}, result.Errorf(result.ClassInput, "--keyring needs --environment ENV: the environment whose current key signs")
+	case kr == "" && env != "":
+		return signingKey{}, result.Errorf(result.ClassInput, "--environment applies only with --keyring keys.yaml")
+	case kr == "" && c.String("audit-log") != "":
+		return signingKey{}, result.Errorf(result.ClassInput, "--audit-log applies only with --keyring keys.yaml")
+	}
+	if key != "" {
+		ref, err := keys.ParseRef(key)
+		return signingKey{ref: ref}, err
+	}
+	f, err := keyring.Load(kr)
+	if err != nil {
+		return signingKey{}, err
+	}
+	sel, err := f.Select(env, time.Now(), call.TraceID, keyring.CheckHSM(c.String("pin-file"), breaker.FromEnv()))
+	if err != nil {
+		return signingKey{}, err
+	}
+	if sel.Fallback != nil {
+		call.Log.Print(sel.Fallback.String())
+		call.Result.Set("fallback", sel.Fallback)
+		if p := c.String("audit-log"); p != "" {
+			if err := keyring.AppendAudit(p, sel.Fallback); err != nil {
+				return signingKey{}, err
+			}
+		}
+	}
+	call.Result.Set("keyring", kr)
+	call.Result.Set("environment", env)
+	call.Result.Set("keyring_key_id", sel.Key.ID)
+	call.Log.Printf("keyring %s: environment %s signs with key %s", kr, env, sel.Key.ID)
+	return signingKey{ref: sel.Ref, certChain: sel.CertChain, keyring: kr, id: sel.Key.ID, env: env}, nil
+}
+
+// count adds n signatures to the key's counter in keys.yaml (nothing for --key), so rotation.maxSignatures can act.
+// A count that cannot be written fails the call: an uncounted signature would let a key outlive its limit.
+func (k signingKey) count(call *app.Call, n int64) error {
+	if k.keyring == "" {
+		return nil
+	}
+	total, err := keyring.CountSignatures(k.keyring, k.id, n)
+	if err != nil {
+		return result.Errorf(result.ClassOf(err), "signed, but counting %d signature(s) for key %s failed: %v", n, k.id, err)
+	}
+	call.Result.Set("key_signatures", total)
 	return nil
 }
