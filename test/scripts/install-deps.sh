@@ -12,6 +12,8 @@ have git || need+=(git)
 have gcc || need+=(gcc)
 have curl || need+=(curl)
 [ -x /usr/bin/time ] || need+=(time)
+have chromium || need+=(chromium)   # the release report screenshot test
+have openssl || need+=(openssl) # the Groovy bootstrap verifies SHA256SUMS.sig with it
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
