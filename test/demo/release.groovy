@@ -209,38 +209,46 @@ class ReleaseDemo extends PipelineTestBase {
         file('.release-gates/verified-digest.txt').text = digest
     }
 
-    /** Stage summary: one table of what happened, read from the result files. */
+    /** Stage summary: one table of what happened, read from the result files the steps and helpers wrote. */
     void stageSummary() {
         Closure json = { String p -> file(p).exists() ? new JsonSlurperClassic().parseText(file(p).text) as Map : [:] }
+        Closure lines = { String p -> file(p).exists() ? file(p).readLines().collect { new JsonSlurperClassic().parseText(it) as Map } : [] }
         Map gate = json('.release-gates/goBuildGate.json')
         Map signed = json('.release-gates/signArtifacts.json')
         Map approval = json('.release-gates/slackApproval.json')
         Map verified = json('.release-gates/verifyRelease.json')
+        Map ledger = json('.release-gates/audit-verify.json')
+        Map provenance = json('.release-gates/attest-provenance.json')
         List rows = []
-        rows << ['trace id', env.RELEASE_TRACE_ID]
-        rows << ['goBuildGate (v1 -> v2-compatible)', "${gate.status} (${gate.items.collect { "${it.name} ${it.status}" }.join(', ')})"]
+        rows << ['trace id', '', env.RELEASE_TRACE_ID]
+        rows << ['goBuildGate', gate.status, (gate.items ?: []).collect { it.name }.join(', ') + ' (API v1 -> v2-compatible)']
+        String signerKey = ''
         for (Map it : (signed.items ?: [])) {
             Map d = it.details ?: [:]
-            String what = d.digest ?: d.sha256 ?: ''
-            String keyId = d.key_id ?: d.keyId ?: ''
-            rows << ["signed ${it.name}".toString(), "${it.status} ${what}${keyId ? ' key ' + keyId : ''}".toString()]
+            if (it.kind == 'image') {
+                rows << ['signed image', it.status, "cosign + notation (${d.notation?.media_type == 'application/cose' ? 'COSE' : 'JWS'}) by digest, key ${signerKey}".toString()]
+            } else {
+                signerKey = d.key_id ?: signerKey
+                rows << ["signed ${it.kind}".toString(), it.status, "${it.name} sha256:${d.sha256?.take(16)}... key ${d.key_id}".toString()]
+            }
         }
-        rows << ['approval (prod, 2 of 3)', "${approval.decision} by ${(approval.approverNames ?: []).join(', ')}"]
-        List denied = new File(need('DEMO_WS'), '.release-gates/relay-audit.jsonl').exists() ?
-            file('.release-gates/relay-audit.jsonl').readLines().collect { new JsonSlurperClassic().parseText(it) }.findAll { it.event == 'denied' } : []
-        for (Object d : denied) {
-            rows << ['denied click', "${d.user}: ${d.reason}".toString()]
+        List names = approval.approverNames ?: []
+        rows << ['approval (prod)', approval.decision, "${names.join(' + ')} (${approval.approvers?.size()} of ${approval.required} required, four-eyes)".toString()]
+        for (Map d : lines('.release-gates/relay-audit.jsonl').findAll { it.event == 'denied' }) {
+            rows << ['denied click', 'denied', "${d.user}: ${d.reason}".toString()]
         }
-        rows << ['verified digest', file('.release-gates/verified-digest.txt').exists() ? file('.release-gates/verified-digest.txt').text : '(none)']
-        rows << ['verifyRelease checks', (verified.items ?: []).collect { "${it.name} ${it.status}" }.join(', ')]
-        rows << ['release report', need('DEMO_REPORT')]
-        int w = rows.collect { it[0].toString().length() }.max()
-        String bar = '+' + '-' * (w + 2) + '+' + '-' * 80
-        println(bar)
+        Map att = (provenance.items ?: [[:]])[0] as Map
+        rows << ['attestations', att.status, "SLSA provenance + approval attached to the image, release key ${att.details?.key_id}".toString()]
+        rows << ['verifyRelease', verified.status, (verified.items ?: []).collect { it.name }.join(', ')]
+        rows << ['verified digest', '', file('.release-gates/verified-digest.txt').exists() ? file('.release-gates/verified-digest.txt').text : '(none)']
+        rows << ['audit ledger', ledger.status, "${ledger.data?.records} signed, hash-chained records, head ${ledger.data?.head?.take(16)}...".toString()]
+        rows << ['release report', '', need('DEMO_REPORT')]
+        String rule = '-' * 120
+        println(rule)
         for (List r : rows) {
-            println("| ${r[0].toString().padRight(w)} | ${r[1]}")
+            println("  ${r[0].toString().padRight(16)} ${(r[1] ?: '').toString().padRight(9)} ${r[2]}")
         }
-        println(bar)
+        println(rule)
     }
 
     static void assertThat(boolean ok, Object what) {

@@ -3,7 +3,8 @@
 # job on embedded defaults. The real vars steps run in the Groovy step harness with real sh and the real helpers
 # (test/demo/release.groovy); everything talks to 127.0.0.1 only. Stages: gate, build & push, keys, sign, approve,
 # evidence & verify, summary. Needs: make deps helpers. Every process started here is stopped on exit (also on failure)
-# and the temp dir is removed; the release report stays in test/demo/out/. Exits non-zero naming the failed stage.
+# and the temp dir is removed (RG_DEMO_KEEP=1 keeps it); the report stays in test/demo/out/ (RG_DEMO_OUT).
+# Exits non-zero naming the stage that failed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -28,7 +29,11 @@ cleanup() {
   for pid in "${PIDS[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
-  rm -rf "$DEMO"
+  if [ -n "${RG_DEMO_KEEP:-}" ]; then
+    echo "demo: kept $DEMO (RG_DEMO_KEEP)" >&2
+  else
+    rm -rf "$DEMO"
+  fi
   if [ "$rc" -ne 0 ]; then
     echo >&2
     echo "demo: FAILED in stage '$STAGE' (exit $rc); see the lines above" >&2
@@ -236,12 +241,25 @@ stage_evidence() {
   say "release report: $OUT/report.html (also summary.md, release.prom)"
 }
 
+# no_secret_leaked fails when a demo secret appears in the console, a result, audit or relay log, or the report.
+no_secret_leaked() {
+  local name value hits
+  for name in DEMO_KEY_PASSWORD DEMO_SLACK_BOT_TOKEN DEMO_BUTTON_SECRET SIGNING_SECRET JENKINS_TOKEN; do
+    value=${!name}
+    hits=$(grep -rlF -- "$value" "$DEMO/console.log" "$DEMO_WS/.release-gates" "$OUT" "$DEMO"/*.log 2>/dev/null || true)
+    [ -z "$hits" ] || die "secret $name leaked into: $hits"
+  done
+  say "no demo secret (key password, bot token, button key, signing secret, Jenkins token) in the console, results, logs or report"
+}
+
 stage_summary() {
   header summary "what happened"
+  no_secret_leaked
   groovy_stage summary
   printf '\ndemo: release of orders %s passed every gate in %ss\n' "$DEMO_VERSION" "$(($(date +%s) - T0))"
 }
 
+exec > >(tee "$DEMO/console.log") 2>&1
 preflight
 stage_gate
 stage_build_push

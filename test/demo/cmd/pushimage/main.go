@@ -59,6 +59,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--ref: %w", err)
 	}
+	// go-containerregistry picks plain HTTP for loopback registries by itself; here it must be asked for.
+	if reg := tag.Context().Registry; reg.Scheme() == "http" && !*plainHTTP {
+		return fmt.Errorf("registry %s would be reached over plain HTTP: pass --plain-http (loopback demo registries only)", reg.Name())
+	}
 	img, err := image(*bin, *into, osName, arch)
 	if err != nil {
 		return err
