@@ -9,6 +9,9 @@ Map defaults() {
         images               : [],                                 // images to sign by digest: repo:tag, repo@sha256:... or repo:tag@sha256:...
         key                  : null,                               // signing key: a path, file://path or a pkcs11: URI (no pin-value)
         keyCredentialsId     : null,                               // or: Jenkins file credential holding the encrypted cosign key
+        keyring              : null,                               // or: keys.yaml; signs with the environment's current key
+        environment          : null,                               // with keyring: the environment whose current key signs
+        keyringAuditLog      : null,                               // with keyring: append an audit line here when a software fallback is used
         passwordCredentialsId: null,                               // secret text: the key password, bound as COSIGN_PASSWORD
         pinCredentialsId     : null,                               // secret text: the PKCS#11 PIN, bound as PKCS11_PIN
         certChain            : null,                               // PEM chain of the key, leaf first; required to sign images with notation
@@ -34,7 +37,7 @@ Map defaults() {
 /** Signs config.files and config.images, verifies every signature, archives them; returns the combined result map. */
 Map call(Map config = [:]) {
     Map c = StepConfig.resolve(this, 'signArtifacts', defaults(), config, [],
-        [key: String, keyCredentialsId: String, passwordCredentialsId: String, pinCredentialsId: String, certChain: String,
+        [key: String, keyCredentialsId: String, keyring: String, environment: String, keyringAuditLog: String, passwordCredentialsId: String, pinCredentialsId: String, certChain: String,
          expectDigest: String, checksums: String, expectPlatform: String, outDir: String, registryCredentialsId: String,
          trustPolicy: String, trustStore: String])
     String problem = problemWith(c)
@@ -49,7 +52,17 @@ Map call(Map config = [:]) {
     List order = []
     Map failed = null
 
-    if (c.files) {
+    if (c.keyring) { // health-checks the environment's current key and names it, for keys public and the cert chain
+        Map s = runHelper(c, 'keys select', keyringArgs(c), keyCreds)
+        results.keysSelect = s
+        order.add(s)
+        failed = s.exit_code == 0 ? null : s
+        if (failed == null) {
+            keyArg = s.data?.key_ref // image sign takes the key's chain from keys.yaml unless certChain is given
+        }
+    }
+
+    if (failed == null && c.files) {
         Map r = runHelper(c, 'blob sign', blobSignArgs(c, keyArg), keyCreds)
         results.blobSign = r
         order.add(r)
@@ -141,12 +154,18 @@ String problemWith(Map c) {
     if (!c.files && !c.images) {
         return "signArtifacts: nothing to sign: give files (paths or globs) and/or images, e.g. files: ['dist/*', 'go.sum']"
     }
-    if (c.key && c.keyCredentialsId) {
-        return "signArtifacts: set key (a path, file:// or pkcs11: URI) or keyCredentialsId (a Jenkins file credential), not both"
+    if ([c.key, c.keyCredentialsId, c.keyring].findAll { it }.size() > 1) {
+        return "signArtifacts: set one of key (a path, file:// or pkcs11: URI), keyCredentialsId (a Jenkins file credential) or keyring (keys.yaml), not both"
     }
-    if (!c.key && !c.keyCredentialsId) {
-        return "signArtifacts: parameter 'key' or 'keyCredentialsId' is required: key: 'pkcs11:token=release;object=signer?module-path=...' " +
-            "or keyCredentialsId: 'cosign-key' (see vars/signArtifacts.txt)"
+    if (!c.key && !c.keyCredentialsId && !c.keyring) {
+        return "signArtifacts: parameter 'key', 'keyCredentialsId' or 'keyring' is required: key: 'pkcs11:token=release;object=signer?module-path=...', " +
+            "keyCredentialsId: 'cosign-key' or keyring: 'keys.yaml' with environment (see vars/signArtifacts.txt)"
+    }
+    if ((c.keyring == null) != (c.environment == null)) {
+        return "signArtifacts: set keyring and environment together (keys.yaml and the environment whose current key signs)"
+    }
+    if (c.keyringAuditLog && !c.keyring) {
+        return 'signArtifacts: keyringAuditLog applies only with keyring'
     }
     if (c.key && c.key.toLowerCase().contains('pin-value')) {
         return 'signArtifacts: a pin-value in the key URI is refused (it would be on the command line and in the log): ' +
@@ -159,7 +178,7 @@ String problemWith(Map c) {
     if (!(c.notationFormat in ['jws', 'cose'])) {
         return "signArtifacts: notationFormat must be jws or cose; got '${c.notationFormat}'"
     }
-    if (c.images && 'notation' in c.formats && !c.certChain) {
+    if (c.images && 'notation' in c.formats && !c.certChain && !c.keyring) {
         return "signArtifacts: parameter 'certChain' is required to sign images with notation (the key's PEM chain, leaf first), " +
             "or set formats: ['cosign']"
     }
@@ -192,10 +211,26 @@ String problemWith(Map c) {
     return null
 }
 
+/** Returns the key flags of a signing call: --key, or --keyring/--environment so the helper counts the key's signatures. */
+@NonCPS
+List signingKeyArgs(Map c, Object keyArg) {
+    return c.keyring ? keyringArgs(c) : ['--key', keyArg]
+}
+
+/** Returns --keyring, --environment and, when set, --audit-log. */
+@NonCPS
+List keyringArgs(Map c) {
+    List a = ['--keyring', c.keyring, '--environment', c.environment]
+    if (c.keyringAuditLog) {
+        a.addAll(['--audit-log', c.keyringAuditLog])
+    }
+    return a
+}
+
 /** Returns the arguments of blob sign: flags, '--', then the files. */
 @NonCPS
 List blobSignArgs(Map c, Object keyArg) {
-    List a = ['--key', keyArg]
+    List a = signingKeyArgs(c, keyArg)
     if (c.checksums) {
         a.addAll(['--checksums', c.checksums])
     }
@@ -236,9 +271,12 @@ List blobVerifyArgs(Map c, List keys, Map signed) {
 /** Returns the arguments of image sign. */
 @NonCPS
 List imageSignArgs(Map c, Object keyArg) {
-    List a = ['--key', keyArg, '--format', c.formats.join(',')]
+    List a = signingKeyArgs(c, keyArg) + ['--format', c.formats.join(',')]
     if ('notation' in c.formats) {
-        a.addAll(['--cert-chain', c.certChain, '--notation-format', c.notationFormat])
+        if (c.certChain) {
+            a.addAll(['--cert-chain', c.certChain])
+        }
+        a.addAll(['--notation-format', c.notationFormat])
     }
     if (c.referrers) {
         a.add('--referrers')

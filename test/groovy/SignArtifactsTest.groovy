@@ -32,7 +32,7 @@ class SignArtifactsTest extends PipelineTestBase {
         credentials['hsm-pin'] = PIN
         credentials['registry'] = [username: 'ci-bot', password: 'registry-t0ken']
         mockSh(/^h='sign-artifacts'/) { Map a -> "found ${HELPER}\n" }
-        mockSh(/sign-artifacts' '(blob|image|keys)' '(sign|verify|public)'/) { Map a -> answer(a.script.toString()) }
+        mockSh(/sign-artifacts' '(blob|image|keys)' '(sign|verify|public|select)'/) { Map a -> answer(a.script.toString()) }
     }
 
     /** Writes the result a real helper would write for the script's verb and returns the configured status. */
@@ -59,6 +59,9 @@ class SignArtifactsTest extends PipelineTestBase {
         }
         Map r = [helper: 'sign-artifacts', verb: verb, status: status == 0 ? 'passed' : 'failed', exit_code: status,
                  message: status == 0 ? '' : "${verb} went wrong".toString(), trace_id: env.RELEASE_TRACE_ID, items: items]
+        if (verb == 'keys select') {
+            r.data = [key_ref: HSM_KEY, cert_chain: 'trust/prod-2026.chain.pem']
+        }
         Matcher rf = script =~ /'--result-file' '([^']+)'/
         assertTrue(rf.find())
         file(rf.group(1)).parentFile.mkdirs()
@@ -109,6 +112,26 @@ class SignArtifactsTest extends PipelineTestBase {
             "'--result-file' '.release-gates/signArtifacts-blob-verify.json' '--' 'dist/orders' 'go.sum'", 'signArtifacts: blob verify')
         assertEquals("mkdir -p '.release-gates' && rm -f '.release-gates/signArtifacts-blob-sign.json'",
             shCalls().find { it.label == 'signArtifacts: blob sign' }.script.readLines()[0])
+    }
+
+    @Test
+    void itSignsWithTheKeyringsCurrentKeySoTheHelperHealthChecksAndCountsIt() {
+        runStep('signArtifacts', [keyring: 'keys.yaml', environment: 'prod', pinCredentialsId: 'hsm-pin', files: ['go.sum'],
+                                  images: ['registry.example.com/orders:1.4.0'], trustPolicy: 'tp.json', trustStore: 'ts'])
+        assertCommand("'${HELPER}' 'keys' 'select' '--keyring' 'keys.yaml' '--environment' 'prod' " +
+            "'--result-file' '.release-gates/signArtifacts-keys-select.json'", 'signArtifacts: keys select')
+        assertCommand("'${HELPER}' 'blob' 'sign' '--keyring' 'keys.yaml' '--environment' 'prod' '--parallel' '4' " +
+            "'--result-file' '.release-gates/signArtifacts-blob-sign.json' '--' 'go.sum'", 'signArtifacts: blob sign')
+        assertCommand("'${HELPER}' 'keys' 'public' '--key' '${HSM_KEY}' '--out' '.release-gates/signArtifacts.pub' " +
+            "'--result-file' '.release-gates/signArtifacts-keys-public.json'", 'signArtifacts: keys public')
+        String image = commandOf('signArtifacts: image sign')
+        assertTrue(image, image.startsWith("'${HELPER}' 'image' 'sign' '--keyring' 'keys.yaml' '--environment' 'prod' '--format' 'cosign,notation' "))
+        assertFalse('the keyring names the chain: no --cert-chain', image.contains('--cert-chain'))
+        assertEquals('PKCS#11 PIN bound for the health check', PIN, envSeen['keys select'].PKCS11_PIN)
+        assertNoSecretAnywhere()
+        assertEquals('signArtifacts: set keyring and environment together (keys.yaml and the environment whose current key signs)',
+            failureOf([keyring: 'keys.yaml', files: ['go.sum']]))
+        assertTrue(failureOf([keyring: 'keys.yaml', environment: 'prod', key: 'k.key', files: ['go.sum']]).contains('set one of key'))
     }
 
     @Test
@@ -192,7 +215,7 @@ class SignArtifactsTest extends PipelineTestBase {
         Map cases = [
             'nothing to sign'                   : [key: 'k'],
             'not both'                          : [key: 'k', keyCredentialsId: 'c', files: ['f']],
-            "parameter 'key' or 'keyCredentialsId' is required": [files: ['f']],
+            "parameter 'key', 'keyCredentialsId' or 'keyring' is required": [files: ['f']],
             'formats must be a non-empty subset': [key: 'k', files: ['f'], formats: ['gpg']],
             'notationFormat must be jws or cose': [key: 'k', files: ['f'], notationFormat: 'xml'],
             "parameter 'certChain' is required" : [key: 'k', images: ['r/i:1']],
