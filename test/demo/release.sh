@@ -165,7 +165,8 @@ stage_keys() {
   cat >keys/trustpolicy.json <<'EOF'
 {"version": "1.0", "trustPolicies": [{"name": "demo", "registryScopes": ["*"],
   "signatureVerification": {"level": "strict", "override": {"revocation": "skip"}},
-  "trustStores": ["ca:demo"], "trustedIdentities": ["*"]}]}
+  "trustStores": ["ca:demo"],
+  "trustedIdentities": ["x509.subject: C=DE, ST=Berlin, L=Berlin, O=release-gates demo, CN=orders release signer"]}]}
 EOF
   cd "$REPO"
   say "keys/signer.key (+ keys/pki/chain.pem for notation), keys/release.key (attestations), keys/audit.key (ledger)"
@@ -222,8 +223,7 @@ stage_evidence() {
   local re=$RG_BIN/release-evidence rg=.release-gates
   cd "$DEMO_WS"
   COSIGN_PASSWORD=$DEMO_KEY_PASSWORD "$re" audit append --ledger $rg/audit.jsonl --from-result $rg/goBuildGate.json \
-    --from-result $rg/signArtifacts.json --from-audit $rg/approval-audit.jsonl --from-audit $rg/relay-audit.jsonl \
-    --audit-key keys/audit.key --result-file $rg/evidence-append.json
+    --from-result $rg/signArtifacts.json --from-audit $rg/approval-audit.jsonl --audit-key keys/audit.key --result-file $rg/evidence-append.json
   COSIGN_PASSWORD=$DEMO_KEY_PASSWORD "$re" attest provenance --image "$IMAGE_DIGEST_REF" --builder-id "${DEMO_JOB_URL}7/" \
     --repo "$DEMO_REPO" --commit "$DEMO_COMMIT" --branch main --module example.com/orders --go-version "$(go env GOVERSION)" \
     --goos linux --goarch amd64 --gate-result $rg/goBuildGate.json --release-key keys/release.key \
