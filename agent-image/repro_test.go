@@ -22,7 +22,7 @@ func releaseLDFlags(m makefile) string {
 func buildHelper(t *testing.T, moduleDir, helper, ldflags string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), helper)
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", out, "./helpers/cmd/"+helper)
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-tags", "urfave_cli_no_docs", "-ldflags", ldflags, "-o", out, "./helpers/cmd/"+helper)
 	cmd.Dir = moduleDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly")
 	if b, err := cmd.CombinedOutput(); err != nil {
