@@ -159,7 +159,8 @@ class ReleaseDemo extends PipelineTestBase {
             Map sub = new JsonSlurperClassic().parseText(line) as Map
             Map params = new LinkedHashMap(sub.Params as Map)
             println("  [jenkins] input '${sub.InputID}' answered by ${RELAY_USER} (${sub.Action}: ${params.decision} by ${params.approverName})")
-            params.submitter = RELAY_USER
+            // submitterParameter: Jenkins reports the account that answered, i.e. the one the stand-in authenticated.
+            params.submitter = need('JENKINS_USER')
             return params
         } finally {
             p.destroy()
@@ -222,13 +223,13 @@ class ReleaseDemo extends PipelineTestBase {
         List rows = []
         rows << ['trace id', '', env.RELEASE_TRACE_ID]
         rows << ['goBuildGate', gate.status, (gate.items ?: []).collect { it.name }.join(', ') + ' (API v1 -> v2-compatible)']
-        String signerKey = ''
+        Map revocation = (verified.items ?: []).find { it.name == 'revocation' } ?: [:]
         for (Map it : (signed.items ?: [])) {
             Map d = it.details ?: [:]
             if (it.kind == 'image') {
-                rows << ['signed image', it.status, "cosign + notation (${d.notation?.media_type == 'application/cose' ? 'COSE' : 'JWS'}) by digest, key ${signerKey}".toString()]
+                rows << ['signed image', it.status, "cosign + notation (${d.notation?.media_type == 'application/cose' ? 'COSE' : 'JWS'}) by digest, " +
+                    "verified with key ${(revocation.details?.cosign_key_ids ?: []).join(', ')} and the notation trust policy".toString()]
             } else {
-                signerKey = d.key_id ?: signerKey
                 rows << ["signed ${it.kind}".toString(), it.status, "${it.name} sha256:${d.sha256?.take(16)}... key ${d.key_id}".toString()]
             }
         }
