@@ -78,6 +78,9 @@ wait_for() {
   return 1
 }
 
+# helper CMD... runs a helper with its progress lines (stderr) indented under the stage.
+helper() { "$@" 2>&1 | sed 's/^/  | /'; }
+
 rand_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
 GROOVY=(env "JAVA_OPTS=${JAVA_OPTS:-} -Xss4m -XX:+UseSerialGC -XX:TieredStopAtLevel=1" "RG_REPO_ROOT=$REPO"
@@ -156,9 +159,9 @@ stage_keys() {
   mkdir -p "$DEMO_WS/keys"
   cd "$DEMO_WS"
   for k in signer release audit; do
-    COSIGN_PASSWORD=$DEMO_KEY_PASSWORD "$sa" keys generate --type file --out-prefix "keys/$k" --result-file ".release-gates/keys-$k.json"
+    COSIGN_PASSWORD=$DEMO_KEY_PASSWORD helper "$sa" keys generate --type file --out-prefix "keys/$k" --result-file ".release-gates/keys-$k.json"
   done
-  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD "$sa" keys generate --type ca --key keys/signer.key --out-dir keys/pki \
+  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD helper "$sa" keys generate --type ca --key keys/signer.key --out-dir keys/pki \
     --subject 'CN=orders release signer,O=release-gates demo,L=Berlin,ST=Berlin,C=DE' --result-file .release-gates/keys-ca.json
   mkdir -p keys/truststore/x509/ca/demo
   cp keys/pki/ca.crt keys/truststore/x509/ca/demo/ca.pem
@@ -222,20 +225,21 @@ stage_evidence() {
   header "evidence & verify" "audit chain, provenance + approval attestations on the image, verifyRelease, report"
   local re=$RG_BIN/release-evidence rg=.release-gates
   cd "$DEMO_WS"
-  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD "$re" audit append --ledger $rg/audit.jsonl --from-result $rg/goBuildGate.json \
+  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD helper "$re" audit append --ledger $rg/audit.jsonl --from-result $rg/goBuildGate.json \
     --from-result $rg/signArtifacts.json --from-audit $rg/approval-audit.jsonl --audit-key keys/audit.key --result-file $rg/evidence-append.json
-  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD "$re" attest provenance --image "$IMAGE_DIGEST_REF" --builder-id "${DEMO_JOB_URL}7/" \
+  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD helper "$re" attest provenance --image "$IMAGE_DIGEST_REF" --builder-id "${DEMO_JOB_URL}7/" \
     --repo "$DEMO_REPO" --commit "$DEMO_COMMIT" --branch main --module example.com/orders --go-version "$(go env GOVERSION)" \
     --goos linux --goarch amd64 --gate-result $rg/goBuildGate.json --release-key keys/release.key \
     --ledger $rg/audit.jsonl --audit-key keys/audit.key --plain-http --result-file $rg/attest-provenance.json
-  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD "$re" attest approval --image "$IMAGE_DIGEST_REF" --environment prod \
+  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD helper "$re" attest approval --image "$IMAGE_DIGEST_REF" --environment prod \
     --from-audit $rg/approval-audit.jsonl --rule 'orders × prod' --min-approvals 2 --four-eyes --build-url "${DEMO_JOB_URL}7/" \
     --release-key keys/release.key --ledger $rg/audit.jsonl --audit-key keys/audit.key --plain-http --result-file $rg/attest-approval.json
   cd "$REPO"
   groovy_stage verify
+  say "verified digest: $(cat "$DEMO_WS/.release-gates/verified-digest.txt")"
   cd "$DEMO_WS"
-  "$re" audit verify --ledger $rg/audit.jsonl --pub keys/audit.pub --result-file $rg/audit-verify.json
-  "$re" report --ledger $rg/audit.jsonl --pub keys/audit.pub --title "orders $DEMO_VERSION" --service orders \
+  helper "$re" audit verify --ledger $rg/audit.jsonl --pub keys/audit.pub --result-file $rg/audit-verify.json
+  helper "$re" report --ledger $rg/audit.jsonl --pub keys/audit.pub --title "orders $DEMO_VERSION" --service orders \
     --html "$OUT/report.html" --markdown "$OUT/summary.md" --metrics "$OUT/release.prom" --result-file $rg/report.json
   cd "$REPO"
   say "release report: $OUT/report.html (also summary.md, release.prom)"
