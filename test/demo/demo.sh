@@ -82,8 +82,12 @@ stage_go_build_gate() {
   expect "goBuildGate, breaking v2 is rejected" 1 run_gate docs/v2-breaking/swagger.json
 }
 
-# Later gates add stage functions (signing, approval, verifyRelease) and append them here.
-STAGES=(stage_build_service stage_go_build_gate)
+stage_release() {
+  say "stage: the full release (test/demo/release.sh): gate, build & push, keys, sign, approve in Slack, evidence, verifyRelease"
+  expect "full release: gate, sign, approve, attest, verify" 0 "$root/test/demo/release.sh"
+}
+
+STAGES=(stage_build_service stage_go_build_gate stage_release)
 
 main() {
   echo "release-gates demo, trace id $RELEASE_TRACE_ID, helpers in $RG_BIN"
