@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/audit"
 	"github.com/release-gates/release-gates/helpers/internal/jenkins"
 	"github.com/release-gates/release-gates/helpers/internal/relay"
@@ -86,7 +87,7 @@ func runRelay(c *cli.Context) error {
 	}}
 	r, err := relay.New(relay.Config{
 		SigningSecret: signing, ButtonKey: []byte(key), RBAC: cfg,
-		Jenkins: &jenkins.Client{User: juser, Token: jtok, HTTP: hc}, Responder: &slack.Responder{HTTP: hc}, Audit: aw, Log: call.Log,
+		Jenkins: &jenkins.Client{User: juser, Token: jtok, HTTP: hc, Breakers: breaker.FromEnv()}, Responder: &slack.Responder{HTTP: hc}, Audit: aw, Log: call.Log,
 		Workers: c.Int("workers"), Queue: c.Int("queue"), JenkinsURL: c.String("jenkins-url"),
 	})
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 )
 
 // ErrInputGone means Jenkins no longer waits on the input: the build finished or another click decided it.
@@ -34,6 +36,9 @@ func (e *TransientError) Error() string { return e.Err.Error() }
 // Unwrap returns the cause.
 func (e *TransientError) Unwrap() error { return e.Err }
 
+// Temporary marks the error as worth a retry for retry.Classify and the circuit breakers.
+func (e *TransientError) Temporary() bool { return true }
+
 // Param is one input-step parameter value.
 type Param struct {
 	Name  string `json:"name"`
@@ -47,6 +52,8 @@ type Client struct {
 	HTTP *http.Client
 	// Retry bounds retries of transient failures; nil means DefaultRetry.
 	Retry func() backoff.BackOff
+	// Breakers, when set, fails calls fast while a Jenkins root is known to be down (state shared on the host).
+	Breakers *breaker.Set
 
 	mu     sync.Mutex
 	crumbs map[string][2]string // jenkins root -> field, value
@@ -129,7 +136,15 @@ func (c *Client) post(ctx context.Context, buildURL, target string, form url.Val
 		}
 		return err
 	}
-	err = backoff.Retry(op, backoff.WithContext(retry(), ctx))
+	run := func(ctx context.Context) error { return backoff.Retry(op, backoff.WithContext(retry(), ctx)) }
+	if c.Breakers != nil {
+		err = c.Breakers.Do(ctx, "jenkins "+root, run)
+		if breaker.IsOpen(err) {
+			err = &TransientError{Err: err} // the clicker is told Jenkins is unavailable, as after exhausted retries
+		}
+	} else {
+		err = run(ctx)
+	}
 	if err != nil && ctx.Err() != nil {
 		var te *TransientError
 		if !errors.As(err, &te) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 )
 
 func fastRetry() backoff.BackOff {
@@ -123,5 +125,27 @@ func TestRootAndInputURL(t *testing.T) {
 	}
 	if got := InputURL("http://j/job/a/1/", "deploy gate", "submit"); got != "http://j/job/a/1/input/Deploy%20gate/submit" {
 		t.Fatalf("InputURL = %q", got)
+	}
+}
+
+func TestABreakerStopsCallingAJenkinsThatKeepsFailing(t *testing.T) {
+	si := NewStandIn("u", "t")
+	si.AddInput("/job/a/1", "x")
+	si.FailNext(1000)
+	srv := httptest.NewServer(si)
+	defer srv.Close()
+	noRetry := func() backoff.BackOff { return &backoff.StopBackOff{} }
+	c := &Client{User: "u", Token: "t", Retry: noRetry, Breakers: breaker.New(t.TempDir(), 2, time.Minute)}
+	for i := 0; i < 2; i++ {
+		_ = c.ProceedEmpty(context.Background(), srv.URL+"/job/a/1", "x")
+	}
+	err := c.ProceedEmpty(context.Background(), srv.URL+"/job/a/1", "x")
+	var te *TransientError
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), "breaker open") {
+		t.Fatalf("third call: %v, want a transient breaker-open error", err)
+	}
+	si.FailNext(0)
+	if err := (&Client{User: "u", Token: "t", Retry: noRetry}).ProceedEmpty(context.Background(), srv.URL+"/job/a/1", "x"); err != nil {
+		t.Fatalf("without a breaker the call goes through: %v", err)
 	}
 }
