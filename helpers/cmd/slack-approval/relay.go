@@ -11,8 +11,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
-	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/audit"
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/jenkins"
 	"github.com/release-gates/release-gates/helpers/internal/relay"
 	"github.com/release-gates/release-gates/helpers/internal/result"
