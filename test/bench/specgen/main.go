@@ -49,7 +49,7 @@ func spec(n int, head bool) obj {
 			"post": obj{
 				"operationId": fmt.Sprintf("create%04d", i),
 				"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref}}},
-				"responses": obj{"201": obj{"description": "created"}},
+				"responses":   obj{"201": obj{"description": "created"}},
 			},
 		}
 	}
