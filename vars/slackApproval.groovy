@@ -203,7 +203,9 @@ void onAgent(Map s, Closure body) {
             }
         }
         body()
-        stash(name: 'rg-slack-approval-audit', includes: s.c.auditFile, allowEmpty: true)
+        // the audit file, the result and the helper results (incl. -rule.json), for later agents and attestRelease
+        stash(name: 'rg-slack-approval-audit', allowEmpty: true,
+            includes: [s.c.auditFile, s.c.resultFile, HelperRunner.siblingPath(s.c.resultFile, '-*.json')].join(','))
         s.stashed = true
     }
 }

@@ -335,7 +335,9 @@ class SlackApprovalTest extends PipelineTestBase {
         assertEquals([['linux']] * 4, callsTo('node'))
         assertEquals(4, callsTo('stash').size())
         assertEquals([['evidence'], ['rbac']] + [['rg-slack-approval-audit']] * 3, callsTo('unstash'))
-        assertEquals([name: 'rg-slack-approval-audit', includes: '.release-gates/approval-audit.jsonl', allowEmpty: true], callsTo('stash')[0][0])
+        assertEquals([name: 'rg-slack-approval-audit', allowEmpty: true,
+                      includes: '.release-gates/approval-audit.jsonl,.release-gates/slackApproval.json,.release-gates/slackApproval-*.json'],
+                     callsTo('stash')[0][0])
     }
 
     @Test
