@@ -1,4 +1,5 @@
 import com.cloudbees.groovy.cps.NonCPS
+import io.releasegates.Credentials
 import io.releasegates.HelperRunner
 import io.releasegates.StepConfig
 
@@ -280,40 +281,17 @@ List auditArgs(Map c, List gates, Map results, String auditFile) {
 
 /** Returns the withCredentials bindings of the release key: key file, password, PIN (each only when set). */
 List releaseCredentials(Map c) {
-    List b = []
-    if (c.releaseKeyCredentialsId) {
-        b.add(file(credentialsId: c.releaseKeyCredentialsId, variable: 'RG_RELEASE_KEY'))
-    }
-    if (c.releasePasswordCredentialsId) {
-        b.add(string(credentialsId: c.releasePasswordCredentialsId, variable: 'COSIGN_PASSWORD'))
-    }
-    if (c.releasePinCredentialsId) {
-        b.add(string(credentialsId: c.releasePinCredentialsId, variable: 'PKCS11_PIN'))
-    }
-    return b
+    return Credentials.forKey(this, c.releaseKeyCredentialsId, c.releasePasswordCredentialsId, c.releasePinCredentialsId, 'RG_RELEASE_KEY')
 }
 
 /** Returns the withCredentials bindings of the audit key: key file, password, PIN (each only when set). */
 List auditCredentials(Map c) {
-    List b = []
-    if (c.auditKeyCredentialsId) {
-        b.add(file(credentialsId: c.auditKeyCredentialsId, variable: 'RG_AUDIT_KEY'))
-    }
-    if (c.auditPasswordCredentialsId) {
-        b.add(string(credentialsId: c.auditPasswordCredentialsId, variable: 'COSIGN_PASSWORD'))
-    }
-    if (c.auditPinCredentialsId) {
-        b.add(string(credentialsId: c.auditPinCredentialsId, variable: 'PKCS11_PIN'))
-    }
-    return b
+    return Credentials.forKey(this, c.auditKeyCredentialsId, c.auditPasswordCredentialsId, c.auditPinCredentialsId, 'RG_AUDIT_KEY')
 }
 
 /** Returns the registry login binding when registryCredentialsId is set (and an image is attested). */
 List registryCredentials(Map c) {
-    if (!c.registryCredentialsId || !c.image) {
-        return []
-    }
-    return [usernamePassword(credentialsId: c.registryCredentialsId, usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD')]
+    return c.image ? Credentials.registry(this, c.registryCredentialsId) : []
 }
 
 /** Returns the result file of one helper call: resultFile with .json replaced by -<what>.json. */

@@ -1,4 +1,5 @@
 import com.cloudbees.groovy.cps.NonCPS
+import io.releasegates.Credentials
 import io.releasegates.HelperRunner
 import io.releasegates.StepConfig
 
@@ -126,26 +127,12 @@ Map runHelper(Map c, String verb, List args, List credentials) {
 
 /** Returns the withCredentials bindings for the key file, its password and the PIN (each only when its id is set). */
 List keyCredentials(Map c) {
-    List b = []
-    if (c.keyCredentialsId) {
-        b.add(file(credentialsId: c.keyCredentialsId, variable: 'RG_SIGNING_KEY'))
-    }
-    if (c.passwordCredentialsId) {
-        b.add(string(credentialsId: c.passwordCredentialsId, variable: 'COSIGN_PASSWORD'))
-    }
-    if (c.pinCredentialsId) {
-        b.add(string(credentialsId: c.pinCredentialsId, variable: 'PKCS11_PIN'))
-    }
-    return b
+    return Credentials.forKey(this, c.keyCredentialsId, c.passwordCredentialsId, c.pinCredentialsId, 'RG_SIGNING_KEY')
 }
 
 /** Returns the registry username/password binding, or [] (the helper then reads the docker config). */
 List registryCredentials(Map c) {
-    if (!c.registryCredentialsId) {
-        return []
-    }
-    return [usernamePassword(credentialsId: c.registryCredentialsId, usernameVariable: 'REGISTRY_USERNAME',
-        passwordVariable: 'REGISTRY_PASSWORD')]
+    return Credentials.registry(this, c.registryCredentialsId)
 }
 
 /** Returns the first problem of the resolved config c as one actionable line, or null; it never echoes the key. */

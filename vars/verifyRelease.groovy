@@ -1,4 +1,5 @@
 import com.cloudbees.groovy.cps.NonCPS
+import io.releasegates.Credentials
 import io.releasegates.HelperRunner
 import io.releasegates.StepConfig
 
@@ -170,21 +171,8 @@ List argsOf(Map c, String builder) {
 
 /** Returns the withCredentials bindings: audit key file, its password, the PIN, the registry login (each only when set). */
 List credentialsOf(Map c) {
-    List b = []
-    if (c.auditKeyCredentialsId) {
-        b.add(file(credentialsId: c.auditKeyCredentialsId, variable: 'RG_AUDIT_KEY'))
-    }
-    if (c.auditPasswordCredentialsId) {
-        b.add(string(credentialsId: c.auditPasswordCredentialsId, variable: 'COSIGN_PASSWORD'))
-    }
-    if (c.auditPinCredentialsId) {
-        b.add(string(credentialsId: c.auditPinCredentialsId, variable: 'PKCS11_PIN'))
-    }
-    if (c.registryCredentialsId) {
-        b.add(usernamePassword(credentialsId: c.registryCredentialsId, usernameVariable: 'REGISTRY_USERNAME',
-            passwordVariable: 'REGISTRY_PASSWORD'))
-    }
-    return b
+    return Credentials.forKey(this, c.auditKeyCredentialsId, c.auditPasswordCredentialsId, c.auditPinCredentialsId, 'RG_AUDIT_KEY') +
+        Credentials.registry(this, c.registryCredentialsId)
 }
 
 /** Returns the console summary: the outcome, then one line per evidence check or rollback candidate. */
