@@ -46,6 +46,7 @@ type Options struct {
 	Blobs       []Blob
 	BlobKeys    []crypto.PublicKey // default: CosignKeys
 	RevokedIDs  []string           // key ids (keys.KeyID) no longer trusted
+	RevokedKeys []RevokedKey       // keys keys.yaml marks archived or revoked (KeyringRevocations)
 	Expect      Expect
 }
 
@@ -166,9 +167,22 @@ func (o Options) validate() error {
 }
 
 func (o Options) checkRevoked(c *Check) error {
-	revoked := map[string]bool{}
+	// why maps a key id to how it is distrusted: "revoked" for --revoked-key-id, the keys.yaml state otherwise.
+	why := map[string]string{}
 	for _, id := range o.RevokedIDs {
-		revoked[strings.TrimSpace(id)] = true
+		why[strings.TrimSpace(id)] = "revoked"
+	}
+	var fromKeyring []string
+	for _, k := range o.RevokedKeys {
+		s := k.State + " in keys.yaml as " + k.Name
+		if k.Reason != "" {
+			s += " (" + k.Reason + ")"
+		}
+		why[k.ID] = s
+		fromKeyring = append(fromKeyring, k.ID)
+	}
+	if len(fromKeyring) > 0 {
+		c.Details["keyring_distrusted_key_ids"] = fromKeyring
 	}
 	groups := map[string][]crypto.PublicKey{"cosign": o.CosignKeys, "release": o.ReleaseKeys, "blob": o.BlobKeys}
 	names := []string{"cosign", "release", "blob"}
@@ -181,8 +195,8 @@ func (o Options) checkRevoked(c *Check) error {
 				return err
 			}
 			ids = append(ids, id)
-			if revoked[id] {
-				bad = append(bad, g+" key "+id)
+			if w, ok := why[id]; ok {
+				bad = append(bad, g+" key "+id+" is "+w)
 			}
 		}
 		if len(ids) > 0 {
@@ -190,7 +204,7 @@ func (o Options) checkRevoked(c *Check) error {
 		}
 	}
 	if len(bad) > 0 {
-		return result.Errorf(result.ClassPolicy, "revoked: %s is revoked; evidence signed with it no longer counts", strings.Join(bad, ", "))
+		return result.Errorf(result.ClassPolicy, "revoked: %s; evidence signed with it no longer counts", strings.Join(bad, ", "))
 	}
 	return nil
 }
