@@ -11,6 +11,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/atomicfile"
 	"github.com/release-gates/release-gates/helpers/internal/audit"
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/jenkins"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 	"github.com/release-gates/release-gates/helpers/internal/slack"
@@ -35,6 +36,7 @@ func slackClient(c *cli.Context) (*slack.Client, error) {
 		return nil, err
 	}
 	cl := slack.New(tok, lookupEnv(envSlackAPIURL), nil)
+	cl.Breakers = breaker.FromEnv()
 	cl.Log = app.From(c).Log
 	return cl, nil
 }

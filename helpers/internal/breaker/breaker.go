@@ -74,7 +74,7 @@ const (
 )
 
 // Do runs op through dep's breaker: it fails fast while the breaker is open, here or in another process.
-// Only transient failures count towards opening the breaker.
+// Only transient failures (and "unavailable after retries") count towards opening the breaker.
 func (s *Set) Do(ctx context.Context, dep string, op func(context.Context) error) error {
 	st, ok := s.read(dep)
 	if ok && st.Open && s.now().Before(st.Until) {
@@ -91,7 +91,8 @@ func (s *Set) Do(ctx context.Context, dep string, op func(context.Context) error
 		return result.Errorf(result.ClassUnavailable, "%s unavailable, breaker open until %s (%v)", dep, until.UTC().Format(time.RFC3339), err)
 	}
 	opErr := op(ctx)
-	transient := opErr != nil && retry.Classify(opErr) == result.ClassTransient
+	class := retry.Classify(opErr)
+	transient := opErr != nil && (class == result.ClassTransient || class == result.ClassUnavailable) // the dependency is down, not saying no
 	if transient {
 		done(opErr)
 	} else {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
@@ -31,6 +32,8 @@ type Client struct {
 	MaxWait time.Duration
 	// Log receives one line per retry; nil discards.
 	Log *log.Logger
+	// Breakers, when set, fails calls fast while Slack is known to be down (state shared on the host).
+	Breakers *breaker.Set
 }
 
 // New returns a client for token against apiURL ("" means Slack itself).
@@ -83,8 +86,16 @@ func (c *Client) logf(format string, args ...any) {
 	}
 }
 
-// retry runs call, sleeping Retry-After on 429 and backing off on transport errors.
+// retry runs call through the Slack breaker (when set) with retries.
 func (c *Client) retry(ctx context.Context, method string, call func() error) error {
+	if c.Breakers == nil {
+		return c.retryLoop(ctx, method, call)
+	}
+	return c.Breakers.Do(ctx, "slack", func(ctx context.Context) error { return c.retryLoop(ctx, method, call) })
+}
+
+// retryLoop runs call, sleeping Retry-After on 429 and backing off on transport errors.
+func (c *Client) retryLoop(ctx context.Context, method string, call func() error) error {
 	attempts := max(c.MaxAttempts, 1)
 	var err error
 	for i := 1; ; i++ {

@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
 
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
@@ -179,5 +181,25 @@ func TestRespondNeverPrintsTheResponseURL(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "secretcapability") {
 			t.Fatalf("error %v", err)
 		}
+	}
+}
+
+func TestABreakerStopsCallingASlackThatStaysRateLimited(t *testing.T) {
+	u := &updates{retryAfter: "0"}
+	u.limited.Store(1000)
+	s := server(t, u)
+	c := New("xoxb-test", s.GetAPIURL(), nil)
+	c.MaxAttempts = 1
+	c.Breakers = breaker.New(t.TempDir(), 2, time.Minute)
+	blocks, text := DecisionBlocks("approved", "<@U02BOB>", "", "rg-1")
+	for i := 0; i < 2; i++ {
+		if err := c.Update(context.Background(), "C1", "1.2", text, blocks); result.ClassOf(err) != result.ClassUnavailable {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	before := u.limited.Load()
+	err := c.Update(context.Background(), "C1", "1.2", text, blocks)
+	if !strings.Contains(fmt.Sprint(err), "breaker open") || u.limited.Load() != before {
+		t.Fatalf("third call reached Slack or did not fail fast: %v", err)
 	}
 }
