@@ -21,6 +21,7 @@ func evidenceFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "blob", Usage: "PATH=SIGNATURE: a blob and its cosign signature (base64) to verify (repeatable)"},
 		&cli.StringSliceFlag{Name: "blob-key", Usage: "public key of blob signatures (default: --cosign-key)"},
 		&cli.StringSliceFlag{Name: "revoked-key-id", Usage: "key id (16 hex) no longer trusted (repeatable)"},
+		&cli.StringFlag{Name: "keyring", Usage: "keys.yaml: its archived and revoked keys are no longer trusted, as if given by --revoked-key-id"},
 		&cli.StringFlag{Name: "expect-repo", Required: true, Usage: "provenance must name this repository"},
 		&cli.StringFlag{Name: "expect-branch", Required: true, Usage: "provenance must name this branch"},
 		&cli.StringFlag{Name: "expect-builder", Required: true, Usage: "the builder id (Jenkins build URL) must start with this, e.g. the job URL"},
@@ -54,6 +55,12 @@ func verifyOptions(c *cli.Context) (release.Options, error) {
 		o.Blobs = append(o.Blobs, release.Blob{Path: p, Signature: sig})
 	}
 	o.RevokedIDs = c.StringSlice("revoked-key-id")
+	if p := c.String("keyring"); p != "" {
+		if o.RevokedKeys, err = release.KeyringRevocations(p); err != nil {
+			return o, err
+		}
+		app.From(c).Log.Printf("keyring %s: %d archived or revoked key(s) not trusted", p, len(o.RevokedKeys))
+	}
 	o.Expect = release.Expect{Repository: c.String("expect-repo"), Branch: c.String("expect-branch"), BuilderPrefix: c.String("expect-builder"),
 		Commit: c.String("expect-commit"), Environment: c.String("environment"), MinApprovals: c.Int("min-approvals")}
 	return o, nil
