@@ -20,6 +20,7 @@ Map defaults() {
         blobs                     : [:],                                // blob path -> its cosign signature file
         blobKeys                  : [],                                 // public keys of the blob signatures; default cosignKeys
         revokedKeyIds             : [],                                 // key ids no longer trusted
+        keyring                   : null,                               // keys.yaml: its archived and revoked keys are no longer trusted
         index                     : null,                               // evidence index (ledger of verified releases); rollback reads it
         ledger                    : null,                               // this release's audit ledger; the outcome is recorded there
         auditPubs                 : [],                                 // audit public keys the index is signed with (rollback)
@@ -42,7 +43,7 @@ Map defaults() {
 String call(Map config = [:], Closure deploy = null) {
     Map c = StepConfig.resolve(this, 'verifyRelease', defaults(), config, ['environment'],
         [image: String, environment: String, expectRepo: String, expectBranch: String, expectBuilder: String, expectCommit: String,
-         trustPolicy: String, trustStore: String, index: String, ledger: String, auditKey: String, auditKeyCredentialsId: String,
+         trustPolicy: String, trustStore: String, keyring: String, index: String, ledger: String, auditKey: String, auditKeyCredentialsId: String,
          auditPasswordCredentialsId: String, auditPinCredentialsId: String, registryCredentialsId: String, current: String])
     String builder = c.expectBuilder ?: env.JOB_URL
     String problem = problemWith(c, builder)
@@ -151,6 +152,9 @@ List argsOf(Map c, String builder) {
     }
     for (Object k : c.revokedKeyIds) {
         a.addAll(['--revoked-key-id', k.toString()])
+    }
+    if (c.keyring) {
+        a.addAll(['--keyring', c.keyring])
     }
     if (c.index) {
         a.addAll(['--index', c.index])

@@ -140,6 +140,27 @@ class VerifyReleaseTest extends PipelineTestBase {
     }
 
     @Test
+    void itPassesTheKeyringSoKeysItArchivedOrRevokedAreNoLongerTrusted() {
+        runStep('verifyRelease', TRUST + [image: DIGEST, environment: 'prod', revokedKeyIds: ['3f1c9a0b7d2e4f65'], keyring: 'keys/keys.yaml'])
+        assertTrue(verifyCall().script, verifyCall().script.contains(
+            "'--trust-store' 'keys/truststore' '--revoked-key-id' '3f1c9a0b7d2e4f65' '--keyring' 'keys/keys.yaml' '--result-file'"))
+        calls.clear()
+        reportedDigest = OLD
+        runStep('verifyRelease', TRUST + [rollback: true, environment: 'prod', index: '/var/lib/rg/orders.jsonl', auditPubs: ['keys/audit.pub'],
+            auditKey: 'keys/audit.key', keyring: "keys/it's keys.yaml"])
+        assertTrue(verifyCall().script, verifyCall().script.contains("'rollback' ") &&
+            verifyCall().script.contains("'--keyring' 'keys/it'\"'\"'s keys.yaml' '--index' '/var/lib/rg/orders.jsonl'"))
+    }
+
+    @Test
+    void itRejectsAReleaseTheKeyringNoLongerTrustsWithTheHelpersMessage() {
+        status = 1
+        message = 'registry.example.com/orders@sha256:abab is not releasable: revoked: cosign key 3f1c9a0b7d2e4f65 is revoked in keys.yaml as sign-2025'
+        assertEquals("verifyRelease: rejected: ${message}".toString(), failureOf(TRUST + [image: DIGEST, environment: 'prod', keyring: 'keys/keys.yaml']))
+        assertTrue(verifyCall().script.contains("'--keyring' 'keys/keys.yaml'"))
+    }
+
+    @Test
     void itChecksTheParametersBeforeRunningAnything() {
         Map cases = [
             ([environment: 'prod'] + TRUST)                                    : 'verifyRelease: missing image: every release is checked',
@@ -150,6 +171,7 @@ class VerifyReleaseTest extends PipelineTestBase {
             (TRUST + [image: DIGEST, environment: 'prod', index: 'i.jsonl'])   : 'verifyRelease: index, ledger and rollback records are signed',
             (TRUST + [image: DIGEST, environment: 'prod', minApprovals: 0])    : 'verifyRelease: minApprovals must be a whole number of at least 1',
             (TRUST + [image: DIGEST, environment: 'prod', blobs: ['a', 'b']])  : "verifyRelease: parameter 'blobs' must be a Map",
+            (TRUST + [image: DIGEST, environment: 'prod', keyring: ['k.yaml']]): "verifyRelease: parameter 'keyring' must be a String",
         ]
         cases.each { Map config, String want ->
             calls.clear()
