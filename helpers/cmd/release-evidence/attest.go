@@ -150,17 +150,20 @@ func attest(c *cli.Context, kind, predicateType string, replace bool, stmt func(
 			}
 		}
 		digest := "sha256:" + t.subject.Digest["sha256"]
-		details := map[string]any{"digest": digest, "key_id": rk.ID, "location": loc, "predicate_type": predicateType, "trace_id": call.TraceID}
+		subject := t.name
+		if t.blob != "" {
+			subject = digest
+		}
+		details := map[string]any{"digest": digest, "key_id": rk.ID, "location": loc, "predicate_type": predicateType, "trace_id": call.TraceID, "subject": subject}
+		for k, v := range data { // what the attestation says (builder, branch, approvers ...), so `audit append --from-result` can chain it
+			details[k] = v
+		}
 		call.Result.Add(result.Item{Name: t.name, Kind: kind, Status: result.StatusPassed, DurationMS: time.Since(start).Milliseconds(), Details: details})
 		call.Log.Printf("%s attestation for %s -> %s (key %s)", kind, t.name, loc, rk.ID)
 		if ak != nil {
 			d := map[string]any{"predicate_type": predicateType, "key_id": rk.ID, "location": loc}
 			for k, v := range data {
 				d[k] = v
-			}
-			subject := t.name
-			if t.blob != "" {
-				subject = digest
 			}
 			if _, err := ledger.Append(c.String("ledger"), ak.Signer, ledger.Body{TraceID: call.TraceID, Kind: ledger.KindAttestation,
 				Source: "release-evidence attest " + kind, Status: result.StatusPassed, Environment: str(data["environment"]), Subject: subject, Data: d}); err != nil {

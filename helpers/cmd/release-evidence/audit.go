@@ -46,11 +46,11 @@ func auditAppend(c *cli.Context) error {
 	call := app.From(c)
 	var bodies []ledger.Body
 	for _, p := range c.StringSlice("from-result") {
-		b, err := ledger.FromResult(p)
+		bs, err := ledger.FromResults(p)
 		if err != nil {
 			return err
 		}
-		bodies = append(bodies, b)
+		bodies = append(bodies, bs...)
 	}
 	for _, p := range c.StringSlice("from-audit") {
 		bs, err := ledger.FromAudit(p)

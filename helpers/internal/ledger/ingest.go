@@ -13,13 +13,41 @@ import (
 
 // FromResult turns a helper result file into one record: kind by helper (gate, sign, result), status, items in data.
 func FromResult(path string) (Body, error) {
+	bodies, err := FromResults(path)
+	if err != nil {
+		return Body{}, err
+	}
+	return bodies[0], nil
+}
+
+// FromResults turns a helper result file into ledger bodies: one attestation record per attestation a
+// `release-evidence attest` call made (as `attest --ledger` would record it), else one record for the call.
+func FromResults(path string) ([]Body, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Body{}, result.Errorf(result.ClassInput, "reading result file %s: %v", path, unwrap(err))
+		return nil, result.Errorf(result.ClassInput, "reading result file %s: %v", path, unwrap(err))
 	}
 	var r result.Result
 	if err := json.Unmarshal(b, &r); err != nil || r.Helper == "" {
-		return Body{}, result.Errorf(result.ClassInput, "%s is not a helper result file (want the JSON a helper wrote to --result-file)", path)
+		return nil, result.Errorf(result.ClassInput, "%s is not a helper result file (want the JSON a helper wrote to --result-file)", path)
+	}
+	if r.Helper == "release-evidence" && strings.HasPrefix(r.Verb, "attest") && r.Status == result.StatusPassed {
+		var out []Body
+		for _, it := range r.Items {
+			d := map[string]any{}
+			for k, v := range it.Details {
+				if k != "trace_id" && k != "subject" && k != "digest" {
+					d[k] = v
+				}
+			}
+			subject, _ := it.Details["subject"].(string)
+			env, _ := it.Details["environment"].(string)
+			out = append(out, Body{Kind: KindAttestation, TraceID: r.TraceID, Source: "release-evidence attest " + it.Kind,
+				Status: it.Status, Environment: env, Subject: subject, Data: d})
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
 	}
 	kind := KindResult
 	switch {
@@ -76,7 +104,7 @@ func FromResult(path string) (Body, error) {
 			}
 		}
 	}
-	return Body{Kind: kind, TraceID: r.TraceID, Source: strings.TrimSpace(r.Helper + " " + r.Verb), Status: r.Status, Data: data}, nil
+	return []Body{{Kind: kind, TraceID: r.TraceID, Source: strings.TrimSpace(r.Helper + " " + r.Verb), Status: r.Status, Data: data}}, nil
 }
 
 // FromAudit turns slack-approval's audit lines into one approval record each.

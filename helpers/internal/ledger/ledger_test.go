@@ -210,3 +210,22 @@ func TestIngestedResultsAndAuditLinesKeepTheirTraceID(t *testing.T) {
 		}
 	}
 }
+
+func TestAnAttestResultBecomesOneAttestationRecordPerAttestation(t *testing.T) {
+	res := filepath.Join(t.TempDir(), "attest.json")
+	os.WriteFile(res, []byte(`{"helper":"release-evidence","verb":"attest approval","status":"passed","trace_id":"rg-9","items":[`+
+		`{"name":"r/orders@sha256:ab","kind":"approval","status":"passed","details":{"subject":"r/orders@sha256:ab","predicate_type":"https://release-gates.dev/approval/v1","key_id":"k1","location":"r/orders:sha256-ab.att","environment":"prod","approvers":["U2","U3"],"trace_id":"rg-9"}},`+
+		`{"name":"dist/orders","kind":"approval","status":"passed","details":{"subject":"sha256:cd","predicate_type":"https://release-gates.dev/approval/v1","key_id":"k1","location":"out/orders.approval.intoto.json","environment":"prod"}}]}`), 0o644)
+	bodies, err := FromResults(res)
+	if err != nil || len(bodies) != 2 {
+		t.Fatalf("bodies = %+v, %v", bodies, err)
+	}
+	b := bodies[0]
+	if b.Kind != KindAttestation || b.Subject != "r/orders@sha256:ab" || b.Environment != "prod" || b.TraceID != "rg-9" ||
+		b.Source != "release-evidence attest approval" || b.Data["key_id"] != "k1" || b.Data["predicate_type"] == nil {
+		t.Fatalf("first body = %+v", b)
+	}
+	if bodies[1].Subject != "sha256:cd" {
+		t.Fatalf("blob attestation subject = %q", bodies[1].Subject)
+	}
+}
