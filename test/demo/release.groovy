@@ -1,6 +1,6 @@
-// The demo's "Jenkins job": runs the real vars steps (goBuildGate, signArtifacts, slackApproval, verifyRelease) in the
+// The demo's "Jenkins job": runs the real vars steps (goBuildGate, signArtifacts, slackApproval, attestRelease, verifyRelease) in the
 // Groovy step harness (test/groovy/PipelineTestBase) with real sh and the real helpers, one stage per call:
-//   groovy -cp src:test/groovy:test/groovy/stubs:<junit jars> test/demo/release.groovy gate|sign|approve|verify|summary
+//   groovy -cp src:test/groovy:test/groovy/stubs:<junit jars> test/demo/release.groovy gate|sign|approve|attest|verify|summary
 // test/demo/release.sh sets the environment (DEMO_WS, DEMO_DIR, IMAGE, secrets ...) and runs the stages in order.
 import com.sun.net.httpserver.HttpExchange
 import com.sun.net.httpserver.HttpHandler
@@ -197,6 +197,17 @@ class ReleaseDemo extends PipelineTestBase {
         return s
     }
 
+    /** Stage attest: attestRelease signs SLSA provenance and the approval as attestations on the image and chains the evidence. */
+    void stageAttest() {
+        Map config = [image: need('IMAGE_DIGEST_REF'), environment: 'prod', repo: need('DEMO_REPO'), module: 'example.com/orders',
+            goos: 'linux', goarch: 'amd64', releaseKey: 'keys/release.key', releasePasswordCredentialsId: 'demo-key-password',
+            auditKey: 'keys/audit.key', auditPasswordCredentialsId: 'demo-key-password', plainHttp: true]
+        if (System.getenv('DEMO_GO_VERSION')) {
+            config.goVersion = System.getenv('DEMO_GO_VERSION')
+        }
+        loadStep('attestRelease').call(config)
+    }
+
     /** Stage verify: verifyRelease checks both signatures, provenance, approval and the blobs; prints the digest. */
     void stageVerify() {
         String digest = loadStep('verifyRelease').call([image: need('IMAGE_DIGEST_REF'), environment: 'prod', expectRepo: need('DEMO_REPO'),
@@ -219,7 +230,7 @@ class ReleaseDemo extends PipelineTestBase {
         Map approval = json('.release-gates/slackApproval.json')
         Map verified = json('.release-gates/verifyRelease.json')
         Map ledger = json('.release-gates/audit-verify.json')
-        Map provenance = json('.release-gates/attest-provenance.json')
+        Map provenance = json('.release-gates/attestRelease-provenance.json')
         List rows = []
         rows << ['trace id', '', env.RELEASE_TRACE_ID]
         rows << ['goBuildGate', gate.status, (gate.items ?: []).collect { it.name }.join(', ') + ' (API v1 -> v2-compatible)']
@@ -267,9 +278,10 @@ try {
         case 'gate': p.stageGate(); break
         case 'sign': p.stageSign(); break
         case 'approve': p.stageApprove(); break
+        case 'attest': p.stageAttest(); break
         case 'verify': p.stageVerify(); break
         case 'summary': p.stageSummary(); break
-        default: throw new IllegalArgumentException("release.groovy: unknown stage '${stage}': use gate, sign, approve, verify or summary")
+        default: throw new IllegalArgumentException("release.groovy: unknown stage '${stage}': use gate, sign, approve, attest, verify or summary")
     }
 } catch (PipelineError e) {
     System.err.println("  [jenkins] FAILED: ${e.message}")

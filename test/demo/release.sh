@@ -222,19 +222,9 @@ stage_approve() {
 }
 
 stage_evidence() {
-  header "evidence & verify" "audit chain, provenance + approval attestations on the image, verifyRelease, report"
+  header "evidence & verify" "attestRelease (provenance + approval attestations on the image, audit chain), verifyRelease, report"
   local re=$RG_BIN/release-evidence rg=.release-gates
-  cd "$DEMO_WS"
-  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD helper "$re" audit append --ledger $rg/audit.jsonl --from-result $rg/goBuildGate.json \
-    --from-result $rg/signArtifacts.json --from-audit $rg/approval-audit.jsonl --audit-key keys/audit.key --result-file $rg/evidence-append.json
-  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD helper "$re" attest provenance --image "$IMAGE_DIGEST_REF" --builder-id "${DEMO_JOB_URL}7/" \
-    --repo "$DEMO_REPO" --commit "$DEMO_COMMIT" --branch main --module example.com/orders --go-version "$(go env GOVERSION)" \
-    --goos linux --goarch amd64 --gate-result $rg/goBuildGate.json --release-key keys/release.key \
-    --ledger $rg/audit.jsonl --audit-key keys/audit.key --plain-http --result-file $rg/attest-provenance.json
-  COSIGN_PASSWORD=$DEMO_KEY_PASSWORD helper "$re" attest approval --image "$IMAGE_DIGEST_REF" --environment prod \
-    --from-audit $rg/approval-audit.jsonl --rule 'orders × prod' --min-approvals 2 --four-eyes --build-url "${DEMO_JOB_URL}7/" \
-    --release-key keys/release.key --ledger $rg/audit.jsonl --audit-key keys/audit.key --plain-http --result-file $rg/attest-approval.json
-  cd "$REPO"
+  DEMO_GO_VERSION=$(go env GOVERSION) groovy_stage attest
   groovy_stage verify
   say "verified digest: $(cat "$DEMO_WS/.release-gates/verified-digest.txt")"
   cd "$DEMO_WS"
