@@ -15,6 +15,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
+	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
 )
 
 // Example_signAndVerify signs one image with both formats by digest, then verifies both signatures.
@@ -27,7 +28,7 @@ func Example_signAndVerify() {
 
 	rc := registry.New(registry.Options{PlainHTTP: true})
 	ref := strings.TrimPrefix(srv.URL, "http://") + "/app:v1"
-	pushImage(t, rc, ref)
+	registrytest.PushRandom(t, rc, ref)
 	p := newPKI(t)
 	ctx := context.Background()
 

@@ -16,6 +16,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/faultproxy"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
+	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
@@ -77,7 +78,7 @@ func TestARegistryThatGoesDownDuringVerificationIsUnavailableNotTamper(t *testin
 			// The default client: per-request retries and the breaker, as the CLI uses it.
 			rc := registry.New(registry.Options{PlainHTTP: true, Backoff: time.Millisecond})
 			p := newPKI(t)
-			ref := pushImage(t, rc, host+"/app:v1")
+			ref := registrytest.PushRandom(t, rc, host+"/app:v1").String()
 			if _, err := signAll(t, rc, []string{ref}, p.key(), image.SignOptions{Formats: []image.Format{tc.format}, Referrers: tc.referrers}); err != nil {
 				t.Fatalf("sign: %v", err)
 			}

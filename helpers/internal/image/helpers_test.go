@@ -1,7 +1,6 @@
 package image_test
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,10 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/image"
@@ -119,24 +115,6 @@ func startRegistry(t testing.TB, referrers bool) (string, *registry.Client) {
 	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(referrers)))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://"), registry.New(registry.Options{PlainHTTP: true, Backoff: time.Millisecond})
-}
-
-// pushImage pushes a random image to ref and returns the repo@digest string.
-func pushImage(t testing.TB, c *registry.Client, ref string) string {
-	t.Helper()
-	img, err := random.Image(512, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img, c.RemoteOptions(context.Background())...); err != nil {
-		t.Fatalf("pushing %s: %v", ref, err)
-	}
-	d, _ := img.Digest()
-	return r.Context().Digest(d.String()).String()
 }
 
 // isolateState points breaker state at a temp dir: a breaker opened by a registry that went down must never leak

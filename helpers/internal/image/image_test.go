@@ -18,6 +18,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	reg "github.com/release-gates/release-gates/helpers/internal/registry"
+	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
@@ -119,7 +120,7 @@ func TestSignAllWritesBothSignaturesByDigestAndVerifiesThem(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			host, rc := startRegistry(t, tc.referrers && !tc.noAPI)
 			p := newPKI(t)
-			digestRef := pushImage(t, rc, host+"/app:v1")
+			digestRef := registrytest.PushRandom(t, rc, host+"/app:v1").String()
 			outs, err := signAll(t, rc, []string{host + "/app:v1"}, tc.key(p), image.SignOptions{
 				Formats: []image.Format{image.Cosign, image.Notation}, NotationMediaType: tc.mediaType, Referrers: tc.referrers,
 			})
@@ -158,7 +159,7 @@ func TestSigningTheSameDigestTwiceAddsNoDuplicateSignature(t *testing.T) {
 		t.Run(map[bool]string{false: "sig tag", true: "referrers"}[referrers], func(t *testing.T) {
 			host, rc := startRegistry(t, referrers)
 			p := newPKI(t)
-			digestRef := pushImage(t, rc, host+"/app:v1")
+			digestRef := registrytest.PushRandom(t, rc, host+"/app:v1").String()
 			opts := image.SignOptions{Formats: []image.Format{image.Cosign, image.Notation}, Referrers: referrers}
 			if _, err := signAll(t, rc, []string{host + "/app:v1"}, p.key(), opts); err != nil {
 				t.Fatal(err)
@@ -200,10 +201,10 @@ func TestSigningTheSameDigestTwiceAddsNoDuplicateSignature(t *testing.T) {
 func TestVerifyAllRejectsMissingInvalidAndUntrustedSignatures(t *testing.T) {
 	host, rc := startRegistry(t, false)
 	p := newPKI(t)
-	both := pushImage(t, rc, host+"/app:both")
-	cosignOnly := pushImage(t, rc, host+"/app:cosign-only")
-	notationOnly := pushImage(t, rc, host+"/app:notation-only")
-	unsigned := pushImage(t, rc, host+"/other:v1")
+	both := registrytest.PushRandom(t, rc, host+"/app:both").String()
+	cosignOnly := registrytest.PushRandom(t, rc, host+"/app:cosign-only").String()
+	notationOnly := registrytest.PushRandom(t, rc, host+"/app:notation-only").String()
+	unsigned := registrytest.PushRandom(t, rc, host+"/other:v1").String()
 	mustSign := func(ref string, f ...image.Format) {
 		if _, err := signAll(t, rc, []string{ref}, p.key(), image.SignOptions{Formats: f}); err != nil {
 			t.Fatal(err)
@@ -266,7 +267,7 @@ func TestVerifyAllRejectsMissingInvalidAndUntrustedSignatures(t *testing.T) {
 func TestVerifyRejectsATamperedNotationSignature(t *testing.T) {
 	host, rc := startRegistry(t, false)
 	p := newPKI(t)
-	digestRef := pushImage(t, rc, host+"/app:v1")
+	digestRef := registrytest.PushRandom(t, rc, host+"/app:v1").String()
 	if _, err := signAll(t, rc, []string{digestRef}, p.key(), image.SignOptions{Formats: []image.Format{image.Notation}}); err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +324,7 @@ func tamperNotation(t *testing.T, rc *reg.Client, digestRef string) {
 func TestBadInputFailsBeforeAnythingIsSigned(t *testing.T) {
 	host, rc := startRegistry(t, false)
 	p := newPKI(t)
-	good := pushImage(t, rc, host+"/app:v1")
+	good := registrytest.PushRandom(t, rc, host+"/app:v1").String()
 	cases := []struct {
 		name   string
 		images []string

@@ -15,9 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/peertest"
@@ -54,17 +52,13 @@ func keyPair(t *testing.T) (*ecdsa.PrivateKey, string) {
 
 func pushImage(t *testing.T, c *registry.Client, ref string) registry.Target {
 	t.Helper()
-	img, _ := random.Image(256, 1)
-	r, err := name.ParseReference(ref, name.Insecure)
+	d := registrytest.PushRandom(t, c, ref)
+	rr, _ := c.Parse(d.String())
+	h, err := v1.NewHash(d.DigestStr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(r, img, c.RemoteOptions(context.Background())...); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	rr, _ := c.Parse(r.Context().Digest(d.String()).String())
-	tg, err := c.Resolve(context.Background(), rr, d)
+	tg, err := c.Resolve(context.Background(), rr, h)
 	if err != nil {
 		t.Fatal(err)
 	}

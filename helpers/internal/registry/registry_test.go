@@ -13,35 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
-
-// pushRandom pushes a random image to host/repo:tag and returns its digest.
-func pushRandom(t *testing.T, c *registry.Client, ref string) v1.Hash {
-	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img, c.RemoteOptions(context.Background())...); err != nil {
-		t.Fatalf("pushing %s: %v", ref, err)
-	}
-	d, _ := img.Digest()
-	return d
-}
 
 func TestParseAcceptsTagsDigestsAndBoth(t *testing.T) {
 	c := registry.New(registry.Options{PlainHTTP: true})
@@ -96,7 +75,7 @@ func TestResolveFindsTheDigestAndRefusesMovedTagsUnknownImagesAndPlainHTTPWithou
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	c := registry.New(registry.Options{PlainHTTP: true, Backoff: time.Millisecond})
-	d := pushRandom(t, c, host+"/app:v1")
+	d := registrytest.PushRandom(t, c, host+"/app:v1").DigestStr()
 	other := "sha256:" + strings.Repeat("0", 64)
 	cases := []struct {
 		name   string
@@ -106,8 +85,8 @@ func TestResolveFindsTheDigestAndRefusesMovedTagsUnknownImagesAndPlainHTTPWithou
 		class  result.Class
 	}{
 		{"a tag resolves to its digest", c, host + "/app:v1", "", ""},
-		{"a digest resolves to itself", c, host + "/app@" + d.String(), "", ""},
-		{"tag and matching digest pass", c, host + "/app:v1@" + d.String(), "", ""},
+		{"a digest resolves to itself", c, host + "/app@" + d, "", ""},
+		{"tag and matching digest pass", c, host + "/app:v1@" + d, "", ""},
 		{"tag with another digest is tamper", c, host + "/app:v1@" + other, "", result.ClassTamper},
 		{"expected digest mismatch is tamper", c, host + "/app:v1", other, result.ClassTamper},
 		{"unknown tag is input", c, host + "/app:nope", "", result.ClassInput},
@@ -134,7 +113,7 @@ func TestResolveFindsTheDigestAndRefusesMovedTagsUnknownImagesAndPlainHTTPWithou
 				}
 				return
 			}
-			if tg.Digest.DigestStr() != d.String() || tg.Given != tc.ref {
+			if tg.Digest.DigestStr() != d || tg.Given != tc.ref {
 				t.Fatalf("resolved to %s (given %s), want %s", tg.Digest, tg.Given, d)
 			}
 		})
@@ -162,7 +141,7 @@ func TestResolveGivesUpAsUnavailableWhenTheRegistryIsDown(t *testing.T) {
 func TestCredentialsComeFromTheEnvironmentOrTheDockerConfig(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Options{Username: "ci", Password: "s3cret-pw"})
 	good := registry.New(registry.Options{PlainHTTP: true, Username: "ci", Password: "s3cret-pw"})
-	d := pushRandom(t, good, reg.Host+"/app:v1")
+	d := registrytest.PushRandom(t, good, reg.Host+"/app:v1").DigestStr()
 
 	cfgDir := t.TempDir()
 	auth := base64.StdEncoding.EncodeToString([]byte("ci:s3cret-pw"))
@@ -194,7 +173,7 @@ func TestCredentialsComeFromTheEnvironmentOrTheDockerConfig(t *testing.T) {
 				}
 				return
 			}
-			if tg.Digest.DigestStr() != d.String() {
+			if tg.Digest.DigestStr() != d {
 				t.Fatalf("digest %s, want %s", tg.Digest, d)
 			}
 			repo, err := c.Repository(ref.Repo)

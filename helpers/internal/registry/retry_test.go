@@ -23,6 +23,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
+	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
@@ -106,14 +107,14 @@ func TestRetryWaitsAtLeastTheRetryAfterTheRegistrySent(t *testing.T) {
 	// A plain transport, so only the operation-level retry (Client.Retry) is at work.
 	plain := http.DefaultTransport.(*http.Transport).Clone()
 	c := registry.New(registry.Options{PlainHTTP: true, Attempts: 3, Backoff: time.Millisecond, Transport: plain})
-	d := pushRandom(t, registry.New(registry.Options{PlainHTTP: true, Transport: plain}), host+"/app:v1")
+	d := registrytest.PushRandom(t, registry.New(registry.Options{PlainHTTP: true, Transport: plain}), host+"/app:v1").DigestStr()
 	mu.Lock()
 	armed = true // the push went through; refuse the resolve once
 	mu.Unlock()
 
 	ref, _ := c.Parse(host + "/app:v1")
 	tg, err := c.Resolve(context.Background(), ref, v1.Hash{})
-	if err != nil || tg.Digest.DigestStr() != d.String() {
+	if err != nil || tg.Digest.DigestStr() != d {
 		t.Fatalf("resolve after a 429: %v (%v)", err, tg.Digest)
 	}
 	mu.Lock()
