@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
+	"github.com/release-gates/release-gates/helpers/internal/breaker/breakertest"
 	"github.com/release-gates/release-gates/helpers/internal/keyring"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
@@ -16,16 +17,7 @@ import (
 )
 
 // TestMain keeps breaker state (registries that are down, HSM health checks) in a temp dir, never in ~/.cache.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sign-artifacts-state-")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv(breaker.DirEnv, dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { breakertest.Main(m) }
 
 // keyringSignatures reads the signatures counter of key id from keys.yaml.
 func keyringSignatures(t *testing.T, path, id string) int64 {

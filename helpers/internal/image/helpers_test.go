@@ -21,6 +21,7 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
+	"github.com/release-gates/release-gates/helpers/internal/breaker/breakertest"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 )
@@ -125,13 +126,4 @@ func isolateState(t *testing.T) {
 }
 
 // TestMain keeps the breaker state of every default client (the Example too) out of ~/.cache/release-gates.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "image-state-")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv(breaker.DirEnv, dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { breakertest.Main(m) }
