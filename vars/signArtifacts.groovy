@@ -64,15 +64,12 @@ Map call(Map config = [:]) {
     }
 
     if (failed == null && c.files) {
-        Map r = runHelper(c, 'blob sign', blobSignArgs(c, keyArg), keyCreds)
+        // without verifyKeys, blob sign also exports the loaded key's public key: no second decryption of the key
+        Map r = runHelper(c, 'blob sign', blobSignArgs(c, keyArg, keys ? null : pub), keyCreds)
         results.blobSign = r
         order.add(r)
         failed = r.exit_code == 0 ? null : r
         if (failed == null && !keys) {
-            Map k = runHelper(c, 'keys public', ['--key', keyArg, '--out', pub], keyCreds)
-            results.keysPublic = k
-            order.add(k)
-            failed = k.exit_code == 0 ? null : k
             keys = [pub]
         }
         if (failed == null) {
@@ -216,8 +213,11 @@ List keyringArgs(Map c) {
 
 /** Returns the arguments of blob sign: flags, '--', then the files. */
 @NonCPS
-List blobSignArgs(Map c, Object keyArg) {
+List blobSignArgs(Map c, Object keyArg, String publicKeyOut) {
     List a = signingKeyArgs(c, keyArg)
+    if (publicKeyOut) {
+        a.addAll(['--public-key-out', publicKeyOut])
+    }
     if (c.checksums) {
         a.addAll(['--checksums', c.checksums])
     }
@@ -335,7 +335,7 @@ Map combine(Map c, Map results, List order, Map failed, String traceId) {
     out.trace_id = traceId
     out.items = items
     out.signatures = signatures
-    out.publicKey = results.keysPublic?.exit_code == 0 ? HelperRunner.siblingPath(c.resultFile, '.pub') : null
+    out.publicKey = results.keysPublic?.exit_code == 0 || results.blobSign?.data?.public_key ? HelperRunner.siblingPath(c.resultFile, '.pub') : null
     out.resultFiles = order.collect { resultFileFor(c.resultFile, it.verb?.toString() ?: 'unknown') }
     out.results = results
     return out

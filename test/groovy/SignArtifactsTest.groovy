@@ -59,6 +59,10 @@ class SignArtifactsTest extends PipelineTestBase {
         }
         Map r = [helper: 'sign-artifacts', verb: verb, status: status == 0 ? 'passed' : 'failed', exit_code: status,
                  message: status == 0 ? '' : "${verb} went wrong".toString(), trace_id: env.RELEASE_TRACE_ID, items: items]
+        Matcher pk = script =~ /'--public-key-out' '([^']+)'/
+        if (verb == 'blob sign' && status == 0 && pk.find()) {
+            r.data = [public_key: pk.group(1)]
+        }
         if (verb == 'keys select') {
             r.data = [key_ref: HSM_KEY, cert_chain: 'trust/prod-2026.chain.pem']
         }
@@ -100,14 +104,12 @@ class SignArtifactsTest extends PipelineTestBase {
     }
 
     @Test
-    void itSignsFilesWithAFileCredentialThenExportsThePublicKeyAndVerifies() {
+    void itSignsFilesExportingThePublicKeyInTheSameCallThenVerifies() {
         runStep('signArtifacts', FILE_KEY + [files: ['dist/*', 'go.sum']])
-        assertEquals(['signArtifacts: locate sign-artifacts', 'signArtifacts: blob sign', 'signArtifacts: locate sign-artifacts',
-                      'signArtifacts: keys public', 'signArtifacts: locate sign-artifacts', 'signArtifacts: blob verify'], shCalls()*.label)
-        assertCommand("'${HELPER}' 'blob' 'sign' '--key' \"\$RG_SIGNING_KEY\" '--parallel' '4' " +
+        assertEquals(['signArtifacts: locate sign-artifacts', 'signArtifacts: blob sign',
+                      'signArtifacts: locate sign-artifacts', 'signArtifacts: blob verify'], shCalls()*.label)
+        assertCommand("'${HELPER}' 'blob' 'sign' '--key' \"\$RG_SIGNING_KEY\" '--public-key-out' '.release-gates/signArtifacts.pub' '--parallel' '4' " +
             "'--result-file' '.release-gates/signArtifacts-blob-sign.json' '--' 'dist/*' 'go.sum'", 'signArtifacts: blob sign')
-        assertCommand("'${HELPER}' 'keys' 'public' '--key' \"\$RG_SIGNING_KEY\" '--out' '.release-gates/signArtifacts.pub' " +
-            "'--result-file' '.release-gates/signArtifacts-keys-public.json'", 'signArtifacts: keys public')
         assertCommand("'${HELPER}' 'blob' 'verify' '--key' '.release-gates/signArtifacts.pub' '--parallel' '4' " +
             "'--result-file' '.release-gates/signArtifacts-blob-verify.json' '--' 'dist/orders' 'go.sum'", 'signArtifacts: blob verify')
         assertEquals("mkdir -p '.release-gates' && rm -f '.release-gates/signArtifacts-blob-sign.json'",
@@ -120,10 +122,9 @@ class SignArtifactsTest extends PipelineTestBase {
                                   images: ['registry.example.com/orders:1.4.0'], trustPolicy: 'tp.json', trustStore: 'ts'])
         assertCommand("'${HELPER}' 'keys' 'select' '--keyring' 'keys.yaml' '--environment' 'prod' " +
             "'--result-file' '.release-gates/signArtifacts-keys-select.json'", 'signArtifacts: keys select')
-        assertCommand("'${HELPER}' 'blob' 'sign' '--keyring' 'keys.yaml' '--environment' 'prod' '--parallel' '4' " +
-            "'--result-file' '.release-gates/signArtifacts-blob-sign.json' '--' 'go.sum'", 'signArtifacts: blob sign')
-        assertCommand("'${HELPER}' 'keys' 'public' '--key' '${HSM_KEY}' '--out' '.release-gates/signArtifacts.pub' " +
-            "'--result-file' '.release-gates/signArtifacts-keys-public.json'", 'signArtifacts: keys public')
+        assertCommand("'${HELPER}' 'blob' 'sign' '--keyring' 'keys.yaml' '--environment' 'prod' '--public-key-out' '.release-gates/signArtifacts.pub' " +
+            "'--parallel' '4' '--result-file' '.release-gates/signArtifacts-blob-sign.json' '--' 'go.sum'", 'signArtifacts: blob sign')
+        assertFalse('the key was exported by blob sign', shCalls()*.label.contains('signArtifacts: keys public'))
         String image = commandOf('signArtifacts: image sign')
         assertTrue(image, image.startsWith("'${HELPER}' 'image' 'sign' '--keyring' 'keys.yaml' '--environment' 'prod' '--format' 'cosign,notation' "))
         assertFalse('the keyring names the chain: no --cert-chain', image.contains('--cert-chain'))
@@ -139,9 +140,9 @@ class SignArtifactsTest extends PipelineTestBase {
         runStep('signArtifacts', FILE_KEY + [files: ['go.sum']])
         List bindings = [[$class: 'file', credentialsId: 'cosign-key', variable: 'RG_SIGNING_KEY'],
                          [$class: 'string', credentialsId: 'cosign-password', variable: 'COSIGN_PASSWORD']]
-        assertEquals([[bindings], [bindings], [bindings]], callsTo('withCredentials'))
+        assertEquals([[bindings], [bindings]], callsTo('withCredentials'))
         Map want = [RG_SIGNING_KEY: KEY_PEM, COSIGN_PASSWORD: PASSWORD]
-        assertEquals(['blob sign': want, 'keys public': want, 'blob verify': want], envSeen)
+        assertEquals(['blob sign': want, 'blob verify': want], envSeen)
         assertFalse(env.containsKey('COSIGN_PASSWORD'))
         assertNoSecretAnywhere()
     }
@@ -185,7 +186,7 @@ class SignArtifactsTest extends PipelineTestBase {
     void itPassesEveryBlobOptionAsItsFlag() {
         runStep('signArtifacts', [key: 'file://keys/cosign.key', files: ['dist/*'], checksums: 'dist/SHA256SUMS', bundle: true,
                                   expectPlatform: 'linux/arm64', allowDirty: true, outDir: 'dist/sigs', parallel: 8])
-        assertCommand("'${HELPER}' 'blob' 'sign' '--key' 'file://keys/cosign.key' '--checksums' 'dist/SHA256SUMS' '--bundle' " +
+        assertCommand("'${HELPER}' 'blob' 'sign' '--key' 'file://keys/cosign.key' '--public-key-out' '.release-gates/signArtifacts.pub' '--checksums' 'dist/SHA256SUMS' '--bundle' " +
             "'--expect-platform' 'linux/arm64' '--allow-dirty' '--out-dir' 'dist/sigs' '--parallel' '8' " +
             "'--result-file' '.release-gates/signArtifacts-blob-sign.json' '--' 'dist/*'", 'signArtifacts: blob sign')
         assertEquals([], callsTo('withCredentials'))
@@ -276,12 +277,12 @@ class SignArtifactsTest extends PipelineTestBase {
         assertEquals(['dist/orders', 'go.sum', 'registry.example.com/orders:1.4.0'], r.items*.name)
         assertEquals(['dist/orders.sig', 'go.sum.sig'], r.signatures)
         assertEquals('.release-gates/signArtifacts.pub', r.publicKey)
-        assertEquals(['blobSign', 'keysPublic', 'blobVerify', 'imageSign'], r.results.keySet() as List)
+        assertEquals(['blobSign', 'blobVerify', 'imageSign'], r.results.keySet() as List)
         new ObjectOutputStream(new ByteArrayOutputStream()).writeObject(r)
         Map written = new JsonSlurperClassic().parseText(file('.release-gates/signArtifacts.json').text)
         assertEquals([helper: 'sign-artifacts', verb: 'signArtifacts', status: 'passed'], written.subMap(['helper', 'verb', 'status']))
         assertEquals([[[artifacts: '.release-gates/signArtifacts.json,.release-gates/signArtifacts-blob-sign.json,' +
-            '.release-gates/signArtifacts-keys-public.json,.release-gates/signArtifacts-blob-verify.json,' +
+            '.release-gates/signArtifacts-blob-verify.json,' +
             '.release-gates/signArtifacts-image-sign.json,.release-gates/signArtifacts.pub,dist/orders.sig,go.sum.sig', allowEmptyArchive: true]]],
             callsTo('archiveArtifacts'))
         assertTrue(console.toString().contains("signArtifacts:   image registry.example.com/orders:1.4.0 passed sha256:${'ef' * 32}\n"))

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
+	"github.com/release-gates/release-gates/helpers/internal/atomicfile"
 	"github.com/release-gates/release-gates/helpers/internal/blob"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/result"
@@ -32,6 +33,7 @@ func blobCommand() *cli.Command {
 					&cli.BoolFlag{Name: "allow-dirty", Usage: "accept Go binaries built from a modified tree (vcs.modified=true)"},
 					&cli.IntFlag{Name: "parallel", Value: runtime.NumCPU() * 2, Usage: "files processed at once"},
 					&cli.StringFlag{Name: "out-dir", Usage: "write signatures here instead of next to each file"},
+					&cli.StringFlag{Name: "public-key-out", Usage: "also write the signing key's public key here (PEM), from the key already loaded"},
 				),
 				Action: blobSign,
 			},
@@ -69,7 +71,18 @@ func blobSign(c *cli.Context) error {
 	ref := sk.ref
 	call.Result.Set("key", ref.String())
 	opts := keys.LoadOptions{PasswordFile: c.String("password-file"), PINFile: c.String("pin-file")}
-	load := func(ctx context.Context) (*keys.Key, error) { return keys.Load(ctx, ref, opts) }
+	var pubPEM []byte
+	load := func(ctx context.Context) (*keys.Key, error) {
+		k, err := keys.Load(ctx, ref, opts)
+		if err == nil && c.String("public-key-out") != "" {
+			// exported here so the verification after signing needs no second decryption of the key
+			if pubPEM, err = k.PublicPEM(); err != nil {
+				k.Close()
+				return nil, err
+			}
+		}
+		return k, err
+	}
 	arts, err := blob.Sign(c.Context, load, files, blob.SignOptions{
 		Parallel:       c.Int("parallel"),
 		OutDir:         c.String("out-dir"),
@@ -85,6 +98,12 @@ func blobSign(c *cli.Context) error {
 	recordArtifacts(call, arts, err == nil)
 	if err != nil {
 		return err
+	}
+	if out := c.String("public-key-out"); out != "" {
+		if err := atomicfile.WriteFile(out, pubPEM, 0o644); err != nil {
+			return result.Errorf(result.ClassInput, "writing the public key to %s: %v", out, err)
+		}
+		call.Result.Set("public_key", out)
 	}
 	call.Log.Printf("signed %d files", len(arts))
 	var made int64

@@ -103,6 +103,13 @@ func TestBlobSignAndVerifyExitCodesAndResultFiles(t *testing.T) {
 	if code, r, _ := blobRunCLI(t, "blob", "verify", "--key", pub, filepath.Join(dir, "*")); code != 0 || len(r.Items) != 4 {
 		t.Fatalf("verify: exit %d, %+v", code, r)
 	}
+	exported := filepath.Join(t.TempDir(), "signer.pub")
+	if code, r, stderr := blobRunCLI(t, "blob", "sign", "--key", uri, "--public-key-out", exported, files[2]); code != 0 || r.Data["public_key"] != exported {
+		t.Fatalf("sign with --public-key-out: exit %d, %+v, %s", code, r, stderr)
+	}
+	if want, got := readFile(t, pub), readFile(t, exported); want != got {
+		t.Fatalf("--public-key-out wrote\n%s\nwant the key's public key\n%s", got, want)
+	}
 	if out, err := blobCosign(t, nil, "verify-blob", "--key", pub, "--signature", files[2]+".sig", "--insecure-ignore-tlog=true", files[2]); err != nil {
 		t.Fatalf("cosign rejects the HSM signature: %v: %s", err, out)
 	}
@@ -205,4 +212,13 @@ func TestKeysGenerateCAIssuesANotationCompatibleChainForAnHSMKey(t *testing.T) {
 		t.Fatalf("the chain does not match the HSM key: %v", err)
 	}
 	k.Close()
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
