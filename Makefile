@@ -13,10 +13,13 @@ HELPERS := go-build-gate sign-artifacts slack-approval release-evidence
 export RG_TOOLS_DIR ?= $(HOME)/.cache/release-gates/tools
 export RG_BIN := $(BIN)
 
-.PHONY: deps tools helpers test test-go test-groovy demo bench vet
+.PHONY: deps deps-demo tools helpers test test-go test-groovy demo bench vet
 
+# Debian packages, checked by package and file (test/scripts/install-deps.sh --check lists how each need is met).
 deps:
-	@test/scripts/install-deps.sh
+	@test/scripts/install-deps.sh test
+deps-demo:
+	@test/scripts/install-deps.sh demo
 
 tools: deps
 	@test/scripts/tools.sh cosign notation >/dev/null
@@ -37,10 +40,11 @@ test-groovy: deps helpers
 
 test: deps vet test-go test-groovy
 
-demo: deps helpers
+demo: deps-demo helpers
 	test/demo/demo.sh
 
 bench: deps helpers
+	@test/scripts/install-deps.sh bench
 	@test/scripts/tools.sh cosign notation oasdiff >/dev/null
 	PATH=$(RG_TOOLS_DIR)/bin:$$PATH test/bench/bench.sh
 

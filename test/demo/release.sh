@@ -91,12 +91,9 @@ groovy_stage() { "${GROOVY[@]}" "$@"; }
 
 preflight() {
   local need
-  for need in go groovy java docker-registry curl git; do
-    command -v "$need" >/dev/null || die "$need not found: run 'make deps' (test/scripts/install-deps.sh)"
-  done
-  for need in /usr/share/java/junit4.jar /usr/share/java/hamcrest-core.jar; do
-    [ -r "$need" ] || die "$need missing: run 'make deps' (junit4)"
-  done
+  command -v go >/dev/null || die "go not found: install Go (go.mod's go line) and put it on PATH"
+  "$REPO/test/scripts/install-deps.sh" --check demo >/dev/null 2>&1 ||
+    die "$("$REPO/test/scripts/install-deps.sh" --check demo 2>&1 | grep MISSING | head -3); run 'make deps' (test/scripts/install-deps.sh demo)"
   for need in go-build-gate sign-artifacts slack-approval; do
     [ -x "$RG_BIN/$need" ] || die "$RG_BIN/$need missing: run 'make helpers' (or 'make demo')"
   done

@@ -1,22 +1,135 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that tests, the demo and benchmarks need; apt-get update runs once, only when something is missing.
+# Installs the Debian packages each make target needs, checking the package and the file really used, never a command on PATH.
+#
+#   install-deps.sh [GROUP...]          install what GROUP (test, demo, images, release, bench, lint; default test)
+#                                       needs; apt-get update runs once, only when something is missing
+#   install-deps.sh --check [GROUP...]  install nothing: print one line per need (group, package, file, how it was
+#                                       found) and exit 1 when any need is not met through its package
+#
+# A need is met only when dpkg lists its package as installed AND the file the tests use exists AND dpkg says that
+# package owns it. A `java` on PATH from another JDK does not meet "default-jre-headless": Debian's groovy launcher
+# runs /usr/lib/jvm/default-java/bin/java, which only that package provides.
+# RG_DEPS_ROOT (tests only) prefixes every file path, so a test can show a hand-installed file is not enough.
 set -euo pipefail
-need=()
-have() { command -v "$1" >/dev/null 2>&1; }
-have groovy || need+=(groovy)
-have java || need+=(default-jre-headless)
-[ -f /usr/share/java/junit4.jar ] || need+=(junit4)
-have softhsm2-util || need+=(softhsm2)
-have docker-registry || need+=(docker-registry)
-have git || need+=(git)
-have gcc || need+=(gcc)
-have curl || need+=(curl)
-[ -x /usr/bin/time ] || need+=(time)
-have chromium || need+=(chromium)   # the release report screenshot test
-have openssl || need+=(openssl) # the Groovy bootstrap verifies SHA256SUMS.sig with it
-if [ ${#need[@]} -gt 0 ]; then
-  echo "install-deps: installing ${need[*]}" >&2
+
+ROOT=${RG_DEPS_ROOT:-}
+
+# group package file why
+NEEDS=$(cat <<'EOF'
+test  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
+test  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     Groovy 2.4.21, the version Jenkins core embeds
+test  junit4                   /usr/share/java/junit4.jar                  JUnitCore drives the Groovy step tests
+test  libhamcrest-java         /usr/share/java/hamcrest-core.jar           JUnit 4's matchers
+test  libsofthsm2              /usr/lib/softhsm/libsofthsm2.so             the PKCS#11 module the HSM tests load
+test  softhsm2                 /usr/bin/softhsm2-util                      initialises the test tokens
+test  opensc                   /usr/bin/pkcs11-tool                        makes HSM keys as an operator would
+test  docker-registry          /usr/bin/docker-registry                    Debian's distribution registry for image tests
+test  git                      /usr/bin/git                                tags, worktrees, base specs
+test  gcc                      /usr/bin/gcc                                cgo (crypto11) and -race
+test  libc6-dev                /usr/include/stdio.h                        cgo headers
+test  curl                     /usr/bin/curl                               the Groovy runner's helper download
+test  openssl                  /usr/bin/openssl                            the runner verifies SHA256SUMS.sig with it
+test  time                     /usr/bin/time                               peak RSS in benchmarks and tests
+test  chromium                 /usr/bin/chromium                           the release report screenshot test
+test  postgresql-15            /usr/lib/postgresql/15/bin/initdb           the relay's PostgreSQL store tests
+test  postgresql-15            /usr/lib/postgresql/15/bin/pg_ctl           starts and stops the test cluster
+test  prometheus               /usr/bin/promtool                           checks the relay's /metrics text
+test  libcodenarc-groovy-java  /usr/share/java/CodeNarc.jar                CodeNarc lints vars/ and src/
+test  buildah                  /usr/bin/buildah                            builds and runs the agent and relay images
+test  debootstrap              /usr/sbin/debootstrap                       the local bookworm stand-in base image
+test  gcc-aarch64-linux-gnu    /usr/bin/aarch64-linux-gnu-gcc              make release's linux/arm64 cgo build
+test  libc6-dev-arm64-cross    /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
+demo  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
+demo  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the demo runs the real steps in the harness
+demo  junit4                   /usr/share/java/junit4.jar                  the step harness' classpath
+demo  libhamcrest-java         /usr/share/java/hamcrest-core.jar           the step harness' classpath
+demo  docker-registry          /usr/bin/docker-registry                    the demo pushes and signs the service image
+demo  git                      /usr/bin/git                                the example service's release tags
+demo  gcc                      /usr/bin/gcc                                cgo helpers
+demo  libc6-dev                /usr/include/stdio.h                        cgo headers
+demo  curl                     /usr/bin/curl                               health probes
+demo  openssl                  /usr/bin/openssl                            key material for the demo
+images buildah                 /usr/bin/buildah                            builds and runs the agent and relay images
+images debootstrap             /usr/sbin/debootstrap                       the local bookworm stand-in base image
+images docker-registry         /usr/bin/docker-registry                    the stand-ins and built images are pushed here
+release gcc-aarch64-linux-gnu  /usr/bin/aarch64-linux-gnu-gcc              linux/arm64 cgo build
+release libc6-dev-arm64-cross  /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
+release openssl                /usr/bin/openssl                            checks SHA256SUMS.sig as agents do
+bench  time                    /usr/bin/time                               peak RSS
+bench  libsofthsm2             /usr/lib/softhsm/libsofthsm2.so             HSM signing rows
+bench  docker-registry         /usr/bin/docker-registry                    image signing rows
+bench  postgresql-15           /usr/lib/postgresql/15/bin/initdb           relay rows on PostgreSQL
+lint   default-jre-headless    /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java
+lint   groovy                  /usr/share/groovy/lib/groovy-2.4.21.jar     CodeNarc runs on Groovy
+lint   libcodenarc-groovy-java /usr/share/java/CodeNarc.jar                CodeNarc lints vars/ and src/
+EOF
+)
+
+check=0
+groups=()
+for a in "$@"; do
+  case $a in
+  --check) check=1 ;;
+  test | demo | images | release | bench | lint) groups+=("$a") ;;
+  *) echo "install-deps: unknown argument '$a': use [--check] [test|demo|images|release|bench|lint ...]" >&2; exit 2 ;;
+  esac
+done
+[ ${#groups[@]} -gt 0 ] || groups=(test)
+
+installed() { [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | cut -c1-2)" = ii ]; }
+# owned PKG FILE: dpkg's file list for PKG names FILE itself, or a symlink on its path (default-java is a symlink
+# into the JDK that default-jre-headless selects).
+owned() {
+  local f=$2 list
+  list=$(dpkg-query -L "$1" 2>/dev/null) || return 1
+  grep -qxF "$f" <<<"$list" && return 0
+  while [ "$f" != / ] && [ -n "$f" ]; do
+    f=$(dirname "$f")
+    [ -L "$f" ] && grep -qxF "$f" <<<"$list" && return 0
+  done
+  return 1
+}
+
+# state PKG FILE: prints how the need is met, or why not; status 0 when met.
+state() {
+  local pkg=$1 file=$ROOT$2
+  if ! installed "$pkg"; then
+    if [ -e "$file" ]; then echo "MISSING: $file exists but package $pkg is not installed (installed by hand?)"
+    else echo "MISSING: package $pkg is not installed"; fi
+    return 1
+  fi
+  [ -e "$file" ] || { echo "MISSING: package $pkg is installed but $file does not exist"; return 1; }
+  [ -n "$ROOT" ] || owned "$pkg" "$file" || { echo "MISSING: $file is not owned by package $pkg"; return 1; }
+  echo "ok: package $pkg owns $2"
+}
+
+want=() missing=0
+seen=" "
+while read -r group pkg file why; do
+  [ -n "$group" ] || continue
+  case " ${groups[*]} " in *" $group "*) ;; *) continue ;; esac
+  case $seen in *" $pkg:$file "*) continue ;; esac
+  seen="$seen$pkg:$file "
+  if out=$(state "$pkg" "$file"); then ok=1; else ok=0; fi
+  if [ $check = 1 ]; then
+    printf '%-7s %-24s %-44s %s (%s)\n' "$group" "$pkg" "$file" "$out" "$why"
+  fi
+  if [ $ok = 0 ]; then
+    missing=$((missing + 1))
+    case " ${want[*]:-} " in *" $pkg "*) ;; *) want+=("$pkg") ;; esac
+  fi
+done <<<"$NEEDS"
+
+if [ $check = 1 ]; then
+  [ $missing = 0 ] || { echo "install-deps: $missing need(s) not met through their package: run test/scripts/install-deps.sh ${groups[*]}" >&2; exit 1; }
+  exit 0
+fi
+if [ ${#want[@]} -gt 0 ]; then
+  [ -z "$ROOT" ] || { echo "install-deps: RG_DEPS_ROOT is for --check only" >&2; exit 2; }
+  echo "install-deps: installing ${want[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+  # Prove the install met every need (a package that no longer ships the file fails here, not in a test).
+  "$0" --check "${groups[@]}" >/dev/null
 fi
