@@ -5,6 +5,8 @@ TOOLS_DIR=${RG_TOOLS_DIR:-${HOME}/.cache/release-gates/tools}
 COSIGN_VERSION=v2.6.5
 NOTATION_VERSION=v1.3.2
 OASDIFF_VERSION=v1.37.0
+KUBECONFORM_VERSION=v0.8.0
+K8S_OPENAPI_VERSION=v1.34.4 # deploy/kubernetes/manifests_test.go reads this module's api/openapi-spec/swagger.json
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 mkdir -p "$TOOLS_DIR/bin"
 want=${*:-cosign notation}
@@ -35,6 +37,15 @@ for tool in $want; do
       tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/oasdiff/oasdiff@$OASDIFF_VERSION") && mv "$tmp/oasdiff" "$bin"; rm -rf "$tmp"
     fi
     ln -sf "$bin" "$TOOLS_DIR/bin/oasdiff" ;;
+  kubeconform)
+    bin="$TOOLS_DIR/bin/kubeconform-$KUBECONFORM_VERSION"
+    if [ ! -x "$bin" ]; then
+      echo "tools: building kubeconform $KUBECONFORM_VERSION" >&2
+      tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION") && mv "$tmp/kubeconform" "$bin"; rm -rf "$tmp"
+    fi
+    # Its schemas, offline: the Kubernetes OpenAPI document ships in the k8s.io/kubernetes module.
+    tmp=$(mktemp -d); (cd "$tmp" && go mod download "k8s.io/kubernetes@$K8S_OPENAPI_VERSION"); rm -rf "$tmp"
+    ln -sf "$bin" "$TOOLS_DIR/bin/kubeconform" ;;
   *) echo "tools: unknown tool $tool" >&2; exit 2 ;;
   esac
 done
