@@ -37,6 +37,7 @@ test  prometheus               /usr/bin/promtool                           check
 test  libcodenarc-groovy-java  /usr/share/java/CodeNarc.jar                CodeNarc lints vars/ and src/
 test  buildah                  /usr/bin/buildah                            builds and runs the agent and relay images
 test  debootstrap              /usr/sbin/debootstrap                       the local bookworm stand-in base image
+test  systemd                  /usr/bin/systemd-analyze                    verifies deploy/systemd/release-gates-relay.service
 test  gcc-aarch64-linux-gnu    /usr/bin/aarch64-linux-gnu-gcc              make release's linux/arm64 cgo build
 test  libc6-dev-arm64-cross    /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
 demo  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
@@ -52,6 +53,9 @@ demo  openssl                  /usr/bin/openssl                            key m
 images buildah                 /usr/bin/buildah                            builds and runs the agent and relay images
 images debootstrap             /usr/sbin/debootstrap                       the local bookworm stand-in base image
 images docker-registry         /usr/bin/docker-registry                    the stand-ins and built images are pushed here
+images jq                      /usr/bin/jq                                 reads the helpers' result JSON
+images curl                    /usr/bin/curl                               registry and relay probes
+images gcc                     /usr/bin/gcc                                make helpers (cgo) builds the signing helper
 release gcc-aarch64-linux-gnu  /usr/bin/aarch64-linux-gnu-gcc              linux/arm64 cgo build
 release libc6-dev-arm64-cross  /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
 release openssl                /usr/bin/openssl                            checks SHA256SUMS.sig as agents do
