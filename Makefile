@@ -29,7 +29,7 @@ helpers:
 	$(GO) build -trimpath -buildvcs=false -tags '$(BUILD_TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./helpers/cmd/,$(HELPERS))
 
 vet:
-	@out=$$(gofmt -l helpers test agent-image); test -z "$$out" || { echo "vet: run gofmt -w on: $$out" >&2; exit 1; }
+	@out=$$(gofmt -l helpers test agent-image deploy); test -z "$$out" || { echo "vet: run gofmt -w on: $$out" >&2; exit 1; }
 	$(GO) vet ./...
 
 test-go: tools helpers

@@ -55,6 +55,8 @@ free_port() {
 
 # bb runs buildah on this run's own vfs storage; TMPDIR holds the RUN --mount=type=cache dirs, kept in the cache.
 bb() { TMPDIR=$CACHE/tmp "$BUILDAH" --root "$WORK/storage" --runroot "$WORK/runroot" --storage-driver vfs "$@"; }
+# bb_exec is bb replacing the shell, for `bb_exec run ... &`: $! is then buildah itself, which forwards SIGTERM.
+bb_exec() { TMPDIR=$CACHE/tmp exec "$BUILDAH" --root "$WORK/storage" --runroot "$WORK/runroot" --storage-driver vfs "$@"; }
 
 # debian_mirror prints the URI apt uses for $SUITE (deb822 .sources or one-line .list), so nothing else is hard-coded.
 debian_mirror() {
@@ -124,10 +126,13 @@ start_registry() {
 cleanup() {
   local rc=$?
   [ -z "${RELAY_PID:-}" ] || { kill "$RELAY_PID" 2>/dev/null; wait "$RELAY_PID" 2>/dev/null || true; }
+  [ -z "${JENKINS_PID:-}" ] || { kill "$JENKINS_PID" 2>/dev/null; wait "$JENKINS_PID" 2>/dev/null || true; }
   [ -z "${REG_PID:-}" ] || { kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; }
   if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
     bb rm --all >/dev/null 2>&1 || true
     rm -rf "$WORK"
+    # buildah's own per-build temp dirs under its TMPDIR (the cache mounts in buildah-cache-* stay).
+    find "$CACHE/tmp" -mindepth 1 -maxdepth 1 -name 'buildah[0-9]*' -exec rm -rf {} + 2>/dev/null || true
   fi
   exit $rc
 }
@@ -154,8 +159,8 @@ standin_build() {
     --label org.opencontainers.image.description="stand-in for $RUNTIME_PIN: debootstrap $SUITE minbase from $MIRROR" "$c"
   bb commit --rm -q "$c" "$RUNTIME_LOCAL" >/dev/null
   c=$(bb from "$RUNTIME_LOCAL")
-  bb run --isolation chroot "$c" -- sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ca-certificates git gcc libc6-dev make pkg-config >/dev/null && rm -rf /var/lib/apt/lists/*' ||
-    die "installing the golang stand-in's build tools (apt-get in the stand-in) failed" 3
+  bb run --isolation chroot "$c" -- sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ca-certificates git gcc libc6-dev make pkg-config && rm -rf /var/lib/apt/lists/*' >"$WORK/apt.log" 2>&1 ||
+    die "installing the golang stand-in's build tools (apt-get in the stand-in) failed: $(tail -3 "$WORK/apt.log")" 3
   bb copy "$c" "$GOROOT_HOST" /usr/local/go >/dev/null
   bb config --env GOLANG_VERSION="$GO_PINNED" --env GOTOOLCHAIN=local --env GOPATH=/go \
     --env PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --workingdir /go \
@@ -203,6 +208,8 @@ standins() {
     phase "stand-ins: building bookworm (debootstrap) and golang (Go $GO_PINNED) into $REG"
     standin_build "$debs"
     rm -rf "$seed.tmp" && cp -a "$WORK/registry/data" "$seed.tmp" && mv "$seed.tmp" "$seed"
+    # Only the current seed is kept: an old one is never used again.
+    find "$CACHE/standins" -mindepth 1 -maxdepth 1 -name 'registry-*' ! -name "registry-$seed_key" -exec rm -rf {} +
   fi
   if [ ! -d "$WORK/registry/data/docker" ]; then
     # Seed the registry's storage: the distribution filesystem layout is plain files, so a copy is a faithful push.
@@ -282,7 +289,10 @@ check_agent() {
     smoke: {command: "./orders", args: [], env: {PORT: $port}, workdir: "", url: ("http://127.0.0.1:" + $port + "/healthz"),
             tryTimeout: "3s", deadline: "60s", expectBody: {status: "ok"}}}' >"$WORK/goBuildGate.params.json"
   bb copy --chown "$AGENT_UID:$AGENT_UID" "$c" "$WORK/goBuildGate.params.json" /home/jenkins/agent/.release-gates/goBuildGate.params.json >/dev/null
-  if ! out=$(in_image "$c" sh -c 'cd svc && go build -o orders . && cd .. &&
+  # A persistent build cache for the agent user, as a CI agent keeps one: the second run compiles nothing.
+  mkdir -p "$CACHE/agent-gocache"
+  chown "$AGENT_UID:$AGENT_UID" "$CACHE/agent-gocache"
+  if ! out=$(bb run --isolation chroot -v "$CACHE/agent-gocache:/home/jenkins/.cache/go-build" "$c" -- sh -c 'cd svc && go build -o orders . && cd .. &&
       go-build-gate run --params .release-gates/goBuildGate.params.json --result-file .release-gates/goBuildGate.json --junit .release-gates/goBuildGate.junit.xml' 2>&1); then
     die "$img: go-build-gate run on the example service failed: $(tail -5 <<<"$out"; in_image "$c" cat .release-gates/goBuildGate.json 2>/dev/null | jq -c '{status, message}')" 1
   fi
@@ -299,28 +309,52 @@ check_agent() {
   bb rm "$c" >/dev/null
 }
 
-# check_relay IMAGE: start the relay image (its entrypoint, as uid 10001, secrets as files) and probe it.
+# check_relay IMAGE: start the relay image's entrypoint as uid 10001, config and secrets mounted read-only as files,
+# and probe /healthz, /readyz (503 while its Jenkins is down, 200 once that answers) and /metrics.
 check_relay() {
-  local img=$1 c port s i code
+  local img=$1 c port jport s=$WORK/relay-secrets cfg=$WORK/relay-config f code pid uid i args=()
   c=$(bb from -q "$img")
   check_user "$c" "$img"
   check_versions "$c" "$img" "$VERSION" slack-approval
   port=$(free_port)
-  s=$WORK/relay-secrets
-  mkdir -p "$s" "$WORK/relay-config"
-  head -c 32 /dev/urandom | base64 >"$s/slack-signing-secret"
-  head -c 32 /dev/urandom | base64 >"$s/button-secret"
-  head -c 32 /dev/urandom | base64 >"$s/jenkins-api-token"
-  cp test/demo/rbac.yaml "$WORK/relay-config/rbac.yaml"
-  chown -R "$AGENT_UID:$AGENT_UID" "$s" "$WORK/relay-config"
+  jport=$(free_port)
+  mkdir -p "$s" "$cfg"
+  for f in slack-bot-token slack-signing-secret button-secret jenkins-api-token controller-credential; do
+    head -c 32 /dev/urandom | base64 >"$s/$f"
+  done
+  cp test/demo/rbac.yaml "$cfg/rbac.yaml"
+  if in_image "$c" slack-approval relay --help 2>&1 | grep -q -- '--config'; then
+    "$HOST_BIN/slack-approval" keygen --out "$s/decision-key.pem" >/dev/null 2>"$WORK/keygen.log" ||
+      die "slack-approval keygen failed: $(tail -3 "$WORK/keygen.log")" 1
+    # The Deployment's relay.yaml (deploy/kubernetes/relay.yaml), with SQLite and the secrets as files.
+    cat >"$cfg/relay.yaml" <<EOF
+listen: 127.0.0.1:$port
+mode: http
+database: sqlite:/var/lib/release-gates/relay.db
+rbac: /etc/release-gates/rbac.yaml
+audit: "-"
+decisionKey: /run/secrets/release-gates/decision-key.pem
+slack:
+  botToken: {file: /run/secrets/release-gates/slack-bot-token}
+  signingSecret: {file: /run/secrets/release-gates/slack-signing-secret}
+controllers:
+  - name: ci
+    url: http://127.0.0.1:$jport/
+    user: slack-relay
+    apiToken: {file: /run/secrets/release-gates/jenkins-api-token}
+    credential: {file: /run/secrets/release-gates/controller-credential}
+EOF
+    args=(--config /etc/release-gates/relay.yaml)
+  else
+    args=(--listen "127.0.0.1:$port" --rbac /etc/release-gates/rbac.yaml --jenkins-url "http://127.0.0.1:$jport/"
+      --signing-secret-file /run/secrets/release-gates/slack-signing-secret --button-secret-file /run/secrets/release-gates/button-secret
+      --jenkins-api-token-file /run/secrets/release-gates/jenkins-api-token --audit-file -)
+  fi
+  chown -R "$AGENT_UID:$AGENT_UID" "$s" "$cfg"
   chmod 0500 "$s" && chmod 0400 "$s"/*
-  # The image's entrypoint with the Deployment's arguments (deploy/kubernetes/relay.yaml); chroot isolation shares
-  # the host's network, so the relay listens on loopback only.
-  bb run --isolation chroot -v "$s:/run/secrets/release-gates:ro" -v "$WORK/relay-config:/etc/release-gates:ro" \
-    --env JENKINS_USER=slack-relay "$c" -- /usr/local/bin/slack-approval relay --listen "127.0.0.1:$port" \
-    --rbac /etc/release-gates/rbac.yaml --jenkins-url http://127.0.0.1:9/ \
-    --signing-secret-file /run/secrets/release-gates/slack-signing-secret --button-secret-file /run/secrets/release-gates/button-secret \
-    --jenkins-api-token-file /run/secrets/release-gates/jenkins-api-token --audit-file - >"$WORK/relay.log" 2>&1 &
+  # The image's entrypoint (slack-approval relay); chroot isolation shares the host's network, so it listens on loopback.
+  bb_exec run --isolation chroot -v "$s:/run/secrets/release-gates:ro" -v "$cfg:/etc/release-gates:ro" \
+    --env JENKINS_USER=slack-relay "$c" -- /usr/local/bin/slack-approval relay "${args[@]}" >"$WORK/relay.log" 2>&1 &
   RELAY_PID=$!
   for i in $(seq 150); do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/healthz" 2>/dev/null) || code=000
@@ -329,21 +363,39 @@ check_relay() {
     sleep 0.2
   done
   [ "$code" = 200 ] || die "$img: /healthz did not answer 200 within 30s: $(tail -5 "$WORK/relay.log")" 1
-  local pid uid
-  pid=$(pgrep -f "slack-approval relay --listen 127.0.0.1:$port" | while read -r p; do [ "$(readlink "/proc/$p/exe" 2>/dev/null | xargs -r basename)" = slack-approval ] && echo "$p"; done | head -1)
+  # Ours is the slack-approval whose root is this run's container (chroot isolation), not another relay on the host.
+  pid=$(for p in $(pgrep -x slack-approval); do
+    case $(readlink "/proc/$p/root" 2>/dev/null) in "$WORK"/*) echo "$p" ;; esac
+  done | head -1)
   uid=$(ps -o uid= -p "${pid:-0}" 2>/dev/null | tr -d ' ')
-  [ "$uid" = "$AGENT_UID" ] || die "$img: the relay process (pid ${pid:-none}) runs as uid '${uid}', want $AGENT_UID" 1
-  RELAY_READYZ=$(curl -s -o "$WORK/readyz.body" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/readyz" 2>/dev/null) || RELAY_READYZ=000
+  [ "$uid" = "$AGENT_UID" ] || die "$img: the relay process (pid ${pid:-none}) runs as uid '$uid', want $AGENT_UID" 1
   curl -fsS --max-time 5 "http://127.0.0.1:$port/metrics" >"$WORK/relay.metrics" || die "$img: /metrics did not answer" 1
-  case $RELAY_READYZ in
-  200) say "relay: /healthz 200, /readyz 200, /metrics $(grep -vc '^#' "$WORK/relay.metrics") samples" ;;
-  503) say "relay: /healthz 200, /readyz 503 (Jenkins at 127.0.0.1:9 is down, as set up: $(head -c 200 "$WORK/readyz.body"))" ;;
-  404) say "relay: /healthz 200; /readyz is not served by this slack-approval yet (404): probe skipped" ;;
-  *) die "$img: /readyz answered HTTP $RELAY_READYZ: $(head -c 300 "$WORK/readyz.body")" 1 ;;
-  esac
+  if command -v promtool >/dev/null 2>&1; then
+    promtool check metrics <"$WORK/relay.metrics" >"$WORK/promtool.log" 2>&1 || die "$img: promtool check metrics: $(tail -3 "$WORK/promtool.log")" 1
+  fi
+  code=$(curl -s -o "$WORK/readyz.body" -w '%{http_code}' --max-time 8 "http://127.0.0.1:$port/readyz") || code=000
+  if [ "$code" = 404 ]; then
+    RELAY_READYZ="not served by this slack-approval (404)"
+    say "relay: uid $AGENT_UID, /healthz 200, /metrics OK; /readyz is not served by this slack-approval yet (404)"
+  else
+    [ "$code" = 503 ] || die "$img: /readyz answered $code while its Jenkins is down, want 503: $(head -c 300 "$WORK/readyz.body")" 1
+    # Now the controller answers: readiness must follow.
+    go build -o "$WORK/jenkinsroot" ./test/images/jenkinsroot
+    "$WORK/jenkinsroot" --listen "127.0.0.1:$jport" --user slack-relay --token-file "$s/jenkins-api-token" >"$WORK/jenkinsroot.log" 2>&1 &
+    JENKINS_PID=$!
+    for i in $(seq 60); do
+      code=$(curl -s -o "$WORK/readyz.body" -w '%{http_code}' --max-time 8 "http://127.0.0.1:$port/readyz") || code=000
+      [ "$code" = 200 ] && break
+      sleep 0.5
+    done
+    [ "$code" = 200 ] || die "$img: /readyz answered $code with its database and Jenkins up, want 200: $(head -c 300 "$WORK/readyz.body")" 1
+    RELAY_READYZ="503 with Jenkins down, 200 once it answers"
+    say "relay: uid $AGENT_UID, /healthz 200, /readyz $RELAY_READYZ, /metrics passes promtool check metrics"
+  fi
   kill "$RELAY_PID" 2>/dev/null
   wait "$RELAY_PID" 2>/dev/null || true
   RELAY_PID=
+  [ -z "${JENKINS_PID:-}" ] || { kill "$JENKINS_PID"; wait "$JENKINS_PID" 2>/dev/null || true; JENKINS_PID=; }
   bb rm "$c" >/dev/null
 }
 
@@ -361,7 +413,7 @@ sign_and_verify() {
   COSIGN_PASSWORD=$(head -c 24 /dev/urandom | base64)
   "$sa" keys generate --type file --out-prefix "$k/signer" --result-file "$k/gen.json" 2>/dev/null ||
     die "sign-artifacts keys generate failed: $(jq -r .message "$k/gen.json")" 1
-  "$sa" keys generate --type ca --key "$k/signer.key" --out-dir "$k/pki" --subject 'CN=release-gates images check,O=release-gates' \
+  "$sa" keys generate --type ca --key "$k/signer.key" --out-dir "$k/pki" --subject 'CN=release-gates images check,O=release-gates,ST=Berlin,C=DE' \
     --validity 2h --result-file "$k/ca.json" 2>/dev/null || die "sign-artifacts keys generate --type ca failed: $(jq -r .message "$k/ca.json")" 1
   "$sa" image sign --result-file "$WORK/sign.json" --key "$k/signer.key" --cert-chain "$k/pki/chain.pem" \
     --format cosign,notation --plain-http "$@" 2>"$WORK/sign.log" ||
@@ -373,7 +425,7 @@ sign_and_verify() {
   peer() { env HOME="$home" XDG_CONFIG_HOME="$home/.config" DOCKER_CONFIG="$home/.docker" TUF_ROOT="$home/tuf" "$TOOLS_BIN/$1" "${@:2}"; }
   mkdir -p "$k/trust/x509/ca/rg"
   cp "$k/pki/ca.crt" "$k/trust/x509/ca/rg/ca.pem"
-  printf '{"version":"1.0","trustPolicies":[{"name":"rg","registryScopes":["*"],"signatureVerification":{"level":"strict","override":{"revocation":"skip"}},"trustStores":["ca:rg"],"trustedIdentities":["x509.subject: CN=release-gates images check, O=release-gates"]}]}\n' >"$k/trustpolicy.json"
+  printf '{"version":"1.0","trustPolicies":[{"name":"rg","registryScopes":["*"],"signatureVerification":{"level":"strict","override":{"revocation":"skip"}},"trustStores":["ca:rg"],"trustedIdentities":["x509.subject: C=DE, ST=Berlin, O=release-gates, CN=release-gates images check"]}]}\n' >"$k/trustpolicy.json"
   out=$(peer notation cert add --type ca --store rg "$k/pki/ca.crt" 2>&1) || die "notation cert add: $out" 3
   out=$(peer notation policy import --force "$k/trustpolicy.json" 2>&1) || die "notation policy import: $out" 3
   for d in "${DIGESTS[@]}"; do
@@ -393,7 +445,8 @@ sign_and_verify() {
 
 # push IMAGE REF: push to the loopback registry; prints REF@digest.
 push() {
-  bb push -q --tls-verify=false --digestfile "$WORK/digest" "$1" "docker://$2" || die "buildah push $1 to $2 failed" 3
+  # -D: uncompressed layers (valid OCI, and much faster on loopback than gzip of the Go toolchain).
+  bb push -q -D --tls-verify=false --digestfile "$WORK/digest" "$1" "docker://$2" || die "buildah push $1 to $2 failed" 3
   echo "$2@$(cat "$WORK/digest")"
 }
 
@@ -409,6 +462,10 @@ agent-oci) [ $# = 2 ] || die "usage: scripts/images.sh agent-oci FILE" 2 ;;
 esac
 
 preflight
+mkdir -p "$CACHE/tmp"
+# One run at a time: runs share the cached stand-ins and RUN cache mounts.
+exec 9>"$CACHE/.lock"
+flock -w 3600 9 || die "another scripts/images.sh holds $CACHE/.lock" 3
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rg-images.XXXXXX")
 trap cleanup EXIT
 trap 'exit 130' INT TERM
