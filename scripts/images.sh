@@ -13,7 +13,8 @@
 # RG_TOOLS_DIR (stock cosign and notation in bin/); RG_IMAGES_CACHE (debootstrap tarball, stand-in registry seed,
 # RUN cache mounts; default ~/.cache/release-gates/images); BUILDAH (the builder, default buildah).
 # Exit codes: 0 passed, 1 an image check failed, 2 bad input or a missing builder/base image, 3 infrastructure.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "images: failed at ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND" >&2' ERR
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 BUILDAH=${BUILDAH:-buildah}
@@ -363,11 +364,11 @@ EOF
     sleep 0.2
   done
   [ "$code" = 200 ] || die "$img: /healthz did not answer 200 within 30s: $(tail -5 "$WORK/relay.log")" 1
-  # Ours is the slack-approval whose root is this run's container (chroot isolation), not another relay on the host.
-  pid=$(for p in $(pgrep -x slack-approval); do
-    case $(readlink "/proc/$p/root" 2>/dev/null) in "$WORK"/*) echo "$p" ;; esac
-  done | head -1)
-  uid=$(ps -o uid= -p "${pid:-0}" 2>/dev/null | tr -d ' ')
+  # The relay is the slack-approval process under this run's buildah (buildah-chroot-runtime, -exec in between).
+  pid=$(ps -e -o pid=,ppid=,comm= | awk -v root="$RELAY_PID" '
+    { parent[$1] = $2; comm[$1] = $3 }
+    END { for (p in comm) if (comm[p] == "slack-approval") { q = p; while (q in parent && q != root) q = parent[q]; if (q == root) { print p; exit } } }')
+  uid=$(ps -o uid= -p "${pid:-0}" 2>/dev/null | tr -d ' ') || uid=none
   [ "$uid" = "$AGENT_UID" ] || die "$img: the relay process (pid ${pid:-none}) runs as uid '$uid', want $AGENT_UID" 1
   curl -fsS --max-time 5 "http://127.0.0.1:$port/metrics" >"$WORK/relay.metrics" || die "$img: /metrics did not answer" 1
   if command -v promtool >/dev/null 2>&1; then
