@@ -34,7 +34,7 @@ func record(c *cli.Context, o *gate.Outcome) error {
 func modverifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "modverify",
-		Usage: "go mod verify, go.sum present and tidy (go mod tidy -diff), -mod=readonly, GOSUMDB on, GOPROXY set",
+		Usage: "go mod verify, go.sum present and tidy (go mod tidy -e -diff; tidy errors are a warning), -mod=readonly, GOSUMDB on, GOPROXY set",
 		Flags: []cli.Flag{&cli.StringFlag{Name: "dir", Value: ".", Usage: "module root (holds go.mod)"}},
 		Action: func(c *cli.Context) error {
 			return record(c, gate.ModVerify(c.Context, gate.ModOptions{Dir: c.String("dir"), Log: app.From(c).Log}))
