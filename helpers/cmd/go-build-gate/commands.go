@@ -76,7 +76,9 @@ func smokeCommand() *cli.Command {
 		Description: "Exit 2 when the health port is already taken or the command cannot start; exit 1 when the service\n" +
 			"exits, or does not answer 2xx (with --expect-body contained in its JSON body) before --deadline:\n" +
 			"the gate started the service itself, so that is the service's fault. The last 50 lines of its output\n" +
-			"go to the result file. The group gets SIGTERM, then SIGKILL after --grace, also when the gate is interrupted.",
+			"go to the result file. The group gets SIGTERM, then SIGKILL after --grace, also when the gate is interrupted.\n" +
+			"The gate is a child subreaper: what the service daemonizes out of its group (setsid, double fork) reparents\n" +
+			"to the gate and is killed and reaped the same way, reported as an \"escaped processes\" warning.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "cmd", Required: true, Usage: "service binary"},
 			&cli.StringSliceFlag{Name: "arg", Usage: "service argument (repeatable)"},

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -612,6 +613,74 @@ func TestSmokeStartsTheServiceAndAlwaysStopsItsProcessGroup(t *testing.T) {
 			}
 			if tc.started {
 				assertGroupGone(t, r)
+			}
+		})
+	}
+}
+
+// procAlive reports whether pid is a running (non-zombie) process, from /proc.
+func procAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && len(b) > i+2 && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+func TestSmokeKillsWhatTheServiceDaemonizedIntoANewSession(t *testing.T) {
+	bin := exampleService(t)
+	script, err := filepath.Abs(filepath.Join("testdata", "daemonize.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		service  string // SERVICE for the script: the example service, or "" to exit after daemonizing
+		extra    []string
+		wantCode int
+		wantMsg  string
+	}{
+		{name: "a healthy service that daemonized a grandchild passes and the grandchild is gone", service: bin, wantCode: 0},
+		{name: "a service that daemonizes and exits is rejected and the grandchild is gone", wantCode: 1, wantMsg: "exited (exit status 3)"},
+		{name: "a daemonizing service that never answers is rejected and the grandchild is gone", service: "/bin/sleep", extra: []string{"--arg", "300", "--deadline", "1s"}, wantCode: 1, wantMsg: "no healthy answer"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "grandchild.pid")
+			port := freePort(t)
+			args := []string{"smoke", "--cmd", script, "--env", "PIDFILE=" + pidFile, "--env", "PORT=" + port,
+				"--url", "http://127.0.0.1:" + port + "/healthz", "--grace", "300ms"}
+			if tc.service != "" {
+				args = append(args, "--env", "SERVICE="+tc.service)
+			}
+			code, r, stderr := runCLI(t, context.Background(), append(args, tc.extra...)...)
+			b, err := os.ReadFile(pidFile)
+			if err != nil {
+				t.Fatalf("the service did not daemonize (exit %d: %s): %v\n%s", code, r.Message, err, stderr)
+			}
+			var pid int
+			if _, err := fmt.Sscanf(string(b), "%d", &pid); err != nil || pid <= 0 {
+				t.Fatalf("bad grandchild pid %q", b)
+			}
+			t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+			if code != tc.wantCode || !strings.Contains(r.Message, tc.wantMsg) {
+				t.Fatalf("exit %d (%s), want %d with %q\n%s", code, r.Message, tc.wantCode, tc.wantMsg, stderr)
+			}
+			if procAlive(pid) {
+				t.Fatalf("grandchild %d, daemonized into its own session, still runs after the gate returned", pid)
+			}
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+				t.Fatalf("grandchild %d is a zombie nobody reaped", pid)
+			}
+			assertGroupGone(t, r)
+			warn := findItem(t, r, "escaped processes")
+			if warn.Status != result.StatusPassed || !strings.Contains(warn.Message, fmt.Sprintf("%d (sleep)", pid)) {
+				t.Fatalf("escaped grandchild not reported: %+v", warn)
+			}
+			orphans, _ := r.Data["orphans"].([]any)
+			if len(orphans) != 1 || orphans[0].(map[string]any)["killed"] != true {
+				t.Fatalf("want the one grandchild, SIGKILLed after ignoring SIGTERM: %v", r.Data["orphans"])
 			}
 		})
 	}

@@ -330,7 +330,7 @@ func runGoSplit(ctx context.Context, goBin, dir string, env []string, args ...st
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	err := runOwn(cmd)
 	return stdout.String(), stderr.String(), err
 }
 
@@ -342,7 +342,7 @@ func runGo(ctx context.Context, goBin, dir string, env []string, args ...string)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	err := runOwn(cmd)
 	return buf.String(), err
 }
 
