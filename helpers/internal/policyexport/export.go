@@ -307,8 +307,9 @@ func imageValidatingPolicy(b Bundle) any {
 			each(payload("approval", strings.Join([]string{
 				"s.?predicate.?environment.orValue('') == " + celQuote(b.Environment),
 				"s.?predicate.?decision.orValue('') == 'approved'",
+				"s.?predicate.?rule.?minApprovals.hasValue()",
 				"[" + users + "].all(u, u.all(x, x != '' && u.exists_one(y, y == x)) && " +
-					fmt.Sprintf("double(size(u)) >= %d.0", b.MinApprovals) + " && double(size(u)) >= double(s.?predicate.?rule.?minApprovals.orValue(1)))",
+					fmt.Sprintf("double(size(u)) >= %d.0", b.MinApprovals) + " && double(size(u)) >= double(s.?predicate.?rule.?minApprovals.orValue(0)))",
 			}, " && ")), fmt.Sprintf("the approval must be for %s, approved by at least %d distinct approver(s) and as many as its rule asks", b.Environment, b.MinApprovals))
 		}
 	}
