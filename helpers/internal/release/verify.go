@@ -48,6 +48,10 @@ type Options struct {
 	RevokedIDs  []string           // key ids (keys.KeyID) no longer trusted
 	RevokedKeys []RevokedKey       // keys keys.yaml marks archived or revoked (KeyringRevocations)
 	Expect      Expect
+
+	Ledger             string             // this release's audit ledger: its whole chain must verify before any verdict
+	LedgerKeys         []crypto.PublicKey // audit keys that may have signed Ledger's records
+	ExpectedLedgerHead string             // when set, Ledger's head must be this hash (attestRelease's ledger_head)
 }
 
 // Check is the outcome of one evidence check.
@@ -96,6 +100,13 @@ func Verify(ctx context.Context, rc *registry.Client, opts Options, each func(Ch
 		}
 		each(c)
 	}
+	if opts.Ledger != "" {
+		run("ledger", func(c *Check) error {
+			rep, err := VerifyLedger(opts.Ledger, opts.LedgerKeys, opts.ExpectedLedgerHead)
+			c.Details["records"], c.Details["head"] = rep.Records, rep.Head
+			return err
+		})
+	}
 	run("revocation", func(c *Check) error { return opts.checkRevoked(c) })
 	run("image signatures", func(c *Check) error {
 		c.Details["digest"] = out.Digest
@@ -143,6 +154,19 @@ func Verify(ctx context.Context, rc *registry.Client, opts Options, each func(Ch
 	return out, nil
 }
 
+// VerifyLedger checks the whole chain of the ledger at path with the audit keys and, when head is set, that its
+// head is head. A tampered, cut or reordered ledger, or another head, is ClassTamper (exit 1).
+func VerifyLedger(path string, auditKeys []crypto.PublicKey, head string) (ledger.Report, error) {
+	if len(auditKeys) == 0 {
+		return ledger.Report{}, result.Errorf(result.ClassInput, "checking ledger %s needs the audit public key (the key that signs it)", path)
+	}
+	rep, err := ledger.Verify(path, ledger.VerifyOptions{Keys: auditKeys, ExpectHead: head})
+	if err != nil {
+		return rep, fmt.Errorf("the release's ledger does not verify: %w", err)
+	}
+	return rep, nil
+}
+
 func (o Options) validate() error {
 	switch {
 	case strings.TrimSpace(o.Image) == "":
@@ -157,6 +181,8 @@ func (o Options) validate() error {
 		return result.Errorf(result.ClassInput, "verify needs --expect-repo, --expect-branch and --expect-builder")
 	case o.Expect.Environment == "":
 		return result.Errorf(result.ClassInput, "verify needs --environment (the approval's target environment)")
+	case o.ExpectedLedgerHead != "" && o.Ledger == "":
+		return result.Errorf(result.ClassInput, "an expected ledger head (--ledger-head) needs the ledger it is the head of (--ledger)")
 	}
 	for _, b := range o.Blobs {
 		if b.Path == "" || b.Signature == "" {
