@@ -88,12 +88,16 @@ func SignNotation(ctx context.Context, rc *reg.Client, target reg.Target, k Key,
 			out.Reused = true
 			return nil
 		}
-		_, err = notation.Sign(ctx, s, repo, notation.SignOptions{
+		rec := &pushRecorder{Repository: repo}
+		_, err = notation.Sign(ctx, s, rec, notation.SignOptions{
 			SignerSignOptions: notation.SignerSignOptions{SignatureMediaType: mediaType},
 			ArtifactReference: target.Digest.String(),
 		})
 		var pushErr notation.ErrorPushSignatureFailed
 		if errors.As(err, &pushErr) {
+			if rec.err != nil { // notation-go keeps only the text: use the registry's own error, with its status
+				return rec.err
+			}
 			return reg.Classify(errors.New(pushErr.Msg), "")
 		}
 		if err != nil && result.ClassOf(err) == result.ClassInternal && !isRegistryErr(err) {
@@ -113,6 +117,20 @@ func SignNotation(ctx context.Context, rc *reg.Client, target reg.Target, k Key,
 	}
 	out.Verified = true
 	return out, nil
+}
+
+// pushRecorder keeps the typed error of a signature push, which notation.Sign flattens into a message: the
+// registry's HTTP status (429, 503) and Retry-After must reach the retry loop.
+type pushRecorder struct {
+	registry.Repository
+	err      error
+	manifest ocispec.Descriptor
+}
+
+func (r *pushRecorder) PushSignature(ctx context.Context, mediaType string, blob []byte, subject ocispec.Descriptor, annotations map[string]string) (ocispec.Descriptor, ocispec.Descriptor, error) {
+	b, m, err := r.Repository.PushSignature(ctx, mediaType, blob, subject, annotations)
+	r.err, r.manifest = err, m
+	return b, m, err
 }
 
 func isRegistryErr(err error) bool {

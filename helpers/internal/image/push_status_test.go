@@ -1,0 +1,63 @@
+package image_test
+
+import (
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/release-gates/release-gates/helpers/internal/faultproxy"
+	"github.com/release-gates/release-gates/helpers/internal/image"
+	"github.com/release-gates/release-gates/helpers/internal/registry"
+	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+func isNotationManifestPut(r *http.Request) bool {
+	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256:")
+}
+
+func TestANotationPushAnswered429Or503IsRetriedAndFinallyUnavailable(t *testing.T) {
+	for _, fault := range []faultproxy.Fault{faultproxy.Unavailable, faultproxy.TooMany} {
+		t.Run(string(fault), func(t *testing.T) {
+			isolateState(t)
+			srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+			t.Cleanup(srv.Close)
+			p, err := faultproxy.New(srv.URL, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Close)
+			rc := registry.New(registry.Options{PlainHTTP: true, Backoff: time.Millisecond})
+			ref := registrytest.PushRandom(t, rc, p.Host()+"/app:v1").String()
+			pk := newPKI(t)
+			opts := image.SignOptions{Formats: []image.Format{image.Notation}}
+
+			// More faults in a row than one request's own retries take: only the operation-level retry gets through,
+			// and it can only if the push error kept the registry's status.
+			p.When(isNotationManifestPut, fault, fault, fault, fault, fault, fault)
+			if _, err := signAll(t, rc, []string{ref}, pk.key(), opts); err != nil {
+				t.Fatalf("a notation push answered %s six times was not retried through: class %q: %v", fault, result.ClassOf(err), err)
+			}
+			if n, _ := notationSignatures(t, rc, ref); n != 1 {
+				t.Fatalf("%d notation signatures after the retried push, want 1", n)
+			}
+
+			ref2 := registrytest.PushRandom(t, rc, p.Host()+"/app:v2").String()
+			many := make([]faultproxy.Fault, 200)
+			for i := range many {
+				many[i] = fault
+			}
+			p.When(isNotationManifestPut, many...)
+			_, err = signAll(t, rc, []string{ref2}, pk.key(), opts)
+			if result.ClassOf(err).ExitCode() != 3 {
+				t.Fatalf("a registry that keeps answering %s: class %q (exit %d), want exit 3: %v", fault, result.ClassOf(err), result.ClassOf(err).ExitCode(), err)
+			}
+		})
+	}
+}
