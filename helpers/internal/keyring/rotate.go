@@ -122,6 +122,7 @@ func (f *File) Rotate(ctx context.Context, o RotateOptions) (RotateOutcome, erro
 			return out, result.Errorf(result.ClassInput, "writing %s: %v", chainPath, err)
 		}
 		nk.CertChain = f.rel(chainPath)
+		nk.CertFingerprints = []string{CertFingerprint(chain[0])}
 	}
 
 	f.Keys = append(f.Keys, nk)

@@ -1,0 +1,75 @@
+package keyring
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/release-gates/release-gates/helpers/internal/keys"
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+func TestTheTrustBundlePinsEachKeysSubjectAndKeysYamlRecordsItsCertificate(t *testing.T) {
+	t.Setenv(keys.PasswordEnv, testPassword)
+	p := fixture(t, time.Hour, 365*24*time.Hour, "")
+	f, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.Rotate(context.Background(), RotateOptions{Environment: "prod", NewID: "k2", Backend: "file", CA: newCA(t),
+		Subject: "C=DE,ST=Berlin,L=Berlin,O=acme,OU=release,CN=k2 signer", Validity: 30 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out.Bundle.TrustPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		TrustPolicies []struct {
+			TrustedIdentities []string `json:"trustedIdentities"`
+		} `json:"trustPolicies"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || len(doc.TrustPolicies) != 1 {
+		t.Fatalf("trust policy %s: %v", b, err)
+	}
+	ids := doc.TrustPolicies[0].TrustedIdentities
+	if len(ids) != 1 || ids[0] != "x509.subject: CN=k2 signer,OU=release,O=acme,L=Berlin,ST=Berlin,C=DE" {
+		t.Fatalf("trusted identities %q: want the whole subject of k2's certificate pinned", ids)
+	}
+	re, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, _ := re.Key("k2")
+	chain, err := keys.ReadCertChain(re.Abs(k2.CertChain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k2.CertFingerprints) != 1 || k2.CertFingerprints[0] != CertFingerprint(chain[0]) || !strings.HasPrefix(k2.CertFingerprints[0], "sha256:") {
+		t.Fatalf("keys.yaml records fingerprints %q for k2, want its leaf's %s", k2.CertFingerprints, CertFingerprint(chain[0]))
+	}
+	if fps := re.Fingerprints(k2); len(fps) != 1 {
+		t.Fatalf("Fingerprints = %q", fps)
+	}
+}
+
+func TestASubjectNotationCannotPinIsAConfigErrorNeverAWildcard(t *testing.T) {
+	t.Setenv(keys.PasswordEnv, testPassword)
+	p := fixture(t, time.Hour, 365*24*time.Hour, "")
+	f, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.Rotate(context.Background(), RotateOptions{Environment: "prod", NewID: "k2", Backend: "file", CA: newCA(t), Subject: "O=acme,CN=k2"})
+	if result.ClassOf(err) != result.ClassConfig || !strings.Contains(err.Error(), "lacks C, ST or O") {
+		t.Fatalf("class %q: %v", result.ClassOf(err), err)
+	}
+	if b, err := os.ReadFile(filepath.Join(f.BundleDir(), "notation", "trustpolicy.json")); err == nil && strings.Contains(string(b), `"*"`) {
+		t.Fatalf("the bundle trusts every identity: %s (%+v)", b, out.Bundle)
+	}
+}
