@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
 	"sync"
 	"time"
 
@@ -39,6 +40,9 @@ type VerifyOptions struct {
 	CosignKeys []crypto.PublicKey
 	Notation   notation.Verifier
 	Workers    int
+	// Distrusted says why a notation signing certificate no longer counts ("" when it does): e.g. it belongs to a
+	// revoked or archived key. Such a signature is skipped as if it failed verification.
+	Distrusted func(leaf *x509.Certificate) string
 }
 
 // SignAll signs every image by digest in the requested formats and verifies each signature right after writing it.
@@ -88,7 +92,11 @@ func VerifyAll(ctx context.Context, rc *reg.Client, images []string, opts Verify
 			}
 		}
 		if has(opts.Formats, Notation) {
-			if err := VerifyNotation(ctx, rc, t, opts.Notation); err != nil {
+			v := opts.Notation
+			if opts.Distrusted != nil {
+				v = distrustFilter{Verifier: v, why: opts.Distrusted}
+			}
+			if err := VerifyNotation(ctx, rc, t, v); err != nil {
 				errs = append(errs, err)
 			} else {
 				o.Checked = append(o.Checked, Notation)

@@ -212,6 +212,10 @@ func VerifyNotation(ctx context.Context, rc *reg.Client, target reg.Target, v no
 			}
 			return errf(result.ClassTamper, "notation: retrieving signatures of %s: %v", target.Digest, oneLine(err))
 		case errors.As(err, &failed), errors.As(err, &inconclusive):
+			var d *distrustedError
+			if errors.As(err, &d) {
+				return errf(result.ClassPolicy, "notation: no signature of %s counts: %v", target.Digest, d)
+			}
 			return errf(result.ClassTamper, "notation: no signature of %s verifies: %v", target.Digest, oneLine(outcomeErr(err, outcomes)))
 		}
 		if isRegistryErr(err) {
@@ -219,6 +223,33 @@ func VerifyNotation(ctx context.Context, rc *reg.Client, target reg.Target, v no
 		}
 		return errf(result.ClassTamper, "notation: verifying %s: %v", target.Digest, oneLine(err))
 	})
+}
+
+// distrustFilter fails the signatures whose leaf certificate why distrusts, after the inner verifier passed them,
+// so that notation goes on to the next signature.
+type distrustFilter struct {
+	notation.Verifier
+	why func(*x509.Certificate) string
+}
+
+func (d distrustFilter) Verify(ctx context.Context, desc ocispec.Descriptor, sig []byte, opts notation.VerifierVerifyOptions) (*notation.VerificationOutcome, error) {
+	o, err := d.Verifier.Verify(ctx, desc, sig, opts)
+	if err != nil || o == nil || o.EnvelopeContent == nil || len(o.EnvelopeContent.SignerInfo.CertificateChain) == 0 {
+		return o, err
+	}
+	leaf := o.EnvelopeContent.SignerInfo.CertificateChain[0]
+	if why := d.why(leaf); why != "" {
+		o.Error = &distrustedError{subject: leaf.Subject.String(), why: why}
+		return o, o.Error
+	}
+	return o, nil
+}
+
+// distrustedError is a valid signature whose certificate no longer counts.
+type distrustedError struct{ subject, why string }
+
+func (e *distrustedError) Error() string {
+	return fmt.Sprintf("the signature by certificate %q verifies but %s: it no longer counts", e.subject, e.why)
 }
 
 func outcomeErr(err error, outcomes []*notation.VerificationOutcome) error {

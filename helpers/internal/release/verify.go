@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"sort"
@@ -107,12 +110,20 @@ func Verify(ctx context.Context, rc *registry.Client, opts Options, each func(Ch
 			return err
 		})
 	}
-	run("revocation", func(c *Check) error { return opts.checkRevoked(c) })
+	var listed []string // distrusted keys that were passed in as trusted
+	run("revocation", func(c *Check) error {
+		var err error
+		opts, listed, err = opts.checkRevoked(c)
+		return err
+	})
+	if len(errs) > 0 { // a key list left empty, or a bad ledger: the rest cannot change the verdict
+		return out, notReleasable(out.Digest, errs)
+	}
 	run("image signatures", func(c *Check) error {
 		c.Details["digest"] = out.Digest
 		var failed error
 		err := image.VerifyAll(ctx, rc, []string{out.Digest}, image.VerifyOptions{Formats: []image.Format{image.Cosign, image.Notation},
-			CosignKeys: opts.CosignKeys, Notation: opts.Notation, Workers: 1}, func(o image.Outcome) {
+			CosignKeys: opts.CosignKeys, Notation: opts.Notation, Workers: 1, Distrusted: opts.distrustedCert}, func(o image.Outcome) {
 			c.Details["checked"] = fmt.Sprint(o.Checked)
 			failed = o.Err
 		})
@@ -144,14 +155,23 @@ func Verify(ctx context.Context, rc *registry.Client, opts Options, each func(Ch
 		out.Approval = a
 		return err
 	})
+	if len(errs) == 0 && len(listed) > 0 {
+		// The evidence holds without them: passing a distrusted key is the caller's configuration, not bad evidence.
+		return out, result.Errorf(result.ClassConfig, "%s verifies, but distrusted keys were passed as trusted: %s; remove them from the verify "+
+			"configuration (cosignKey, releaseKey, blobKey or the trust bundle in use)", out.Digest, strings.Join(listed, ", "))
+	}
 	if len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Error()
-		}
-		return out, result.Errorf(worst(errs), "%s is not releasable: %s", out.Digest, strings.Join(msgs, "; "))
+		return out, notReleasable(out.Digest, errs)
 	}
 	return out, nil
+}
+
+func notReleasable(digest string, errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return result.Errorf(worst(errs), "%s is not releasable: %s", digest, strings.Join(msgs, "; "))
 }
 
 // VerifyLedger checks the whole chain of the ledger at path with the audit keys and, when head is set, that its
@@ -192,47 +212,88 @@ func (o Options) validate() error {
 	return nil
 }
 
-func (o Options) checkRevoked(c *Check) error {
-	// why maps a key id to how it is distrusted: "revoked" for --revoked-key-id, the keys.yaml state otherwise.
+// checkRevoked drops distrusted keys from the trusted key lists and returns the options left, the distrusted keys
+// that were listed, and an error only when a list is left empty: then nothing signed for it can count (ClassPolicy).
+func (o Options) checkRevoked(c *Check) (Options, []string, error) {
+	why := o.distrust()
+	var fromKeyring []string
+	for _, k := range o.RevokedKeys {
+		fromKeyring = append(fromKeyring, k.ID)
+	}
+	if len(fromKeyring) > 0 {
+		c.Details["keyring_distrusted_key_ids"] = fromKeyring
+	}
+	groups := map[string]*[]crypto.PublicKey{"cosign": &o.CosignKeys, "release": &o.ReleaseKeys, "blob": &o.BlobKeys}
+	var listed, emptied []string
+	for _, g := range []string{"cosign", "release", "blob"} {
+		given := *groups[g]
+		ids := []string{}
+		var kept []crypto.PublicKey
+		var bad []string
+		for _, k := range given {
+			id, err := keys.KeyID(k)
+			if err != nil {
+				return o, nil, err
+			}
+			ids = append(ids, id)
+			if w, ok := why[id]; ok {
+				bad = append(bad, g+" key "+id+" is "+w)
+				continue
+			}
+			kept = append(kept, k)
+		}
+		if len(ids) > 0 {
+			c.Details[g+"_key_ids"] = ids
+		}
+		if len(bad) > 0 && len(kept) == 0 {
+			emptied = append(emptied, bad...)
+		}
+		listed = append(listed, bad...)
+		if g == "blob" && len(given) == 0 {
+			continue // blob signatures default to the cosign keys
+		}
+		*groups[g] = kept
+	}
+	if len(emptied) > 0 {
+		return o, listed, result.Errorf(result.ClassPolicy, "revoked: %s; evidence signed with it no longer counts", strings.Join(emptied, ", "))
+	}
+	return o, listed, nil
+}
+
+// distrust maps a key id to how it is distrusted: "revoked" for RevokedIDs, its keys.yaml state otherwise.
+func (o Options) distrust() map[string]string {
 	why := map[string]string{}
 	for _, id := range o.RevokedIDs {
 		why[strings.TrimSpace(id)] = "revoked"
 	}
-	var fromKeyring []string
 	for _, k := range o.RevokedKeys {
 		s := k.State + " in keys.yaml as " + k.Name
 		if k.Reason != "" {
 			s += " (" + k.Reason + ")"
 		}
 		why[k.ID] = s
-		fromKeyring = append(fromKeyring, k.ID)
 	}
-	if len(fromKeyring) > 0 {
-		c.Details["keyring_distrusted_key_ids"] = fromKeyring
-	}
-	groups := map[string][]crypto.PublicKey{"cosign": o.CosignKeys, "release": o.ReleaseKeys, "blob": o.BlobKeys}
-	names := []string{"cosign", "release", "blob"}
-	var bad []string
-	for _, g := range names {
-		ids := []string{}
-		for _, k := range groups[g] {
-			id, err := keys.KeyID(k)
-			if err != nil {
-				return err
-			}
-			ids = append(ids, id)
-			if w, ok := why[id]; ok {
-				bad = append(bad, g+" key "+id+" is "+w)
+	return why
+}
+
+// distrustedCert says why a notation signing certificate no longer counts: its fingerprint is recorded for a
+// revoked or archived key, or its public key is one.
+func (o Options) distrustedCert(leaf *x509.Certificate) string {
+	sum := sha256.Sum256(leaf.Raw)
+	fp := "sha256:" + hex.EncodeToString(sum[:])
+	for _, k := range o.RevokedKeys {
+		for _, f := range k.Fingerprints {
+			if f == fp {
+				return "it belongs to key " + k.Name + ", " + k.State + " in keys.yaml"
 			}
 		}
-		if len(ids) > 0 {
-			c.Details[g+"_key_ids"] = ids
+	}
+	if id, err := keys.KeyID(leaf.PublicKey); err == nil {
+		if w, ok := o.distrust()[id]; ok {
+			return "its key " + id + " is " + w
 		}
 	}
-	if len(bad) > 0 {
-		return result.Errorf(result.ClassPolicy, "revoked: %s; evidence signed with it no longer counts", strings.Join(bad, ", "))
-	}
-	return nil
+	return ""
 }
 
 func verifyBlobs(o Options, c *Check) error {
