@@ -76,7 +76,18 @@ func SignAll(ctx context.Context, rc *reg.Client, images []string, k Key, opts S
 			case <-ctx.Done():
 				return result.Errorf(result.ClassUnavailable, "waiting for %s to be signed: %v", key, ctx.Err())
 			}
-			o.SameAs, o.Cosign, o.Notation = first.given, first.cosign, first.notation
+			// Seen from an alias the signatures were already there: they are counted once, for the first reference.
+			o.SameAs = first.given
+			if c := first.cosign; c != nil {
+				cp := *c
+				cp.Reused = true
+				o.Cosign = &cp
+			}
+			if n := first.notation; n != nil {
+				cp := *n
+				cp.Reused, cp.Removed, cp.Warnings = true, nil, nil
+				o.Notation = &cp
+			}
 			return first.err
 		}
 		defer close(first.done)

@@ -122,6 +122,9 @@ func TestAliasesOfOneDigestInOneCallAreSignedOnce(t *testing.T) {
 		}
 		if o.SameAs != "" {
 			same++
+			if !o.Cosign.Reused || !o.Notation.Reused {
+				t.Fatalf("an alias must report the first reference's signatures as reused (counted once): %+v %+v", o.Cosign, o.Notation)
+			}
 		}
 	}
 	if same != len(refs)-1 {
