@@ -146,3 +146,17 @@ func TestRollbackRefusesATamperedLedgerOrAnIndexCutBeforeItsHead(t *testing.T) {
 		}
 	})
 }
+
+func TestVerifyStartsAMissingLedgerButNotOneWithAnExpectedHead(t *testing.T) {
+	f := setup(t)
+	rel := f.build(t, releasetest.Spec{})
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	args := append([]string{"verify", "--image", rel.Digest, "--ledger", path}, f.evidenceArgs("prod")...)
+	code, r, _, _ := run(t, 1, append(args, "--ledger-head", strings.Repeat("a", 64))...)
+	if code != result.ExitRejected || !strings.Contains(r.Message, "is missing, but the expected head is") {
+		t.Fatalf("a deleted ledger with an expected head: exit %d %s", code, r.Message)
+	}
+	if code, r, _, _ := run(t, 1, args...); code != 0 || r.Data["ledger_head"] == nil {
+		t.Fatalf("a new ledger: exit %d %s", code, r.Message)
+	}
+}

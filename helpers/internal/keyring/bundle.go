@@ -83,16 +83,17 @@ func (f *File) WriteBundle() (Bundle, error) {
 		if err != nil {
 			return b, result.Wrap(result.ClassConfig, err)
 		}
-		root := chain[len(chain)-1]
-		sum := sha256.Sum256(root.Raw)
-		roots[hex.EncodeToString(sum[:8])] = root
 		// Pin the leaf's whole subject, whatever fields it has; notation itself insists on C, ST and O in an
 		// x509.subject identity, and trusting "*" instead would let every certificate under the root sign.
 		subj := chain[0].Subject
-		if len(subj.Country) == 0 || len(subj.Province) == 0 || len(subj.Organization) == 0 {
-			return b, result.Errorf(result.ClassConfig, "%s: key %s: certificate subject %q lacks C, ST or O, which notation needs to pin it in the trust policy "+
-				"(the bundle never trusts \"*\"): re-issue its certificate with C, ST and O (keys rotate does)", f.path, k.ID, subj.String())
+		if !Pinnable(subj) {
+			b.Warnings = append(b.Warnings, fmt.Sprintf("key %s: certificate subject %q lacks C, ST or O, so notation cannot pin it and the bundle does not "+
+				"trust its notation signatures (it never trusts \"*\"): re-issue its certificate with C, ST and O (keys rotate does)", k.ID, subj.String()))
+			continue
 		}
+		root := chain[len(chain)-1]
+		sum := sha256.Sum256(root.Raw)
+		roots[hex.EncodeToString(sum[:8])] = root
 		id := "x509.subject: " + subj.String()
 		if !pinned[id] {
 			pinned[id] = true
@@ -148,6 +149,11 @@ func (f *File) WriteBundle() (Bundle, error) {
 		_ = os.Remove(policyPath)
 	}
 	return b, nil
+}
+
+// Pinnable reports whether notation can pin subj in a trust policy: it needs C, ST and O.
+func Pinnable(subj pkix.Name) bool {
+	return len(subj.Country) > 0 && len(subj.Province) > 0 && len(subj.Organization) > 0
 }
 
 // CertFingerprint is the "sha256:<hex>" fingerprint of a certificate, as keys.yaml records it.

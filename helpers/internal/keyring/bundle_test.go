@@ -65,11 +65,33 @@ func TestASubjectNotationCannotPinIsAConfigErrorNeverAWildcard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := f.Rotate(context.Background(), RotateOptions{Environment: "prod", NewID: "k2", Backend: "file", CA: newCA(t), Subject: "O=acme,CN=k2"})
-	if result.ClassOf(err) != result.ClassConfig || !strings.Contains(err.Error(), "lacks C, ST or O") {
+	_, err = f.Rotate(context.Background(), RotateOptions{Environment: "prod", NewID: "k2", Backend: "file", CA: newCA(t), Subject: "O=acme,CN=k2"})
+	if result.ClassOf(err).ExitCode() != 2 || !strings.Contains(err.Error(), "lacks C, ST or O") {
 		t.Fatalf("class %q: %v", result.ClassOf(err), err)
 	}
-	if b, err := os.ReadFile(filepath.Join(f.BundleDir(), "notation", "trustpolicy.json")); err == nil && strings.Contains(string(b), `"*"`) {
-		t.Fatalf("the bundle trusts every identity: %s (%+v)", b, out.Bundle)
+	if _, err := os.Stat(filepath.Join(filepath.Dir(p), "keys", "k2.key")); !os.IsNotExist(err) {
+		t.Fatalf("a refused rotation made a key: %v", err)
 	}
+	t.Run("a key already in keys.yaml whose subject cannot be pinned is left out of notation trust, with a warning", func(t *testing.T) {
+		ca := newCA(t)
+		k1, _ := f.Key("k1")
+		pub, err := f.PublicKey(k1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := ca.IssueCodeSigning(pub, "O=acme,CN=k1", 24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain := filepath.Join(filepath.Dir(p), "k1.chain.pem")
+		os.WriteFile(chain, keys.EncodeCerts(leaf, ca.Cert), 0o644)
+		k1.CertChain = "k1.chain.pem"
+		b, err := f.WriteBundle()
+		if err != nil || len(b.Warnings) != 1 || !strings.Contains(b.Warnings[0], "never trusts") || b.TrustPolicy != "" || len(b.Identities) != 0 {
+			t.Fatalf("bundle %+v, %v", b, err)
+		}
+		if _, err := os.Stat(filepath.Join(f.BundleDir(), "notation", "trustpolicy.json")); !os.IsNotExist(err) {
+			t.Fatalf("a trust policy was written with no identity to pin: %v", err)
+		}
+	})
 }

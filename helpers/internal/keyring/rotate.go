@@ -68,6 +68,14 @@ func (f *File) Rotate(ctx context.Context, o RotateOptions) (RotateOutcome, erro
 	if env == nil {
 		env = &Environment{}
 	}
+	if o.Subject != "" && !o.NoCert {
+		if name, err := keys.ParseSubject(o.Subject); err != nil {
+			return out, err
+		} else if !Pinnable(name) {
+			return out, result.Errorf(result.ClassInput, "--subject %q lacks C, ST or O: notation can pin only a subject with all three in the trust policy, "+
+				"and the trust bundle never trusts \"*\"; add them, e.g. C=DE,ST=Berlin,O=example,CN=%s", o.Subject, o.NewID)
+		}
+	}
 	var prev *Key
 	if env.Current != "" {
 		prev, _ = f.Key(env.Current)
@@ -112,6 +120,10 @@ func (f *File) Rotate(ctx context.Context, o RotateOptions) (RotateOutcome, erro
 	chain, err := f.certify(o, pub)
 	if err != nil {
 		return out, err
+	}
+	if len(chain) > 0 && !Pinnable(chain[0].Subject) {
+		return out, result.Errorf(result.ClassConfig, "certificate chain %s: the leaf's subject %q lacks C, ST or O: notation can pin only a subject with all three, "+
+			"and the trust bundle never trusts \"*\"; re-issue it with C, ST and O", o.ImportChain, chain[0].Subject.String())
 	}
 	if len(chain) > 0 {
 		if chain[0].NotAfter.Before(nk.NotAfter) {

@@ -8,7 +8,9 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
@@ -179,6 +181,12 @@ func notReleasable(digest string, errs []error) error {
 func VerifyLedger(path string, auditKeys []crypto.PublicKey, head string) (ledger.Report, error) {
 	if len(auditKeys) == 0 {
 		return ledger.Report{}, result.Errorf(result.ClassInput, "checking ledger %s needs the audit public key (the key that signs it)", path)
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if head != "" { // a deleted ledger is the shortest cut of all
+			return ledger.Report{}, result.Errorf(result.ClassTamper, "the release's ledger %s is missing, but the expected head is %s", path, head)
+		}
+		return ledger.Report{Head: ledger.Genesis}, nil // a new ledger: the outcome starts it
 	}
 	rep, err := ledger.Verify(path, ledger.VerifyOptions{Keys: auditKeys, ExpectHead: head})
 	if err != nil {
