@@ -135,7 +135,7 @@ func (h Hooks) Classify(err error) result.Class {
 
 func (h Hooks) status(err error) int {
 	var he *HTTPError
-	if errors.As(err, &he) {
+	if errors.As(err, &he) && he.Status != 0 { // a bare Retry-After hint carries no status
 		return he.Status
 	}
 	if h.Status != nil {
