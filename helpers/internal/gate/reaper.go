@@ -66,7 +66,7 @@ func reapOrphans(grace time.Duration, lg *log.Logger) []Orphan {
 	for {
 		own.Lock()
 		kids := childrenOf(me)
-		pending := 0
+		pending, zombies := 0, 0
 		for _, k := range kids {
 			if own.pids[k.pid] {
 				continue
@@ -83,6 +83,7 @@ func reapOrphans(grace time.Duration, lg *log.Logger) []Orphan {
 			if k.zombie {
 				var ws syscall.WaitStatus
 				_, _ = syscall.Wait4(k.pid, &ws, syscall.WNOHANG, nil)
+				zombies++
 				continue
 			}
 			pending++
@@ -93,7 +94,7 @@ func reapOrphans(grace time.Duration, lg *log.Logger) []Orphan {
 			}
 		}
 		own.Unlock()
-		if len(kids) == 0 || (pending == 0 && !anyZombie(kids)) {
+		if pending == 0 && zombies == 0 {
 			break
 		}
 		if time.Now().After(giveUp) {
@@ -108,15 +109,6 @@ func reapOrphans(grace time.Duration, lg *log.Logger) []Orphan {
 		out = append(out, *seen[pid])
 	}
 	return out
-}
-
-func anyZombie(kids []child) bool {
-	for _, k := range kids {
-		if k.zombie && !own.pids[k.pid] {
-			return true
-		}
-	}
-	return false
 }
 
 type child struct {
