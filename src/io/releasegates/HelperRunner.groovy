@@ -346,6 +346,7 @@ chmod 0755 "\$work/\$file" && mv -f "\$work/\$file" "\$dest" && rm -rf "\$work" 
             case REJECTED: return "${step}: rejected: ${msg}".toString()
             case BAD_INPUT: return "${step}: bad input or configuration: ${msg}".toString()
             case UNAVAILABLE: return "${step}: infrastructure unavailable: ${msg} (retry later)".toString()
+            case 4: return "${step}: ${msg.startsWith('helper bug') ? msg : 'helper bug, please report: ' + msg}".toString()
             default: return "${step}: helper ${helper ?: ''} failed with exit code ${status}: ${msg}".toString()
         }
     }
