@@ -31,6 +31,8 @@ helpers:
 vet:
 	@out=$$(gofmt -l helpers test agent-image); test -z "$$out" || { echo "vet: run gofmt -w on: $$out" >&2; exit 1; }
 	$(GO) vet ./...
+	@bad=$$($(GO) list -deps $(addprefix ./helpers/cmd/,$(HELPERS)) | grep -E '/internal/testing/|$(MODULE)/test/' || true); \
+	test -z "$$bad" || { echo "vet: shipped helpers must not link test support (helpers/internal/testing, test/): $$bad" >&2; exit 1; }
 
 test-go: tools helpers
 	PATH=$(RG_TOOLS_DIR)/bin:$$PATH RG_REQUIRE_TOOLS=1 RELEASE_GATES_STATE_DIR=$$(mktemp -d) $(GO) test -race -count=1 -timeout 40m ./...

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/release-gates/release-gates/helpers/internal/faultproxy"
+	"github.com/release-gates/release-gates/helpers/internal/testing/faultproxy"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 

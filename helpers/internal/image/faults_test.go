@@ -13,7 +13,7 @@ import (
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
-	"github.com/release-gates/release-gates/helpers/internal/faultproxy"
+	"github.com/release-gates/release-gates/helpers/internal/testing/faultproxy"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"

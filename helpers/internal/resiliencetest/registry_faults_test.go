@@ -11,7 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
-	"github.com/release-gates/release-gates/helpers/internal/faultproxy"
+	"github.com/release-gates/release-gates/helpers/internal/testing/faultproxy"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/release-gates/release-gates/helpers/internal/faultproxy"
+	"github.com/release-gates/release-gates/helpers/internal/testing/faultproxy"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 

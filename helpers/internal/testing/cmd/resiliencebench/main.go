@@ -31,7 +31,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
-	"github.com/release-gates/release-gates/helpers/internal/faultproxy"
+	"github.com/release-gates/release-gates/helpers/internal/testing/faultproxy"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
