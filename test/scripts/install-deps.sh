@@ -35,6 +35,8 @@ test  postgresql-15            /usr/lib/postgresql/15/bin/initdb           the r
 test  postgresql-15            /usr/lib/postgresql/15/bin/pg_ctl           starts and stops the test cluster
 test  prometheus               /usr/bin/promtool                           checks the relay's /metrics text
 test  libcodenarc-groovy-java  /usr/share/java/CodeNarc.jar                CodeNarc lints vars/ and src/
+test  libgmetrics-groovy-java  /usr/share/java/GMetrics.jar                on CodeNarc.jar's manifest Class-Path (its metric rules)
+test  liblog4j1.2-java         /usr/share/java/log4j-1.2.jar               on CodeNarc.jar's manifest Class-Path (its logging)
 test  buildah                  /usr/bin/buildah                            builds and runs the agent and relay images
 test  debootstrap              /usr/sbin/debootstrap                       the local bookworm stand-in base image
 test  gcc-aarch64-linux-gnu    /usr/bin/aarch64-linux-gnu-gcc              make release's linux/arm64 cgo build
@@ -62,6 +64,8 @@ bench  postgresql-15           /usr/lib/postgresql/15/bin/initdb           relay
 lint   default-jre-headless    /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java
 lint   groovy                  /usr/share/groovy/lib/groovy-2.4.21.jar     CodeNarc runs on Groovy
 lint   libcodenarc-groovy-java /usr/share/java/CodeNarc.jar                CodeNarc lints vars/ and src/
+lint   libgmetrics-groovy-java /usr/share/java/GMetrics.jar                on CodeNarc.jar's manifest Class-Path (its metric rules)
+lint   liblog4j1.2-java        /usr/share/java/log4j-1.2.jar               on CodeNarc.jar's manifest Class-Path (its logging)
 EOF
 )
 

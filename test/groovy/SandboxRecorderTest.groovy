@@ -1,0 +1,95 @@
+import jenkins.model.CauseOfInterruption
+import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
+import org.jenkinsci.plugins.workflow.steps.TimeoutStepExecution
+import org.junit.Assume
+import org.junit.Test
+import sandbox.SandboxRecorder
+
+import static org.junit.Assert.assertEquals
+import static org.junit.Assert.assertTrue
+
+/**
+ * SandboxRecorderTest runs a deliberately bad step under the sandbox recorder (as a library class of its own, so its
+ * findings stay out of the run's report) and checks that exactly the calls Jenkins' sandbox would refuse are reported,
+ * with their lines, and that the sandbox-safe spellings next to them are not.
+ */
+class SandboxRecorderTest extends PipelineTestBase {
+    static final String PROBE = '''\
+def call(Map config = [:]) {
+    Map ok = [a: 1, b: [2, 3]]
+    String t = ' x '.trim() + config.size() + Math.max(1, 2) + ok.b.collect { it * 2 }.join(',')
+    sh(label: 'probe', script: 'true')
+    env.PROBE = t
+    String seen = env.PROBE + currentBuild.result
+    Map bad = new java.util.LinkedHashMap()
+    List alsoBad = new ArrayList()
+    Object parsed = new groovy.json.JsonSlurperClassic().parseText('{}')
+    boolean has = config.hasProperty('x')
+    String shown = config.inspect()
+    try {
+        timeout(time: 1) { echo 'waiting' }
+    } catch (e) {
+        seen += e.causes.size()
+    }
+    boolean hasKey = env.containsKey('PROBE')
+    String home = System.getenv('HOME')
+    return ok + [seen: seen]
+}
+'''
+
+    @Test
+    void itReportsEachCallTheSandboxWouldRefuseWithItsLineAndNothingElse() {
+        Assume.assumeTrue('the sandbox recorder is off (RG_SANDBOX=off)', SandboxRecorder.installed)
+        step('timeout') { Object[] a ->
+            ((Closure) a[1]).call()
+            throw new FlowInterruptedException('ABORTED', new TimeoutStepExecution.ExceededTimeout())
+        }
+        Class probe = new GroovyShell(this.class.classLoader).parse(PROBE, 'sandboxProbe.groovy').getClass()
+        Script s = (Script) probe.newInstance()
+        s.binding = binding
+        Object out = null
+        List<SandboxRecorder.Finding> found = SandboxRecorder.capture(['sandboxProbe'] as Set) {
+            out = s.invokeMethod('call', [[k: 'v']] as Object[])
+        }
+        assertEquals([a: 1, b: [2, 3], seen: 'x124,6null1'], out)
+        Map<String, String> got = [:]
+        for (SandboxRecorder.Finding f : found) {
+            got[f.signature] = (got[f.signature] ? got[f.signature] + ',' : '') + f.site.replaceAll(/.*:/, '') + (f.blacklisted ? ' blacklisted' : '')
+        }
+        Map<String, String> want = [
+            'new java.util.LinkedHashMap'                                                              : '7',
+            'new java.util.ArrayList'                                                                  : '8',
+            'new groovy.json.JsonSlurperClassic'                                                       : '9',
+            'method groovy.json.JsonSlurperClassic parseText java.lang.String'                         : '9',
+            'staticMethod org.codehaus.groovy.runtime.DefaultGroovyMethods hasProperty java.lang.Object java.lang.String': '10',
+            'staticMethod org.codehaus.groovy.runtime.DefaultGroovyMethods inspect java.lang.Object'   : '11',
+            'method org.jenkinsci.plugins.workflow.steps.FlowInterruptedException getCauses'           : '15',
+            'method org.jenkinsci.plugins.workflow.cps.EnvActionImpl containsKey java.lang.String'     : '17',
+            'staticMethod java.lang.System getenv java.lang.String'                                    : '18 blacklisted',
+        ]
+        assertEquals(want.toString(), new TreeMap(want).toString(), new TreeMap(got).toString())
+        assertTrue(found.every { it.site.startsWith('sandboxProbe.groovy:') })
+        assertTrue('the probe is not in the run report', SandboxRecorder.findings().every { !it.site.contains('sandboxProbe') })
+    }
+
+    @Test
+    void itFlagsAStepJenkinsDoesNotHave() {
+        Assume.assumeTrue('the sandbox recorder is off (RG_SANDBOX=off)', SandboxRecorder.installed)
+        step('noSuchStep') { Object[] a -> null }
+        Class probe = new GroovyShell(this.class.classLoader).parse('def call() {\n  echo "x"\n  noSuchStep()\n}\n', 'sandboxProbe2.groovy').getClass()
+        Script s = (Script) probe.newInstance()
+        s.binding = binding
+        List<SandboxRecorder.Finding> found = SandboxRecorder.capture(['sandboxProbe2'] as Set) { s.invokeMethod('call', new Object[0]) }
+        assertEquals(['step noSuchStep at sandboxProbe2.groovy:3'], found.collect { "${it.signature} at ${it.site}".toString() })
+    }
+
+    @Test
+    void itKnowsTheFlowInterruptedStubIsNotWhitelistedButItsCausesShortDescriptionIs() {
+        Assume.assumeTrue('the sandbox recorder is off (RG_SANDBOX=off)', SandboxRecorder.installed)
+        CauseOfInterruption c = new TimeoutStepExecution.ExceededTimeout()
+        assertEquals([null, 'method jenkins.model.CauseOfInterruption getShortDescription'], SandboxRecorder.decideGet(c, 'shortDescription'))
+        assertEquals([null, 'method java.util.Collection add java.lang.Object'], SandboxRecorder.decideCall(new ArrayList(), 'add', ['x'] as Object[]))
+        assertEquals('new java.util.ArrayList', SandboxRecorder.decideNew(ArrayList, new Object[0])[0])
+        assertEquals([null, 'new java.util.ArrayList java.util.Collection'], SandboxRecorder.decideNew(ArrayList, [[1]] as Object[]))
+    }
+}
