@@ -9,6 +9,7 @@ import org.junit.runner.notification.Failure
 import org.junit.runner.notification.RunListener
 
 import sandbox.SandboxRecorder
+import sandbox.SandboxStatic
 import sandbox.Signatures
 
 String sandboxMode = SandboxRecorder.mode()
@@ -64,6 +65,9 @@ Result r = core.run(classes as Class[])
 int failed = r.failureCount + broken
 int passed = r.runCount - r.failureCount
 println "Groovy: ${passed} passed, ${failed} failed"
+if (SandboxRecorder.installed) {
+    SandboxRecorder.addStatic(SandboxStatic.scan(new File('.'), SandboxRecorder.signatures, loader))
+}
 int needApproval = SandboxRecorder.installed ? SandboxRecorder.report(System.out) : 0
 if (needApproval > 0 && sandboxMode == 'check') {
     println "FAIL sandbox check: ${needApproval} signatures would need script approval when the library is loaded at folder level " +

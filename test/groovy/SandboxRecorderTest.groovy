@@ -4,6 +4,8 @@ import org.jenkinsci.plugins.workflow.steps.TimeoutStepExecution
 import org.junit.Assume
 import org.junit.Test
 import sandbox.SandboxRecorder
+import sandbox.SandboxStatic
+import sandbox.Signatures
 
 import static org.junit.Assert.assertEquals
 import static org.junit.Assert.assertTrue
@@ -91,5 +93,54 @@ def call(Map config = [:]) {
         assertEquals([null, 'method java.util.Collection add java.lang.Object'], SandboxRecorder.decideCall(new ArrayList(), 'add', ['x'] as Object[]))
         assertEquals('new java.util.ArrayList', SandboxRecorder.decideNew(ArrayList, new Object[0])[0])
         assertEquals([null, 'new java.util.ArrayList java.util.Collection'], SandboxRecorder.decideNew(ArrayList, [[1]] as Object[]))
+    }
+
+    @Test
+    void itScansTheLinesNoTestRunsForCallsNoSignatureCouldPermit() {
+        File repo = File.createTempDir()
+        try {
+            new File(repo, 'vars').mkdirs()
+            new File(repo, 'src/probe').mkdirs()
+            new File(repo, 'vars/probeStep.groovy').text = """\
+def call(Map c = [:]) {
+    if (c.never) {
+        echo c.inspect()
+        Map m = new java.util.LinkedHashMap()
+        System.exit(1)
+        probe.Util.help(m)
+        return new java.util.TreeMap(m) + [n: Math.max(1, 2), s: 'x'.trim(), h: c.hasProperty('x')]
+    }
+    return defaults()
+}
+
+Map defaults() {
+    return [:]
+}
+"""
+            new File(repo, 'src/probe/Util.groovy').text = """\
+package probe
+
+class Util implements Serializable {
+    static Map help(Map m) {
+        return new Util().wrap(m)
+    }
+
+    Map wrap(Map m) {
+        return m + [bad: m.getMetaClass()]
+    }
+}
+"""
+            Signatures sigs = SandboxRecorder.signatures ?: new Signatures(Signatures.defaultDir(REPO))
+            List<String> got = SandboxStatic.scan(repo, sigs, this.class.classLoader).collect { "${it[0]} at ${it[1]}".toString() }.sort()
+            assertEquals([
+                'method * getMetaClass at src/probe/Util.groovy:9',
+                'method * hasProperty at vars/probeStep.groovy:7',
+                'method * inspect at vars/probeStep.groovy:3',
+                'new java.util.LinkedHashMap at vars/probeStep.groovy:4',
+                'staticMethod java.lang.System exit at vars/probeStep.groovy:5',
+            ], got)
+        } finally {
+            repo.deleteDir()
+        }
     }
 }

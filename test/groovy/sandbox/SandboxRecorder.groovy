@@ -62,7 +62,8 @@ class SandboxRecorder {
     private static final StackWalker WALKER = StackWalker.getInstance()
 
     private static volatile boolean installed = false
-    private static Signatures signatures
+    /** The stock lists in use. */
+    static Signatures signatures
     private static File repo
     private static Set<String> roots = new HashSet<String>()
     private static Set<String> varsSteps = new HashSet<String>()
@@ -227,7 +228,9 @@ class SandboxRecorder {
                 return
             }
             if (verdict[0] == null) {
-                ALLOWED_SITES.add(verdict[1] + ' @ ' + site)
+                if (SCOPE.get() == null) {
+                    ALLOWED_SITES.add(verdict[1] + ' @ ' + site)
+                }
                 return
             }
             record(verdict[0], site, verdict[1])
@@ -346,6 +349,10 @@ class SandboxRecorder {
             if (name in ['getProperty', 'setProperty', 'getEnvironment']) {
                 return allow('env.' + name)
             }
+            if (name == 'getAt' || name == 'putAt') {
+                return check("staticMethod org.codehaus.groovy.runtime.DefaultGroovyMethods ${name} java.lang.Object java.lang.String".toString(),
+                    'env is an EnvActionImpl in Jenkins: read env.NAME, or env.getEnvironment()[name]')
+            }
             return ["method org.jenkinsci.plugins.workflow.cps.EnvActionImpl ${name}${Signatures.argTypes(args)}".toString(),
                     'env is an EnvActionImpl in Jenkins, not a Map: read env.NAME, or env.getEnvironment() for a Map']
         }
@@ -356,7 +363,9 @@ class SandboxRecorder {
             Binding b = ((Script) receiver).binding
             if (Signatures.method(receiver, name, args) == null && b != null && b.hasVariable(name) && b.getVariable(name) instanceof Closure) {
                 if (STEPS.containsKey(name) || varsSteps.contains(name)) {
-                    STEPS_USED.add(name)
+                    if (SCOPE.get() == null) {
+                        STEPS_USED.add(name)
+                    }
                     return allow('step ' + name)
                 }
                 return ["step ${name}".toString(), 'not a known pipeline step: add it to SandboxRecorder.STEPS with its plugin if Jenkins has it']
@@ -598,6 +607,22 @@ class SandboxRecorder {
 
     private static String capitalize(String s) {
         return s ? s.substring(0, 1).toUpperCase() + s.substring(1) : s
+    }
+
+    /** Adds SandboxStatic's findings ([signature, site, note]) for sites the recording did not already report. */
+    static void addStatic(List<List<String>> found) {
+        Set<String> seen = new HashSet<String>()
+        for (Finding f : FINDINGS.values()) {
+            seen.add(f.site)
+        }
+        for (List<String> f : found) {
+            if (!seen.contains(f[1])) {
+                String was = currentTest
+                currentTest = 'the source scan'
+                record(f[0], f[1], f[2])
+                currentTest = was
+            }
+        }
     }
 
     // ---- report ----
