@@ -143,4 +143,59 @@ class Util implements Serializable {
             repo.deleteDir()
         }
     }
+
+    static final String IDIOMS = '''\
+def call(Map config = [:]) {
+    Map m = [a: 1, b: 'two']
+    List l = ['x', 'y']
+    l << 'z'
+    l.add('w')
+    m.c = 3
+    m['d'] = 4
+    String s = "${m.a}-${l[0]}".toString() + m['b'] + l.size() + m.size()
+    for (String x in l) {
+        s += x.toUpperCase()
+    }
+    for (Map.Entry e : m.entrySet()) {
+        s += e.key
+    }
+    m.each { k, v -> s += k }
+    s += l.collect { it * 2 }.join(',') + l.findAll { it != 'x' }.size() + l.any { it == 'y' } + l.every { it }
+    s += l*.length().sum() + l.first() + l.last() + l.sort().unique().reverse()
+    s += '' + ('a,b'.split(',') as List).size() + 'a b'.tokenize(' ').size() + (s ==~ /.*/) + (s =~ /a/ ? 1 : 0)
+    s += Integer.parseInt('7') + ('8' as int) + Math.max(1, 2) + String.valueOf(9) + (m.containsKey('a') ? 'k' : '')
+    s += config?.nothing?.deeper ?: 'none'
+    s += new StringBuilder().append('sb').append(1).toString() + 'x'.trim().startsWith('x') + 'abc'.substring(1) + 'a'.replace('a', 'b')
+    s += m.keySet().toList().size() + m.values().size() + m.findAll { k, v -> v == 1 }.size() + (m + [e: 5]).size()
+    switch (s.length()) {
+        case 0: s += 'empty'; break
+        default: s += 'full'
+    }
+    if (!l.isEmpty() && m instanceof Map && s.contains('x') && s.endsWith('l')) { s += 'yes' }
+    int n = 0
+    for (int i = 0; i < 3; i++) { n += i }
+    s += n
+    s += groovy.json.JsonOutput.toJson([k: 'v'])
+    return [s: s]
+}
+'''
+
+    @Test
+    void itAllowsTheUsualSandboxSafeIdioms() {
+        Assume.assumeTrue('the sandbox recorder is off (RG_SANDBOX=off)', SandboxRecorder.installed)
+        Class probe = new GroovyShell(this.class.classLoader).parse(IDIOMS, 'sandboxIdioms.groovy').getClass()
+        Script s = (Script) probe.newInstance()
+        s.binding = binding
+        Object out = null
+        List<SandboxRecorder.Finding> found = SandboxRecorder.capture(['sandboxIdioms'] as Set) { out = s.invokeMethod('call', [[:]] as Object[]) }
+        assertTrue(out.toString(), out.s.toString().endsWith('3{"k":"v"}'))
+        assertEquals([], found*.toString())
+        for (String seen : ['staticMethod org.codehaus.groovy.runtime.DefaultGroovyMethods leftShift java.util.List java.lang.Object',
+                            'method java.util.Collection add java.lang.Object', 'method java.lang.String toUpperCase',
+                            'staticMethod org.codehaus.groovy.runtime.DefaultGroovyMethods each java.util.Map groovy.lang.Closure',
+                            'staticMethod java.lang.Integer parseInt java.lang.String', 'new java.lang.StringBuilder',
+                            'staticMethod groovy.json.JsonOutput toJson java.util.Map', 'method java.util.Map put java.lang.Object java.lang.Object']) {
+            assertTrue("${seen} was not checked; checked: ${new TreeSet(SandboxRecorder.lastCaptureAllowed).join('\n')}", SandboxRecorder.lastCaptureAllowed.contains(seen))
+        }
+    }
 }

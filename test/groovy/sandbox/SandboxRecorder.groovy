@@ -91,7 +91,11 @@ class SandboxRecorder {
     private static class Scope {
         Set<String> roots
         List<Finding> findings = []
+        Set<String> allowed = new HashSet<String>()
     }
+
+    /** The distinct allowed calls the last capture saw (so a test can tell a clean run from one that saw nothing). */
+    static Set<String> lastCaptureAllowed = new HashSet<String>()
 
     /** Whether run.sh asked for the check (RG_SANDBOX=off turns it off; report only reports). */
     static String mode() {
@@ -158,6 +162,7 @@ class SandboxRecorder {
             body.call()
         } finally {
             SCOPE.remove()
+            lastCaptureAllowed = s.allowed
         }
         return s.findings
     }
@@ -228,8 +233,11 @@ class SandboxRecorder {
                 return
             }
             if (verdict[0] == null) {
-                if (SCOPE.get() == null) {
+                Scope scope = SCOPE.get()
+                if (scope == null) {
                     ALLOWED_SITES.add(verdict[1] + ' @ ' + site)
+                } else {
+                    scope.allowed.add(verdict[1])
                 }
                 return
             }
