@@ -46,7 +46,7 @@ lint-groovy: deps
 	test/codenarc/run.sh --self-test
 	test/codenarc/run.sh
 
-test: deps vet lint-groovy test-go test-groovy
+test: deps vet test-go test-groovy lint-groovy
 
 demo: deps-demo helpers
 	test/demo/demo.sh
