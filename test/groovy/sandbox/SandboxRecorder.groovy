@@ -8,6 +8,7 @@ import org.codehaus.groovy.runtime.EncodingGroovyMethods
 import org.codehaus.groovy.runtime.ProcessGroovyMethods
 import org.codehaus.groovy.runtime.StringGroovyMethods
 import org.codehaus.groovy.runtime.wrappers.Wrapper
+import org.jenkinsci.plugins.scriptsecurity.sandbox.RejectedAccessException
 
 import java.lang.reflect.Field
 import java.lang.reflect.Method
@@ -97,7 +98,7 @@ class SandboxRecorder {
     /** The distinct allowed calls the last capture saw (so a test can tell a clean run from one that saw nothing). */
     static Set<String> lastCaptureAllowed = new HashSet<String>()
 
-    /** Whether run.sh asked for the check (RG_SANDBOX=off turns it off; report only reports). */
+    /** RG_SANDBOX: check (default: fail the run on a finding), report (list only), reject (also throw), off. */
     static String mode() {
         return System.getenv('RG_SANDBOX') ?: 'check'
     }
@@ -242,10 +243,16 @@ class SandboxRecorder {
                 return
             }
             record(verdict[0], site, verdict[1])
+            if (SCOPE.get() == null && REJECT) {
+                throw new RejectedAccessException(verdict[0]) // as Jenkins does: shows what a user would see
+            }
         } finally {
             BUSY.remove()
         }
     }
+
+    /** RG_SANDBOX=reject: throw at each refused call, as Jenkins does, to see how a step reports it (tests then fail). */
+    private static final boolean REJECT = System.getenv('RG_SANDBOX') == 'reject'
 
     private static void record(String sig, String site, String note) {
         Finding f = new Finding(signature: sig, site: site, note: note, test: currentTest, count: 1,
