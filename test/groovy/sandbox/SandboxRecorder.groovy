@@ -49,7 +49,12 @@ class SandboxRecorder {
         withCredentials: 'credentials-binding', usernamePassword: 'credentials-binding', string: 'credentials-binding',
         file: 'credentials-binding', sshUserPrivateKey: 'credentials-binding',
         readJSON: 'pipeline-utility-steps', writeJSON: 'pipeline-utility-steps', readYaml: 'pipeline-utility-steps',
-        libraryResource: 'pipeline-groovy-lib', junit: 'junit', input: 'pipeline-input-step', lock: 'lockable-resources',
+        writeYaml: 'pipeline-utility-steps', readProperties: 'pipeline-utility-steps', findFiles: 'pipeline-utility-steps',
+        sha256: 'pipeline-utility-steps', libraryResource: 'pipeline-groovy-lib', junit: 'junit', input: 'pipeline-input-step',
+        lock: 'lockable-resources', waitUntil: 'workflow-basic-steps', tool: 'workflow-basic-steps', ws: 'workflow-durable-task-step',
+        checkout: 'workflow-scm-step', git: 'git', build: 'pipeline-build-step', mail: 'workflow-basic-steps (mailer)',
+        properties: 'workflow-multibranch', booleanParam: 'core ParameterDefinition @Symbol', choice: 'core ParameterDefinition @Symbol',
+        text: 'core ParameterDefinition @Symbol', password: 'core ParameterDefinition @Symbol',
     ]
 
     /** The GDK classes SandboxInterceptor searches, in its order (DGM_CLASSES). */
