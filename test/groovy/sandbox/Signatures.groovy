@@ -45,7 +45,7 @@ class Signatures {
 
     private static void read(File f, Set<String> into) {
         if (!f.isFile()) {
-            throw new FileNotFoundException("sandbox check: ${f} is missing: it is script-security's stock list " +
+            throw new FileNotFoundException("${f} is missing: it is script-security's stock list " +
                 '(jenkinsci/script-security-plugin src/main/resources/org/jenkinsci/plugins/scriptsecurity/sandbox/whitelists/); ' +
                 'set RG_SCRIPT_SECURITY_DIR to the directory that holds generic-whitelist, jenkins-whitelist and blacklist')
         }
