@@ -86,12 +86,13 @@ class HelperRunnerTest extends PipelineTestBase {
             1  : 'demoStep: rejected: signature does not verify',
             2  : 'demoStep: bad input or configuration: signature does not verify',
             3  : 'demoStep: infrastructure unavailable: signature does not verify (retry later)',
-            4  : 'demoStep: helper bug, please report: signature does not verify',
             126: 'demoStep: helper rg-stub failed with exit code 126: signature does not verify',
         ]
         cases.each { code, want ->
             assertEquals(want, failureOf([env: ["STUB_EXIT=${code}", 'STUB_MESSAGE=signature does not verify']]))
         }
+        String bug = failureOf([env: ['STUB_EXIT=4', 'STUB_MESSAGE=signature does not verify']])
+        assertTrue(bug, bug ==~ /demoStep: helper bug, please report( \(helper rg-stub, trace rg-[0-9a-f]+\))?: signature does not verify/)
     }
 
     @Test

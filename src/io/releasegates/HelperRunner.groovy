@@ -28,7 +28,7 @@ class HelperRunner implements Serializable {
     ]
 
     /** Exit codes of the helper contract. */
-    static final int PASSED = 0, REJECTED = 1, BAD_INPUT = 2, UNAVAILABLE = 3
+    static final int PASSED = 0, REJECTED = 1, BAD_INPUT = 2, UNAVAILABLE = 3, HELPER_BUG = 4
 
     /** Runs the helper as described by opts (see RUN_DEFAULTS) and returns its result map, with exit_code set. */
     static Map run(Object script, Map opts) {
@@ -346,7 +346,7 @@ chmod 0755 "\$work/\$file" && mv -f "\$work/\$file" "\$dest" && rm -rf "\$work" 
             case REJECTED: return "${step}: rejected: ${msg}".toString()
             case BAD_INPUT: return "${step}: bad input or configuration: ${msg}".toString()
             case UNAVAILABLE: return "${step}: infrastructure unavailable: ${msg} (retry later)".toString()
-            case 4: return "${step}: ${msg.startsWith('helper bug') ? msg : 'helper bug, please report: ' + msg}".toString()
+            case HELPER_BUG: return "${step}: helper bug, please report (helper ${helper ?: ''}, trace ${result.trace_id ?: '-'}): ${msg}".toString()
             default: return "${step}: helper ${helper ?: ''} failed with exit code ${status}: ${msg}".toString()
         }
     }
