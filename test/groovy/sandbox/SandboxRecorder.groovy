@@ -678,6 +678,21 @@ class SandboxRecorder {
                 out.println("sandbox allowed: ${a}")
             }
         }
+        Set<String> ran = new HashSet<String>()
+        for (String a : ALLOWED_SITES) {
+            ran.add(a.substring(a.lastIndexOf(' @ ') + 3))
+        }
+        for (Finding f : all) {
+            if (f.test != 'the source scan') {
+                ran.add(f.site)
+            }
+        }
+        Set<String> lines = SandboxStatic.callLines
+        int covered = lines.count { String l -> ran.contains(l) } as int
+        if (!lines.isEmpty()) {
+            out.println("Sandbox: the tests ran ${covered} of the ${lines.size()} lines in vars/ and src/ that make calls; " +
+                'the source scan alone checks the rest' + (System.getenv('RG_SANDBOX_VERBOSE') ? ': ' + lines.findAll { !ran.contains(it) }.join(' ') : ''))
+        }
         out.println("Sandbox: ${bySig.size()} signatures need approval (${all.size()} call sites); " +
             "${ALLOWED_SITES.size()} allowed calls checked at library call sites, steps used: ${new TreeSet<String>(STEPS_USED).join(', ')}; " +
             "lists: ${signatures?.dir}")

@@ -21,8 +21,12 @@ import org.codehaus.groovy.control.SourceUnit
  * the recording decides those where the tests run them.
  */
 class SandboxStatic {
+    /** The 'path:line' of every line in vars/ and src/ that makes a call or constructs an object (set by scan). */
+    static Set<String> callLines = new TreeSet<String>()
+
     /** Returns [signature, 'path:line', note] for each finding in vars/ and src/ under repo. */
     static List<List<String>> scan(File repo, Signatures sigs, ClassLoader parent) {
+        callLines = new TreeSet<String>()
         Set<String> newTypes = [] as Set
         Map<String, Set<String>> staticNames = [:].withDefault { [] as Set }
         Set<String> methodNames = [] as Set
@@ -71,6 +75,9 @@ class SandboxStatic {
                     @Override
                     void visitConstructorCallExpression(ConstructorCallExpression e) {
                         String t = e.type.name
+                        if (e.lineNumber > 0) {
+                            callLines.add("${path}:${e.lineNumber}".toString())
+                        }
                         if (e.lineNumber > 0 && !e.isSuperCall() && !e.isThisCall() && !roots.contains(t.tokenize('$')[0]) && !newTypes.contains(t)) {
                             out.add(["new ${t}".toString(), "${path}:${e.lineNumber}".toString(), 'no constructor of this class is whitelisted'])
                         }
@@ -80,6 +87,7 @@ class SandboxStatic {
                     @Override
                     void visitStaticMethodCallExpression(StaticMethodCallExpression e) {
                         if (e.lineNumber > 0) {
+                            callLines.add("${path}:${e.lineNumber}".toString())
                             checkStatic(e.ownerType.name, e.method, e.lineNumber)
                         }
                         super.visitStaticMethodCallExpression(e)
@@ -88,6 +96,9 @@ class SandboxStatic {
                     @Override
                     void visitMethodCallExpression(MethodCallExpression e) {
                         String name = e.methodAsString
+                        if (e.lineNumber > 0) {
+                            callLines.add("${path}:${e.lineNumber}".toString())
+                        }
                         if (name != null && e.lineNumber > 0) {
                             if (e.objectExpression instanceof ClassExpression) {
                                 checkStatic(e.objectExpression.type.name, name, e.lineNumber)
