@@ -13,7 +13,7 @@ HELPERS := go-build-gate sign-artifacts slack-approval release-evidence
 export RG_TOOLS_DIR ?= $(HOME)/.cache/release-gates/tools
 export RG_BIN := $(BIN)
 
-.PHONY: deps deps-demo tools helpers test test-go test-groovy demo bench vet
+.PHONY: deps deps-demo tools helpers test test-go test-groovy demo bench vet check check-deps
 
 # Debian packages, checked by package and file (test/scripts/install-deps.sh --check lists how each need is met).
 deps:
@@ -40,6 +40,16 @@ test-groovy: deps helpers
 
 test: deps vet test-go test-groovy
 
+# The newcomer's fast loop: gofmt, go vet, go test -short and the mocked Groovy tests. No root, no apt-get, no peer
+# builds: it only checks the Debian packages it needs and says which are missing.
+check: check-deps vet
+	@state=$$(mktemp -d); trap 'rm -rf "$$state"' EXIT; RELEASE_GATES_STATE_DIR=$$state $(GO) test -short ./...
+	RG_GROOVY_MOCK_ONLY=1 test/groovy/run.sh
+
+check-deps:
+	@test/scripts/install-deps.sh --check check >/dev/null 2>&1 || { test/scripts/install-deps.sh --check check | grep MISSING >&2; \
+	  echo "check: these Debian packages are missing; install them once with test/scripts/install-deps.sh check (as root or with sudo)" >&2; exit 2; }
+
 demo: deps-demo helpers
 	test/demo/demo.sh
 
@@ -63,7 +73,7 @@ helpers-repro:
 
 # Signed, reproducible helpers for linux/amd64 and linux/arm64 in dist/, pinned in resources/helpers.lock (env: RELEASE_KEY, COSIGN_PASSWORD).
 release:
-	VERSION='$(VERSION)' REVISION='$(REVISION)' test/scripts/release.sh
+	VERSION='$(VERSION)' REVISION='$(REVISION)' scripts/release.sh
 
 # Multi-arch agent image with docker buildx; needs a Docker engine (not available on the dev machines). Push: AGENT_IMAGE_OUTPUT=--push.
 agent-image:
@@ -76,4 +86,4 @@ agent-image:
 
 # Refresh the base-image digests in agent-image/Dockerfile with `crane digest` (needs a reachable registry).
 agent-image-pin:
-	test/scripts/pin-images.sh agent-image/Dockerfile
+	scripts/pin-images.sh agent-image/Dockerfile
