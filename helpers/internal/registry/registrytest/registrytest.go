@@ -60,6 +60,9 @@ func (r *Registry) Logs() string { return r.logs.String() }
 func Start(t testing.TB, opts Options) *Registry {
 	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
+		if testing.Short() {
+			t.Skipf("%s missing (Debian docker-registry); skipped under -short", Binary)
+		}
 		t.Fatalf("%s missing: install the Debian package docker-registry (test/scripts/install-deps.sh)", Binary)
 	}
 	dir := t.TempDir()
