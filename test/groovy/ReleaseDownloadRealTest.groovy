@@ -306,6 +306,26 @@ class ReleaseDownloadRealTest extends PipelineTestBase {
     }
 
     @Test
+    void makeReleaseRefusesBadInputBeforeBuildingWithExitCode2() {
+        File junk = new File(workspace, 'not-a-key.pub')
+        junk.text = 'not a key\n'
+        Map cases = [
+            (['VERSION=1.0']) : 'release: VERSION=1.0 is not a release tag: run make release VERSION=v1.2.3 (see docs/versioning.md)',
+            ([])              : 'release: RELEASE_KEY is not set: export RELEASE_KEY=file:///path/cosign.key (password in COSIGN_PASSWORD) or a pkcs11: URI',
+            (["TRUSTED_KEY=${junk.path}".toString(), "RELEASE_KEY=file://${OUT}/keys/release.key".toString()]):
+                "release: ${junk.path} is not a PEM public key: restore it from git".toString(),
+        ]
+        cases.each { List vars, String want ->
+            List cmd = ['env', "DIST=${workspace}/dist".toString(), 'VERSION=' + VERSION] + vars + ['scripts/release.sh']
+            Process p = new ProcessBuilder(cmd).directory(CLONE).redirectErrorStream(true).start()
+            String out = p.inputStream.text
+            assertEquals(out, 2, p.waitFor())
+            assertTrue(out, out.readLines().contains(want))
+            assertFalse(out, out.contains('release: building'))
+        }
+    }
+
+    @Test
     void makeReleaseRefusesAReleaseKeyThatDoesNotMatchTheCommittedPublicKeyBeforeBuilding() {
         String log = new File(OUT, 'wrong-key.log').text
         assertEquals(log, '2', new File(OUT, 'wrong-key.code').text.trim())
