@@ -13,7 +13,7 @@ HELPERS := go-build-gate sign-artifacts slack-approval release-evidence
 export RG_TOOLS_DIR ?= $(HOME)/.cache/release-gates/tools
 export RG_BIN := $(BIN)
 
-.PHONY: deps deps-demo tools helpers test test-go test-groovy demo bench vet check check-deps
+.PHONY: deps deps-demo tools helpers test test-go test-groovy demo bench vet
 
 # Debian packages, checked by package and file (test/scripts/install-deps.sh --check lists how each need is met).
 deps:
@@ -40,6 +40,15 @@ test-groovy: deps helpers
 
 test: deps vet test-go test-groovy
 
+demo: deps-demo helpers
+	test/demo/demo.sh
+
+bench: deps helpers
+	@test/scripts/install-deps.sh bench
+	@test/scripts/tools.sh cosign notation oasdiff >/dev/null
+	PATH=$(RG_TOOLS_DIR)/bin:$$PATH test/bench/bench.sh
+
+.PHONY: check check-deps
 # The newcomer's fast loop: gofmt, go vet, go test -short and the mocked Groovy tests. No root, no apt-get, no peer
 # builds: it only checks the Debian packages it needs and says which are missing.
 check: check-deps vet
@@ -49,14 +58,6 @@ check: check-deps vet
 check-deps:
 	@test/scripts/install-deps.sh --check check >/dev/null 2>&1 || { test/scripts/install-deps.sh --check check | grep MISSING >&2; \
 	  echo "check: these Debian packages are missing; install them once with test/scripts/install-deps.sh check (as root or with sudo)" >&2; exit 2; }
-
-demo: deps-demo helpers
-	test/demo/demo.sh
-
-bench: deps helpers
-	@test/scripts/install-deps.sh bench
-	@test/scripts/tools.sh cosign notation oasdiff >/dev/null
-	PATH=$(RG_TOOLS_DIR)/bin:$$PATH test/bench/bench.sh
 
 # ---- distribution: agent image and release (issue 7; agent-image/README.md, docs/versioning.md) ----
 .PHONY: helpers-repro release agent-image agent-image-pin

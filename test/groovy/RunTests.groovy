@@ -1,5 +1,4 @@
 // Runs every test/groovy/**/*Test.groovy (or those named in args) with JUnitCore and exits non-zero on any failure.
-// RG_GROOVY_MOCK_ONLY=1 leaves out the *RealTest classes (they run the built helpers and peers), as make check does.
 import org.junit.runner.Description
 import org.junit.runner.JUnitCore
 import org.junit.runner.Request
@@ -13,6 +12,7 @@ loader.addClasspath('test/groovy')
 loader.addClasspath('test/groovy/stubs')
 
 List<String> only = args as List
+// RG_GROOVY_MOCK_ONLY=1 (make check) leaves out the *RealTest classes: they run the built helpers and peers.
 boolean mockOnly = System.getenv('RG_GROOVY_MOCK_ONLY') == '1'
 List<Class> classes = []
 int broken = 0

@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Runs the Groovy step tests (test/groovy/**/*Test.groovy) with Groovy 2.4 + JUnit 4; args filter test classes by name,
-# RG_GROOVY_MOCK_ONLY=1 leaves out the *RealTest classes.
+# Runs the Groovy step tests (test/groovy/**/*Test.groovy) with Groovy 2.4 + JUnit 4; args filter test classes by name.
 # Prints "Groovy: N passed, M failed" last and exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export RG_REPO_ROOT="$PWD" GOTOOLCHAIN=local
 export RG_BIN="${RG_BIN:-$PWD/bin}"
 # Debian's groovy launcher runs $JAVA_HOME/bin/java, /usr/lib/jvm/default-java unless set: check the packages, not PATH.
-# RG_GROOVY_MOCK_ONLY=1 (make check) runs no *RealTest class, so it needs only the `check` group.
+# RG_GROOVY_MOCK_ONLY=1 (make check) leaves out the *RealTest classes, so it needs only the `check` group.
 group=test; [ "${RG_GROOVY_MOCK_ONLY:-}" != 1 ] || group=check
 test/scripts/install-deps.sh --check $group >/dev/null 2>&1 || { test/scripts/install-deps.sh --check $group | grep MISSING >&2; echo "run.sh: run test/scripts/install-deps.sh $group (or make deps)" >&2; exit 2; }
 cp=src:test/groovy:test/groovy/stubs
