@@ -181,6 +181,9 @@ class ReleaseDownloadRealTest extends PipelineTestBase {
         String log = new File(OUT, 'release.log').text
         assertTrue(log, log.contains("release: RELEASE_KEY matches resources/release-signing.pub (sha256 ${keyDigest(pub)})"))
         assertTrue(log, log.contains("release: ${VERSION} (revision "))
+        // openssl (as agents check) and, when tools.sh has built it, the stock cosign verify-blob.
+        File cosign = new File(System.getenv('RG_TOOLS_DIR') ?: "${System.getProperty('user.home')}/.cache/release-gates/tools", 'bin/cosign')
+        assertEquals(log, cosign.canExecute() ? 2 : 1, log.readLines().count { it == 'Verified OK' })
     }
 
     /** Writes a base64 .sig as DER next to it, for openssl. */
