@@ -212,7 +212,7 @@ class ReleaseDownloadRealTest extends PipelineTestBase {
         Map r = HelperRunner.run(script, [step: STEP, helper: 'sign-artifacts', verb: 'blob verify',
                                           args: ['--key', 'release-signing.pub'], positional: ['SHA256SUMS']])
         assertEquals('passed', r.status)
-        assertEquals(requests.size(), want.size()) // from the cache: nothing downloaded again
+        assertEquals(want.size(), requests.size()) // from the cache: nothing downloaded again
     }
 
     @Test
