@@ -44,14 +44,10 @@ git cat-file -e "$REVISION^{commit}" 2>/dev/null ||
 case " ${GOFLAGS:-} " in *" -buildvcs=false "*) ;; *) export GOFLAGS="${GOFLAGS:+$GOFLAGS }-buildvcs=false" ;; esac
 export GOTOOLCHAIN=local CGO_ENABLED=1
 
-# arm64 needs a cgo cross compiler (crypto11 for PKCS#11); Debian's is gcc-aarch64-linux-gnu.
-if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || [ ! -d /usr/aarch64-linux-gnu/include ]; then
-  echo "release: installing gcc-aarch64-linux-gnu libc6-dev-arm64-cross" >&2
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null
-fi
+# arm64 needs a cgo cross compiler (crypto11 for PKCS#11): Debian's gcc-aarch64-linux-gnu and libc6-dev-arm64-cross,
+# checked by package and file (install-deps.sh's release group, with openssl), installed when missing.
+test/scripts/install-deps.sh --check release >/dev/null 2>&1 || test/scripts/install-deps.sh release ||
+  die 2 "the release's Debian packages are missing and could not be installed: run test/scripts/install-deps.sh release as root"
 
 cc_for() {
   case "$1" in

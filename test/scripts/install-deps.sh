@@ -39,6 +39,7 @@ test  buildah                  /usr/bin/buildah                            build
 test  debootstrap              /usr/sbin/debootstrap                       the local bookworm stand-in base image
 test  gcc-aarch64-linux-gnu    /usr/bin/aarch64-linux-gnu-gcc              make release's linux/arm64 cgo build
 test  libc6-dev-arm64-cross    /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
+test  python3-minimal          /usr/bin/python3                            make release rewrites helpers.lock (ReleaseDownloadRealTest)
 demo  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
 demo  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the demo runs the real steps in the harness
 demo  junit4                   /usr/share/java/junit4.jar                  the step harness' classpath
@@ -55,6 +56,10 @@ images docker-registry         /usr/bin/docker-registry                    the s
 release gcc-aarch64-linux-gnu  /usr/bin/aarch64-linux-gnu-gcc              linux/arm64 cgo build
 release libc6-dev-arm64-cross  /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
 release openssl                /usr/bin/openssl                            checks SHA256SUMS.sig as agents do
+release gcc                    /usr/bin/gcc                                linux/amd64 cgo build
+release libc6-dev              /usr/include/stdio.h                        cgo headers
+release git                    /usr/bin/git                                git archive of the released revision
+release python3-minimal        /usr/bin/python3                            rewrites helpers.lock
 bench  time                    /usr/bin/time                               peak RSS
 bench  libsofthsm2             /usr/lib/softhsm/libsofthsm2.so             HSM signing rows
 bench  docker-registry         /usr/bin/docker-registry                    image signing rows
