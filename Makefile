@@ -56,6 +56,17 @@ bench: deps helpers
 	@test/scripts/tools.sh cosign notation oasdiff >/dev/null
 	PATH=$(RG_TOOLS_DIR)/bin:$$PATH test/bench/bench.sh
 
+.PHONY: check check-deps
+# The newcomer's fast loop: gofmt, go vet, go test -short and the mocked Groovy tests. No root, no apt-get, no peer
+# builds: it only checks the Debian packages it needs and says which are missing.
+check: check-deps vet
+	@state=$$(mktemp -d); trap 'rm -rf "$$state"' EXIT; RELEASE_GATES_STATE_DIR=$$state $(GO) test -short ./...
+	RG_GROOVY_MOCK_ONLY=1 test/groovy/run.sh
+
+check-deps:
+	@test/scripts/install-deps.sh --check check >/dev/null 2>&1 || { test/scripts/install-deps.sh --check check | grep MISSING >&2; \
+	  echo "check: these Debian packages are missing; install them once with test/scripts/install-deps.sh check (as root or with sudo)" >&2; exit 2; }
+
 # ---- distribution: agent image and release (issue 7; agent-image/README.md, docs/versioning.md) ----
 .PHONY: helpers-repro release agent-image agent-image-pin
 IMAGE ?= ghcr.io/release-gates/agent
@@ -71,7 +82,7 @@ helpers-repro:
 
 # Signed, reproducible helpers for linux/amd64 and linux/arm64 in dist/, pinned in resources/helpers.lock (env: RELEASE_KEY, COSIGN_PASSWORD).
 release:
-	VERSION='$(VERSION)' REVISION='$(REVISION)' test/scripts/release.sh
+	VERSION='$(VERSION)' REVISION='$(REVISION)' scripts/release.sh
 
 # Multi-arch agent image with docker buildx; needs a Docker engine (not available on the dev machines). Push: AGENT_IMAGE_OUTPUT=--push.
 agent-image:
@@ -84,4 +95,4 @@ agent-image:
 
 # Refresh the base-image digests in agent-image/Dockerfile with `crane digest` (needs a reachable registry).
 agent-image-pin:
-	test/scripts/pin-images.sh agent-image/Dockerfile
+	scripts/pin-images.sh agent-image/Dockerfile
