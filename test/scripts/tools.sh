@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the pinned peer CLIs (cosign, notation, oasdiff) into a cached tools dir; they are for interop tests and benchmarks only.
+# Builds the pinned peer CLIs (cosign, cosign3, notation, oasdiff) into a cached tools dir; they are for interop tests and benchmarks only.
 set -euo pipefail
 TOOLS_DIR=${RG_TOOLS_DIR:-${HOME}/.cache/release-gates/tools}
 COSIGN_VERSION=v2.6.5
+COSIGN3_VERSION=v3.1.3
 NOTATION_VERSION=v1.3.2
 OASDIFF_VERSION=v1.37.0
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
@@ -17,6 +18,13 @@ for tool in $want; do
       tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION") && mv "$tmp/cosign" "$bin"; rm -rf "$tmp"
     fi
     ln -sf "$bin" "$TOOLS_DIR/bin/cosign" ;;
+  cosign3)
+    bin="$TOOLS_DIR/bin/cosign3-$COSIGN3_VERSION"
+    if [ ! -x "$bin" ]; then
+      echo "tools: building cosign $COSIGN3_VERSION (about 5 minutes cold)" >&2
+      tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/sigstore/cosign/v3/cmd/cosign@$COSIGN3_VERSION") && mv "$tmp/cosign" "$bin"; rm -rf "$tmp"
+    fi
+    ln -sf "$bin" "$TOOLS_DIR/bin/cosign3" ;;
   notation)
     bin="$TOOLS_DIR/bin/notation-$NOTATION_VERSION"
     if [ ! -x "$bin" ]; then
