@@ -9,6 +9,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/notaryproject/notation-go"
 
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	reg "github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -29,6 +30,7 @@ type SignOptions struct {
 	Formats           []Format
 	NotationMediaType string  // MediaTypeJWS (default) or MediaTypeCOSE
 	Referrers         bool    // cosign: OCI 1.1 referrers instead of the .sig tag
+	BundleFormat      string  // cosign: "v0.3" also attaches a sigstore bundle referrer, as cosign v3 signs by default
 	Expect            v1.Hash // the digest a single image must resolve to (zero: no check)
 	Workers           int     // images signed in parallel; default 4
 }
@@ -57,6 +59,13 @@ func SignAll(ctx context.Context, rc *reg.Client, images []string, k Key, opts S
 			o.Cosign = &c
 			if err != nil {
 				return err
+			}
+			if opts.BundleFormat == bundle.FormatV03 {
+				b, err := bundle.SignImage(ctx, rc, t, k.Signer)
+				c.Bundle = &b
+				if err != nil {
+					return err
+				}
 			}
 		}
 		if has(opts.Formats, Notation) {

@@ -14,6 +14,7 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/cosign/v2/pkg/types"
 
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/ledger"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
@@ -129,6 +130,22 @@ func Fetch(ctx context.Context, reg *registry.Client, target registry.Target, pu
 		if len(out) > 0 {
 			return out, nil
 		}
+	}
+	// cosign v3's default: attestations as sigstore bundle v0.3 referrers
+	stmts, bad, err := bundle.VerifyImageStatements(ctx, reg, target, pubs)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range stmts {
+		if s.PredicateType != bundle.CosignSignPredicateType {
+			out = append(out, Fetched{PredicateType: s.PredicateType, Statement: s.JSON})
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	if bad != nil {
+		lastErr = bad
 	}
 	var none *cosign.ErrNoMatchingAttestations
 	if errors.As(lastErr, &none) || lastErr == nil {
