@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds the pinned peer CLIs (cosign, cosign3, notation, oasdiff) into a cached tools dir; they are for interop tests and benchmarks only.
+# Builds the pinned peer CLIs (cosign, cosign3, notation, oasdiff, timestamp-server) into a cached tools dir; they are for interop tests and benchmarks only.
 set -euo pipefail
 TOOLS_DIR=${RG_TOOLS_DIR:-${HOME}/.cache/release-gates/tools}
 COSIGN_VERSION=v2.6.5
 COSIGN3_VERSION=v3.1.3
 NOTATION_VERSION=v1.3.2
 OASDIFF_VERSION=v1.37.0
+TSA_VERSION=v2.1.3 # newer timestamp-authority releases need Go 1.27
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 mkdir -p "$TOOLS_DIR/bin"
 want=${*:-cosign notation}
@@ -36,6 +37,13 @@ for tool in $want; do
       rm -rf "$tmp"
     fi
     ln -sf "$bin" "$TOOLS_DIR/bin/notation" ;;
+  timestamp-server)
+    bin="$TOOLS_DIR/bin/timestamp-server-$TSA_VERSION"
+    if [ ! -x "$bin" ]; then
+      echo "tools: building sigstore timestamp-server $TSA_VERSION" >&2
+      tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server@$TSA_VERSION") && mv "$tmp/timestamp-server" "$bin"; rm -rf "$tmp"
+    fi
+    ln -sf "$bin" "$TOOLS_DIR/bin/timestamp-server" ;;
   oasdiff)
     bin="$TOOLS_DIR/bin/oasdiff-$OASDIFF_VERSION"
     if [ ! -x "$bin" ]; then

@@ -89,7 +89,7 @@ func SignNotation(ctx context.Context, rc *reg.Client, target reg.Target, k Key,
 			return nil
 		}
 		_, err = notation.Sign(ctx, s, repo, notation.SignOptions{
-			SignerSignOptions: notation.SignerSignOptions{SignatureMediaType: mediaType},
+			SignerSignOptions: notation.SignerSignOptions{SignatureMediaType: mediaType, Timestamper: k.Timestamper, TSARootCAs: k.TSARootCAs},
 			ArtifactReference: target.Digest.String(),
 		})
 		var pushErr notation.ErrorPushSignatureFailed
