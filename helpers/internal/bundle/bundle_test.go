@@ -169,7 +169,7 @@ func TestBlobBundlesInteropWithStockCosignBothWays(t *testing.T) {
 			})
 			t.Run("we verify its bundle", func(t *testing.T) {
 				blobPath, digest := writeBlob(t, "theirs from "+tc.tool)
-				args := append([]string{"sign-blob", "--key", k.priv, "--bundle", blobPath + ".bundle", "--tlog-upload=false", "-y"}, tc.signArgs...)
+				args := append([]string{"sign-blob", "--key", k.priv, "--bundle", blobPath + ".bundle", "--tlog-upload=false", "-y"}, offlineSign(tc.tool, tc.signArgs)...)
 				if out, err := peer(t, tc.tool, append(args, blobPath)...); err != nil {
 					t.Fatalf("%s sign-blob: %v: %s", tc.tool, err, out)
 				}
@@ -186,6 +186,14 @@ func TestBlobBundlesInteropWithStockCosignBothWays(t *testing.T) {
 			})
 		})
 	}
+}
+
+// offlineSign adds the flags that make a stock cosign sign offline: v3 signs from a TUF signing config unless told not to.
+func offlineSign(tool string, args []string) []string {
+	if tool == "cosign3" {
+		return append([]string{"--use-signing-config=false"}, args...)
+	}
+	return args
 }
 
 func writeFile(t *testing.T, p, s string) {

@@ -105,6 +105,7 @@ func TestImageBundlesInteropWithStockCosignBothWays(t *testing.T) {
 					if tool == "cosign" {
 						extra = append(extra, "--new-bundle-format")
 					}
+					extra = offlineSign(tool, extra)
 					if o, err := peer(t, tool, append(append([]string{"sign"}, extra...), tg.Digest.String())...); err != nil {
 						t.Fatalf("%s sign: %v: %s", tool, err, o)
 					}

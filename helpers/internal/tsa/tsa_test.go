@@ -24,6 +24,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/breaker/breakertest"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/ledger"
+	"github.com/release-gates/release-gates/helpers/internal/peertest"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/release"
 	"github.com/release-gates/release-gates/helpers/internal/release/releasetest"
@@ -117,6 +118,14 @@ func TestOpenRefusesABadURLOrMissingRoots(t *testing.T) {
 }
 
 func TestATimestampedReleaseStillVerifiesAfterItsLeafExpiresAndRollbackPicksIt(t *testing.T) {
+	t.Run("sigstore timestamp-server", func(t *testing.T) {
+		expiredLeaf(t, tsatest.Sigstore(t, peertest.Tool(t, "timestamp-server")))
+	})
+	t.Run("TSA built on digitorus/timestamp", func(t *testing.T) { expiredLeaf(t, tsatest.Start(t)) })
+}
+
+func expiredLeaf(t *testing.T, ts *tsatest.TSA) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
@@ -135,7 +144,6 @@ func TestATimestampedReleaseStillVerifiesAfterItsLeafExpiresAndRollbackPicksIt(t
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := tsatest.Start(t)
 	auth, err := tsa.Open(ts.URL, ts.RootFile)
 	if err != nil {
 		t.Fatal(err)

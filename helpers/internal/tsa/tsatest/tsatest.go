@@ -1,7 +1,8 @@
-// Package tsatest runs an RFC 3161 timestamp authority on 127.0.0.1 for tests, built on github.com/digitorus/timestamp.
+// Package tsatest runs RFC 3161 timestamp authorities on 127.0.0.1 for tests: sigstore's timestamp-server, or one built on github.com/digitorus/timestamp.
 package tsatest
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,10 +13,13 @@ import (
 	"encoding/pem"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -99,4 +103,62 @@ func (ts *TSA) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", timestampResponse)
 	_, _ = w.Write(resp)
+}
+
+// Sigstore runs sigstore's timestamp-server (installed by test/scripts/tools.sh timestamp-server) with its
+// in-memory signer on 127.0.0.1, NTP monitoring off (nothing leaves the machine), and stops it when the test ends.
+// bin is the executable; the root of its certificate chain is written to RootFile.
+func Sigstore(t testing.TB, bin string) *TSA {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "serve", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--timestamp-signer", "memory",
+		"--disable-ntp-monitoring", "--include-chain-in-response")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	var chain []byte
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(base + "/api/v1/timestamp/certchain")
+		if err != nil {
+			continue
+		}
+		chain, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		chain = nil
+	}
+	if chain == nil {
+		t.Fatalf("timestamp-server did not come up on %s:\n%s", base, logs.String())
+	}
+	var certs []*x509.Certificate
+	for rest := chain; ; {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) < 2 {
+		t.Fatalf("timestamp-server certificate chain has %d certificates", len(certs))
+	}
+	ts := &TSA{URL: base + "/api/v1/timestamp", Leaf: certs[0], Root: certs[len(certs)-1], RootFile: filepath.Join(t.TempDir(), "tsa-root.pem")}
+	if err := os.WriteFile(ts.RootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Root.Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return ts
 }
