@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -181,6 +182,29 @@ func expiredLeaf(t *testing.T, ts *tsatest.TSA) {
 		err := verifyNotation(newer.Digest)
 		if result.ClassOf(err).ExitCode() != 1 || !strings.Contains(err.Error(), "no timestamp") {
 			t.Fatalf("err = %v, want exit 1 for the missing timestamp", err)
+		}
+	})
+	t.Run("stock notation verify agrees", func(t *testing.T) {
+		home := t.TempDir()
+		notation := func(args ...string) (string, error) {
+			cmd := exec.Command(peertest.Tool(t, "notation"), args...)
+			cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"))
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}
+		caPEM := filepath.Join(home, "ca.pem")
+		os.WriteFile(caPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ca.Raw}), 0o644)
+		for _, a := range [][]string{{"cert", "add", "--type", "ca", "--store", "signer", caPEM}, {"cert", "add", "--type", "tsa", "--store", "tsa", ts.RootFile},
+			{"policy", "import", "--force", policy}} {
+			if out, err := notation(a...); err != nil {
+				t.Fatalf("notation %v: %v\n%s", a, err, out)
+			}
+		}
+		if out, err := notation("verify", "--insecure-registry", older.Digest); err != nil {
+			t.Fatalf("notation verify of the timestamped release: %v\n%s", err, out)
+		}
+		if out, err := notation("verify", "--insecure-registry", newer.Digest); err == nil {
+			t.Fatalf("notation verify accepted an expired leaf without a timestamp:\n%s", out)
 		}
 	})
 	t.Run("rollback skips the newer release and picks the timestamped one", func(t *testing.T) {
