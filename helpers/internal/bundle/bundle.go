@@ -17,6 +17,7 @@ import (
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/sign"
@@ -324,6 +325,49 @@ func selfCheckDSSE(b *sgbundle.Bundle, pub crypto.PublicKey) error {
 		return result.Errorf(result.ClassKey, "the bundle signed with this key does not verify against its own public key: %v", err)
 	}
 	return nil
+}
+
+// EnvelopeBundle wraps a signed DSSE envelope (JSON, as cosign attest and provenance.Sign write it) in a v0.3
+// bundle with pub's key hint, checks that it verifies with pub, and returns it with the statement.
+func EnvelopeBundle(pub crypto.PublicKey, envelope []byte) ([]byte, []byte, error) {
+	var env struct {
+		PayloadType string `json:"payloadType"`
+		Payload     []byte `json:"payload"`
+		Signatures  []struct {
+			KeyID string `json:"keyid"`
+			Sig   []byte `json:"sig"`
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal(envelope, &env); err != nil || env.PayloadType != InTotoPayloadType || len(env.Signatures) == 0 {
+		return nil, nil, result.Errorf(result.ClassInput, "not a signed DSSE envelope of an in-toto statement")
+	}
+	hint, err := keyHint(pub)
+	if err != nil {
+		return nil, nil, err
+	}
+	sigs := make([]*protodsse.Signature, 0, len(env.Signatures))
+	for _, s := range env.Signatures {
+		sigs = append(sigs, &protodsse.Signature{Sig: s.Sig, Keyid: s.KeyID})
+	}
+	pb := &protobundle.Bundle{
+		MediaType: MediaTypeV03,
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content: &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: string(hint)}},
+		},
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{Payload: env.Payload, PayloadType: env.PayloadType, Signatures: sigs}},
+	}
+	raw, err := marshal(pb)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := load(raw, "the bundle of the envelope")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := selfCheckDSSE(b, pub); err != nil {
+		return nil, nil, err
+	}
+	return raw, env.Payload, nil
 }
 
 // CosignSignStatement is the in-toto statement cosign v3 signs for an image: predicate type cosign/sign/v1, the digest as subject.

@@ -192,6 +192,30 @@ func AttestImage(ctx context.Context, reg *registry.Client, target registry.Targ
 	})
 }
 
+// AttachEnvelope stores an already signed DSSE envelope (an in-toto statement about target, as cosign attest
+// writes it) as a sigstore bundle v0.3 referrer too, with pub's key hint; no key is needed, since a DSSE bundle
+// carries the same signature over the same pre-authentication encoding. The same statement by pub is never pushed twice.
+func AttachEnvelope(ctx context.Context, reg *registry.Client, target registry.Target, pub crypto.PublicKey, envelope []byte) (Outcome, error) {
+	raw, stmt, err := EnvelopeBundle(pub, envelope)
+	if err != nil {
+		return Outcome{}, err
+	}
+	var head struct {
+		PredicateType string `json:"predicateType"`
+	}
+	if err := json.Unmarshal(stmt, &head); err != nil || head.PredicateType == "" {
+		return Outcome{}, result.Errorf(result.ClassInput, "attestation is not an in-toto statement with a predicateType")
+	}
+	want, err := canonical(stmt)
+	if err != nil {
+		return Outcome{}, err
+	}
+	return push(ctx, reg, target, pub, raw, head.PredicateType, func(got Statement) bool {
+		c, err := canonical(got.JSON)
+		return err == nil && c == want
+	})
+}
+
 func canonical(stmt []byte) (string, error) {
 	var v any
 	if err := json.Unmarshal(stmt, &v); err != nil {
@@ -202,7 +226,21 @@ func canonical(stmt []byte) (string, error) {
 }
 
 func attach(ctx context.Context, reg *registry.Client, target registry.Target, s crypto.Signer, stmt []byte, predicateType string, same func(Statement) bool) (Outcome, error) {
-	pub := []crypto.PublicKey{s.Public()}
+	var raw []byte
+	return pushSigned(ctx, reg, target, s.Public(), func() ([]byte, error) {
+		var err error
+		raw, err = SignStatement(s, stmt)
+		return raw, err
+	}, predicateType, same)
+}
+
+func push(ctx context.Context, reg *registry.Client, target registry.Target, pub crypto.PublicKey, raw []byte, predicateType string, same func(Statement) bool) (Outcome, error) {
+	return pushSigned(ctx, reg, target, pub, func() ([]byte, error) { return raw, nil }, predicateType, same)
+}
+
+// pushSigned pushes the bundle sign makes unless an equivalent one by pub is attached, then re-lists and verifies it.
+func pushSigned(ctx context.Context, reg *registry.Client, target registry.Target, key crypto.PublicKey, sign func() ([]byte, error), predicateType string, same func(Statement) bool) (Outcome, error) {
+	pub := []crypto.PublicKey{key}
 	existing, _, err := VerifyImageStatements(ctx, reg, target, pub)
 	if err != nil {
 		return Outcome{}, err
@@ -212,7 +250,7 @@ func attach(ctx context.Context, reg *registry.Client, target registry.Target, s
 			return Outcome{Reused: true}, nil
 		}
 	}
-	raw, err := SignStatement(s, stmt)
+	raw, err := sign()
 	if err != nil {
 		return Outcome{}, err
 	}

@@ -226,28 +226,24 @@ func Issue(ctx context.Context, reg *registry.Client, target registry.Target, s 
 	if err != nil {
 		return Issued{}, err
 	}
-	tag, err := provenance.Attach(ctx, reg, target, env, PredicateType, s.Public(), true)
+	tag, err := provenance.Attach(ctx, reg, target, env, PredicateType, s.Public(), true) // follows the image's layout
 	if err != nil {
 		return Issued{}, fmt.Errorf("attaching the VSA: %w", err)
 	}
-	if bundleFormat != bundle.FormatV03 {
-		existing, err := bundle.Fetch(ctx, reg, target)
-		if err != nil {
-			return Issued{}, err
-		}
-		if len(existing) == 0 {
-			return Issued{Tag: tag}, nil
-		}
-	}
-	raw, err := json.Marshal(stmt)
+	out := Issued{Tag: tag}
+	existing, err := bundle.Fetch(ctx, reg, target)
 	if err != nil {
-		return Issued{}, result.Errorf(result.ClassInternal, "encoding the VSA: %v", err)
+		return out, err
 	}
-	b, err := bundle.AttestImage(ctx, reg, target, s, raw)
+	if len(existing) == 0 && bundleFormat != bundle.FormatV03 {
+		return out, nil
+	}
+	b, err := bundle.AttachEnvelope(ctx, reg, target, s.Public(), env)
 	if err != nil {
-		return Issued{}, fmt.Errorf("attaching the VSA bundle: %w", err)
+		return out, fmt.Errorf("attaching the VSA bundle: %w", err)
 	}
-	return Issued{Tag: tag, Bundle: &b}, nil
+	out.Bundle = &b
+	return out, nil
 }
 
 // Expect is what a VSA must show to admit an image.
