@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -70,10 +71,15 @@ func Fetch(ctx context.Context, reg *registry.Client, target registry.Target) ([
 	return out, err
 }
 
+// readBundle reads the one bundle layer of a referrer; a referrer that is not an image of one bundle layer is not
+// a bundle (ok false), but a registry failure is an error.
 func readBundle(ctx context.Context, reg *registry.Client, target registry.Target, digest string) ([]byte, bool, error) {
 	img, err := remote.Image(target.Digest.Repository.Digest(digest), reg.RemoteOptions(ctx)...)
 	if err != nil {
-		return nil, false, err
+		if isRegistryErr(err) {
+			return nil, false, err
+		}
+		return nil, false, nil
 	}
 	layers, err := img.Layers()
 	if err != nil {
@@ -96,6 +102,12 @@ func readBundle(ctx context.Context, reg *registry.Client, target registry.Targe
 		return nil, false, err
 	}
 	return raw, true, nil
+}
+
+func isRegistryErr(err error) bool {
+	var te *transport.Error
+	var ne net.Error
+	return errors.As(err, &te) || errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func notFound(err error) bool {
