@@ -9,7 +9,6 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/bundle"
-	"github.com/release-gates/release-gates/helpers/internal/ledger"
 	"github.com/release-gates/release-gates/helpers/internal/release"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 	"github.com/release-gates/release-gates/helpers/internal/version"
@@ -22,7 +21,6 @@ func vsaIssueFlags() []cli.Flag {
 		&cli.StringFlag{Name: "vsa-verifier-id", Value: vsa.DefaultVerifierID, Usage: "the VSA's verifier.id"},
 		&cli.StringSliceFlag{Name: "vsa-level", Usage: "verifiedLevels of the VSA (repeatable; default " + vsa.DefaultLevel + ")"},
 		&cli.StringFlag{Name: "vsa-bundle-format", Usage: "v0.3: also attach the VSA as a sigstore bundle (default: only when the image already has bundles)"},
-		&cli.StringSliceFlag{Name: "vsa-ledger-pub", Usage: "audit public key(s) the --ledger is checked with before its head goes into the VSA (default: the --audit-key's)"},
 	)
 }
 
@@ -36,7 +34,7 @@ func issueVSA(c *cli.Context, o release.Options, out release.Outcome) error {
 	if err != nil {
 		return err
 	}
-	head, err := ledgerHead(c)
+	head, err := ledgerHead(c, o)
 	if err != nil {
 		return err
 	}
@@ -83,28 +81,17 @@ func issueVSA(c *cli.Context, o release.Options, out release.Outcome) error {
 	return nil
 }
 
-// ledgerHead checks --ledger's whole chain and returns its head, or "" without --ledger.
-func ledgerHead(c *cli.Context) (string, error) {
+// ledgerHead checks --ledger's whole chain (after verify recorded its outcome there) with verify's audit keys and
+// returns its head, or "" without --ledger.
+func ledgerHead(c *cli.Context, o release.Options) (string, error) {
 	p := c.String("ledger")
 	if p == "" {
 		return "", nil
 	}
-	pubs, err := readPubs(c.StringSlice("vsa-ledger-pub"), "vsa-ledger-pub")
-	if err != nil {
-		return "", err
+	if len(o.LedgerKeys) == 0 {
+		return "", result.Errorf(result.ClassInput, "a VSA covering --ledger needs the ledger's audit key: --audit-key")
 	}
-	if len(pubs) == 0 {
-		ak, err := loadKey(c, "audit", false)
-		if err != nil {
-			return "", err
-		}
-		if ak == nil {
-			return "", result.Errorf(result.ClassInput, "a VSA covering --ledger needs the ledger's audit key: --audit-key or --vsa-ledger-pub")
-		}
-		pubs = append(pubs, ak.Public())
-		ak.Close()
-	}
-	rep, err := ledger.Verify(p, ledger.VerifyOptions{Keys: pubs})
+	rep, err := release.VerifyLedger(p, o.LedgerKeys, "")
 	if err != nil {
 		return "", err
 	}
