@@ -84,12 +84,6 @@ func load(raw []byte, what string) (*sgbundle.Bundle, error) {
 	return &b, nil
 }
 
-// Verifier is a trusted public key and its id.
-type Verifier struct {
-	Key crypto.PublicKey
-	ID  string
-}
-
 func sigVerifier(pub crypto.PublicKey) (signature.Verifier, error) {
 	v, err := signature.LoadVerifier(pub, crypto.SHA256)
 	if err != nil {
