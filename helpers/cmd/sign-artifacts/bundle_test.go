@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/tsa/tsatest"
 )
 
 // trustedRootOffline is an empty sigstore trusted root: stock cosign needs one to verify a v0.3 bundle offline.
@@ -128,4 +130,42 @@ func TestABuildWithoutBundleSupportReportsAV03BundleAsUnsupported(t *testing.T) 
 	if cmd.ProcessState.ExitCode() != result.ExitInput || r.FailureClass != result.ClassInput || !strings.Contains(r.Message, "nobundle") {
 		t.Fatalf("exit %d class %s: %s\n%s", cmd.ProcessState.ExitCode(), r.FailureClass, r.Message, out)
 	}
+}
+
+func TestImageSignWithATimestampURLGivesNotationSignaturesARFC3161Timestamp(t *testing.T) {
+	ts := tsatest.Start(t)
+	p := imgNewPKI(t)
+	reg := registrytest.Start(t, registrytest.Options{})
+	d := imgPush(t, reg.Host+"/tsa/app:v1")
+	plain := imgPush(t, reg.Host+"/tsa/plain:v1")
+	base := []string{"image", "sign", "--format", "notation", "--key", p.key, "--password-file", p.passFile, "--cert-chain", p.chain, "--plain-http"}
+	if code, r, stderr := imgRun(t, append(append(base, "--timestamp-url", ts.URL, "--timestamp-root-cert", ts.RootFile), d)...); code != 0 {
+		t.Fatalf("image sign --timestamp-url: exit %d %s\n%s", code, r.Message, stderr)
+	}
+	if code, r, _ := imgRun(t, append(base, plain)...); code != 0 {
+		t.Fatalf("image sign: exit %d %s", code, r.Message)
+	}
+	// A policy that always requires a timestamp (verifyTimestamp "always" with a tsa trust store) tells them apart.
+	dir := t.TempDir()
+	store := filepath.Join(dir, "truststore")
+	os.MkdirAll(filepath.Join(store, "x509", "ca", "rg"), 0o755)
+	os.MkdirAll(filepath.Join(store, "x509", "tsa", "tsa"), 0o755)
+	os.WriteFile(filepath.Join(store, "x509", "ca", "rg", "ca.pem"), keys.EncodeCerts(p.ca.Cert), 0o644)
+	root, _ := os.ReadFile(ts.RootFile)
+	os.WriteFile(filepath.Join(store, "x509", "tsa", "tsa", "root.pem"), root, 0o644)
+	policy := filepath.Join(dir, "trustpolicy.json")
+	os.WriteFile(policy, []byte(`{"version":"1.0","trustPolicies":[{"name":"rg","registryScopes":["*"],"signatureVerification":{"level":"strict","override":{"revocation":"skip"},"verifyTimestamp":"always"},"trustStores":["ca:rg","tsa:tsa"],"trustedIdentities":["*"]}]}`), 0o644)
+	verify := []string{"image", "verify", "--format", "notation", "--trust-policy", policy, "--trust-store", store, "--plain-http"}
+	if code, r, _ := imgRun(t, append(verify, d)...); code != 0 {
+		t.Fatalf("the timestamped signature: exit %d %s", code, r.Message)
+	}
+	if code, r, _ := imgRun(t, append(verify, plain)...); code != result.ExitRejected || !strings.Contains(r.Message, "timestamp") {
+		t.Fatalf("the signature without a timestamp: exit %d %s", code, r.Message)
+	}
+	t.Run("a timestamp URL without its root certificate is bad input", func(t *testing.T) {
+		code, r, _ := imgRun(t, append(append(base, "--timestamp-url", ts.URL), d)...)
+		if code != result.ExitInput || !strings.Contains(r.Message, "timestampRootCert") {
+			t.Fatalf("exit %d %s", code, r.Message)
+		}
+	})
 }
