@@ -44,11 +44,13 @@ preflight() {
   done
 }
 
-# free_port prints a loopback TCP port nothing listens on.
+# free_port prints a loopback TCP port nothing listens on, below the kernel's ephemeral range (where an outgoing
+# connection may hold a port that nothing listens on, and a bind would fail).
 free_port() {
-  local p i
+  local p i lo
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
   for i in $(seq 50); do
-    p=$(shuf -i 20000-60999 -n 1)
+    p=$(shuf -i 20000-$((lo - 1)) -n 1)
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
   done
   die "no free loopback port found" 3
