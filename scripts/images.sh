@@ -319,6 +319,7 @@ check_relay() {
   c=$(bb from -q "$img")
   check_user "$c" "$img"
   check_versions "$c" "$img" "$VERSION" slack-approval
+  in_image "$c" test -s /etc/ssl/certs/ca-certificates.crt || die "$img: no CA bundle at /etc/ssl/certs/ca-certificates.crt: the relay could not reach Slack or Jenkins over TLS" 1
   port=$(free_port)
   jport=$(free_port)
   mkdir -p "$s" "$cfg"
@@ -327,7 +328,7 @@ check_relay() {
   done
   cp test/demo/rbac.yaml "$cfg/rbac.yaml"
   if in_image "$c" slack-approval relay --help 2>&1 | grep -q -- '--config'; then
-    "$HOST_BIN/slack-approval" keygen --out "$s/decision-key.pem" >/dev/null 2>"$WORK/keygen.log" ||
+    "$HOST_BIN/slack-approval" keygen --out "$s/decision-key.pem" --public-out "$WORK/decision-key.pub" >/dev/null 2>"$WORK/keygen.log" ||
       die "slack-approval keygen failed: $(tail -3 "$WORK/keygen.log")" 1
     # The Deployment's relay.yaml (deploy/kubernetes/relay.yaml), with SQLite and the secrets as files.
     cat >"$cfg/relay.yaml" <<EOF
