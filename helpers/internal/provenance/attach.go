@@ -29,7 +29,8 @@ func ociOptions(ctx context.Context, reg *registry.Client) []ociremote.Option {
 // Attach stores a signed envelope as a cosign attestation of target (a layer of the sha256-<hex>.att image) and,
 // when target already carries sigstore bundles (signed with bundleFormat v0.3 or by cosign v3), as a bundle too.
 // With replace, earlier attestations of the same predicate type are replaced (one provenance per image).
-// The same statement signed by the same key is never attached twice, whatever its (randomised) signature bytes.
+// The same claim signed by the same key is never attached twice, whatever its (randomised) signature bytes and clock
+// readings (see canonical): a re-run of one build's attestation adds nothing.
 func Attach(ctx context.Context, reg *registry.Client, target registry.Target, envelope []byte, predicateType string, pub crypto.PublicKey, replace bool) (string, error) {
 	v, err := ledger.Verifier(pub)
 	if err != nil {
@@ -94,6 +95,15 @@ func Attach(ctx context.Context, reg *registry.Client, target registry.Target, e
 	if err != nil || len(existing) == 0 {
 		return tag, err
 	}
+	stmts, _, err := bundle.VerifyImageStatements(ctx, reg, target, []crypto.PublicKey{pub})
+	if err != nil {
+		return tag, err
+	}
+	for _, st := range stmts {
+		if c, err := canonical(st.JSON); err == nil && st.PredicateType == predicateType && c == want {
+			return tag, nil // this claim is there as a bundle already (a re-run: only its clock readings differ)
+		}
+	}
 	if _, err := bundle.AttachEnvelope(ctx, reg, target, pub, envelope); err != nil {
 		return tag, fmt.Errorf("attaching the attestation as a sigstore bundle: %w", err)
 	}
@@ -101,7 +111,7 @@ func Attach(ctx context.Context, reg *registry.Client, target registry.Target, e
 }
 
 // hasStatement reports whether se carries an attestation of predicateType whose signature verifies with pub and
-// whose statement is canon (compared canonically: a re-signed statement differs only in its signature bytes).
+// whose statement makes the claim canon (see canonical).
 func hasStatement(se oci.SignedEntity, pub crypto.PublicKey, predicateType, canon string) (bool, error) {
 	atts, err := se.Attestations()
 	if err != nil {
@@ -127,10 +137,31 @@ func hasStatement(se oci.SignedEntity, pub crypto.PublicKey, predicateType, cano
 	return false, nil
 }
 
+// canonical returns the claim a statement makes, as canonical JSON, for telling a re-run from a new claim: the
+// clock readings the helper takes while attesting (an approver's "at" when no time was given, provenance's
+// finishedOn) are left out, so re-attesting one build's approval or provenance (same trace id, same facts) is the
+// same claim; any other field, the trace id included, makes it a new one.
 func canonical(stmt []byte) (string, error) {
-	var v any
+	var v map[string]any
 	if err := json.Unmarshal(stmt, &v); err != nil {
 		return "", result.Errorf(result.ClassInput, "statement is not JSON: %v", err)
+	}
+	pred, _ := v["predicate"].(map[string]any)
+	switch v["predicateType"] {
+	case ApprovalPredicateType:
+		if aps, ok := pred["approvers"].([]any); ok {
+			for _, a := range aps {
+				if m, ok := a.(map[string]any); ok {
+					delete(m, "at")
+				}
+			}
+		}
+	case SLSAPredicateType:
+		if rd, ok := pred["runDetails"].(map[string]any); ok {
+			if md, ok := rd["metadata"].(map[string]any); ok {
+				delete(md, "finishedOn")
+			}
+		}
 	}
 	b, err := json.Marshal(v)
 	return string(b), err

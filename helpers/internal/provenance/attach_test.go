@@ -55,12 +55,19 @@ func attLayers(t *testing.T, rc *registry.Client, target registry.Target) [][]by
 
 func approvalBy(t *testing.T, target registry.Target, user string) any {
 	t.Helper()
+	return approvalAt(t, target, user, time.Unix(3000, 0), "rg-trace")
+}
+
+// approvalAt is user's approval of target at a time, in the build with trace id trace.
+func approvalAt(t *testing.T, target registry.Target, user string, at time.Time, trace string) any {
+	t.Helper()
 	subj, err := provenance.SubjectOf(target.Digest.Context().Name(), target.Digest.DigestStr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := approval()
-	a.Approvers = []provenance.Approver{{User: user, At: time.Unix(3000, 0).UTC()}}
+	a.Approvers = []provenance.Approver{{User: user, At: at.UTC()}}
+	a.TraceID = trace
 	st, err := provenance.ApprovalStatement([]provenance.Subject{subj}, a)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +86,10 @@ func TestReSigningTheSameStatementAttachesItOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
+	later := build()
+	later.FinishedOn = later.FinishedOn.Add(time.Minute) // attest provenance run again: finishedOn defaults to now
+	provLater, _ := provenance.Provenance([]provenance.Subject{subj}, later)
+	for i, c := range []struct {
 		stmt    any
 		pt      string
 		replace bool
@@ -87,7 +97,11 @@ func TestReSigningTheSameStatementAttachesItOnce(t *testing.T) {
 	}{
 		{approvalBy(t, target, "alice"), provenance.ApprovalPredicateType, false, 1},
 		{prov, provenance.SLSAPredicateType, true, 2},
-		{approvalBy(t, target, "bob"), provenance.ApprovalPredicateType, false, 3}, // another statement is still added
+		// attestRelease run again in the same build: the approvers carry no time, so "at" is now; the claim is the same
+		{approvalAt(t, target, "alice", time.Unix(4000, 0), "rg-trace"), provenance.ApprovalPredicateType, false, 2},
+		{provLater, provenance.SLSAPredicateType, true, 2},
+		{approvalBy(t, target, "bob"), provenance.ApprovalPredicateType, false, 3},                                     // another claim is still added
+		{approvalAt(t, target, "alice", time.Unix(3000, 0), "rg-trace-2"), provenance.ApprovalPredicateType, false, 4}, // so is another build's
 	} {
 		first, err := provenance.Sign(c.stmt, k)
 		if err != nil {
@@ -103,11 +117,11 @@ func TestReSigningTheSameStatementAttachesItOnce(t *testing.T) {
 			}
 		}
 		if n := len(attLayers(t, rc, target)); n != c.layers {
-			t.Fatalf("%s (replace=%v) signed twice: %d attestation layers, want %d", c.pt, c.replace, n, c.layers)
+			t.Fatalf("case %d: %s (replace=%v) signed twice: %d attestation layers, want %d", i, c.pt, c.replace, n, c.layers)
 		}
 	}
 	fetched, err := provenance.Fetch(ctx, rc, target, []crypto.PublicKey{k.Public()})
-	if err != nil || len(fetched) != 3 {
+	if err != nil || len(fetched) != 4 {
 		t.Fatalf("fetched %d attestations, err %v", len(fetched), err)
 	}
 	out, err := cosignRun(t, "verify-attestation", "--key", pub, "--type", provenance.ApprovalPredicateType, "--insecure-ignore-tlog=true",
