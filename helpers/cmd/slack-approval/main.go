@@ -14,7 +14,7 @@ import (
 
 func newApp() *cli.App {
 	a := app.New("slack-approval", "interactive Slack approvals that resume Jenkins input steps")
-	a.Commands = []*cli.Command{requestCommand(), updateCommand(), escalateCommand(), ruleCommand(), auditCommand(), relayCommand(), rbacCommand(), standInCommand()}
+	a.Commands = []*cli.Command{requestCommand(), updateCommand(), escalateCommand(), ruleCommand(), auditCommand(), relayCommand(), rbacCommand()}
 	return a
 }
 
