@@ -30,7 +30,7 @@ var ErrDuplicate = errors.New("an approval request for this build and input exis
 
 // Request is one approval the relay owns.
 type Request struct {
-	ID, InputID, Controller, BuildURL, TraceID     string
+	ID, InputID, Controller, BuildURL, TraceID    string
 	Service, Environment, Version, Commit, Branch string
 	Digests                                       []string
 	Rule                                          json.RawMessage // the rule snapshot taken at request time
