@@ -236,3 +236,6 @@ func GenerateKey(path string) (*Signer, error) {
 	}
 	return NewSigner(k)
 }
+
+// PublicKey returns the signer's public key.
+func (s *Signer) PublicKey() *ecdsa.PublicKey { return &s.key.PublicKey }

@@ -126,3 +126,9 @@ func lastSegments(u string) string {
 	}
 	return strings.Join(parts, "/")
 }
+
+// Ping checks that the Jenkins at root answers its API with the relay's credentials.
+func (c *Client) Ping(ctx context.Context, root string) error {
+	var v map[string]any
+	return c.getJSON(ctx, strings.TrimRight(root, "/")+"/job/x/1/", strings.TrimRight(root, "/")+"/api/json", &v)
+}

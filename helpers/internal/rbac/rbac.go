@@ -30,7 +30,7 @@ type Config struct {
 	// Identities maps commit author emails to Slack user ids, to find the requester of an SCM-triggered build.
 	Identities map[string]string `yaml:"identities,omitempty"`
 	Roles      []Role            `yaml:"roles"`
-	Approvals []Rule              `yaml:"approvals"`
+	Approvals  []Rule            `yaml:"approvals"`
 }
 
 // Role is a Role Strategy role: global when Global is set, else an item role over Pattern.
@@ -69,9 +69,9 @@ type Rule struct {
 	Channel string `yaml:"channel,omitempty"`
 
 	escalateAfter, maxTimeout time.Duration
-	service, environment *regexp.Regexp
-	branches             []*regexp.Regexp
-	approverIDs          []string // Approvers expanded to sorted Slack user ids
+	service, environment      *regexp.Regexp
+	branches                  []*regexp.Regexp
+	approverIDs               []string // Approvers expanded to sorted Slack user ids
 }
 
 var permRE = regexp.MustCompile(`^[A-Z][A-Za-z]*/[A-Z][A-Za-z]*$`)

@@ -21,6 +21,7 @@ var migrations = []string{
 		commit_sha TEXT NOT NULL,
 		branch TEXT NOT NULL,
 		digests TEXT NOT NULL,
+		summary TEXT NOT NULL,
 		rule TEXT NOT NULL,
 		requesters TEXT NOT NULL,
 		channel TEXT NOT NULL,

@@ -33,6 +33,7 @@ type Request struct {
 	ID, InputID, Controller, BuildURL, TraceID    string
 	Service, Environment, Version, Commit, Branch string
 	Digests                                       []string
+	Summary                                       []string        // lines shown in the Slack message
 	Rule                                          json.RawMessage // the rule snapshot taken at request time
 	Requesters                                    []string        // Slack user ids
 	Channel, MessageTS                            string
@@ -172,16 +173,17 @@ func isUnique(err error) bool {
 // CreateRequest stores a new pending request.
 func (s *Store) CreateRequest(ctx context.Context, r Request) error {
 	dig, _ := json.Marshal(r.Digests)
+	sum, _ := json.Marshal(r.Summary)
 	req, _ := json.Marshal(r.Requesters)
 	rule := r.Rule
 	if rule == nil {
 		rule = json.RawMessage("{}")
 	}
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO requests (id, input_id, controller, build_url, trace_id, service, environment, version,
-		commit_sha, branch, digests, rule, requesters, channel, message_ts, state, created_at, deadline, escalate_at, escalated)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)`),
+		commit_sha, branch, digests, summary, rule, requesters, channel, message_ts, state, created_at, deadline, escalate_at, escalated)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)`),
 		r.ID, r.InputID, r.Controller, r.BuildURL, r.TraceID, r.Service, r.Environment, r.Version, r.Commit, r.Branch,
-		string(dig), string(rule), string(req), r.Channel, r.MessageTS, StatePending, ms(r.Created), ms(r.Deadline), ms(r.EscalateAt))
+		string(dig), string(sum), string(rule), string(req), r.Channel, r.MessageTS, StatePending, ms(r.Created), ms(r.Deadline), ms(r.EscalateAt))
 	if isUnique(err) {
 		return ErrDuplicate
 	}
@@ -197,18 +199,18 @@ func (s *Store) SetMessage(ctx context.Context, id, channel, ts string) error {
 	return err
 }
 
-const requestCols = `id, input_id, controller, build_url, trace_id, service, environment, version, commit_sha, branch, digests, rule,
+const requestCols = `id, input_id, controller, build_url, trace_id, service, environment, version, commit_sha, branch, digests, summary, rule,
 	requesters, channel, message_ts, state, created_at, deadline, escalate_at, escalated`
 
 type scanner interface{ Scan(...any) error }
 
 func scanRequest(row scanner) (Request, error) {
 	var r Request
-	var dig, rule, req string
+	var dig, sum, rule, req string
 	var created, deadline, esc int64
 	var escalated int
 	err := row.Scan(&r.ID, &r.InputID, &r.Controller, &r.BuildURL, &r.TraceID, &r.Service, &r.Environment, &r.Version, &r.Commit,
-		&r.Branch, &dig, &rule, &req, &r.Channel, &r.MessageTS, &r.State, &created, &deadline, &esc, &escalated)
+		&r.Branch, &dig, &sum, &rule, &req, &r.Channel, &r.MessageTS, &r.State, &created, &deadline, &esc, &escalated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound
 	}
@@ -217,6 +219,7 @@ func scanRequest(row scanner) (Request, error) {
 	}
 	_ = json.Unmarshal([]byte(dig), &r.Digests)
 	_ = json.Unmarshal([]byte(req), &r.Requesters)
+	_ = json.Unmarshal([]byte(sum), &r.Summary)
 	r.Rule = json.RawMessage(rule)
 	r.Created, r.Deadline, r.EscalateAt, r.Escalated = fromMS(created), fromMS(deadline), fromMS(esc), escalated != 0
 	return r, nil

@@ -241,6 +241,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.crumbHits++
 		s.mu.Unlock()
 		writeJSON(w, map[string]string{"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumbRequestField": "Jenkins-Crumb", "crumb": s.crumb})
+	case p == "/api/json" && r.Method == http.MethodGet:
+		writeJSON(w, map[string]any{"_class": "hudson.model.Hudson", "mode": "NORMAL", "useCrumbs": true})
 	case apiPath.MatchString(p) && r.Method == http.MethodGet:
 		s.serveBuild(w, apiPath.FindStringSubmatch(p)[1])
 	case wfapiPath.MatchString(p) && r.Method == http.MethodGet:
