@@ -31,6 +31,7 @@ type Request struct {
 type Summary struct {
 	Helper, Verb, Status string
 	Lines                []string
+	Digests              []string // sha256:... digests of the items
 }
 
 // LoadSummary reads a result.Result JSON file written by any helper.
@@ -48,6 +49,7 @@ func LoadSummary(path string) (Summary, error) {
 		line := fmt.Sprintf("%s %s", statusIcon(it.Status), it.Name)
 		if d, ok := it.Details["digest"].(string); ok && d != "" {
 			line += " `" + d + "`"
+			s.Digests = append(s.Digests, d)
 		}
 		s.Lines = append(s.Lines, line)
 	}
