@@ -367,7 +367,8 @@ func TestNothingAcknowledgedIsLostWhenTheRelayIsKilledRightAfterTheAck(t *testin
 	start := func() (*exec.Cmd, string) {
 		cmd := exec.Command(exe, "relay", "--config", w.config, "--result-file", filepath.Join(w.dir, "proc.json"))
 		cmd.Env = append(os.Environ(), "RG_TEST_MAIN=1")
-		cmd.Stderr = io.Discard
+		logf, _ := os.OpenFile(filepath.Join(w.dir, "relay.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		cmd.Stderr = logf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -390,11 +391,13 @@ func TestNothingAcknowledgedIsLostWhenTheRelayIsKilledRightAfterTheAck(t *testin
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 	w.jenkins.Arm("/job/payments/7", jenkinsfake.Input{ID: input, Submitter: relayUser, Params: []string{"decision", "approvers", "approverNames", "requestId", "decisionRecord"}})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// A replica killed while it held the outbox lease delays the delivery by up to the 10 s lease.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sub, err := w.jenkins.WaitSubmission(ctx, "/job/payments/7", input)
 	if err != nil {
-		t.Fatal(err)
+		log, _ := os.ReadFile(filepath.Join(w.dir, "relay.log"))
+		t.Fatalf("%v; relay log:\n%s", err, log)
 	}
 	if sub.Params["decision"] != "approved" || sub.Params["approvers"] != "U02BOB,U03CAROL" {
 		t.Fatalf("submission %+v", sub.Params)

@@ -43,7 +43,7 @@ func (r *Relay) deliverLoop() {
 // deliverDue claims due outbox rows and delivers each one, concurrently, until none is due.
 func (r *Relay) deliverDue() {
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Lease)
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Lease*9/10)
 		rows, err := r.cfg.Store.Claim(ctx, r.cfg.Replica, r.cfg.Now(), r.cfg.Lease, 32)
 		if err != nil {
 			cancel()

@@ -89,7 +89,8 @@ type Config struct {
 	MaxBody int64
 	// Poll is how often the outbox and the clock are checked without a nudge (default 250 ms).
 	Poll time.Duration
-	// Lease is how long a replica owns an outbox row it is delivering (default 30 s).
+	// Lease is how long a replica owns an outbox row it is delivering (default 10 s); a replica killed mid-delivery
+	// delays that delivery by at most this long, and each delivery is cancelled before its lease ends.
 	Lease time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -127,7 +128,7 @@ func New(cfg Config) (*Relay, error) {
 		cfg.Poll = 250 * time.Millisecond
 	}
 	if cfg.Lease <= 0 {
-		cfg.Lease = 30 * time.Second
+		cfg.Lease = 10 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
