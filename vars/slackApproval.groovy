@@ -32,6 +32,9 @@ Map call(Map config = [:]) {
          version: String, commit: String, branch: String, digests: List, summaries: List, requesters: List, timeout: String, agentLabel: String,
          unstash: List, resultFile: String])
     c.relayUrl = c.relayUrl ?: (env.RG_RELAY_URL ?: null)
+    if (c.unstash && !c.agentLabel) {
+        error('slackApproval: unstash applies to the node(agentLabel) blocks: set agentLabel too, or unstash before calling the step')
+    }
     if (!c.relayUrl) {
         error('slackApproval: relayUrl is required (the approval relay, e.g. https://approvals.example.com), or set env.RG_RELAY_URL')
     }

@@ -190,7 +190,8 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 		text = fmt.Sprintf("Recorded: you rejected %s for %s; Jenkins is answered as soon as the pipeline waits for it.", sr.Service, sr.Environment)
 	}
 	r.answer(cb.ResponseURL, text)
-	r.queueUpdate(sr.ID)
+	drawn := res.Request
+	r.queueRedraw(redrawJob{id: sr.ID, req: &drawn, clicks: res.Clicks})
 	if res.Decided != nil {
 		r.metrics.decided(res.Decided.State)
 		r.metrics.markDecided(sr.ID, time.Now())

@@ -195,7 +195,7 @@ func (r *Relay) Tick(ctx context.Context) {
 		r.metrics.decided(store.StateExpired)
 		r.audit(audit.Record{Event: audit.EventExpired, TraceID: sr.TraceID, BuildURL: sr.BuildURL, InputID: sr.InputID, Service: sr.Service,
 			Environment: sr.Environment, Reason: "deadline passed", Source: "clock"})
-		r.queueUpdate(id)
+		r.queueRedraw(redrawJob{id: id})
 		r.nudge()
 	}
 	for _, id := range escalate {
@@ -221,25 +221,34 @@ func (r *Relay) Tick(ctx context.Context) {
 	}
 }
 
-// queueUpdate asks the updater to redraw a request's message from the database.
-func (r *Relay) queueUpdate(id string) {
+// redrawJob redraws one request's message: from the click's committed snapshot (so a quick second click still
+// shows "1 of 2" first), or, with req nil, from the database.
+type redrawJob struct {
+	id     string
+	req    *store.Request
+	clicks []store.Click
+}
+
+// queueRedraw hands a redraw to the updater.
+func (r *Relay) queueRedraw(j redrawJob) {
 	select {
-	case r.updates <- id:
+	case r.updates <- j:
 	default:
-		r.cfg.Log.Printf("slack update queue full; request %s is redrawn at its next change", id[:8])
+		r.cfg.Log.Printf("slack update queue full; request %s is redrawn at its next change", j.id[:8])
 	}
 }
 
 func (r *Relay) updateLoop() {
 	defer r.wg.Done()
 	const workers = 4
-	lanes := make([]chan string, workers)
+	lanes := make([]chan redrawJob, workers)
 	done := make(chan struct{})
 	for i := range lanes {
-		lanes[i] = make(chan string, 256)
-		go func(ch chan string) {
-			for id := range ch {
-				r.redraw(id)
+		lanes[i] = make(chan redrawJob, 256)
+		go func(ch chan redrawJob) {
+			drawn := map[string]int{} // request -> clicks shown; a snapshot older than what is shown is skipped
+			for j := range ch {
+				r.redraw(j, drawn)
 			}
 			done <- struct{}{}
 		}(lanes[i])
@@ -256,29 +265,48 @@ func (r *Relay) updateLoop() {
 		select {
 		case <-r.stop:
 			return
-		case id := <-r.updates:
+		case j := <-r.updates:
 			h := fnv.New32a()
-			_, _ = h.Write([]byte(id))
-			lanes[h.Sum32()%workers] <- id // one lane per request keeps its redraws in order
+			_, _ = h.Write([]byte(j.id))
+			lanes[h.Sum32()%workers] <- j // one lane per request keeps its redraws in order
 		}
 	}
 }
 
-// redraw renders the message from the stored state, so a late or repeated update never shows stale progress.
-func (r *Relay) redraw(id string) {
+// redraw renders and sends one message state; closed states always render from the database.
+func (r *Relay) redraw(j redrawJob, drawn map[string]int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sr, err := r.cfg.Store.Request(ctx, id)
-	if err != nil || sr.MessageTS == "" {
+	var sr store.Request
+	clicks := j.clicks
+	if j.req != nil && j.req.State == store.StatePending {
+		sr = *j.req
+		if len(clicks) <= drawn[j.id] {
+			return // a newer state is already shown
+		}
+	} else {
+		var err error
+		if sr, err = r.cfg.Store.Request(ctx, j.id); err != nil {
+			return
+		}
+		if clicks, err = r.cfg.Store.Clicks(ctx, j.id); err != nil {
+			return
+		}
+	}
+	if sr.MessageTS == "" {
 		return
 	}
-	clicks, err := r.cfg.Store.Clicks(ctx, id)
-	if err != nil {
+	n := len(clicks)
+	if sr.State != store.StatePending {
+		n = 1 << 30
+	}
+	if n < drawn[j.id] {
 		return
 	}
+	drawn[j.id] = n
 	blocks, text := rgslack.ViewBlocks(r.view(sr, clicks))
 	if err := r.cfg.Slack.Update(ctx, sr.Channel, sr.MessageTS, text, blocks); err != nil {
-		r.cfg.Log.Printf("updating the Slack message of %s: %v", id[:8], err)
+		r.cfg.Log.Printf("updating the Slack message of %s: %v", j.id[:8], err)
 	}
 }
 

@@ -101,7 +101,7 @@ type Relay struct {
 	cfg     Config
 	metrics *Metrics
 	kick    chan struct{}
-	updates chan string
+	updates chan redrawJob
 	answers chan answer
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -139,7 +139,7 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.Replica == "" {
 		cfg.Replica = "relay-" + randomHex(4)
 	}
-	return &Relay{cfg: cfg, metrics: newMetrics(), kick: make(chan struct{}, 1), updates: make(chan string, 4096),
+	return &Relay{cfg: cfg, metrics: newMetrics(), kick: make(chan struct{}, 1), updates: make(chan redrawJob, 4096),
 		answers: make(chan answer, 4096), stop: make(chan struct{})}, nil
 }
 

@@ -49,7 +49,12 @@ func LoadSummary(path string) (Summary, error) {
 		line := fmt.Sprintf("%s %s", statusIcon(it.Status), it.Name)
 		if d, ok := it.Details["digest"].(string); ok && d != "" {
 			line += " `" + d + "`"
-			s.Digests = append(s.Digests, d)
+			if i := strings.LastIndex(d, "@"); i >= 0 {
+				d = d[i+1:] // an image reference by digest
+			}
+			if strings.HasPrefix(d, "sha256:") {
+				s.Digests = append(s.Digests, d)
+			}
 		}
 		s.Lines = append(s.Lines, line)
 	}
