@@ -84,7 +84,7 @@ Map call(Map config = [:]) {
             stash(name: 'rg-slack-approval', includes: [c.resultFile, HelperRunner.siblingPath(c.resultFile, '-*.json')].join(','))
         }
         if (v.exit_code == HelperRunner.REJECTED && (v.data?.decision in ['rejected', 'expired'])) {
-            error("slackApproval: ${v.data.decision} (request ${req.requestId}${v.data.decision == 'rejected' ? ', by ' + out.approverNames.join(', ') : ''})")
+            error("slackApproval: ${v.data.decision} (request ${req.requestId}${v.data.decision == 'rejected' ? ', by ' + out.rejectedBy.join(', ') : ''})")
         }
         HelperRunner.check(this, 'slackApproval', v)
     }
@@ -158,13 +158,16 @@ Map asMap(Object v) {
 Map outcome(Map c, Map req, Map d, String recordFile) {
     List approvers = []
     List names = []
+    List rejectedBy = []
     for (Object a : (d.approvers ?: [])) {
         if (a.decision == 'approve') {
             approvers.add([approver: a.slackId, approverName: a.name, eventId: a.eventId, at: a.at])
             names.add(a.name.toString())
+        } else {
+            rejectedBy.add(a.name.toString())
         }
     }
-    return [decision   : d.decision ?: 'unverified', approvers: approvers, approverNames: names, required: req.rule?.required,
+    return [decision   : d.decision ?: 'unverified', approvers: approvers, approverNames: names, rejectedBy: rejectedBy, required: req.rule?.required,
             requesters : d.requesters ?: req.requesters, requestId: req.requestId, traceId: d.traceId, service: c.service,
             environment: c.environment, version: c.version, channel: req.channel, ts: req.ts, decisionRecord: recordFile,
             relayKeyId : req.keyId]

@@ -149,9 +149,10 @@ class SlackApprovalTest extends PipelineTestBase {
             helperCalls.clear()
             answers = [ANSWER + [decision: d]]
             exitOf.verify = 1
-            dataOf.verify = VERIFIED + [decision: d]
+            dataOf.verify = VERIFIED + [decision: d, approvers: VERIFIED.approvers + [[slackId: 'U04DAVE', name: 'dave', decision: 'reject']]]
             String msg = failureOf(BASE)
             assertTrue(msg, msg.startsWith("slackApproval: ${d} (request ${'f' * 32}".toString()))
+            assertEquals(d == 'rejected', msg.contains('by dave'))
             assertEquals(d, new JsonSlurperClassic().parseText(file('.release-gates/slackApproval.json').text).decision)
         }
     }
