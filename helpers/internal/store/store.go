@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -90,6 +91,11 @@ type Store struct {
 	db      *sql.DB
 	pg      bool
 	Backend string
+	// SQLite group commit: votes queue here for batchVotes.
+	votes   chan voteJob
+	quit    chan struct{}
+	batched chan struct{}
+	once    sync.Once
 }
 
 // Open opens "sqlite:PATH" or a postgres:// URL and applies the migrations.
@@ -106,7 +112,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}
 		db.SetMaxOpenConns(1) // one writer; transactions queue here instead of failing busy
-		s = &Store{db: db, Backend: "sqlite"}
+		s = &Store{db: db, Backend: "sqlite", votes: make(chan voteJob, 1024), quit: make(chan struct{}), batched: make(chan struct{})}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
@@ -121,11 +127,22 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		_ = s.db.Close()
 		return nil, err
 	}
+	if s.votes != nil {
+		go s.batchVotes()
+	}
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the group commit and closes the database.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		if s.quit != nil {
+			close(s.quit)
+			<-s.batched
+		}
+	})
+	return s.db.Close()
+}
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
@@ -268,13 +285,114 @@ func (s *Store) lockRequest(ctx context.Context, tx *sql.Tx, id string) (Request
 }
 
 // Vote records a click and, in the same transaction, closes the request when decide says so. It returns only
-// after the commit, so a counted click is durable before the caller acknowledges it.
+// after the commit, so a counted click is durable before the caller acknowledges it. On SQLite, votes arriving
+// together share one transaction and one fsync (group commit).
 func (s *Store) Vote(ctx context.Context, c Click, decide Decider) (VoteResult, error) {
+	if s.votes != nil {
+		j := voteJob{ctx: ctx, c: c, decide: decide, done: make(chan voteDone, 1)}
+		select {
+		case s.votes <- j:
+		case <-ctx.Done():
+			return VoteResult{}, ctx.Err()
+		case <-s.quit:
+			return VoteResult{}, errors.New("store closed")
+		}
+		select {
+		case d := <-j.done:
+			return d.res, d.err
+		case <-ctx.Done():
+			return VoteResult{}, ctx.Err() // the batch may still commit it; the caller answers 503 and Slack retries
+		}
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return VoteResult{}, fmt.Errorf("starting a transaction: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	res, err := s.voteIn(ctx, tx, c, decide)
+	if err != nil || res.Outcome != VoteCounted {
+		return res, err
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("committing the click: %w", err)
+	}
+	return res, nil
+}
+
+type voteJob struct {
+	ctx    context.Context
+	c      Click
+	decide Decider
+	done   chan voteDone
+}
+
+type voteDone struct {
+	res VoteResult
+	err error
+}
+
+// batchVotes runs the SQLite group commit: up to 128 queued votes per transaction.
+func (s *Store) batchVotes() {
+	defer close(s.batched)
+	for {
+		var first voteJob
+		select {
+		case first = <-s.votes:
+		case <-s.quit:
+			return
+		}
+		batch := []voteJob{first}
+	more:
+		for len(batch) < 128 {
+			select {
+			case j := <-s.votes:
+				batch = append(batch, j)
+			default:
+				break more
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+func (s *Store) runBatch(batch []voteJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fail := func(err error) {
+		for _, j := range batch {
+			j.done <- voteDone{err: err}
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("starting a transaction: %w", err))
+		return
+	}
+	out := make([]voteDone, len(batch))
+	for i, j := range batch {
+		if j.ctx.Err() != nil {
+			out[i] = voteDone{err: j.ctx.Err()}
+			continue
+		}
+		res, err := s.voteIn(ctx, tx, j.c, j.decide)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			_ = tx.Rollback()
+			fail(err)
+			return
+		}
+		out[i] = voteDone{res: res, err: err}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("committing the clicks: %w", err))
+		return
+	}
+	for i, j := range batch {
+		j.done <- out[i]
+	}
+}
+
+// voteIn is one vote inside tx; it commits nothing.
+func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider) (VoteResult, error) {
 	r, err := s.lockRequest(ctx, tx, c.RequestID)
 	if err != nil {
 		return VoteResult{}, err
@@ -322,9 +440,6 @@ func (s *Store) Vote(ctx context.Context, c Click, decide Decider) (VoteResult, 
 		}
 		res.Decided = d
 		res.Request.State = d.State
-	}
-	if err := tx.Commit(); err != nil {
-		return res, fmt.Errorf("committing the click: %w", err)
 	}
 	res.Outcome = VoteCounted
 	return res, nil
