@@ -89,6 +89,7 @@ type Decider func(r Request, clicks []Click) (*Decision, error)
 // Store is the relay's database.
 type Store struct {
 	db      *sql.DB
+	rdb     *sql.DB // reads; on SQLite a separate pool, since WAL readers do not wait for the writer
 	pg      bool
 	Backend string
 	// SQLite group commit: votes queue here for batchVotes.
@@ -112,14 +113,19 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}
 		db.SetMaxOpenConns(1) // one writer; transactions queue here instead of failing busy
-		s = &Store{db: db, Backend: "sqlite", votes: make(chan voteJob, 1024), quit: make(chan struct{}), batched: make(chan struct{})}
+		rdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&mode=ro")
+		if err != nil {
+			return nil, fmt.Errorf("opening sqlite: %w", err)
+		}
+		rdb.SetMaxOpenConns(4)
+		s = &Store{db: db, rdb: rdb, Backend: "sqlite", votes: make(chan voteJob, 1024), quit: make(chan struct{}), batched: make(chan struct{})}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("opening postgres: %w", err)
 		}
 		db.SetMaxOpenConns(16)
-		s = &Store{db: db, pg: true, Backend: "postgres"}
+		s = &Store{db: db, rdb: db, pg: true, Backend: "postgres"}
 	default:
 		return nil, errors.New("database: use sqlite:PATH or a postgres:// URL")
 	}
@@ -141,11 +147,20 @@ func (s *Store) Close() error {
 			<-s.batched
 		}
 	})
+	if s.rdb != s.db {
+		_ = s.rdb.Close()
+	}
 	return s.db.Close()
 }
 
 // Ping checks the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return err
+	}
+	var one int
+	return s.rdb.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
 
 // q rewrites ? placeholders to $n for PostgreSQL.
 func (s *Store) q(query string) string {
@@ -244,12 +259,12 @@ func scanRequest(row scanner) (Request, error) {
 
 // Request loads one request.
 func (s *Store) Request(ctx context.Context, id string) (Request, error) {
-	return scanRequest(s.db.QueryRowContext(ctx, s.q(`SELECT `+requestCols+` FROM requests WHERE id = ?`), id))
+	return scanRequest(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+requestCols+` FROM requests WHERE id = ?`), id))
 }
 
 // Clicks returns the counted clicks of a request in the order they were stored.
 func (s *Store) Clicks(ctx context.Context, id string) ([]Click, error) {
-	return clicks(ctx, s.db, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), id)
+	return clicks(ctx, s.rdb, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), id)
 }
 
 type querier interface {
@@ -485,7 +500,7 @@ func (s *Store) Decide(ctx context.Context, id string, now time.Time, decide Dec
 // Record returns the signed decision record of a decided request.
 func (s *Store) Record(ctx context.Context, id string) ([]byte, string, error) {
 	var rec, decision string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT record, decision FROM outbox WHERE request_id = ?`), id).Scan(&rec, &decision)
+	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT record, decision FROM outbox WHERE request_id = ?`), id).Scan(&rec, &decision)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, "", ErrNotFound
 	}
@@ -494,7 +509,7 @@ func (s *Store) Record(ctx context.Context, id string) ([]byte, string, error) {
 
 // Due returns pending requests whose deadline passed (expire) and those due for escalation.
 func (s *Store) Due(ctx context.Context, now time.Time) (expire, escalate []string, err error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, deadline FROM requests WHERE state = ? AND (deadline <= ? OR (escalated = 0 AND escalate_at > 0 AND escalate_at <= ?))`),
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT id, deadline FROM requests WHERE state = ? AND (deadline <= ? OR (escalated = 0 AND escalate_at > 0 AND escalate_at <= ?))`),
 		StatePending, ms(now), ms(now))
 	if err != nil {
 		return nil, nil, err
@@ -591,7 +606,7 @@ func (s *Store) Retry(ctx context.Context, id string, next time.Time, why string
 // Outbox reports a row's delivery: when, how, and attempts.
 func (s *Store) Outbox(ctx context.Context, id string) (delivered time.Time, outcome string, attempts int, err error) {
 	var at int64
-	err = s.db.QueryRowContext(ctx, s.q(`SELECT delivered_at, outcome, attempts FROM outbox WHERE request_id = ?`), id).Scan(&at, &outcome, &attempts)
+	err = s.rdb.QueryRowContext(ctx, s.q(`SELECT delivered_at, outcome, attempts FROM outbox WHERE request_id = ?`), id).Scan(&at, &outcome, &attempts)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -601,6 +616,6 @@ func (s *Store) Outbox(ctx context.Context, id string) (delivered time.Time, out
 // Undelivered counts outbox rows not yet delivered.
 func (s *Store) Undelivered(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE delivered_at = 0`).Scan(&n)
+	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE delivered_at = 0`).Scan(&n)
 	return n, err
 }
