@@ -165,10 +165,12 @@ func attest(c *cli.Context, kind, predicateType string, replace bool, stmt func(
 			for k, v := range data {
 				d[k] = v
 			}
-			if _, err := ledger.Append(c.String("ledger"), ak.Signer, ledger.Body{TraceID: call.TraceID, Kind: ledger.KindAttestation,
-				Source: "release-evidence attest " + kind, Status: result.StatusPassed, Environment: str(data["environment"]), Subject: subject, Data: d}); err != nil {
+			es, err := ledger.Append(c.String("ledger"), ak.Signer, ledger.Body{TraceID: call.TraceID, Kind: ledger.KindAttestation,
+				Source: "release-evidence attest " + kind, Status: result.StatusPassed, Environment: str(data["environment"]), Subject: subject, Data: d})
+			if err != nil {
 				return err
 			}
+			call.Result.Set("ledger_head", es[0].Hash) // verify --ledger-head checks the ledger still ends here
 		}
 	}
 	return nil

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"crypto"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/image"
+	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/ledger"
 	"github.com/release-gates/release-gates/helpers/internal/release"
 	"github.com/release-gates/release-gates/helpers/internal/result"
@@ -28,7 +30,8 @@ func evidenceFlags() []cli.Flag {
 		&cli.StringFlag{Name: "environment", Required: true, Usage: "an approval for this environment is required"},
 		&cli.IntFlag{Name: "min-approvals", Value: 1, Usage: "distinct approvers required at least (the recorded rule may ask for more)"},
 		&cli.StringFlag{Name: "index", Usage: "the evidence index (a ledger of verified releases) to record in / read from"},
-		&cli.StringFlag{Name: "ledger", Usage: "this release's audit ledger; the outcome is recorded there"},
+		&cli.StringFlag{Name: "ledger", Usage: "this release's audit ledger: its whole chain must verify first; the outcome is recorded there"},
+		&cli.StringFlag{Name: "ledger-head", Usage: "the head --ledger must have (attest's ledger_head); another head is refused"},
 	}, append(keyFlags("audit", "the audit signing key, for --index and --ledger records"), registryFlags()...)...)
 }
 
@@ -61,6 +64,7 @@ func verifyOptions(c *cli.Context) (release.Options, error) {
 		}
 		app.From(c).Log.Printf("keyring %s: %d archived or revoked key(s) not trusted", p, len(o.RevokedKeys))
 	}
+	o.Ledger, o.ExpectedLedgerHead = c.String("ledger"), c.String("ledger-head")
 	o.Expect = release.Expect{Repository: c.String("expect-repo"), Branch: c.String("expect-branch"), BuilderPrefix: c.String("expect-builder"),
 		Commit: c.String("expect-commit"), Environment: c.String("environment"), MinApprovals: c.Int("min-approvals")}
 	return o, nil
@@ -82,11 +86,19 @@ func verifyCommand() *cli.Command {
 				return err
 			}
 			o.Image = c.String("image")
+			var ak *keys.Key
+			if c.String("index") != "" || c.String("ledger") != "" {
+				if ak, err = loadKey(c, "audit", true); err != nil {
+					return err
+				}
+				defer ak.Close()
+				o.LedgerKeys = []crypto.PublicKey{ak.Public()}
+			}
 			out, err := release.Verify(c.Context, registryClient(c), o, func(ch release.Check) { addCheck(call, ch) })
 			if out.Digest != "" {
 				call.Result.Set("checked_digest", out.Digest)
 			}
-			if rerr := recordOutcome(c, out, err); rerr != nil && err == nil {
+			if rerr := recordOutcome(c, ak, o, out, err); rerr != nil && err == nil {
 				err = rerr
 			}
 			if err != nil {
@@ -112,17 +124,12 @@ func addCheck(call *app.Call, ch release.Check) {
 	call.Result.Add(it)
 }
 
-// recordOutcome appends a verified release to --index and the outcome to --ledger.
-func recordOutcome(c *cli.Context, out release.Outcome, verr error) error {
-	if c.String("index") == "" && c.String("ledger") == "" {
+// recordOutcome appends a verified release to --index and the outcome to --ledger, each only if it verifies.
+func recordOutcome(c *cli.Context, ak *keys.Key, o release.Options, out release.Outcome, verr error) error {
+	if ak == nil {
 		return nil
 	}
 	call := app.From(c)
-	ak, err := loadKey(c, "audit", true)
-	if err != nil {
-		return err
-	}
-	defer ak.Close()
 	env := c.String("environment")
 	if verr == nil && c.String("index") != "" {
 		e, err := release.Record(c.String("index"), ak.Signer, call.TraceID, out, env)
@@ -130,6 +137,7 @@ func recordOutcome(c *cli.Context, out release.Outcome, verr error) error {
 			return err
 		}
 		call.Log.Printf("recorded release #%d for %s in %s", e.Seq, env, c.String("index"))
+		call.Result.Set("index_head", e.Hash)
 	}
 	if c.String("ledger") != "" {
 		b := ledger.Body{TraceID: call.TraceID, Kind: ledger.KindRelease, Source: "release-evidence verify", Status: "verified", Environment: env, Subject: out.Digest}
@@ -137,9 +145,11 @@ func recordOutcome(c *cli.Context, out release.Outcome, verr error) error {
 			b.Kind, b.Status = ledger.KindResult, "rejected"
 			b.Data = map[string]any{"message": verr.Error(), "failure_class": string(result.ClassOf(verr))}
 		}
-		if _, err := ledger.Append(c.String("ledger"), ak.Signer, b); err != nil {
+		es, err := ledger.AppendVerified(c.String("ledger"), ak.Signer, ledger.VerifyOptions{ExpectHead: o.ExpectedLedgerHead}, b)
+		if err != nil {
 			return err
 		}
+		call.Result.Set("ledger_head", es[0].Hash)
 	}
 	return nil
 }
@@ -150,7 +160,8 @@ func rollbackCommand() *cli.Command {
 		Usage: "find the newest release for --environment in --index whose evidence still verifies; prints its digest and records the choice",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "current", Usage: "the digest being rolled back from; never chosen"},
-			&cli.StringSliceFlag{Name: "index-pub", Required: true, Usage: "audit public key the index is signed with (PEM; repeatable)"},
+			&cli.StringSliceFlag{Name: "index-pub", Required: true, Usage: "audit public key the index and --ledger are signed with (PEM; repeatable)"},
+			&cli.StringFlag{Name: "index-head", Usage: "the head --index must have (verify's index_head); another head is refused"},
 			&cli.StringFlag{Name: "expect-commit", Hidden: true},
 		}, evidenceFlags()...),
 		Action: func(c *cli.Context) error {
@@ -166,7 +177,8 @@ func rollbackCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			out, tried, err := release.FindRollback(c.Context, registryClient(c), release.RollbackOptions{Index: c.String("index"), IndexKeys: pubs,
+			o.LedgerKeys = pubs
+			out, tried, err := release.FindRollback(c.Context, registryClient(c), release.RollbackOptions{Index: c.String("index"), IndexKeys: pubs, IndexHead: c.String("index-head"),
 				Current: c.String("current"), Verify: o}, func(cd release.Candidate) {
 				it := result.Item{Name: cd.Digest, Kind: "candidate", Details: map[string]any{"seq": cd.Seq, "trace_id": cd.TraceID}}
 				if cd.Err != nil {
@@ -191,7 +203,7 @@ func rollbackCommand() *cli.Command {
 				if p == "" {
 					continue
 				}
-				if err := release.RecordRollback(p, ak.Signer, call.TraceID, o.Expect.Environment, c.String("current"), out, tried); err != nil {
+				if err := release.RecordRollback(p, ak.Signer, call.TraceID, o.Expect.Environment, c.String("current"), out, tried, pubs...); err != nil {
 					return err
 				}
 			}
