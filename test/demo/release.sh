@@ -98,7 +98,7 @@ preflight() {
   go build -trimpath -o "$RG_BIN/" ./helpers/cmd/release-evidence
   mkdir -p "$DEMO/bin" "$OUT"
   go build -trimpath -o "$DEMO/bin/" ./test/demo/cmd/pushimage ./test/demo/cmd/slackclick ./test/demo/cmd/slackapi \
-    ./helpers/internal/testing/jenkinsfake/cmd/jenkinsfake
+    ./helpers/internal/testing/cmd/jenkinsfake
 
   # One build of the "orders" job: workspace, trace id, job URL (the Jenkins stand-in's port), demo secrets.
   export DEMO_DIR=$DEMO DEMO_WS=$DEMO/ws

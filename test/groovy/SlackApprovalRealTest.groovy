@@ -41,7 +41,7 @@ class SlackApprovalRealTest extends PipelineTestBase {
     @BeforeClass
     static void buildTheJenkinsFake() {
         fakeBin = File.createTempFile('jenkinsfake', '')
-        Process p = new ProcessBuilder('go', 'build', '-o', fakeBin.path, './helpers/internal/testing/jenkinsfake/cmd/jenkinsfake')
+        Process p = new ProcessBuilder('go', 'build', '-o', fakeBin.path, './helpers/internal/testing/cmd/jenkinsfake')
             .directory(REPO).redirectErrorStream(true).start()
         String out = p.inputStream.text
         assertEquals(out, 0, p.waitFor())
