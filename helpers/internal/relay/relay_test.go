@@ -3,8 +3,9 @@ package relay
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
+	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/decision"
 	"github.com/release-gates/release-gates/helpers/internal/store"
+	"github.com/release-gates/release-gates/helpers/internal/testing/jenkinsfake"
 )
 
 func TestTwoApproversClickingAtTheSameInstantAreBothCountedAndJenkinsIsAnsweredOnce(t *testing.T) {
@@ -306,6 +308,64 @@ func TestMetricsPassPromtool(t *testing.T) {
 	if err != nil {
 		t.Fatalf("promtool: %v: %s", err, out)
 	}
-	_ = os.Getenv
-	_ = store.StatePending
+}
+
+func TestTwoReplicasOnOnePostgreSQLShareTheTallyAndAnswerOnce(t *testing.T) {
+	dsn := pg.NewDB(t)
+	a := newEnv(t, dsn)
+	b := &env{t: t, dsn: dsn, jenkins: a.jenkins, jurl: a.jurl, slack: a.slack, answers: a.answers, signer: a.signer, audit: a.audit}
+	b.start()
+	const n = 5
+	var resps []ApprovalResponse
+	for i := 0; i < n; i++ {
+		build := fmt.Sprintf("/job/orders/%d", 20+i)
+		a.jenkins.StartBuild(build, "alice")
+		resps = append(resps, a.mustRequest(func(r *ApprovalRequest) { r.BuildURL = a.jurl + build + "/" }))
+		a.jenkins.Arm(build, jenkinsfake.Input{ID: resps[i].InputID, Submitter: relayUser, Params: resps[i].InputParams})
+	}
+	var wg sync.WaitGroup
+	for i, r := range resps {
+		for j, u := range []string{"U02BOB", "U03CAROL"} {
+			wg.Add(1)
+			go func(e *env, u, id, ts string) {
+				defer wg.Done()
+				if c := e.click(u, "approve", id, ts); c != 200 {
+					t.Errorf("ack %d", c)
+				}
+			}([]*env{a, b}[(i+j)%2], u, r.RequestID, fmt.Sprintf("9%d.%d", i, j))
+			// the same Slack event delivered to the other replica too (a retry through the load balancer)
+			wg.Add(1)
+			go func(e *env, u, id, ts string) {
+				defer wg.Done()
+				e.click(u, "approve", id, ts)
+			}([]*env{b, a}[(i+j)%2], u, r.RequestID, fmt.Sprintf("9%d.%d", i, j))
+		}
+	}
+	wg.Wait()
+	eventually(t, "every decision delivered", func() bool { return len(a.jenkins.Submissions()) == n })
+	time.Sleep(200 * time.Millisecond)
+	if subs := a.jenkins.Submissions(); len(subs) != n || a.jenkins.NotPendingPosts() != 0 {
+		t.Fatalf("%d submissions, %d posts to inputs not pending; want %d and 0", len(subs), a.jenkins.NotPendingPosts(), n)
+	}
+	sum := func(o string) uint64 { return a.relay.Metrics().Clicks(o) + b.relay.Metrics().Clicks(o) }
+	// A repeated event is refused as a replay, or as closed when it arrives after the decision.
+	if counted, repeated := sum(OutcomeCounted), sum(OutcomeReplayed)+sum(OutcomeDuplicate)+sum(OutcomeClosed); counted != 2*n || repeated != 2*n {
+		t.Fatalf("%d counted and %d repeated events refused, want %d and %d", counted, repeated, 2*n, 2*n)
+	}
+	// GET /v1/approvals/{id} reports the decision with its record to the controller that asked.
+	req, _ := http.NewRequest(http.MethodGet, b.srv.URL+"/v1/approvals/"+resps[0].RequestID, nil)
+	req.Header.Set("Authorization", "Bearer "+ctlToken)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var got ApprovalResponse
+	_ = json.NewDecoder(r.Body).Decode(&got)
+	if got.State != store.StateApproved || len(got.Record) == 0 {
+		t.Fatalf("GET: %+v", got)
+	}
+	if _, err := decision.Verify(got.Record, a.signer.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
 }
