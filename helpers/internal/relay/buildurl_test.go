@@ -72,3 +72,14 @@ func FuzzNormalizeBuildURL(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParsePayload(f *testing.F) {
+	f.Add([]byte(`{"type":"block_actions","user":{"id":"U02BOB"},"actions":[{"action_id":"rg_approve","value":"00","action_ts":"1.2"}]}`))
+	f.Add([]byte(`{"type":"view_submission"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cb, err := ParsePayload(b)
+		if err == nil && cb.Type == "block_actions" && cb.User.ID == "" {
+			t.Fatal("a block_actions payload without user.id was accepted")
+		}
+	})
+}
