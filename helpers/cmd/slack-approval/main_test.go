@@ -308,6 +308,14 @@ func TestAnApprovalGoesThroughTheRelayAndItsSignedDecisionVerifies(t *testing.T)
 	if code, v, _, _ := run(t, context.Background(), "verify", "--record", recFile, "--public-key", w.pub, "--request-id", "other"); code != 1 {
 		t.Fatalf("verify of another request's record: exit %d %s", code, v.Message)
 	}
+	// The same check from a params document with the input's answer (StepRunner.runVerb's contract).
+	doc, _ := json.Marshal(map[string]any{"step": "slackApproval", "params": map[string]any{"relayPublicKey": w.pub, "service": "payments", "environment": "prod"},
+		"input": map[string]any{"decision": sub.Params["decision"], "requestId": id, "decisionRecord": sub.Params["decisionRecord"]}})
+	docFile := filepath.Join(w.dir, "verify.params.json")
+	_ = os.WriteFile(docFile, doc, 0o600)
+	if code, v, _, _ := run(t, context.Background(), "verify", "--params", docFile); code != 0 || v.Data["decision"] != "approved" {
+		t.Fatalf("verify --params: exit %d %s", code, v.Message)
+	}
 	forged := strings.Replace(sub.Params["decisionRecord"], `"payload":"`, `"payload":"AAAA`, 1)
 	_ = os.WriteFile(recFile, []byte(forged), 0o600)
 	if code, _, _, _ := run(t, context.Background(), "verify", "--record", recFile, "--public-key", w.pub); code != 1 {

@@ -79,7 +79,9 @@ func verifyCommand() *cli.Command {
 		Name:  "verify",
 		Usage: "verify the relay-signed decision record the input returned; exit 0 when approved, 1 when rejected, expired or forged",
 		Flags: []cli.Flag{
-			req("record", "the decision record (DSSE envelope JSON)"), req("public-key", "the relay's public key (PEM)"),
+			&cli.StringFlag{Name: "record", Usage: "the decision record (DSSE envelope JSON)"},
+			&cli.StringFlag{Name: "public-key", Usage: "the relay's public key (PEM)"},
+			&cli.StringFlag{Name: "params", Usage: "instead of the flags: the step's params document with \"input\" (what the input returned)"},
 			&cli.StringFlag{Name: "request-id", Usage: "the request id the record must carry"},
 			&cli.StringFlag{Name: "service", Usage: "the service the record must name"},
 			&cli.StringFlag{Name: "environment", Usage: "the environment the record must name"},
@@ -87,21 +89,42 @@ func verifyCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			call := app.From(c)
-			pub, err := decision.LoadPublicKey(c.String("public-key"))
-			if err != nil {
-				return result.Errorf(result.ClassConfig, "--public-key: %v", err)
+			pubPath, want := c.String("public-key"), map[string]string{}
+			for _, f := range []string{"request-id", "service", "environment", "commit"} {
+				want[f] = c.String(f)
 			}
-			env, err := os.ReadFile(c.String("record"))
+			var env []byte
+			if c.String("params") != "" {
+				d, err := relay.ReadStepParams(c.String("params"))
+				if err != nil {
+					return result.Errorf(result.ClassInput, "%v", err)
+				}
+				if d.Input.DecisionRecord == "" {
+					return result.Errorf(result.ClassTamper, "the input was answered without the relay's decision record: answer only in Slack")
+				}
+				pubPath, env = d.Params.RelayPublicKey, []byte(d.Input.DecisionRecord)
+				want["request-id"], want["service"], want["environment"] = d.Input.RequestID, d.Params.Service, d.Params.Environment
+			} else {
+				b, err := os.ReadFile(c.String("record"))
+				if err != nil {
+					return result.Errorf(result.ClassInput, "--record: %v", errors.Unwrap(err))
+				}
+				env = b
+			}
+			if pubPath == "" {
+				return result.Errorf(result.ClassInput, "--public-key (or relayPublicKey in --params) is required")
+			}
+			pub, err := decision.LoadPublicKey(pubPath)
 			if err != nil {
-				return result.Errorf(result.ClassInput, "--record: %v", errors.Unwrap(err))
+				return result.Errorf(result.ClassConfig, "relayPublicKey: %v", err)
 			}
 			rec, err := decision.Verify(env, pub)
 			if err != nil {
 				return result.Errorf(result.ClassTamper, "%v: the approval cannot be trusted", err)
 			}
 			for _, chk := range []struct{ flag, want, got string }{
-				{"request-id", c.String("request-id"), rec.RequestID}, {"service", c.String("service"), rec.Service},
-				{"environment", c.String("environment"), rec.Environment}, {"commit", c.String("commit"), rec.Commit},
+				{"request-id", want["request-id"], rec.RequestID}, {"service", want["service"], rec.Service},
+				{"environment", want["environment"], rec.Environment}, {"commit", want["commit"], rec.Commit},
 			} {
 				if chk.want != "" && chk.want != chk.got {
 					return result.Errorf(result.ClassTamper, "the decision record is for %s %q, not --%s %q", chk.flag, chk.got, chk.flag, chk.want)

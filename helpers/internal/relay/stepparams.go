@@ -38,12 +38,20 @@ type StepContext struct {
 	Branch    string `json:"branch"`
 }
 
-// StepDoc is slackApproval's params document: {step, params, context, secrets}.
+// StepInput is what the step's input returned (the relay's parameters), for verify.
+type StepInput struct {
+	Decision       string `json:"decision"`
+	RequestID      string `json:"requestId"`
+	DecisionRecord string `json:"decisionRecord"`
+}
+
+// StepDoc is slackApproval's params document: {step, params, context, secrets[, input]}.
 type StepDoc struct {
 	Step    string            `json:"step"`
 	Params  StepParams        `json:"params"`
 	Context StepContext       `json:"context"`
 	Secrets map[string]string `json:"secrets"`
+	Input   StepInput         `json:"input"`
 }
 
 // ReadStepParams reads and strictly decodes a params document (unknown Jenkinsfile keys are errors).
@@ -57,6 +65,7 @@ func ReadStepParams(path string) (*StepDoc, error) {
 		Context json.RawMessage `json:"context"`
 		Step    string          `json:"step"`
 		Secrets map[string]string
+		Input   map[string]any `json:"input"`
 	}
 	if err := json.Unmarshal(b, &probe); err != nil {
 		return nil, fmt.Errorf("params file %s: %v", path, err)
@@ -67,6 +76,17 @@ func ReadStepParams(path string) (*StepDoc, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d.Params); err != nil {
 		return nil, fmt.Errorf("slackApproval: %v (see vars/slackApproval.txt)", err)
+	}
+	for k, v := range probe.Input {
+		str, _ := v.(string)
+		switch k {
+		case "decision":
+			d.Input.Decision = str
+		case "requestId":
+			d.Input.RequestID = str
+		case "decisionRecord":
+			d.Input.DecisionRecord = str
+		}
 	}
 	if len(probe.Context) > 0 {
 		_ = json.Unmarshal(probe.Context, &d.Context) // the context has more fields than this step reads
