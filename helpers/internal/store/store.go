@@ -92,8 +92,8 @@ type Store struct {
 	rdb     *sql.DB // reads; on SQLite a separate pool, since WAL readers do not wait for the writer
 	pg      bool
 	Backend string
-	// SQLite group commit: votes queue here for batchVotes.
-	votes   chan voteJob
+	// SQLite group commit: writes queue here for batchWrites.
+	jobs    chan writeJob
 	quit    chan struct{}
 	batched chan struct{}
 	once    sync.Once
@@ -118,7 +118,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}
 		rdb.SetMaxOpenConns(4)
-		s = &Store{db: db, rdb: rdb, Backend: "sqlite", votes: make(chan voteJob, 1024), quit: make(chan struct{}), batched: make(chan struct{})}
+		s = &Store{db: db, rdb: rdb, Backend: "sqlite", jobs: make(chan writeJob, 1024), quit: make(chan struct{}), batched: make(chan struct{})}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
@@ -133,8 +133,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		_ = s.db.Close()
 		return nil, err
 	}
-	if s.votes != nil {
-		go s.batchVotes()
+	if s.jobs != nil {
+		go s.batchWrites()
 	}
 	return s, nil
 }
@@ -300,67 +300,83 @@ func (s *Store) lockRequest(ctx context.Context, tx *sql.Tx, id string) (Request
 }
 
 // Vote records a click and, in the same transaction, closes the request when decide says so. It returns only
-// after the commit, so a counted click is durable before the caller acknowledges it. On SQLite, votes arriving
-// together share one transaction and one fsync (group commit).
+// after the commit, so a counted click is durable before the caller acknowledges it.
 func (s *Store) Vote(ctx context.Context, c Click, decide Decider) (VoteResult, error) {
-	if s.votes != nil {
-		j := voteJob{ctx: ctx, c: c, decide: decide, done: make(chan voteDone, 1)}
-		select {
-		case s.votes <- j:
-		case <-ctx.Done():
-			return VoteResult{}, ctx.Err()
-		case <-s.quit:
-			return VoteResult{}, errors.New("store closed")
+	var res VoteResult
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = s.voteIn(ctx, tx, c, decide)
+		if errors.Is(err, ErrNotFound) {
+			return logical{err}
 		}
-		select {
-		case d := <-j.done:
-			return d.res, d.err
-		case <-ctx.Done():
-			return VoteResult{}, ctx.Err() // the batch may still commit it; the caller answers 503 and Slack retries
+		return err
+	})
+	var l logical
+	if errors.As(err, &l) {
+		err = l.err
+	}
+	return res, err
+}
+
+// logical is a job's own outcome (not found, lease lost): it fails that job only, not the batch it shares.
+type logical struct{ err error }
+
+func (l logical) Error() string { return l.err.Error() }
+
+// write runs fn in a transaction and returns after the commit. On SQLite, writes arriving together share one
+// transaction and one fsync (group commit); on PostgreSQL each has its own.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.jobs == nil {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("starting a transaction: %w", err)
 		}
+		defer func() { _ = tx.Rollback() }()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("committing: %w", err)
+		}
+		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return VoteResult{}, fmt.Errorf("starting a transaction: %w", err)
+	j := writeJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.quit:
+		return errors.New("store closed")
 	}
-	defer func() { _ = tx.Rollback() }()
-	res, err := s.voteIn(ctx, tx, c, decide)
-	if err != nil || res.Outcome != VoteCounted {
-		return res, err
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // the batch may still commit it; the caller answers 503 and Slack retries
 	}
-	if err := tx.Commit(); err != nil {
-		return res, fmt.Errorf("committing the click: %w", err)
-	}
-	return res, nil
 }
 
-type voteJob struct {
-	ctx    context.Context
-	c      Click
-	decide Decider
-	done   chan voteDone
+type writeJob struct {
+	ctx  context.Context
+	fn   func(tx *sql.Tx) error
+	done chan error
 }
 
-type voteDone struct {
-	res VoteResult
-	err error
-}
-
-// batchVotes runs the SQLite group commit: up to 128 queued votes per transaction.
-func (s *Store) batchVotes() {
+// batchWrites runs the SQLite group commit: up to 128 queued writes per transaction.
+func (s *Store) batchWrites() {
 	defer close(s.batched)
 	for {
-		var first voteJob
+		var first writeJob
 		select {
-		case first = <-s.votes:
+		case first = <-s.jobs:
 		case <-s.quit:
 			return
 		}
-		batch := []voteJob{first}
+		batch := []writeJob{first}
 	more:
 		for len(batch) < 128 {
 			select {
-			case j := <-s.votes:
+			case j := <-s.jobs:
 				batch = append(batch, j)
 			default:
 				break more
@@ -370,12 +386,12 @@ func (s *Store) batchVotes() {
 	}
 }
 
-func (s *Store) runBatch(batch []voteJob) {
+func (s *Store) runBatch(batch []writeJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	fail := func(err error) {
 		for _, j := range batch {
-			j.done <- voteDone{err: err}
+			j.done <- err
 		}
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -383,22 +399,23 @@ func (s *Store) runBatch(batch []voteJob) {
 		fail(fmt.Errorf("starting a transaction: %w", err))
 		return
 	}
-	out := make([]voteDone, len(batch))
+	out := make([]error, len(batch))
 	for i, j := range batch {
 		if j.ctx.Err() != nil {
-			out[i] = voteDone{err: j.ctx.Err()}
+			out[i] = j.ctx.Err()
 			continue
 		}
-		res, err := s.voteIn(ctx, tx, j.c, j.decide)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		err := j.fn(tx)
+		var l logical
+		if err != nil && !errors.As(err, &l) {
 			_ = tx.Rollback()
 			fail(err)
 			return
 		}
-		out[i] = voteDone{res: res, err: err}
+		out[i] = err
 	}
 	if err := tx.Commit(); err != nil {
-		fail(fmt.Errorf("committing the clicks: %w", err))
+		fail(fmt.Errorf("committing: %w", err))
 		return
 	}
 	for i, j := range batch {
@@ -581,26 +598,32 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 
 // StartSubmit notes that owner is about to POST the answer; it fails when owner lost the lease.
 func (s *Store) StartSubmit(ctx context.Context, id, owner string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET submit_started = ? WHERE request_id = ? AND lease_owner = ? AND delivered_at = 0`), ms(now), id, owner)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return errors.New("the outbox lease was lost")
-	}
-	return nil
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET submit_started = ? WHERE request_id = ? AND lease_owner = ? AND delivered_at = 0`), ms(now), id, owner)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return logical{errors.New("the outbox lease was lost")}
+		}
+		return nil
+	})
 }
 
 // Delivered marks an outbox row done with an outcome (submitted, presumed-submitted, build-finished).
 func (s *Store) Delivered(ctx context.Context, id, outcome string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET delivered_at = ?, outcome = ?, lease_until = 0 WHERE request_id = ?`), ms(now), outcome, id)
-	return err
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET delivered_at = ?, outcome = ?, lease_until = 0 WHERE request_id = ?`), ms(now), outcome, id)
+		return err
+	})
 }
 
 // Retry releases an outbox row for another attempt at next.
 func (s *Store) Retry(ctx context.Context, id string, next time.Time, why string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET next_attempt = ?, lease_until = 0, outcome = ? WHERE request_id = ?`), ms(next), why, id)
-	return err
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET next_attempt = ?, lease_until = 0, outcome = ? WHERE request_id = ?`), ms(next), why, id)
+		return err
+	})
 }
 
 // Outbox reports a row's delivery: when, how, and attempts.
