@@ -22,6 +22,9 @@ import (
 // Bin is where Debian installs PostgreSQL 15's server programs.
 var Bin = "/usr/lib/postgresql/15/bin"
 
+// Fsync keeps PostgreSQL's fsync on (benchmarks); tests run with fsync=off, which loses nothing unless the host crashes.
+var Fsync = false
+
 // Server is one running cluster on 127.0.0.1.
 type Server struct {
 	Dir  string
@@ -56,7 +59,10 @@ func Start() (*Server, error) {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("pgtest: initdb: %v: %s", err, out)
 	}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off", port, dir)
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200", port, dir)
+	if !Fsync {
+		opts += " -c fsync=off"
+	}
 	if out, err := s.asPostgres("pg_ctl", "-D", filepath.Join(dir, "data"), "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
 		_ = os.RemoveAll(dir)

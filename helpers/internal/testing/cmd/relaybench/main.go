@@ -74,6 +74,7 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 	dsnLine := "database: sqlite:" + filepath.Join(dir, "relay.db")
 	env := append(os.Environ(), "SLACK_BOT_TOKEN="+botTok, "SLACK_SIGNING_SECRET="+secret, "RG_JENKINS_TOKEN="+jToken, "RELEASE_GATES_STATE_DIR="+dir)
 	if db == "postgres" {
+		pgtest.Fsync = true // durable commits, as in production
 		pg, err := pgtest.Start()
 		if err != nil {
 			return err
