@@ -344,7 +344,10 @@ func TestRequestRefusalsCarryTheRightExitCode(t *testing.T) {
 func TestRelayRefusesBadConfiguration(t *testing.T) {
 	w := newWorld(t)
 	good, _ := os.ReadFile(w.config)
+	badRBAC := filepath.Join(w.dir, "bad-rbac.yaml")
+	_ = os.WriteFile(badRBAC, []byte("version: 1\nusers: {u01alice: alice}\napprovals: [{service: a, environment: prod, approvers: [u01alice], required: 1}]\n"), 0o600)
 	cases := []struct{ name, from, to string }{
+		{"an rbac.yaml with a lower-case Slack id", "rbac: " + exampleRBAC, "rbac: " + badRBAC},
 		{"unknown mode", "mode: http", "mode: udp"},
 		{"no controller", "controllers:", "controllersX:"},
 		{"an unknown key", "mode: http", "mode: http\nbuttonKey: x"},
@@ -352,6 +355,8 @@ func TestRelayRefusesBadConfiguration(t *testing.T) {
 		{"a missing secret", "{env: SLACK_SIGNING_SECRET}", "{env: RG_UNSET_SECRET}"},
 		{"a Jenkins URL with dot segments", "url: http://", "url: http://x/../"},
 		{"a malformed rbac", "rbac: ", "rbac: /nonexistent/"},
+		{"socket mode without an app token", "mode: http", "mode: socket"},
+		{"a revoked-looking credential hash", "credentialSHA256: ", "credentialSHA256: 12"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
