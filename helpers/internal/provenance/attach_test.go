@@ -219,13 +219,14 @@ func TestTwoAgentsAttachingToOneImageKeepBothAttestations(t *testing.T) {
 			target := resolve(t, rc, d.String())
 			dir := t.TempDir()
 			var pubs [2]crypto.PublicKey
-			var keyFiles [2]string
+			var keyFiles, pubFiles [2]string
 			for i := range keyFiles {
-				k, _ := keyPair(t)
+				k, pubFile := keyPair(t)
 				if c.sameKey && i == 1 {
-					keyFiles[1], pubs[1] = keyFiles[0], pubs[0]
+					keyFiles[1], pubs[1], pubFiles[1] = keyFiles[0], pubs[0], pubFiles[0]
 					continue
 				}
+				pubFiles[i] = pubFile
 				der, _ := x509.MarshalPKCS8PrivateKey(k)
 				keyFiles[i], pubs[i] = filepath.Join(dir, "key"+string(rune('0'+i))), k.Public()
 				os.WriteFile(keyFiles[i], pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
@@ -252,6 +253,11 @@ func TestTwoAgentsAttachingToOneImageKeepBothAttestations(t *testing.T) {
 				}
 				if n != 1 {
 					t.Fatalf("agent %d's approval by %s is there %d times, want once", i, c.users[i], n)
+				}
+				out, err := cosignRun(t, "verify-attestation", "--key", pubFiles[i], "--type", provenance.ApprovalPredicateType,
+					"--insecure-ignore-tlog=true", "--allow-http-registry", d.String())
+				if err != nil || !strings.Contains(out, "verified against the specified public key") {
+					t.Fatalf("stock cosign verify-attestation with agent %d's key: %v\n%s", i, err, out)
 				}
 			}
 		})
