@@ -315,7 +315,7 @@ check_agent() {
 # check_relay IMAGE: start the relay image's entrypoint as uid 10001, config and secrets mounted read-only as files,
 # and probe /healthz, /readyz (503 while its Jenkins is down, 200 once that answers) and /metrics.
 check_relay() {
-  local img=$1 c port jport s=$WORK/relay-secrets cfg=$WORK/relay-config f code pid uid i args=()
+  local img=$1 c port jport s=$WORK/relay-secrets cfg=$WORK/relay-config f code pid uid i
   c=$(bb from -q "$img")
   check_user "$c" "$img"
   check_versions "$c" "$img" "$VERSION" slack-approval
@@ -323,15 +323,15 @@ check_relay() {
   port=$(free_port)
   jport=$(free_port)
   mkdir -p "$s" "$cfg"
-  for f in slack-bot-token slack-signing-secret button-secret jenkins-api-token controller-credential; do
+  for f in slack-bot-token slack-signing-secret jenkins-api-token controller-credential; do
     head -c 32 /dev/urandom | base64 >"$s/$f"
   done
   cp test/demo/rbac.yaml "$cfg/rbac.yaml"
-  if in_image "$c" slack-approval relay --help 2>&1 | grep -q -- '--config'; then
-    "$HOST_BIN/slack-approval" keygen --out "$s/decision-key.pem" --public-out "$WORK/decision-key.pub" >/dev/null 2>"$WORK/keygen.log" ||
-      die "slack-approval keygen failed: $(tail -3 "$WORK/keygen.log")" 1
-    # The Deployment's relay.yaml (deploy/kubernetes/relay.yaml), with SQLite and the secrets as files.
-    cat >"$cfg/relay.yaml" <<EOF
+  "$HOST_BIN/slack-approval" keygen --out "$s/decision-key.pem" --public-out "$WORK/decision-key.pub" >/dev/null 2>"$WORK/keygen.log" ||
+    die "slack-approval keygen failed: $(tail -3 "$WORK/keygen.log")" 1
+  # The Deployment's relay.yaml (deploy/kubernetes/relay.yaml), with SQLite and the secrets as files; its Jenkins
+  # (a loopback port nothing listens on yet) is down at first.
+  cat >"$cfg/relay.yaml" <<EOF
 listen: 127.0.0.1:$port
 mode: http
 database: sqlite:/var/lib/release-gates/relay.db
@@ -342,23 +342,17 @@ slack:
   botToken: {file: /run/secrets/release-gates/slack-bot-token}
   signingSecret: {file: /run/secrets/release-gates/slack-signing-secret}
 controllers:
-  - name: ci
+  - name: ci-main
     url: http://127.0.0.1:$jport/
     user: slack-relay
     apiToken: {file: /run/secrets/release-gates/jenkins-api-token}
     credential: {file: /run/secrets/release-gates/controller-credential}
 EOF
-    args=(--config /etc/release-gates/relay.yaml)
-  else
-    args=(--listen "127.0.0.1:$port" --rbac /etc/release-gates/rbac.yaml --jenkins-url "http://127.0.0.1:$jport/"
-      --signing-secret-file /run/secrets/release-gates/slack-signing-secret --button-secret-file /run/secrets/release-gates/button-secret
-      --jenkins-api-token-file /run/secrets/release-gates/jenkins-api-token --audit-file -)
-  fi
   chown -R "$AGENT_UID:$AGENT_UID" "$s" "$cfg"
   chmod 0500 "$s" && chmod 0400 "$s"/*
   # The image's entrypoint (slack-approval relay); chroot isolation shares the host's network, so it listens on loopback.
   bb_exec run --isolation chroot -v "$s:/run/secrets/release-gates:ro" -v "$cfg:/etc/release-gates:ro" \
-    --env JENKINS_USER=slack-relay "$c" -- /usr/local/bin/slack-approval relay "${args[@]}" >"$WORK/relay.log" 2>&1 &
+    --env JENKINS_USER=slack-relay "$c" -- /usr/local/bin/slack-approval relay --config /etc/release-gates/relay.yaml >"$WORK/relay.log" 2>&1 &
   RELAY_PID=$!
   for i in $(seq 150); do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/healthz" 2>/dev/null) || code=000
@@ -378,24 +372,18 @@ EOF
     promtool check metrics <"$WORK/relay.metrics" >"$WORK/promtool.log" 2>&1 || die "$img: promtool check metrics: $(tail -3 "$WORK/promtool.log")" 1
   fi
   code=$(curl -s -o "$WORK/readyz.body" -w '%{http_code}' --max-time 8 "http://127.0.0.1:$port/readyz") || code=000
-  if [ "$code" = 404 ]; then
-    RELAY_READYZ="not served by this slack-approval (404)"
-    say "relay: uid $AGENT_UID, /healthz 200, /metrics OK; /readyz is not served by this slack-approval yet (404)"
-  else
-    [ "$code" = 503 ] || die "$img: /readyz answered $code while its Jenkins is down, want 503: $(head -c 300 "$WORK/readyz.body")" 1
-    # Now the controller answers: readiness must follow.
-    go build -o "$WORK/jenkinsroot" ./test/images/jenkinsroot
-    "$WORK/jenkinsroot" --listen "127.0.0.1:$jport" --user slack-relay --token-file "$s/jenkins-api-token" >"$WORK/jenkinsroot.log" 2>&1 &
-    JENKINS_PID=$!
-    for i in $(seq 60); do
-      code=$(curl -s -o "$WORK/readyz.body" -w '%{http_code}' --max-time 8 "http://127.0.0.1:$port/readyz") || code=000
-      [ "$code" = 200 ] && break
-      sleep 0.5
-    done
-    [ "$code" = 200 ] || die "$img: /readyz answered $code with its database and Jenkins up, want 200: $(head -c 300 "$WORK/readyz.body")" 1
-    RELAY_READYZ="503 with Jenkins down, 200 once it answers"
-    say "relay: uid $AGENT_UID, /healthz 200, /readyz $RELAY_READYZ, /metrics passes promtool check metrics"
-  fi
+  [ "$code" = 503 ] || die "$img: /readyz answered $code while its Jenkins is down, want 503: $(head -c 300 "$WORK/readyz.body")" 1
+  # Now the controller answers: readiness must follow.
+  go build -o "$WORK/jenkinsroot" ./test/images/jenkinsroot
+  "$WORK/jenkinsroot" --listen "127.0.0.1:$jport" --user slack-relay --token-file "$s/jenkins-api-token" >"$WORK/jenkinsroot.log" 2>&1 &
+  JENKINS_PID=$!
+  for i in $(seq 60); do
+    code=$(curl -s -o "$WORK/readyz.body" -w '%{http_code}' --max-time 8 "http://127.0.0.1:$port/readyz") || code=000
+    [ "$code" = 200 ] && break
+    sleep 0.5
+  done
+  [ "$code" = 200 ] || die "$img: /readyz answered $code with its database and Jenkins up, want 200: $(head -c 300 "$WORK/readyz.body")" 1
+  say "relay: uid $AGENT_UID, /healthz 200, /readyz 503 with its Jenkins down and 200 once it answers, /metrics passes promtool check metrics"
   kill "$RELAY_PID" 2>/dev/null
   wait "$RELAY_PID" 2>/dev/null || true
   RELAY_PID=

@@ -295,7 +295,7 @@ func TestRelayDeploymentRunsTwoNonRootReplicasWithProbesAndSecretReferences(t *t
 		secrets[path(o, "metadata", "name").(string)], _ = path(o, "stringData").(map[string]any)
 	}
 	envs, _ := path(c, "env").([]any)
-	wantEnv := []string{"RELAY_DATABASE_URL", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "JENKINS_API_TOKEN"}
+	wantEnv := []string{"RG_RELAY_DATABASE_URL", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "RG_JENKINS_CI_MAIN_TOKEN"}
 	for _, e := range envs {
 		name := path(e, "name").(string)
 		if path(e, "value") != nil {
@@ -330,10 +330,67 @@ func TestRelayDeploymentRunsTwoNonRootReplicasWithProbesAndSecretReferences(t *t
 	// The config the relay reads names the env vars and the key file the Deployment provides.
 	cm := byKind["ConfigMap"]
 	cfg, _ := path(cm, "data", "relay.yaml").(string)
-	for _, want := range []string{"env: RELAY_DATABASE_URL", "env: SLACK_BOT_TOKEN", "env: SLACK_SIGNING_SECRET", "env: JENKINS_API_TOKEN",
+	for _, want := range []string{"env: RG_RELAY_DATABASE_URL", "env: SLACK_BOT_TOKEN", "env: SLACK_SIGNING_SECRET", "env: RG_JENKINS_CI_MAIN_TOKEN",
 		"decisionKey: /run/secrets/release-gates/decision-key/decision-key.pem", "listen: 0.0.0.0:8090"} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("the ConfigMap's relay.yaml lacks %q", want)
 		}
+	}
+}
+
+// TestTheConfigMapsRelayYAMLPassesTheRealRelaysConfigCheck runs the built slack-approval relay on the ConfigMap's
+// relay.yaml and rbac.yaml, with every secret it names set: it must get past its config check (exit 2 would be a
+// config error) and stop at the unreachable PostgreSQL (exit 3, infrastructure).
+func TestTheConfigMapsRelayYAMLPassesTheRealRelaysConfigCheck(t *testing.T) {
+	bin := filepath.Join(os.Getenv("RG_BIN"), "slack-approval")
+	if _, err := os.Stat(bin); os.Getenv("RG_BIN") == "" || err != nil {
+		if os.Getenv(requireEnv) == "1" {
+			t.Fatalf("no slack-approval in $RG_BIN (%q): run make helpers", os.Getenv("RG_BIN"))
+		}
+		t.Skip("set RG_BIN to a dir with slack-approval (make helpers) to run the real relay's config check")
+	}
+	var cm map[string]any
+	for _, o := range objects(t, "relay.yaml") {
+		if o["kind"] == "ConfigMap" {
+			cm = o
+		}
+	}
+	dir := t.TempDir()
+	cfg, _ := path(cm, "data", "relay.yaml").(string)
+	rbac, _ := path(cm, "data", "rbac.yaml").(string)
+	key := filepath.Join(dir, "decision-key.pem")
+	if out, err := exec.Command(bin, "keygen", "--out", key, "--public-out", key+".pub").CombinedOutput(); err != nil {
+		t.Fatalf("slack-approval keygen: %v\n%s", err, out)
+	}
+	// The Deployment's mounts, moved into the temp dir.
+	for _, mnt := range [][2]string{{"/etc/release-gates/rbac.yaml", filepath.Join(dir, "rbac.yaml")}, {"/run/secrets/release-gates/decision-key/decision-key.pem", key}} {
+		if !strings.Contains(cfg, mnt[0]) {
+			t.Fatalf("the ConfigMap's relay.yaml no longer names %s", mnt[0])
+		}
+		cfg = strings.ReplaceAll(cfg, mnt[0], mnt[1])
+	}
+	cfg = strings.Replace(cfg, "listen: 0.0.0.0:8090", "listen: 127.0.0.1:0", 1)
+	os.WriteFile(filepath.Join(dir, "rbac.yaml"), []byte(rbac), 0o644)
+	os.WriteFile(filepath.Join(dir, "relay.yaml"), []byte(cfg), 0o644)
+	secrets := []string{"RG_RELAY_DATABASE_URL=postgres://relay:not-a-password@127.0.0.1:1/release_gates?sslmode=disable&connect_timeout=2",
+		"SLACK_BOT_TOKEN=xoxb-test", "SLACK_SIGNING_SECRET=test-signing-secret", "RG_JENKINS_CI_MAIN_TOKEN=test-token", "RG_RELAY_CI_MAIN_CREDENTIAL=test-credential"}
+	relay := func(env []string) (int, string) {
+		cmd := exec.Command(bin, "relay", "--config", filepath.Join(dir, "relay.yaml"), "--result-file", filepath.Join(t.TempDir(), "result.json"))
+		cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+			return strings.HasPrefix(kv, "SLACK_") || strings.HasPrefix(kv, "RG_RELAY_") || strings.HasPrefix(kv, "RG_JENKINS_")
+		}), env...)
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	code, out := relay(secrets)
+	if code != 3 || !strings.Contains(out, "127.0.0.1:1") {
+		t.Fatalf("slack-approval relay on the ConfigMap's config: exit %d, want 3 at the database (past the config check):\n%s", code, out)
+	}
+	if strings.Contains(out, "not-a-password") {
+		t.Fatalf("the database password reached the console:\n%s", out)
+	}
+	// The check can fail: without one of the env vars the config names, it is a config error (exit 2).
+	if code, out := relay(slices.DeleteFunc(slices.Clone(secrets), func(kv string) bool { return strings.HasPrefix(kv, "SLACK_BOT_TOKEN=") })); code != 2 || !strings.Contains(out, "SLACK_BOT_TOKEN") {
+		t.Fatalf("slack-approval relay without SLACK_BOT_TOKEN: exit %d, want 2 naming it:\n%s", code, out)
 	}
 }
