@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -98,37 +97,37 @@ func SignCosign(ctx context.Context, reg *registry.Client, target registry.Targe
 			out.Location, out.Signatures = "referrers", 1
 			return writeCosignReferrer(ctx, reg, target, sig)
 		}
+		// One GET of the .sig image serves the duplicate check, the count and the write: the target was resolved
+		// already, so its manifest is not fetched again.
 		opts := ociOptions(ctx, reg)
-		se, err := ociremote.SignedEntity(target.Digest, opts...)
-		var nf *ociremote.EntityNotFoundError
-		if errors.As(err, &nf) {
-			return errf(result.ClassInput, "image %s not found", target.Digest)
-		} else if err != nil {
-			return err
-		}
-		before, err := countSignatures(se)
-		if err != nil {
-			return err
-		}
-		newSE, err := mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(cremote.NewDupeDetector(verifier)))
-		if err != nil {
-			return err
-		}
-		after, err := countSignatures(newSE)
-		if err != nil {
-			return err
-		}
-		out.Signatures = after
 		tag, err := ociremote.SignatureTag(target.Digest, opts...)
 		if err != nil {
 			return err
 		}
 		out.Location = tag.String()
-		if after == before {
+		base, err := ociremote.Signatures(tag, opts...)
+		if err != nil {
+			return err
+		}
+		before, err := base.Get()
+		if err != nil {
+			return err
+		}
+		out.Signatures = len(before)
+		dupe, err := cremote.NewDupeDetector(verifier).Find(base, sig)
+		if err != nil {
+			return err
+		}
+		if dupe != nil {
 			out.Reused = true
 			return nil
 		}
-		return ociremote.WriteSignatures(target.Digest.Repository, newSE, opts...)
+		sigs, err := mutate.AppendSignatures(base, false, sig)
+		if err != nil {
+			return err
+		}
+		out.Signatures++
+		return ociremote.WriteSignatures(target.Digest.Repository, sigEntity{digest: target.Descriptor.Digest, sigs: sigs}, opts...)
 	})
 	if err != nil {
 		return out, err
@@ -140,13 +139,17 @@ func SignCosign(ctx context.Context, reg *registry.Client, target registry.Targe
 	return out, nil
 }
 
-func countSignatures(se oci.SignedEntity) (int, error) {
-	sigs, err := se.Signatures()
-	if err != nil {
-		return 0, err
-	}
-	l, err := sigs.Get()
-	return len(l), err
+// sigEntity is the signed image as WriteSignatures needs it: its digest and the signatures to publish.
+type sigEntity struct {
+	digest v1.Hash
+	sigs   oci.Signatures
+}
+
+func (e sigEntity) Digest() (v1.Hash, error)              { return e.digest, nil }
+func (e sigEntity) Signatures() (oci.Signatures, error)   { return e.sigs, nil }
+func (e sigEntity) Attestations() (oci.Signatures, error) { return empty.Signatures(), nil }
+func (e sigEntity) Attachment(name string) (oci.File, error) {
+	return nil, fmt.Errorf("attachment %q not found", name)
 }
 
 // CosignResult says which key verified how many cosign signatures.

@@ -40,7 +40,13 @@ type Options struct {
 	MaxBackoff time.Duration     // cap on one pause and on an honoured Retry-After; default 10s
 	Transport  http.RoundTripper // replaces the default resilient transport (per-request retries + per-host breaker)
 	Breakers   *breaker.Set      // breakers of the default transport; nil: breaker.FromEnv() (state shared on the agent)
+	// MaxRequests caps the registry requests in flight at once across the client, whatever runs them (cosign,
+	// notation, retries); 0 means DefaultMaxRequests. It is separate from how many images are signed at once.
+	MaxRequests int
 }
+
+// DefaultMaxRequests is the registry requests in flight at once when Options.MaxRequests is 0.
+const DefaultMaxRequests = 16
 
 // Client talks to registries for go-containerregistry (cosign) and oras (notation) with one credential source.
 type Client struct {
@@ -65,17 +71,22 @@ func New(opts Options) *Client {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = retry.Default.Max
 	}
+	if opts.MaxRequests <= 0 {
+		opts.MaxRequests = DefaultMaxRequests
+	}
 	base := opts.Transport
 	if base == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		t.ResponseHeaderTimeout = 60 * time.Second
+		t.MaxIdleConnsPerHost = opts.MaxRequests // keep a connection per slot: the default 2 would reconnect per request
 		set := opts.Breakers
 		if set == nil {
 			set = breaker.FromEnv()
 		}
 		base = breaker.Stack(t, set, retry.RequestDefault)
 	}
+	base = &limiter{next: base, slots: make(chan struct{}, opts.MaxRequests)}
 	ra := &retryAfters{}
 	c := &Client{opts: opts, transport: &schemeGuard{next: base, plainHTTP: opts.PlainHTTP, retryAfter: ra}, retryAfter: ra}
 	c.keychain = keychain{c}
@@ -192,6 +203,27 @@ func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 		g.retryAfter.note(req.URL.Host, resp)
 	}
 	return resp, err
+}
+
+// limiter holds a slot from sending a request until its response headers arrive (or it fails), retries included,
+// so a registry never sees more than cap(slots) requests from this client at once. Response bodies are read
+// outside the slot: a caller holding one open while it sends the next request can never deadlock.
+type limiter struct {
+	next  http.RoundTripper
+	slots chan struct{}
+}
+
+func (l *limiter) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-req.Context().Done():
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, req.Context().Err()
+	}
+	defer func() { <-l.slots }()
+	return l.next.RoundTrip(req)
 }
 
 // Target is an image resolved to its digest.
