@@ -262,7 +262,7 @@ class AttestReleaseTest extends PipelineTestBase {
         Map want = [1: 'attestRelease: rejected: attest provenance went wrong (1)',
                     2: 'attestRelease: bad input or configuration: attest provenance went wrong (2)',
                     3: 'attestRelease: infrastructure unavailable: attest provenance went wrong (3) (retry later)',
-                    4: 'attestRelease: helper release-evidence failed with exit code 4: attest provenance went wrong (4)']
+                    4: "attestRelease: helper bug, please report (helper release-evidence, trace ${TRACE}): attest provenance went wrong (4)".toString()]
         want.each { Integer code, String msg ->
             calls.clear()
             status = ['attest provenance': code]

@@ -26,12 +26,12 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
-	"github.com/release-gates/release-gates/helpers/internal/faultproxy"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/peertest"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
+	"github.com/release-gates/release-gates/helpers/internal/testing/faultproxy"
 )
 
 var both = []image.Format{image.Cosign, image.Notation}
