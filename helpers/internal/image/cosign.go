@@ -10,12 +10,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci"
@@ -127,7 +130,7 @@ func SignCosign(ctx context.Context, reg *registry.Client, target registry.Targe
 			return err
 		}
 		out.Signatures++
-		return ociremote.WriteSignatures(target.Digest.Repository, sigEntity{digest: target.Descriptor.Digest, sigs: sigs}, opts...)
+		return writeSigImage(ctx, reg, tag, sigs, len(before))
 	})
 	if err != nil {
 		return out, err
@@ -139,17 +142,62 @@ func SignCosign(ctx context.Context, reg *registry.Client, target registry.Targe
 	return out, nil
 }
 
-// sigEntity is the signed image as WriteSignatures needs it: its digest and the signatures to publish.
-type sigEntity struct {
-	digest v1.Hash
-	sigs   oci.Signatures
-}
-
-func (e sigEntity) Digest() (v1.Hash, error)              { return e.digest, nil }
-func (e sigEntity) Signatures() (oci.Signatures, error)   { return e.sigs, nil }
-func (e sigEntity) Attestations() (oci.Signatures, error) { return empty.Signatures(), nil }
-func (e sigEntity) Attachment(name string) (oci.File, error) {
-	return nil, fmt.Errorf("attachment %q not found", name)
+// writeSigImage publishes the cosign signature image sigs at tag, laid out exactly as cosign's WriteSignatures
+// lays it out, in fewer requests: each new blob goes up in one POST + PUT (no HEAD, no chunked PATCH) and the
+// manifest in one PUT. The first `existing` layers are the signatures already there: they are not sent again.
+func writeSigImage(ctx context.Context, reg *registry.Client, tag name.Tag, sigs oci.Signatures, existing int) error {
+	repo, err := reg.Repository(tag.Repository)
+	if err != nil {
+		return err
+	}
+	layers, err := sigs.Layers()
+	if err != nil {
+		return err
+	}
+	push := func(mt types.MediaType, raw []byte) error {
+		d := sha256.Sum256(raw)
+		return repo.Blobs().Push(ctx, ocispec.Descriptor{MediaType: string(mt), Digest: digest.NewDigestFromBytes(digest.SHA256, d[:]), Size: int64(len(raw))}, bytes.NewReader(raw))
+	}
+	for _, l := range layers[min(existing, len(layers)):] {
+		mt, err := l.MediaType()
+		if err != nil {
+			return err
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return err
+		}
+		raw, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		if err := push(mt, raw); err != nil {
+			return err
+		}
+	}
+	cfg, err := sigs.RawConfigFile()
+	if err != nil {
+		return err
+	}
+	m, err := sigs.Manifest()
+	if err != nil {
+		return err
+	}
+	if err := push(m.Config.MediaType, cfg); err != nil {
+		return err
+	}
+	raw, err := sigs.RawManifest()
+	if err != nil {
+		return err
+	}
+	mt, err := sigs.MediaType()
+	if err != nil {
+		return err
+	}
+	d := sha256.Sum256(raw)
+	desc := ocispec.Descriptor{MediaType: string(mt), Digest: digest.NewDigestFromBytes(digest.SHA256, d[:]), Size: int64(len(raw))}
+	return repo.PushReference(ctx, desc, bytes.NewReader(raw), tag.TagStr())
 }
 
 // CosignResult says which key verified how many cosign signatures.
