@@ -78,7 +78,7 @@ func verifyCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "image", Required: true, Usage: "the image to deploy, repo@sha256:... (or a tag, resolved once)"},
 			&cli.StringFlag{Name: "expect-commit", Usage: "provenance must name this commit (prefix)"},
-		}, evidenceFlags()...),
+		}, append(evidenceFlags(), vsaIssueFlags()...)...),
 		Action: func(c *cli.Context) error {
 			call := app.From(c)
 			o, err := verifyOptions(c)
@@ -102,6 +102,9 @@ func verifyCommand() *cli.Command {
 				err = rerr
 			}
 			if err != nil {
+				return err
+			}
+			if err := issueVSA(c, o, out); err != nil {
 				return err
 			}
 			call.Result.Set("digest", out.Digest)

@@ -10,10 +10,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/tsa"
 )
 
 // imageCommand wires `image sign` and `image verify`.
@@ -41,6 +43,9 @@ func imageCommand() *cli.Command {
 					&cli.StringFlag{Name: "cert-chain", Usage: "PEM certificate chain of the key, leaf first (required for notation; default with --keyring: the key's certChain)"},
 					&cli.StringFlag{Name: "notation-format", Value: "jws", Usage: "notation envelope: jws or cose"},
 					&cli.BoolFlag{Name: "referrers", Usage: "store the cosign signature as an OCI 1.1 referrer instead of the sha256-<hex>.sig tag"},
+					&cli.StringFlag{Name: "timestamp-url", Usage: "RFC 3161 timestamp authority for notation signatures (as notation sign --timestamp-url), so they verify after the certificate expires"},
+					&cli.StringFlag{Name: "timestamp-root-cert", Usage: "PEM root certificate of the --timestamp-url authority (as notation sign --timestamp-root-cert)"},
+					&cli.StringFlag{Name: "bundle-format", Usage: "v0.3: also attach a sigstore bundle v0.3 referrer (cosign v3's default), so cosign v2 and v3 both find the signature"},
 					&cli.StringFlag{Name: "expect-digest", Usage: "sha256:... the single IMAGE must resolve to (a moved tag is rejected)"},
 				), registryFlags()...),
 				Action: imageSign,
@@ -96,6 +101,10 @@ func imageSign(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	bundleFormat, err := bundle.ParseFormat(c.String("bundle-format"))
+	if err != nil {
+		return err
+	}
 	var expect v1.Hash
 	if s := c.String("expect-digest"); s != "" {
 		if expect, err = v1.NewHash(s); err != nil {
@@ -126,8 +135,17 @@ func imageSign(c *cli.Context) error {
 	call.Result.Set("key_id", k.ID)
 	call.Result.Set("formats", formatNames(formats))
 	var made atomic.Int64 // new signatures, for the key's counter; a reused one was counted when it was made
-	err = image.SignAll(c.Context, registryClient(c), images, image.Key{Signer: k.Signer, CertChain: k.CertChain, ID: k.ID},
-		image.SignOptions{Formats: formats, NotationMediaType: mediaType, Referrers: c.Bool("referrers"), Expect: expect, Workers: c.Int("parallel")},
+	ik := image.Key{Signer: k.Signer, CertChain: k.CertChain, ID: k.ID}
+	if u := c.String("timestamp-url"); u != "" || c.String("timestamp-root-cert") != "" {
+		a, err := tsa.Open(u, c.String("timestamp-root-cert"))
+		if err != nil {
+			return err
+		}
+		ik.Timestamper, ik.TSARootCAs = a.Timestamper, a.Roots
+		call.Result.Set("timestamp_url", u)
+	}
+	err = image.SignAll(c.Context, registryClient(c), images, ik,
+		image.SignOptions{Formats: formats, NotationMediaType: mediaType, Referrers: c.Bool("referrers"), BundleFormat: bundleFormat, Expect: expect, Workers: c.Int("parallel")},
 		func(o image.Outcome) {
 			recordImage(call, o, "signed")
 			made.Add(newSignatures(o))
@@ -227,6 +245,9 @@ func recordImage(call *app.Call, o image.Outcome, verb string) {
 	}
 	if o.Cosign != nil {
 		it.Details["cosign"] = map[string]any{"location": o.Cosign.Location, "signatures": o.Cosign.Signatures, "reused": o.Cosign.Reused, "verified": o.Cosign.Verified}
+		if b := o.Cosign.Bundle; b != nil {
+			it.Details["cosign_bundle"] = map[string]any{"format": bundle.FormatV03, "location": "referrers", "reused": b.Reused}
+		}
 	}
 	if o.Notation != nil {
 		it.Details["notation"] = map[string]any{"media_type": o.Notation.MediaType, "reused": o.Notation.Reused, "verified": o.Notation.Verified}
