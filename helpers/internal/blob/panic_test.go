@@ -34,7 +34,9 @@ func TestAPanicInTheSigningPoolIsExit4WithTheResultFileWritten(t *testing.T) {
 	dir, files := writeBlobs(t, 6, 64)
 	a := app.New("sign-artifacts", "test")
 	a.Commands = []*cli.Command{{Name: "blob", Action: func(c *cli.Context) error {
-		load := func(context.Context) (*keys.Key, error) { return &keys.Key{Signer: nilMapSigner{fk.key.Signer}, ID: fk.key.ID}, nil }
+		load := func(context.Context) (*keys.Key, error) {
+			return &keys.Key{Signer: nilMapSigner{fk.key.Signer}, ID: fk.key.ID}, nil
+		}
 		_, err := Sign(c.Context, load, files, SignOptions{Parallel: 3})
 		return err
 	}}}
