@@ -32,6 +32,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/sigtag"
 )
 
 // CosignOutcome describes a cosign signature written for one image.
@@ -76,19 +77,93 @@ func SignCosign(ctx context.Context, reg *registry.Client, target registry.Targe
 	if err != nil {
 		return CosignOutcome{}, errf(result.ClassInternal, "cosign payload: %v", err)
 	}
-	var out CosignOutcome
-	err = reg.Retry(ctx, "pushing cosign signature for "+target.Digest.String(), func() error {
-		out = CosignOutcome{}
-		if referrers {
-			// Referrer manifests are content-addressed with the signature inside, so dedupe by verifying first.
-			n, err := verifyCosignReferrers(ctx, reg, target, verifier)
+	if referrers {
+		return signCosignReferrer(ctx, reg, target, s, verifier, payload)
+	}
+	h, err := v1.NewHash(target.Digest.DigestStr())
+	if err != nil {
+		return CosignOutcome{}, errf(result.ClassInput, "image digest %s: %v", target.Digest, err)
+	}
+	opts := ociOptions(ctx, reg)
+	tag, err := ociremote.SignatureTag(target.Digest, opts...)
+	if err != nil {
+		return CosignOutcome{}, err
+	}
+	out := CosignOutcome{Location: tag.String()}
+	var sig oci.Signature // signed once: a re-merge pushes the same signature again
+	wrote := false
+	write := func() error {
+		return reg.Retry(ctx, "pushing cosign signature for "+target.Digest.String(), func() error {
+			if sig == nil {
+				raw, err := signCosignPayload(s, payload)
+				if err != nil {
+					return errf(result.ClassKey, "cosign signing with the key: %v", err)
+				}
+				if sig, err = cstatic.NewSignature(payload, base64.StdEncoding.EncodeToString(raw)); err != nil {
+					return err
+				}
+				// A signature that does not verify would never be found again and would be pushed every round.
+				if _, err := cosign.VerifyImageSignature(ctx, sig, h, checkOpts(ctx, reg, verifier)); err != nil {
+					return errf(result.ClassKey, "the key made a cosign signature that does not verify with its own public key: %v", oneLine(err))
+				}
+			}
+			// One GET of the .sig image serves the duplicate check, the count and the write: the target was
+			// resolved already, so its manifest is not fetched again.
+			base, err := ociremote.Signatures(tag, opts...)
 			if err != nil {
 				return err
 			}
-			if n > 0 {
-				out.Location, out.Reused = "referrers", true
+			before, err := base.Get()
+			if err != nil {
+				return err
+			}
+			out.Signatures = len(before)
+			dupe, err := cremote.NewDupeDetector(verifier).Find(base, sig)
+			if err != nil {
+				return err
+			}
+			if dupe != nil { // a valid signature by this key is there already
 				return nil
 			}
+			sigs, err := mutate.AppendSignatures(base, false, sig)
+			if err != nil {
+				return err
+			}
+			out.Signatures++
+			wrote = true
+			return writeSigImage(ctx, reg, tag, sigs, len(before))
+		})
+	}
+	// The check that ours survived is also the verification of what the registry now holds.
+	present := func() (bool, error) {
+		sigs, _, err := fetchCosignSignatures(ctx, reg, tag, "fetching cosign signatures of "+target.Digest.String())
+		if err != nil {
+			return false, err
+		}
+		n, _ := countValid(ctx, sigs, h, checkOpts(ctx, reg, verifier))
+		out.Signatures = len(sigs)
+		return n > 0, nil
+	}
+	if err := sigtag.Converge(ctx, "cosign signature tag "+tag.String(), write, present); err != nil {
+		return out, err
+	}
+	out.Reused, out.Verified = !wrote, true
+	return out, nil
+}
+
+// signCosignReferrer stores a cosign signature as an OCI 1.1 referrer unless one by this key verifies already;
+// referrer manifests are content-addressed and listed, never overwritten, so no other signer can drop ours.
+func signCosignReferrer(ctx context.Context, reg *registry.Client, target registry.Target, s crypto.Signer, verifier signature.Verifier, payload []byte) (CosignOutcome, error) {
+	out := CosignOutcome{Location: "referrers"}
+	err := reg.Retry(ctx, "pushing cosign signature for "+target.Digest.String(), func() error {
+		out.Reused, out.Signatures = false, 0
+		n, err := verifyCosignReferrers(ctx, reg, target, verifier)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			out.Reused = true
+			return nil
 		}
 		raw, err := signCosignPayload(s, payload)
 		if err != nil {
@@ -98,46 +173,13 @@ func SignCosign(ctx context.Context, reg *registry.Client, target registry.Targe
 		if err != nil {
 			return err
 		}
-		if referrers {
-			out.Location, out.Signatures = "referrers", 1
-			return writeCosignReferrer(ctx, reg, target, sig)
-		}
-		// One GET of the .sig image serves the duplicate check, the count and the write: the target was resolved
-		// already, so its manifest is not fetched again.
-		opts := ociOptions(ctx, reg)
-		tag, err := ociremote.SignatureTag(target.Digest, opts...)
-		if err != nil {
-			return err
-		}
-		out.Location = tag.String()
-		base, err := ociremote.Signatures(tag, opts...)
-		if err != nil {
-			return err
-		}
-		before, err := base.Get()
-		if err != nil {
-			return err
-		}
-		out.Signatures = len(before)
-		dupe, err := cremote.NewDupeDetector(verifier).Find(base, sig)
-		if err != nil {
-			return err
-		}
-		if dupe != nil {
-			out.Reused = true
-			return nil
-		}
-		sigs, err := mutate.AppendSignatures(base, false, sig)
-		if err != nil {
-			return err
-		}
-		out.Signatures++
-		return writeSigImage(ctx, reg, tag, sigs, len(before))
+		out.Signatures = 1
+		return writeCosignReferrer(ctx, reg, target, sig)
 	})
 	if err != nil {
 		return out, err
 	}
-	if _, _, err := verifyCosign(ctx, reg, target, []signature.Verifier{verifier}, referrers); err != nil {
+	if _, _, err := verifyCosign(ctx, reg, target, []signature.Verifier{verifier}, true); err != nil {
 		return out, fmt.Errorf("verifying the cosign signature just written: %w", err)
 	}
 	out.Verified = true

@@ -43,6 +43,8 @@ type Options struct {
 	// MaxRequests caps the registry requests in flight at once across the client, whatever runs them (cosign,
 	// notation, retries); 0 means DefaultMaxRequests. It is separate from how many images are signed at once.
 	MaxRequests int
+	// Sleep replaces the real pause between operation tries (retry.Policy.Sleep), for tests; nil sleeps.
+	Sleep func(time.Duration)
 }
 
 // DefaultMaxRequests is the registry requests in flight at once when Options.MaxRequests is 0.
