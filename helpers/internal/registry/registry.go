@@ -56,6 +56,9 @@ type Client struct {
 	transport  http.RoundTripper
 	keychain   authn.Keychain
 	retryAfter *retryAfters
+	// noReferrers holds the hosts that answered a referrers API request 404: they have no referrers API
+	// (OCI distribution spec 1.1), so later repositories there go straight to the sha256-<hex> tag.
+	noReferrers *sync.Map
 
 	once   sync.Once
 	puller *remote.Puller // share pinged, authenticated transports across calls
@@ -89,8 +92,8 @@ func New(opts Options) *Client {
 		base = breaker.Stack(t, set, retry.RequestDefault)
 	}
 	base = &limiter{next: base, slots: make(chan struct{}, opts.MaxRequests)}
-	ra := &retryAfters{}
-	c := &Client{opts: opts, transport: &schemeGuard{next: base, plainHTTP: opts.PlainHTTP, retryAfter: ra}, retryAfter: ra}
+	ra, nr := &retryAfters{}, &sync.Map{}
+	c := &Client{opts: opts, transport: &schemeGuard{next: base, plainHTTP: opts.PlainHTTP, retryAfter: ra, noReferrers: nr}, retryAfter: ra, noReferrers: nr}
 	c.keychain = keychain{c}
 	return c
 }
@@ -138,6 +141,9 @@ func (c *Client) Repository(repo name.Repository) (*orasremote.Repository, error
 		return nil, result.Errorf(result.ClassInput, "repository %s: %v", repo.Name(), err)
 	}
 	r.PlainHTTP = c.opts.PlainHTTP
+	if _, no := c.noReferrers.Load(repo.RegistryStr()); no {
+		_ = r.SetReferrersCapability(false) // a fresh repository: it cannot have been set already
+	}
 	r.Client = &orasauth.Client{
 		Client: &http.Client{Transport: c.transport},
 		Cache:  orasauth.NewCache(),
@@ -191,9 +197,10 @@ var errPlainHTTP = errors.New("plain HTTP refused")
 // schemeGuard refuses http:// requests unless plain HTTP was asked for: go-containerregistry silently falls back to HTTP for loopback hosts.
 // It also notes a Retry-After for Client.Retry.
 type schemeGuard struct {
-	next       http.RoundTripper
-	plainHTTP  bool
-	retryAfter *retryAfters
+	next        http.RoundTripper
+	plainHTTP   bool
+	retryAfter  *retryAfters
+	noReferrers *sync.Map
 }
 
 func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -203,6 +210,10 @@ func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := g.next.RoundTrip(req)
 	if err == nil && g.retryAfter != nil {
 		g.retryAfter.note(req.URL.Host, resp)
+	}
+	if err == nil && g.noReferrers != nil && resp.StatusCode == http.StatusNotFound && req.Method == http.MethodGet &&
+		strings.HasPrefix(req.URL.Path, "/v2/") && strings.Contains(req.URL.Path, "/referrers/") {
+		g.noReferrers.Store(req.URL.Host, true)
 	}
 	return resp, err
 }
