@@ -41,6 +41,7 @@ test  buildah                  /usr/bin/buildah                            build
 test  debootstrap              /usr/sbin/debootstrap                       the local bookworm stand-in base image
 test  gcc-aarch64-linux-gnu    /usr/bin/aarch64-linux-gnu-gcc              make release's linux/arm64 cgo build
 test  libc6-dev-arm64-cross    /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
+test  strace                   /usr/bin/strace                             the fsync-order tests of atomicfile and the approval journal
 demo  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
 demo  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the demo runs the real steps in the harness
 demo  junit4                   /usr/share/java/junit4.jar                  the step harness' classpath
