@@ -26,6 +26,7 @@ func imageCommand() *cli.Command {
 			&cli.BoolFlag{Name: "plain-http", Usage: "allow plain HTTP to the registry (never implied, even for localhost)"},
 			&cli.StringFlag{Name: "registry-config", Usage: "docker config dir with config.json (default: $DOCKER_CONFIG, else ~/.docker); $REGISTRY_USERNAME/$REGISTRY_PASSWORD win"},
 			&cli.IntFlag{Name: "parallel", Value: 4, Usage: "images processed at once"},
+			&cli.IntFlag{Name: "max-requests", Value: registry.DefaultMaxRequests, Usage: "registry requests in flight at once, across all images (separate from --parallel)"},
 		}
 	}
 	return &cli.Command{
@@ -85,6 +86,8 @@ func registryClient(c *cli.Context) *registry.Client {
 		ConfigDir: c.String("registry-config"),
 		Username:  os.Getenv(registry.UsernameEnv),
 		Password:  os.Getenv(registry.PasswordEnv),
+		// a value below 1 falls back to the default bound: never unbounded
+		MaxRequests: c.Int("max-requests"),
 	})
 }
 
