@@ -61,6 +61,8 @@ images docker-registry         /usr/bin/docker-registry                    the s
 images jq                      /usr/bin/jq                                 reads the helpers' result JSON
 images curl                    /usr/bin/curl                               registry and relay probes
 images gcc                     /usr/bin/gcc                                make helpers (cgo) builds the signing helper
+images libc6-dev               /usr/include/stdio.h                        cgo headers
+images prometheus              /usr/bin/promtool                           checks the relay image's /metrics text
 release gcc-aarch64-linux-gnu  /usr/bin/aarch64-linux-gnu-gcc              linux/arm64 cgo build
 release libc6-dev-arm64-cross  /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
 release openssl                /usr/bin/openssl                            checks SHA256SUMS.sig as agents do
