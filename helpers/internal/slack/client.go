@@ -118,6 +118,9 @@ func (c *Client) retryLoop(ctx context.Context, method string, call func() error
 		}
 		var sc slack.StatusCodeError
 		if errors.As(err, &sc) {
+			if sc.Code == http.StatusNotFound {
+				return result.Errorf(result.ClassConfig, "%s: HTTP 404: no Slack Web API there (check slack.apiURL)", method)
+			}
 			return &retry.HTTPError{Dependency: "Slack " + method, Status: sc.Code}
 		}
 		var se slack.SlackErrorResponse

@@ -27,6 +27,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/testing/jenkinsfake"
 	"github.com/release-gates/release-gates/helpers/internal/testing/pgtest"
+	"github.com/release-gates/release-gates/helpers/internal/testing/slackfake"
 )
 
 const (
@@ -52,12 +53,15 @@ func main() {
 	kill := flag.Bool("kill", false, "SIGKILL replica 0 half-way through the clicks")
 	rbac := flag.String("rbac", "resources/rbac.example.yaml", "rbac.yaml")
 	label := flag.String("case", "", "row label")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write replica 0's CPU profile here")
 	flag.Parse()
 	if err := run(*bin, *db, *replicas, *n, *rate, *kill, *rbac, *label); err != nil {
 		fmt.Fprintln(os.Stderr, "relaybench:", err)
 		os.Exit(1)
 	}
 }
+
+var cpuProfile string
 
 func freePort() int {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -86,11 +90,8 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 	fake := jenkinsfake.New(relayAc, jToken)
 	js := httptest.NewServer(fake)
 	defer js.Close()
-	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1700000000.%06d"}`, r.PostForm.Get("channel"), time.Now().Nanosecond()/1000)
-	}))
+	sf := slackfake.New(botTok, "C0DEPLOY")
+	slack := sf.Start()
 	defer slack.Close()
 	key := filepath.Join(dir, "decision.pem")
 	if out, err := exec.Command(bin, "keygen", "--out", key, "--public-out", key+".pub", "--result-file", filepath.Join(dir, "k.json")).CombinedOutput(); err != nil {
@@ -101,14 +102,17 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 	procs := make([]*exec.Cmd, replicas)
 	for i := range addrs {
 		addrs[i] = fmt.Sprintf("127.0.0.1:%d", freePort())
-		cfg := fmt.Sprintf("listen: %s\nmode: http\n%s\nrbac: %s\naudit: %s\ndecisionKey: %s\nreplica: r%d\nslack:\n  apiURL: %s/\n  botToken: {env: SLACK_BOT_TOKEN}\n  signingSecret: {env: SLACK_SIGNING_SECRET}\ncontrollers:\n  - {name: ci, url: '%s/', user: %s, apiToken: {env: RG_JENKINS_TOKEN}, credentialSHA256: %s}\n",
-			addrs[i], dsnLine, rbacPath, filepath.Join(dir, fmt.Sprintf("audit%d.jsonl", i)), key, i, slack.URL, js.URL, relayAc, hex.EncodeToString(sum[:]))
+		cfg := fmt.Sprintf("listen: %s\nmode: http\n%s\nrbac: %s\naudit: %s\ndecisionKey: %s\nreplica: r%d\nslack:\n  apiURL: %s\n  botToken: {env: SLACK_BOT_TOKEN}\n  signingSecret: {env: SLACK_SIGNING_SECRET}\ncontrollers:\n  - {name: ci, url: '%s/', user: %s, apiToken: {env: RG_JENKINS_TOKEN}, credentialSHA256: %s}\n",
+			addrs[i], dsnLine, rbacPath, filepath.Join(dir, fmt.Sprintf("audit%d.jsonl", i)), key, i, sf.APIURL(), js.URL, relayAc, hex.EncodeToString(sum[:]))
 		p := filepath.Join(dir, fmt.Sprintf("relay%d.yaml", i))
 		if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 			return err
 		}
 		cmd := exec.Command(bin, "relay", "--config", p, "--result-file", filepath.Join(dir, fmt.Sprintf("r%d.json", i)))
 		cmd.Env = env
+		if i == 0 && cpuProfile != "" {
+			cmd.Env = append(append([]string(nil), env...), "RG_RELAY_CPUPROFILE="+cpuProfile)
+		}
 		logf, _ := os.Create(filepath.Join(dir, fmt.Sprintf("relay%d.log", i)))
 		cmd.Stderr = logf
 		if err := cmd.Start(); err != nil {
@@ -137,11 +141,12 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 		var out struct {
 			RequestID, InputID string
 			InputParams        []string
+			Error              string
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("request %d: HTTP %d", i, resp.StatusCode)
+			return fmt.Errorf("request %d: HTTP %d: %s", i, resp.StatusCode, out.Error)
 		}
 		fake.Arm(build, jenkinsfake.Input{ID: out.InputID, Submitter: relayAc, Params: out.InputParams})
 		reqs[i] = &req{id: out.RequestID, input: out.InputID, build: build}
