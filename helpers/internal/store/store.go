@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,10 +93,14 @@ type Store struct {
 	rdb     *sql.DB // reads; on SQLite a separate pool, since WAL readers do not wait for the writer
 	pg      bool
 	Backend string
-	// SQLite group commit: writes queue here for batchWrites.
+	// Synchronous is SQLite's synchronous pragma: FULL (fsync at every commit: durable against power loss) or
+	// NORMAL (WAL written at commit, synced at checkpoints: durable against a killed process, not a power loss).
+	Synchronous string
+	// Group commit: writes queue here for the batchWrites workers (one on SQLite, pgWriters on PostgreSQL).
 	jobs    chan writeJob
 	quit    chan struct{}
 	batched chan struct{}
+	writers int
 	once    sync.Once
 }
 
@@ -104,11 +109,19 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	var s *Store
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		path := strings.TrimPrefix(dsn, "sqlite:")
+		path, opts, _ := strings.Cut(strings.TrimPrefix(dsn, "sqlite:"), "?")
 		if path == "" {
 			return nil, errors.New("database: sqlite:PATH needs a file path")
 		}
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate")
+		sync := "FULL"
+		switch opts {
+		case "", "synchronous=full":
+		case "synchronous=normal":
+			sync = "NORMAL"
+		default:
+			return nil, fmt.Errorf("database: sqlite:PATH takes only ?synchronous=full (the default) or ?synchronous=normal, not %q", opts)
+		}
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous("+sync+")&_pragma=foreign_keys(1)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}
@@ -118,14 +131,14 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}
 		rdb.SetMaxOpenConns(4)
-		s = &Store{db: db, rdb: rdb, Backend: "sqlite", jobs: make(chan writeJob, 1024), quit: make(chan struct{}), batched: make(chan struct{})}
+		s = &Store{db: db, rdb: rdb, Backend: "sqlite", Synchronous: sync, jobs: make(chan writeJob, 1024), quit: make(chan struct{}), writers: 1}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("opening postgres: %w", err)
 		}
 		db.SetMaxOpenConns(16)
-		s = &Store{db: db, rdb: db, pg: true, Backend: "postgres"}
+		s = &Store{db: db, rdb: db, pg: true, Backend: "postgres", jobs: make(chan writeJob, 1024), quit: make(chan struct{}), writers: pgWriters}
 	default:
 		return nil, errors.New("database: use sqlite:PATH or a postgres:// URL")
 	}
@@ -133,7 +146,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		_ = s.db.Close()
 		return nil, err
 	}
-	if s.jobs != nil {
+	s.batched = make(chan struct{}, s.writers)
+	for range s.writers {
 		go s.batchWrites()
 	}
 	return s, nil
@@ -144,7 +158,9 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		if s.quit != nil {
 			close(s.quit)
-			<-s.batched
+			for range s.writers {
+				<-s.batched
+			}
 		}
 	})
 	if s.rdb != s.db {
@@ -303,7 +319,7 @@ func (s *Store) lockRequest(ctx context.Context, tx *sql.Tx, id string) (Request
 // after the commit, so a counted click is durable before the caller acknowledges it.
 func (s *Store) Vote(ctx context.Context, c Click, decide Decider) (VoteResult, error) {
 	var res VoteResult
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writeKeyed(ctx, c.RequestID, func(tx *sql.Tx) error {
 		var err error
 		res, err = s.voteIn(ctx, tx, c, decide)
 		if errors.Is(err, ErrNotFound) {
@@ -323,24 +339,25 @@ type logical struct{ err error }
 
 func (l logical) Error() string { return l.err.Error() }
 
-// write runs fn in a transaction and returns after the commit. On SQLite, writes arriving together share one
-// transaction and one fsync (group commit); on PostgreSQL each has its own.
+// pgWriters is how many group-commit transactions run at once on PostgreSQL.
+const pgWriters = 4
+
+// maxBatch caps the writes one group-commit transaction carries.
+const maxBatch = 128
+
+// write runs fn in a transaction and returns after the commit (see writeKeyed).
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.writeKeyed(ctx, "", fn)
+}
+
+// writeKeyed runs fn in a transaction and returns after the commit. Writes arriving together share one
+// transaction and one commit (group commit: one fsync on SQLite, one WAL flush on PostgreSQL); within a batch they
+// run in key order (the request id), so batches on several connections or replicas take row locks in one order.
+func (s *Store) writeKeyed(ctx context.Context, key string, fn func(tx *sql.Tx) error) error {
 	if s.jobs == nil {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("starting a transaction: %w", err)
-		}
-		defer func() { _ = tx.Rollback() }()
-		if err := fn(tx); err != nil {
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("committing: %w", err)
-		}
-		return nil
+		return s.single(ctx, fn)
 	}
-	j := writeJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	j := writeJob{ctx: ctx, key: key, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.jobs <- j:
 	case <-ctx.Done():
@@ -356,15 +373,33 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
+// single runs fn in a transaction of its own.
+func (s *Store) single(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("starting a transaction: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
 type writeJob struct {
 	ctx  context.Context
+	key  string
 	fn   func(tx *sql.Tx) error
 	done chan error
 }
 
-// batchWrites runs the SQLite group commit: up to 128 queued writes per transaction.
+// batchWrites is one group-commit worker: it takes every write queued when it is free, up to maxBatch, into one
+// transaction. It adds no wait: a lone write commits at once, and writes arriving during a commit share the next.
 func (s *Store) batchWrites() {
-	defer close(s.batched)
+	defer func() { s.batched <- struct{}{} }()
 	for {
 		var first writeJob
 		select {
@@ -374,7 +409,7 @@ func (s *Store) batchWrites() {
 		}
 		batch := []writeJob{first}
 	more:
-		for len(batch) < 128 {
+		for len(batch) < maxBatch {
 			select {
 			case j := <-s.jobs:
 				batch = append(batch, j)
@@ -387,39 +422,51 @@ func (s *Store) batchWrites() {
 }
 
 func (s *Store) runBatch(batch []writeJob) {
+	slices.SortStableFunc(batch, func(a, b writeJob) int { return strings.Compare(a.key, b.key) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	fail := func(err error) {
-		for _, j := range batch {
-			j.done <- err
+	err := func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("starting a transaction: %w", err)
 		}
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		fail(fmt.Errorf("starting a transaction: %w", err))
+		defer func() { _ = tx.Rollback() }()
+		out := make([]error, len(batch))
+		for i, j := range batch {
+			if j.ctx.Err() != nil {
+				out[i] = j.ctx.Err()
+				continue
+			}
+			err := j.fn(tx)
+			var l logical
+			if err != nil && !errors.As(err, &l) {
+				return err
+			}
+			out[i] = err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("committing: %w", err)
+		}
+		for i, j := range batch {
+			j.done <- out[i]
+		}
+		return nil
+	}()
+	if err == nil {
 		return
 	}
-	out := make([]error, len(batch))
-	for i, j := range batch {
+	if len(batch) == 1 {
+		batch[0].done <- err
+		return
+	}
+	// One write broke the shared transaction (or a deadlock between replicas aborted it): nothing of it
+	// committed, so each write runs again alone and only the faulty one fails.
+	for _, j := range batch {
 		if j.ctx.Err() != nil {
-			out[i] = j.ctx.Err()
+			j.done <- j.ctx.Err()
 			continue
 		}
-		err := j.fn(tx)
-		var l logical
-		if err != nil && !errors.As(err, &l) {
-			_ = tx.Rollback()
-			fail(err)
-			return
-		}
-		out[i] = err
-	}
-	if err := tx.Commit(); err != nil {
-		fail(fmt.Errorf("committing: %w", err))
-		return
-	}
-	for i, j := range batch {
-		j.done <- out[i]
+		j.done <- s.single(j.ctx, j.fn)
 	}
 }
 
@@ -430,19 +477,16 @@ func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider)
 		return VoteResult{}, err
 	}
 	res := VoteResult{Request: r}
-	var n int
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM clicks WHERE replay_key = ?`), c.ReplayKey).Scan(&n); err != nil {
-		return res, err
-	}
-	if n > 0 {
-		res.Outcome = VoteReplayed
-		return res, nil
-	}
 	prior, err := clicks(ctx, tx, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), c.RequestID)
 	if err != nil {
 		return res, err
 	}
 	res.Clicks = prior
+	// A Slack retry carries the same action_ts and user, so its replay key is among this request's clicks.
+	if slices.ContainsFunc(prior, func(p Click) bool { return p.ReplayKey == c.ReplayKey }) {
+		res.Outcome = VoteReplayed
+		return res, nil
+	}
 	if r.State != StatePending {
 		res.Outcome = VoteClosed
 		return res, nil
@@ -453,13 +497,15 @@ func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider)
 			return res, nil
 		}
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clicks (request_id, approver, name, decision, event_id, replay_key, at) VALUES (?,?,?,?,?,?,?)`),
-		c.RequestID, c.Approver, c.Name, c.Decision, c.EventID, c.ReplayKey, ms(c.At)); err != nil {
-		if isUnique(err) {
-			res.Outcome = VoteReplayed
-			return res, nil
-		}
+	// ON CONFLICT DO NOTHING: a conflict must not raise an error, which would abort the shared transaction.
+	ins, err := tx.ExecContext(ctx, s.q(`INSERT INTO clicks (request_id, approver, name, decision, event_id, replay_key, at) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`),
+		c.RequestID, c.Approver, c.Name, c.Decision, c.EventID, c.ReplayKey, ms(c.At))
+	if err != nil {
 		return res, fmt.Errorf("storing the click: %w", err)
+	}
+	if n, err := ins.RowsAffected(); err != nil || n == 0 {
+		res.Outcome = VoteReplayed // the replay key was used on another request: the same Slack event
+		return res, err
 	}
 	res.Clicks = append(prior, c)
 	d, err := decide(r, res.Clicks)
@@ -598,7 +644,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 
 // StartSubmit notes that owner is about to POST the answer; it fails when owner lost the lease.
 func (s *Store) StartSubmit(ctx context.Context, id, owner string, now time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET submit_started = ? WHERE request_id = ? AND lease_owner = ? AND delivered_at = 0`), ms(now), id, owner)
 		if err != nil {
 			return err
@@ -612,7 +658,7 @@ func (s *Store) StartSubmit(ctx context.Context, id, owner string, now time.Time
 
 // Delivered marks an outbox row done with an outcome (submitted, presumed-submitted, build-finished).
 func (s *Store) Delivered(ctx context.Context, id, outcome string, now time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET delivered_at = ?, outcome = ?, lease_until = 0 WHERE request_id = ?`), ms(now), outcome, id)
 		return err
 	})
@@ -620,7 +666,7 @@ func (s *Store) Delivered(ctx context.Context, id, outcome string, now time.Time
 
 // Retry releases an outbox row for another attempt at next.
 func (s *Store) Retry(ctx context.Context, id string, next time.Time, why string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET next_attempt = ?, lease_until = 0, outcome = ? WHERE request_id = ?`), ms(next), why, id)
 		return err
 	})

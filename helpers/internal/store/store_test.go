@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,5 +262,29 @@ func TestMigrationsAreVersionedAndIdempotent(t *testing.T) {
 	})
 	if _, err := Open(context.Background(), "mysql://x"); err == nil {
 		t.Fatal("unknown database accepted")
+	}
+}
+
+func TestTheSQLiteDSNTakesOnlyTheSynchronousOption(t *testing.T) {
+	dir := t.TempDir()
+	for dsn, want := range map[string]string{"sqlite:" + dir + "/a.db": "FULL", "sqlite:" + dir + "/b.db?synchronous=normal": "NORMAL", "sqlite:" + dir + "/c.db?synchronous=off": ""} {
+		s, err := Open(context.Background(), dsn)
+		if want == "" {
+			if err == nil || !strings.Contains(err.Error(), "synchronous=normal") {
+				t.Fatalf("%s: %v, want a refusal naming the options", dsn, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mode int
+		if err := s.db.QueryRow(`PRAGMA synchronous`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if s.Synchronous != want || (want == "FULL") != (mode == 2) || (want == "NORMAL") != (mode == 1) {
+			t.Fatalf("%s: Synchronous %q, pragma %d", dsn, s.Synchronous, mode)
+		}
+		_ = s.Close()
 	}
 }
