@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/audit"
@@ -29,8 +30,11 @@ func (r *Relay) deliverLoop() {
 	defer r.wg.Done()
 	t := time.NewTicker(r.cfg.Poll)
 	defer t.Stop()
+	sem := make(chan struct{}, maxInFlight)
+	var inflight sync.WaitGroup
+	defer inflight.Wait() // the store stays open until the deliveries under way are settled
 	for {
-		r.deliverDue()
+		r.deliverDue(sem, &inflight)
 		select {
 		case <-r.stop:
 			return
@@ -40,31 +44,39 @@ func (r *Relay) deliverLoop() {
 	}
 }
 
-// deliverDue claims due outbox rows and delivers each one, concurrently, until none is due.
-func (r *Relay) deliverDue() {
+// maxInFlight bounds the deliveries one replica runs at once.
+const maxInFlight = 64
+
+// deliverDue claims due outbox rows while there is room and delivers each one concurrently; it does not wait for
+// a claimed batch to finish (a slow Jenkins holds only its own deliveries), and each finished delivery nudges the
+// loop to claim again.
+func (r *Relay) deliverDue(sem chan struct{}, inflight *sync.WaitGroup) {
 	for {
+		room := cap(sem) - len(sem)
+		if room == 0 {
+			return
+		}
+		limit := min(32, room)
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Lease*9/10)
-		rows, err := r.cfg.Store.Claim(ctx, r.cfg.Replica, r.cfg.Now(), r.cfg.Lease, 32)
+		rows, err := r.cfg.Store.Claim(ctx, r.cfg.Replica, r.cfg.Now(), r.cfg.Lease, limit)
+		cancel()
 		if err != nil {
-			cancel()
 			r.cfg.Log.Printf("outbox: claiming failed: %v", err)
 			return
 		}
-		if len(rows) == 0 {
-			cancel()
-			return
-		}
-		done := make(chan struct{}, len(rows))
 		for _, d := range rows {
+			sem <- struct{}{}
+			inflight.Add(1)
 			go func(d store.Delivery) {
+				defer func() { <-sem; inflight.Done(); r.nudge() }()
+				ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Lease*9/10)
+				defer cancel()
 				r.deliver(ctx, d)
-				done <- struct{}{}
 			}(d)
 		}
-		for range rows {
-			<-done
+		if len(rows) < limit {
+			return
 		}
-		cancel()
 	}
 }
 
@@ -246,11 +258,46 @@ func (r *Relay) updateLoop() {
 	for i := range lanes {
 		lanes[i] = make(chan redrawJob, 256)
 		go func(ch chan redrawJob) {
+			defer func() { done <- struct{}{} }()
 			drawn := map[string]int{} // request -> clicks shown; a snapshot older than what is shown is skipped
-			for j := range ch {
+			// Coalescing: the jobs queued while a chat.update was in flight collapse to the newest state of each
+			// message, so a burst of clicks costs one redraw per message, not one per click.
+			var order []string
+			pending := map[string]redrawJob{}
+			add := func(j redrawJob) {
+				if old, ok := pending[j.id]; ok {
+					pending[j.id] = newer(old, j)
+					return
+				}
+				order = append(order, j.id)
+				pending[j.id] = j
+			}
+			for {
+				if len(order) == 0 {
+					j, ok := <-ch
+					if !ok {
+						return
+					}
+					add(j)
+				}
+			drain:
+				for {
+					select {
+					case j, ok := <-ch:
+						if !ok {
+							break drain
+						}
+						add(j)
+					default:
+						break drain
+					}
+				}
+				id := order[0]
+				order = order[1:]
+				j := pending[id]
+				delete(pending, id)
 				r.redraw(j, drawn)
 			}
-			done <- struct{}{}
 		}(lanes[i])
 	}
 	defer func() {
@@ -271,6 +318,20 @@ func (r *Relay) updateLoop() {
 			lanes[h.Sum32()%workers] <- j // one lane per request keeps its redraws in order
 		}
 	}
+}
+
+// newer keeps the later of two redraws of one message: a database redraw (closed states) beats a snapshot, and of
+// two snapshots the one with more clicks wins.
+func newer(a, b redrawJob) redrawJob {
+	switch {
+	case a.req == nil || a.req.State != store.StatePending:
+		return a
+	case b.req == nil || b.req.State != store.StatePending:
+		return b
+	case len(b.clicks) >= len(a.clicks):
+		return b
+	}
+	return a
 }
 
 // redraw renders and sends one message state; closed states always render from the database.
