@@ -227,11 +227,14 @@ func (s *Store) CreateRequest(ctx context.Context, r Request) error {
 	if rule == nil {
 		rule = json.RawMessage("{}")
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO requests (id, input_id, controller, build_url, trace_id, service, environment, version,
+	err := s.writeKeyed(ctx, r.ID, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO requests (id, input_id, controller, build_url, trace_id, service, environment, version,
 		commit_sha, branch, digests, summary, rule, requesters, channel, message_ts, state, created_at, deadline, escalate_at, escalated)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)`),
-		r.ID, r.InputID, r.Controller, r.BuildURL, r.TraceID, r.Service, r.Environment, r.Version, r.Commit, r.Branch,
-		string(dig), string(sum), string(rule), string(req), r.Channel, r.MessageTS, StatePending, ms(r.Created), ms(r.Deadline), ms(r.EscalateAt))
+			r.ID, r.InputID, r.Controller, r.BuildURL, r.TraceID, r.Service, r.Environment, r.Version, r.Commit, r.Branch,
+			string(dig), string(sum), string(rule), string(req), r.Channel, r.MessageTS, StatePending, ms(r.Created), ms(r.Deadline), ms(r.EscalateAt))
+		return err
+	})
 	if isUnique(err) {
 		return ErrDuplicate
 	}
@@ -243,8 +246,10 @@ func (s *Store) CreateRequest(ctx context.Context, r Request) error {
 
 // SetMessage records where the Slack message landed.
 func (s *Store) SetMessage(ctx context.Context, id, channel, ts string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?`), channel, ts, id)
-	return err
+	return s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?`), channel, ts, id)
+		return err
+	})
 }
 
 const requestCols = `id, input_id, controller, build_url, trace_id, service, environment, version, commit_sha, branch, digests, summary, rule,
@@ -536,28 +541,40 @@ func (s *Store) close(ctx context.Context, tx *sql.Tx, r Request, d *Decision, n
 
 // Close decides a pending request without a click (expiry); it reports false when the request was no longer pending.
 func (s *Store) Decide(ctx context.Context, id string, now time.Time, decide Decider) (bool, Request, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, Request{}, err
+	var r Request
+	done := false
+	err := s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
+		var err error
+		done = false
+		r, err = s.lockRequest(ctx, tx, id)
+		if errors.Is(err, sql.ErrNoRows) || errors.Is(err, ErrNotFound) {
+			return logical{err}
+		}
+		if err != nil || r.State != StatePending {
+			return err
+		}
+		cl, err := clicks(ctx, tx, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), id)
+		if err != nil {
+			return err
+		}
+		d, err := decide(r, cl)
+		if err != nil {
+			return logical{err}
+		}
+		if d == nil {
+			return nil
+		}
+		if err := s.close(ctx, tx, r, d, now); err != nil {
+			return err
+		}
+		r.State, done = d.State, true
+		return nil
+	})
+	var l logical
+	if errors.As(err, &l) {
+		err = l.err
 	}
-	defer func() { _ = tx.Rollback() }()
-	r, err := s.lockRequest(ctx, tx, id)
-	if err != nil || r.State != StatePending {
-		return false, r, err
-	}
-	cl, err := clicks(ctx, tx, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), id)
-	if err != nil {
-		return false, r, err
-	}
-	d, err := decide(r, cl)
-	if err != nil || d == nil {
-		return false, r, err
-	}
-	if err := s.close(ctx, tx, r, d, now); err != nil {
-		return false, r, err
-	}
-	r.State = d.State
-	return true, r, tx.Commit()
+	return done, r, err
 }
 
 // Record returns the signed decision record of a decided request.
@@ -595,11 +612,15 @@ func (s *Store) Due(ctx context.Context, now time.Time) (expire, escalate []stri
 
 // MarkEscalated claims the escalation of a request; only one caller (replica) gets true.
 func (s *Store) MarkEscalated(ctx context.Context, id string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE requests SET escalated = 1 WHERE id = ? AND escalated = 0 AND state = ?`), id, StatePending)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE requests SET escalated = 1 WHERE id = ? AND escalated = 0 AND state = ?`), id, StatePending)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	return n == 1, err
 }
 
@@ -609,37 +630,42 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	if s.pg {
 		skip = ` FOR UPDATE SKIP LOCKED`
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = tx.Rollback() }()
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT o.request_id, r.build_url, r.input_id, o.decision, o.params, o.attempts, o.submit_started
+	var out []Delivery
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		out = nil
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT o.request_id, r.build_url, r.input_id, o.decision, o.params, o.attempts, o.submit_started
 		FROM outbox o JOIN requests r ON r.id = o.request_id
 		WHERE o.delivered_at = 0 AND o.next_attempt <= ? AND o.lease_until <= ? ORDER BY o.next_attempt LIMIT ?`+skip), ms(now), ms(now), limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var d Delivery
+			var params string
+			var started int64
+			if err := rows.Scan(&d.RequestID, &d.BuildURL, &d.InputID, &d.Decision, &params, &d.Attempts, &started); err != nil {
+				rows.Close()
+				return err
+			}
+			d.Params, d.SubmitStarted = []byte(params), started != 0
+			out = append(out, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, d := range out {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE request_id = ?`),
+				owner, ms(now.Add(lease)), d.RequestID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var out []Delivery
-	for rows.Next() {
-		var d Delivery
-		var params string
-		var started int64
-		if err := rows.Scan(&d.RequestID, &d.BuildURL, &d.InputID, &d.Decision, &params, &d.Attempts, &started); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		d.Params, d.SubmitStarted = []byte(params), started != 0
-		out = append(out, d)
-	}
-	rows.Close()
-	for _, d := range out {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE request_id = ?`),
-			owner, ms(now.Add(lease)), d.RequestID); err != nil {
-			return nil, err
-		}
-	}
-	return out, tx.Commit()
+	return out, nil
 }
 
 // StartSubmit notes that owner is about to POST the answer; it fails when owner lost the lease.

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -46,7 +47,7 @@ type req struct {
 
 func main() {
 	bin := flag.String("bin", "bin/slack-approval", "the slack-approval binary")
-	db := flag.String("db", "sqlite", "sqlite or postgres (a throwaway cluster from Debian's package)")
+	db := flag.String("db", "sqlite", "sqlite, sqlite-normal (synchronous=normal) or postgres (a throwaway cluster from Debian's package)")
 	replicas := flag.Int("replicas", 1, "relay processes sharing the database")
 	n := flag.Int("requests", 1000, "approval requests; each gets two clicks")
 	rate := flag.Int("rate", 2000, "clicks per second")
@@ -76,6 +77,9 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 	}
 	defer os.RemoveAll(dir)
 	dsnLine := "database: sqlite:" + filepath.Join(dir, "relay.db")
+	if db == "sqlite-normal" {
+		dsnLine += "?synchronous=normal" // no fsync at commit: durable against a killed process, not a power loss
+	}
 	env := append(os.Environ(), "SLACK_BOT_TOKEN="+botTok, "SLACK_SIGNING_SECRET="+secret, "RG_JENKINS_TOKEN="+jToken, "RELEASE_GATES_STATE_DIR="+dir)
 	if db == "postgres" {
 		pgtest.Fsync = true // durable commits, as in production
@@ -229,13 +233,59 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 		delivered = append(delivered, max(s[0].At.Sub(last), 0))
 	}
 	ackedN := len(acks)
-	fmt.Printf("| %s ack p99 (%d clicks at %d/s, sent in %s) | %s | - | - | ≤ 20 ms: %s |\n", label, ackedN, rate, sendDur.Round(time.Millisecond),
-		ms(pct(acks, 99)), verdict(pct(acks, 99), 20*time.Millisecond))
+	var live []string
+	for i, a := range addrs {
+		if !dead[i] {
+			live = append(live, a)
+		}
+	}
+	srvAck := serverP99(hc, live, "rg_relay_ack_seconds")
+	updates := len(sf.Calls("chat.update"))
+	fmt.Printf("| %s ack p99 (%d clicks at %d/s, sent in %s; inside the relay p99 ≤ %s) | %s | - | - | ≤ 20 ms: %s |\n", label, ackedN, rate,
+		sendDur.Round(time.Millisecond), srvAck, ms(pct(acks, 99)), verdict(pct(acks, 99), 20*time.Millisecond))
+	fmt.Printf("| %s Slack chat.update calls for %d requests (coalesced redraws) | %d | - | - | - |\n", label, n, updates)
 	fmt.Printf("| %s click→delivered p99 (%d decisions) | %s | - | - | ≤ 100 ms: %s |\n", label, len(delivered), ms(pct(delivered, 99)),
 		verdict(pct(delivered, 99), 100*time.Millisecond))
 	fmt.Printf("| %s duplicate submissions / lost acknowledged approvals | %d / %d | - | - | 0 / 0: %s |\n", label, dup, lost,
 		map[bool]string{true: "met", false: "MISSED"}[dup == 0 && lost == 0])
 	return nil
+}
+
+// serverP99 reads a histogram from the relays' /metrics and returns the bucket bound holding the 99th percentile:
+// the relay's own time, without the client's and the host's queueing.
+func serverP99(hc *http.Client, addrs []string, name string) string {
+	counts := map[string]float64{}
+	var bounds []string
+	for _, a := range addrs {
+		resp, err := hc.Get("http://" + a + "/metrics")
+		if err != nil {
+			return "?"
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			rest, ok := strings.CutPrefix(line, name+`_bucket{le="`)
+			if !ok {
+				continue
+			}
+			le, v, _ := strings.Cut(rest, `"} `)
+			f, _ := strconv.ParseFloat(v, 64)
+			if _, seen := counts[le]; !seen {
+				bounds = append(bounds, le)
+			}
+			counts[le] += f
+		}
+	}
+	total := counts["+Inf"]
+	for _, le := range bounds {
+		if total > 0 && counts[le] >= 0.99*total {
+			if f, err := strconv.ParseFloat(le, 64); err == nil {
+				return ms(time.Duration(f * float64(time.Second)))
+			}
+			return le
+		}
+	}
+	return "?"
 }
 
 func clickOnce(hc *http.Client, addr, user, id, actionTS string) bool {
