@@ -259,45 +259,7 @@ func (r *Relay) updateLoop() {
 		lanes[i] = make(chan redrawJob, 256)
 		go func(ch chan redrawJob) {
 			defer func() { done <- struct{}{} }()
-			drawn := map[string]int{} // request -> clicks shown; a snapshot older than what is shown is skipped
-			// Coalescing: the jobs queued while a chat.update was in flight collapse to the newest state of each
-			// message, so a burst of clicks costs one redraw per message, not one per click.
-			var order []string
-			pending := map[string]redrawJob{}
-			add := func(j redrawJob) {
-				if old, ok := pending[j.id]; ok {
-					pending[j.id] = newer(old, j)
-					return
-				}
-				order = append(order, j.id)
-				pending[j.id] = j
-			}
-			for {
-				if len(order) == 0 {
-					j, ok := <-ch
-					if !ok {
-						return
-					}
-					add(j)
-				}
-			drain:
-				for {
-					select {
-					case j, ok := <-ch:
-						if !ok {
-							break drain
-						}
-						add(j)
-					default:
-						break drain
-					}
-				}
-				id := order[0]
-				order = order[1:]
-				j := pending[id]
-				delete(pending, id)
-				r.redraw(j, drawn)
-			}
+			r.redrawLane(ch)
 		}(lanes[i])
 	}
 	defer func() {
@@ -316,6 +278,61 @@ func (r *Relay) updateLoop() {
 			h := fnv.New32a()
 			_, _ = h.Write([]byte(j.id))
 			lanes[h.Sum32()%workers] <- j // one lane per request keeps its redraws in order
+		}
+	}
+}
+
+// redrawLane draws the messages of one lane. Coalescing: a progress redraw waits RedrawDelay and takes in every
+// later state of its message meanwhile, so a burst of clicks costs one chat.update per message, not one per click;
+// a closing state is drawn at once. On close the lane draws what is pending.
+func (r *Relay) redrawLane(ch chan redrawJob) {
+	drawn := map[string]int{} // request -> clicks shown; a snapshot older than what is shown is skipped
+	pending := map[string]redrawJob{}
+	due := map[string]time.Time{}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	draw := func(id string) {
+		j := pending[id]
+		delete(pending, id)
+		delete(due, id)
+		r.redraw(j, drawn)
+	}
+	for {
+		next, at := "", time.Time{}
+		for id, t := range due {
+			if next == "" || t.Before(at) {
+				next, at = id, t
+			}
+		}
+		if next != "" && !time.Now().Before(at) {
+			draw(next)
+			continue
+		}
+		var tick <-chan time.Time
+		if next != "" {
+			timer.Reset(time.Until(at))
+			tick = timer.C
+		}
+		select {
+		case j, ok := <-ch:
+			if !ok {
+				for id := range pending {
+					draw(id)
+				}
+				return
+			}
+			old, had := pending[j.id]
+			if had {
+				j = newer(old, j)
+			}
+			pending[j.id] = j
+			switch {
+			case j.req == nil || j.req.State != store.StatePending:
+				due[j.id] = time.Now()
+			case !had:
+				due[j.id] = time.Now().Add(r.cfg.RedrawDelay)
+			}
+		case <-tick:
 		}
 	}
 }

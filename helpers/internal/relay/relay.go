@@ -89,6 +89,9 @@ type Config struct {
 	MaxBody int64
 	// Poll is how often the outbox and the clock are checked without a nudge (default 250 ms).
 	Poll time.Duration
+	// RedrawDelay is how long a progress redraw of a message waits for more clicks to fold in (default 1 s, about
+	// Slack's one-update-a-second pace); a closing redraw goes at once. The clicker's own answer is not delayed.
+	RedrawDelay time.Duration
 	// Lease is how long a replica owns an outbox row it is delivering (default 10 s); a replica killed mid-delivery
 	// delays that delivery by at most this long, and each delivery is cancelled before its lease ends.
 	Lease time.Duration
@@ -123,6 +126,9 @@ func New(cfg Config) (*Relay, error) {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 64 << 10
+	}
+	if cfg.RedrawDelay <= 0 {
+		cfg.RedrawDelay = time.Second
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 250 * time.Millisecond

@@ -408,3 +408,22 @@ func TestAMessageSlackRefusesIsAnInputErrorThatNamesInvalidBlocks(t *testing.T) 
 		t.Fatalf("Slack was called %d times; a refused message is not retried", n)
 	}
 }
+
+func TestClicksInABurstCostOneRedraw(t *testing.T) {
+	e := newEnv(t, "sqlite:"+filepath.Join(t.TempDir(), "r.db"))
+	resp := e.mustRequest(nil)
+	for i, u := range []string{"U02BOB", "U03CAROL"} { // within RedrawDelay (1 s) of each other
+		if c := e.click(u, "approve", resp.RequestID, fmt.Sprintf("10.%d", i)); c != 200 {
+			t.Fatalf("click ack %d", c)
+		}
+	}
+	eventually(t, "the approved message", func() bool {
+		m, _ := e.slack.srv.Message(resp.Channel, resp.TS)
+		return strings.Contains(string(m.Blocks), "Approved")
+	})
+	time.Sleep(1500 * time.Millisecond) // a stale "1 of 2" redraw would land now
+	m, _ := e.slack.srv.Message(resp.Channel, resp.TS)
+	if n := len(e.slack.srv.Calls("chat.update")); n != 1 || m.Updates != 1 || !strings.Contains(string(m.Blocks), "Approved") {
+		t.Fatalf("%d chat.update calls (message updated %d times), want the one closing redraw", n, m.Updates)
+	}
+}
