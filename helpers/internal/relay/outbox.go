@@ -297,7 +297,36 @@ func (r *Relay) redrawLane(ch chan redrawJob) {
 		delete(due, id)
 		r.redraw(j, drawn)
 	}
+	add := func(j redrawJob) {
+		old, had := pending[j.id]
+		if had {
+			j = newer(old, j)
+		}
+		pending[j.id] = j
+		switch {
+		case j.req == nil || j.req.State != store.StatePending:
+			due[j.id] = time.Now()
+		case !had:
+			due[j.id] = time.Now().Add(r.cfg.RedrawDelay)
+		}
+	}
 	for {
+		// Take in everything queued before drawing, so a closing state supersedes a progress state still waiting.
+	drain:
+		for {
+			select {
+			case j, ok := <-ch:
+				if !ok {
+					for id := range pending {
+						draw(id)
+					}
+					return
+				}
+				add(j)
+			default:
+				break drain
+			}
+		}
 		next, at := "", time.Time{}
 		for id, t := range due {
 			if next == "" || t.Before(at) {
@@ -321,17 +350,7 @@ func (r *Relay) redrawLane(ch chan redrawJob) {
 				}
 				return
 			}
-			old, had := pending[j.id]
-			if had {
-				j = newer(old, j)
-			}
-			pending[j.id] = j
-			switch {
-			case j.req == nil || j.req.State != store.StatePending:
-				due[j.id] = time.Now()
-			case !had:
-				due[j.id] = time.Now().Add(r.cfg.RedrawDelay)
-			}
+			add(j)
 		case <-tick:
 		}
 	}
