@@ -137,7 +137,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("opening postgres: %w", err)
 		}
-		db.SetMaxOpenConns(16)
+		db.SetMaxOpenConns(pgWriters + 8) // the group-commit writers and the readers
 		s = &Store{db: db, rdb: db, pg: true, Backend: "postgres", jobs: make(chan writeJob, 1024), quit: make(chan struct{}), writers: pgWriters}
 	default:
 		return nil, errors.New("database: use sqlite:PATH or a postgres:// URL")
@@ -344,11 +344,16 @@ type logical struct{ err error }
 
 func (l logical) Error() string { return l.err.Error() }
 
-// pgWriters is how many group-commit transactions run at once on PostgreSQL.
-const pgWriters = 4
+// pgWriters is how many group-commit transactions run at once on PostgreSQL: enough that a lone write never
+// waits for another's commit, as with a transaction each.
+const pgWriters = 16
 
-// maxBatch caps the writes one group-commit transaction carries.
-const maxBatch = 128
+// maxBatch caps the writes one group-commit transaction carries on SQLite; pgMaxBatch on PostgreSQL, where each
+// statement is a round trip and a write's ack waits for every statement of its batch.
+const (
+	maxBatch   = 128
+	pgMaxBatch = 16
+)
 
 // write runs fn in a transaction and returns after the commit (see writeKeyed).
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -413,8 +418,12 @@ func (s *Store) batchWrites() {
 			return
 		}
 		batch := []writeJob{first}
+		limit := maxBatch
+		if s.pg {
+			limit = pgMaxBatch
+		}
 	more:
-		for len(batch) < maxBatch {
+		for len(batch) < limit {
 			select {
 			case j := <-s.jobs:
 				batch = append(batch, j)

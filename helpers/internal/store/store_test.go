@@ -2,12 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,4 +288,32 @@ func TestTheSQLiteDSNTakesOnlyTheSynchronousOption(t *testing.T) {
 		}
 		_ = s.Close()
 	}
+}
+
+func TestABatchWithABrokenWriteStillCommitsTheOthers(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		s := open(t, dsn)
+		ctx := context.Background()
+		ins := func(version int) func(tx *sql.Tx) error {
+			return func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`), version)
+				return err
+			}
+		}
+		jobs := []writeJob{
+			{ctx: ctx, key: "a", fn: ins(1001), done: make(chan error, 1)},
+			{ctx: ctx, key: "b", fn: ins(1), done: make(chan error, 1)}, // version 1 exists: a unique violation
+			{ctx: ctx, key: "c", fn: ins(1002), done: make(chan error, 1)},
+		}
+		s.runBatch(jobs)
+		for i, want := range []bool{true, false, true} {
+			if err := <-jobs[i].done; (err == nil) != want {
+				t.Fatalf("job %d: %v", i, err)
+			}
+		}
+		var n int
+		if err := s.db.QueryRow(`SELECT COUNT(*) FROM schema_migrations WHERE version IN (1001, 1002)`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("%d of the two good writes committed (%v)", n, err)
+		}
+	})
 }

@@ -156,6 +156,10 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 		reqs[i] = &req{id: out.RequestID, input: out.InputID, build: build}
 	}
 	total := 2 * n
+	var cpu0 time.Duration // the relays' CPU before the clicks: setup is not counted
+	for _, p := range procs {
+		cpu0 += procCPU(p.Process.Pid)
+	}
 	var mu sync.Mutex
 	var acks []time.Duration
 	var wg sync.WaitGroup
@@ -240,15 +244,38 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 		}
 	}
 	srvAck := serverP99(hc, live, "rg_relay_ack_seconds")
+	cpu := -cpu0
+	for i, p := range procs {
+		if !dead[i] {
+			cpu += procCPU(p.Process.Pid)
+		}
+	}
 	updates := len(sf.Calls("chat.update"))
 	fmt.Printf("| %s ack p99 (%d clicks at %d/s, sent in %s; inside the relay p99 ≤ %s) | %s | - | - | ≤ 20 ms: %s |\n", label, ackedN, rate,
 		sendDur.Round(time.Millisecond), srvAck, ms(pct(acks, 99)), verdict(pct(acks, 99), 20*time.Millisecond))
 	fmt.Printf("| %s Slack chat.update calls for %d requests (coalesced redraws) | %d | - | - | - |\n", label, n, updates)
+	fmt.Printf("| %s relay CPU (user+system) per click, clicks to deliveries | %s | - | - | - |\n", label, ms(cpu/time.Duration(max(total, 1))))
 	fmt.Printf("| %s click→delivered p99 (%d decisions) | %s | - | - | ≤ 100 ms: %s |\n", label, len(delivered), ms(pct(delivered, 99)),
 		verdict(pct(delivered, 99), 100*time.Millisecond))
 	fmt.Printf("| %s duplicate submissions / lost acknowledged approvals | %d / %d | - | - | 0 / 0: %s |\n", label, dup, lost,
 		map[bool]string{true: "met", false: "MISSED"}[dup == 0 && lost == 0])
 	return nil
+}
+
+// procCPU is the user+system CPU time a live process has used so far (from /proc/PID/stat).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b)[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 // serverP99 reads a histogram from the relays' /metrics and returns the bucket bound holding the 99th percentile:
