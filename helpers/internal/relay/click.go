@@ -184,7 +184,7 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 		name = user
 	}
 	c := store.Click{RequestID: sr.ID, Approver: user, Name: name, Decision: want, EventID: actionTS + "-" + user, ReplayKey: actionTS + ":" + user, At: r.cfg.Now().UTC()}
-	res, err := r.cfg.Store.Vote(ctx, c, r.decider(c.At))
+	res, err := r.cfg.Store.VoteLeased(ctx, c, r.decider(c.At), r.cfg.Replica, r.cfg.Lease)
 	if err != nil {
 		r.cfg.Log.Printf("storing a click by %s on %s failed: %v", user, sr.ID[:8], err)
 		return OutcomeUnavailable
@@ -229,7 +229,11 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 		r.metrics.decided(res.Decided.State)
 		r.metrics.markDecided(sr.ID, time.Now())
 		r.cfg.Log.Printf("request %s %s", sr.ID[:8], res.Decided.State)
-		r.nudge()
+		if res.Delivery != nil {
+			r.dispatch(*res.Delivery) // leased to this replica in the deciding transaction: no claim round
+		} else {
+			r.nudge()
+		}
 	}
 	return OutcomeCounted
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"hash/fnv"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/audit"
@@ -30,11 +29,9 @@ func (r *Relay) deliverLoop() {
 	defer r.wg.Done()
 	t := time.NewTicker(r.cfg.Poll)
 	defer t.Stop()
-	sem := make(chan struct{}, maxInFlight)
-	var inflight sync.WaitGroup
-	defer inflight.Wait() // the store stays open until the deliveries under way are settled
+	defer r.inflight.Wait() // the store stays open until the deliveries under way are settled
 	for {
-		r.deliverDue(sem, &inflight)
+		r.deliverDue()
 		select {
 		case <-r.stop:
 			return
@@ -50,9 +47,9 @@ const maxInFlight = 64
 // deliverDue claims due outbox rows while there is room and delivers each one concurrently; it does not wait for
 // a claimed batch to finish (a slow Jenkins holds only its own deliveries), and each finished delivery nudges the
 // loop to claim again.
-func (r *Relay) deliverDue(sem chan struct{}, inflight *sync.WaitGroup) {
+func (r *Relay) deliverDue() {
 	for {
-		room := cap(sem) - len(sem)
+		room := cap(r.sem) - len(r.sem)
 		if room == 0 {
 			return
 		}
@@ -65,19 +62,25 @@ func (r *Relay) deliverDue(sem chan struct{}, inflight *sync.WaitGroup) {
 			return
 		}
 		for _, d := range rows {
-			sem <- struct{}{}
-			inflight.Add(1)
-			go func(d store.Delivery) {
-				defer func() { <-sem; inflight.Done(); r.nudge() }()
-				ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Lease*9/10)
-				defer cancel()
-				r.deliver(ctx, d)
-			}(d)
+			r.dispatch(d)
 		}
 		if len(rows) < limit {
 			return
 		}
 	}
+}
+
+// dispatch delivers one outbox row this replica holds the lease of, waiting for room among the deliveries in flight.
+func (r *Relay) dispatch(d store.Delivery) {
+	r.inflight.Add(1)
+	go func() {
+		defer r.inflight.Done()
+		r.sem <- struct{}{}
+		defer func() { <-r.sem; r.nudge() }()
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Lease*9/10)
+		defer cancel()
+		r.deliver(ctx, d)
+	}()
 }
 
 // deliver answers one input: only when Jenkins lists it as pending, and at most once.

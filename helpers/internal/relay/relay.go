@@ -108,7 +108,10 @@ type Relay struct {
 	answers chan answer
 	stop    chan struct{}
 	wg      sync.WaitGroup
-	once    sync.Once
+	// sem and inflight bound and track the outbox deliveries under way.
+	sem      chan struct{}
+	inflight sync.WaitGroup
+	once     sync.Once
 }
 
 // New validates cfg; call Start to run the background loops and Close to stop them.
@@ -145,7 +148,7 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.Replica == "" {
 		cfg.Replica = "relay-" + randomHex(4)
 	}
-	return &Relay{cfg: cfg, metrics: newMetrics(), kick: make(chan struct{}, 1), updates: make(chan redrawJob, 4096),
+	return &Relay{cfg: cfg, metrics: newMetrics(), kick: make(chan struct{}, 1), sem: make(chan struct{}, maxInFlight), updates: make(chan redrawJob, 4096),
 		answers: make(chan answer, 4096), stop: make(chan struct{})}, nil
 }
 

@@ -73,6 +73,8 @@ type VoteResult struct {
 	Request Request
 	Clicks  []Click // all counted clicks, this one included when counted
 	Decided *Decision
+	// Delivery is the decided request's outbox row, already leased to the voter (VoteLeased): deliver it now.
+	Delivery *Delivery
 }
 
 // Delivery is one outbox row waiting to reach Jenkins.
@@ -323,10 +325,16 @@ func (s *Store) lockRequest(ctx context.Context, tx *sql.Tx, id string) (Request
 // Vote records a click and, in the same transaction, closes the request when decide says so. It returns only
 // after the commit, so a counted click is durable before the caller acknowledges it.
 func (s *Store) Vote(ctx context.Context, c Click, decide Decider) (VoteResult, error) {
+	return s.VoteLeased(ctx, c, decide, "", 0)
+}
+
+// VoteLeased is Vote that, when the click decides, leases the new outbox row to owner for lease in the same
+// transaction and returns it, so the deciding replica delivers at once instead of claiming it later.
+func (s *Store) VoteLeased(ctx context.Context, c Click, decide Decider, owner string, lease time.Duration) (VoteResult, error) {
 	var res VoteResult
 	err := s.writeKeyed(ctx, c.RequestID, func(tx *sql.Tx) error {
 		var err error
-		res, err = s.voteIn(ctx, tx, c, decide)
+		res, err = s.voteIn(ctx, tx, c, decide, owner, lease)
 		if errors.Is(err, ErrNotFound) {
 			return logical{err}
 		}
@@ -485,7 +493,7 @@ func (s *Store) runBatch(batch []writeJob) {
 }
 
 // voteIn is one vote inside tx; it commits nothing.
-func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider) (VoteResult, error) {
+func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider, owner string, lease time.Duration) (VoteResult, error) {
 	r, err := s.lockRequest(ctx, tx, c.RequestID)
 	if err != nil {
 		return VoteResult{}, err
@@ -527,22 +535,29 @@ func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider)
 		return res, err
 	}
 	if d != nil {
-		if err := s.close(ctx, tx, r, d, c.At); err != nil {
+		if err := s.close(ctx, tx, r, d, c.At, owner, lease); err != nil {
 			return res, err
 		}
 		res.Decided = d
+		if owner != "" {
+			res.Delivery = &Delivery{RequestID: r.ID, BuildURL: r.BuildURL, InputID: r.InputID, Decision: d.State, Params: d.Params, Attempts: 1}
+		}
 		res.Request.State = d.State
 	}
 	res.Outcome = VoteCounted
 	return res, nil
 }
 
-func (s *Store) close(ctx context.Context, tx *sql.Tx, r Request, d *Decision, now time.Time) error {
+func (s *Store) close(ctx context.Context, tx *sql.Tx, r Request, d *Decision, now time.Time, owner string, lease time.Duration) error {
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE requests SET state = ?, decided_at = ? WHERE id = ?`), d.State, ms(now), r.ID); err != nil {
 		return fmt.Errorf("closing the request: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO outbox (request_id, decision, params, record, created_at, next_attempt) VALUES (?,?,?,?,?,?)`),
-		r.ID, d.State, string(d.Params), string(d.Record), ms(now), ms(now)); err != nil {
+	until, attempts := int64(0), 0
+	if owner != "" {
+		until, attempts = ms(now.Add(lease)), 1 // on the relay clock, as Claim reads it
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO outbox (request_id, decision, params, record, created_at, next_attempt, lease_owner, lease_until, attempts) VALUES (?,?,?,?,?,?,?,?,?)`),
+		r.ID, d.State, string(d.Params), string(d.Record), ms(now), ms(now), owner, until, attempts); err != nil {
 		return fmt.Errorf("queueing the answer to jenkins: %w", err)
 	}
 	return nil
@@ -573,7 +588,7 @@ func (s *Store) Decide(ctx context.Context, id string, now time.Time, decide Dec
 		if d == nil {
 			return nil
 		}
-		if err := s.close(ctx, tx, r, d, now); err != nil {
+		if err := s.close(ctx, tx, r, d, now, "", 0); err != nil {
 			return err
 		}
 		r.State, done = d.State, true

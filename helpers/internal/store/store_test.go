@@ -317,3 +317,29 @@ func TestABatchWithABrokenWriteStillCommitsTheOthers(t *testing.T) {
 		}
 	})
 }
+
+func TestTheDecidingVoteLeasesTheOutboxRowToTheVoter(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		s := open(t, dsn)
+		ctx := context.Background()
+		r := newRequest(t, s, "lease1")
+		if res, err := s.VoteLeased(ctx, click(r.ID, "U02BOB", "approve", "1"), quorum(2), "r1", time.Minute); err != nil || res.Delivery != nil {
+			t.Fatalf("a vote that decides nothing: %+v %v", res.Delivery, err)
+		}
+		c := click(r.ID, "U03CAROL", "approve", "2")
+		res, err := s.VoteLeased(ctx, c, quorum(2), "r1", time.Minute)
+		if err != nil || res.Delivery == nil || res.Delivery.RequestID != r.ID || res.Delivery.BuildURL != r.BuildURL || string(res.Delivery.Params) == "" {
+			t.Fatalf("deciding vote: %+v %v", res.Delivery, err)
+		}
+		if d, _ := s.Claim(ctx, "r2", c.At.Add(30*time.Second), time.Minute, 10); len(d) != 0 {
+			t.Fatalf("another replica claimed a row leased to the voter: %+v", d)
+		}
+		if err := s.StartSubmit(ctx, r.ID, "r2", c.At); err == nil {
+			t.Fatal("a replica without the lease may start the submit")
+		}
+		d, err := s.Claim(ctx, "r2", c.At.Add(61*time.Second), time.Minute, 10)
+		if err != nil || len(d) != 1 || d[0].Attempts != 1 {
+			t.Fatalf("after the lease the row is claimable by others: %+v %v", d, err)
+		}
+	})
+}
