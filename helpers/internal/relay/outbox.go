@@ -51,6 +51,7 @@ func (r *Relay) deliverDue() {
 	for {
 		room := cap(r.sem) - len(r.sem)
 		if room == 0 {
+			r.poolFull.Store(true) // the next delivery to finish nudges the loop
 			return
 		}
 		limit := min(32, room)
@@ -76,7 +77,12 @@ func (r *Relay) dispatch(d store.Delivery) {
 	go func() {
 		defer r.inflight.Done()
 		r.sem <- struct{}{}
-		defer func() { <-r.sem; r.nudge() }()
+		defer func() {
+			<-r.sem
+			if r.poolFull.CompareAndSwap(true, false) {
+				r.nudge()
+			}
+		}()
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Lease*9/10)
 		defer cancel()
 		r.deliver(ctx, d)
@@ -291,14 +297,20 @@ func (r *Relay) updateLoop() {
 func (r *Relay) redrawLane(ch chan redrawJob) {
 	drawn := map[string]int{} // request -> clicks shown; a snapshot older than what is shown is skipped
 	pending := map[string]redrawJob{}
-	due := map[string]time.Time{}
+	type waiting struct {
+		id  string
+		due time.Time
+	}
+	var urgent []string // closing states, drawn first
+	var order []waiting // progress states, due RedrawDelay after their first click: FIFO is due order
+	closing := func(j redrawJob) bool { return j.req == nil || j.req.State != store.StatePending }
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	draw := func(id string) {
-		j := pending[id]
-		delete(pending, id)
-		delete(due, id)
-		r.redraw(j, drawn)
+		if j, ok := pending[id]; ok {
+			delete(pending, id)
+			r.redraw(j, drawn)
+		}
 	}
 	add := func(j redrawJob) {
 		old, had := pending[j.id]
@@ -307,10 +319,10 @@ func (r *Relay) redrawLane(ch chan redrawJob) {
 		}
 		pending[j.id] = j
 		switch {
-		case j.req == nil || j.req.State != store.StatePending:
-			due[j.id] = time.Now()
+		case closing(j) && (!had || !closing(old)):
+			urgent = append(urgent, j.id)
 		case !had:
-			due[j.id] = time.Now().Add(r.cfg.RedrawDelay)
+			order = append(order, waiting{j.id, time.Now().Add(r.cfg.RedrawDelay)})
 		}
 	}
 	for {
@@ -330,19 +342,25 @@ func (r *Relay) redrawLane(ch chan redrawJob) {
 				break drain
 			}
 		}
-		next, at := "", time.Time{}
-		for id, t := range due {
-			if next == "" || t.Before(at) {
-				next, at = id, t
-			}
-		}
-		if next != "" && !time.Now().Before(at) {
-			draw(next)
+		if len(urgent) > 0 {
+			id := urgent[0]
+			urgent = urgent[1:]
+			draw(id)
 			continue
 		}
 		var tick <-chan time.Time
-		if next != "" {
-			timer.Reset(time.Until(at))
+		if len(order) > 0 {
+			w := order[0]
+			if j, ok := pending[w.id]; !ok || closing(j) {
+				order = order[1:] // drawn already, or queued as urgent
+				continue
+			}
+			if !time.Now().Before(w.due) {
+				order = order[1:]
+				draw(w.id)
+				continue
+			}
+			timer.Reset(time.Until(w.due))
 			tick = timer.C
 		}
 		select {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -111,6 +112,7 @@ type Relay struct {
 	// sem and inflight bound and track the outbox deliveries under way.
 	sem      chan struct{}
 	inflight sync.WaitGroup
+	poolFull atomic.Bool
 	once     sync.Once
 }
 
