@@ -28,7 +28,7 @@ class HelperRunner implements Serializable {
     ]
 
     /** Exit codes of the helper contract. */
-    static final int PASSED = 0, REJECTED = 1, BAD_INPUT = 2, UNAVAILABLE = 3
+    static final int PASSED = 0, REJECTED = 1, BAD_INPUT = 2, UNAVAILABLE = 3, HELPER_BUG = 4
 
     /** Runs the helper as described by opts (see RUN_DEFAULTS) and returns its result map, with exit_code set. */
     static Map run(Object script, Map opts) {
@@ -43,7 +43,7 @@ class HelperRunner implements Serializable {
         String paramsFile = null
         if (o.params != null) {
             paramsFile = siblingPath(resultFile, '.params.json')
-            script.writeFile(file: paramsFile, text: toJson(o.params))
+            script.writeJSON(file: paramsFile, json: StepConfig.plain(o.params), pretty: 2)
         }
         String command = commandLine(path, o.verb, o.args, paramsFile, resultFile, o.positional)
         List envList = ["RELEASE_TRACE_ID=${traceId}".toString()]
@@ -206,7 +206,13 @@ class HelperRunner implements Serializable {
     /** Reads and parses resources/helpers.lock. */
     static Map readLock(Object script, String step) {
         String text = script.libraryResource('helpers.lock')
-        Map lock = parseJson(text)
+        Map lock = null
+        try {
+            Object v = script.readJSON(text: text, returnPojo: true)
+            lock = v instanceof Map ? (Map) v : null
+        } catch (Exception ignored) {
+            lock = null
+        }
         if (lock == null || !(lock.version instanceof String) || !(lock.helpers instanceof Map)) {
             script.error("${step}: resources/helpers.lock is not valid: it needs \"version\", \"baseUrl\" and \"helpers\"")
         }
@@ -346,6 +352,7 @@ chmod 0755 "\$work/\$file" && mv -f "\$work/\$file" "\$dest" && rm -rf "\$work" 
             case REJECTED: return "${step}: rejected: ${msg}".toString()
             case BAD_INPUT: return "${step}: bad input or configuration: ${msg}".toString()
             case UNAVAILABLE: return "${step}: infrastructure unavailable: ${msg} (retry later)".toString()
+            case HELPER_BUG: return "${step}: helper bug, please report (helper ${helper ?: ''}, trace ${result.trace_id ?: '-'}): ${msg}".toString()
             default: return "${step}: helper ${helper ?: ''} failed with exit code ${status}: ${msg}".toString()
         }
     }
@@ -356,7 +363,8 @@ chmod 0755 "\$work/\$file" && mv -f "\$work/\$file" "\$dest" && rm -rf "\$work" 
             return null
         }
         try {
-            return parseJson(script.readFile(file: resultFile, encoding: 'UTF-8').toString())
+            Object v = script.readJSON(file: resultFile, returnPojo: true)
+            return v instanceof Map ? (Map) v : null
         } catch (Exception ignored) {
             return null
         }
