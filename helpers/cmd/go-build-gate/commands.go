@@ -3,8 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"

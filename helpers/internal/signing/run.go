@@ -1,7 +1,9 @@
 package signing
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -70,7 +72,7 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 		}
 		out.Files = append(out.Files, file)
 		if err != nil {
-			out.Failed, out.Err = key, fmt.Errorf("%s: %w", verb, err)
+			out.Failed, out.Err = key, err
 			return false
 		}
 		return true
@@ -182,10 +184,7 @@ func (out *Outcome) combine(p *Params, o RunOptions) {
 			}
 		}
 	}
-	results := map[string]any{}
-	for k, r := range out.Results {
-		results[k] = r
-	}
+	results := ordered{keys: out.Stages, m: out.Results}
 	class := result.ClassOf(out.Err)
 	m := map[string]any{
 		"helper": o.Helper, "verb": "signArtifacts", "status": class.Status(), "exit_code": class.ExitCode(), "message": "",
@@ -193,12 +192,50 @@ func (out *Outcome) combine(p *Params, o RunOptions) {
 		"resultFiles": nonNilS(out.Files), "results": results,
 	}
 	if out.Err != nil {
-		m["message"] = out.Err.Error()
+		m["message"] = out.Message()
 	}
 	if out.PubKey != "" {
 		m["publicKey"] = out.PubKey
 	}
 	out.Combined = m
+}
+
+// Message names the failed stage and its error, e.g. "blob verify: go.sum: signature ... does not verify".
+func (out *Outcome) Message() string {
+	if out.Err == nil {
+		return ""
+	}
+	if v, ok := stageVerbs[out.Failed]; ok {
+		return v + ": " + out.Err.Error()
+	}
+	return out.Err.Error()
+}
+
+// ordered marshals the stage results in the order the stages ran.
+type ordered struct {
+	keys []string
+	m    map[string]result.Result
+}
+
+// MarshalJSON writes the stages in run order.
+func (o ordered) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range o.keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(o.m[k])
+		if err != nil {
+			return nil, err
+		}
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(vb)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // Summary returns the console lines: the outcome, one line per signed file or image, one per verification.
@@ -225,7 +262,7 @@ func (out *Outcome) Summary() []string {
 		}
 	}
 	if out.Err != nil {
-		lines = append(lines, "signArtifacts: "+out.Err.Error())
+		lines = append(lines, "signArtifacts: "+out.Message())
 	}
 	return lines
 }
