@@ -17,7 +17,7 @@ func evidenceFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "cosign-key", Required: true, Usage: "cosign public key of the image signer (PEM; repeatable)"},
 		&cli.StringFlag{Name: "trust-policy", Required: true, Usage: "notation trust policy JSON"},
 		&cli.StringFlag{Name: "trust-store", Required: true, Usage: "notation trust store dir (x509/ca/<name>/*.pem)"},
-		&cli.StringSliceFlag{Name: "release-key", Required: true, Usage: "public key that signs provenance and approvals (PEM; repeatable)"},
+		&cli.StringSliceFlag{Name: "release-pub", Aliases: []string{"release-key"}, Required: true, Usage: "public key that signs provenance and approvals (PEM; repeatable; --release-key is the deprecated name)"},
 		&cli.StringSliceFlag{Name: "blob", Usage: "PATH=SIGNATURE: a blob and its cosign signature (base64) to verify (repeatable)"},
 		&cli.StringSliceFlag{Name: "blob-key", Usage: "public key of blob signatures (default: --cosign-key)"},
 		&cli.StringSliceFlag{Name: "revoked-key-id", Usage: "key id (16 hex) no longer trusted (repeatable)"},
@@ -38,7 +38,7 @@ func verifyOptions(c *cli.Context) (release.Options, error) {
 	if o.CosignKeys, err = readPubs(c.StringSlice("cosign-key"), "cosign-key"); err != nil {
 		return o, err
 	}
-	if o.ReleaseKeys, err = readPubs(c.StringSlice("release-key"), "release-key"); err != nil {
+	if o.ReleaseKeys, err = readPubs(c.StringSlice("release-pub"), "release-pub"); err != nil {
 		return o, err
 	}
 	if o.BlobKeys, err = readPubs(c.StringSlice("blob-key"), "blob-key"); err != nil {

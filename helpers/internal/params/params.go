@@ -141,6 +141,10 @@ func Decode(raw json.RawMessage, dst any) error {
 		}
 		val := bytes.TrimSpace(obj[k])
 		if string(val) == "null" {
+			if f.nullEmpty {
+				fv := v.Field(f.index)
+				fv.Set(reflect.Zero(fv.Type()))
+			}
 			continue
 		}
 		if err := decodeField(v.Field(f.index), f, val); err != nil {

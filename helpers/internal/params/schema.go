@@ -26,7 +26,8 @@ const (
 )
 
 // Field is one parameter of a step, read from a Params struct field's tags:
-// json (the Jenkinsfile key), default (JSON), doc, example (Groovy), need (e.g. "required with keyring"), required.
+// json (the Jenkinsfile key), default (JSON), doc, example (Groovy), need (e.g. "required with keyring"), required,
+// and null:"empty" when an explicit null means "none" rather than "the default".
 type Field struct {
 	Name     string `json:"name"`
 	Type     string `json:"type"`
@@ -38,6 +39,7 @@ type Field struct {
 
 	index       int
 	defaultJSON string
+	nullEmpty   bool // null sets the zero value (e.g. approval: null skips), not the default
 	elem        string
 }
 
@@ -98,7 +100,7 @@ func Fields(t reflect.Type) []Field {
 			continue
 		}
 		f := Field{Name: name, Doc: sf.Tag.Get("doc"), Example: sf.Tag.Get("example"), Need: sf.Tag.Get("need"),
-			Required: sf.Tag.Get("required") == "true", index: i, defaultJSON: sf.Tag.Get("default")}
+			Required: sf.Tag.Get("required") == "true", index: i, defaultJSON: sf.Tag.Get("default"), nullEmpty: sf.Tag.Get("null") == "empty"}
 		f.Type, f.elem = typeOf(sf.Type)
 		if f.defaultJSON != "" {
 			_ = json.Unmarshal([]byte(f.defaultJSON), &f.Default)

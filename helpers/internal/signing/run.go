@@ -1,9 +1,7 @@
 package signing
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -184,7 +182,7 @@ func (out *Outcome) combine(p *Params, o RunOptions) {
 			}
 		}
 	}
-	results := ordered{keys: out.Stages, m: out.Results}
+	results := result.Stages{Order: out.Stages, Results: out.Results}
 	class := result.ClassOf(out.Err)
 	m := map[string]any{
 		"helper": o.Helper, "verb": "signArtifacts", "status": class.Status(), "exit_code": class.ExitCode(), "message": "",
@@ -209,33 +207,6 @@ func (out *Outcome) Message() string {
 		return v + ": " + out.Err.Error()
 	}
 	return out.Err.Error()
-}
-
-// ordered marshals the stage results in the order the stages ran.
-type ordered struct {
-	keys []string
-	m    map[string]result.Result
-}
-
-// MarshalJSON writes the stages in run order.
-func (o ordered) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		kb, _ := json.Marshal(k)
-		vb, err := json.Marshal(o.m[k])
-		if err != nil {
-			return nil, err
-		}
-		b.Write(kb)
-		b.WriteByte(':')
-		b.Write(vb)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
 }
 
 // Summary returns the console lines: the outcome, one line per signed file or image, one per verification.
