@@ -76,6 +76,6 @@ class VerifyReleaseRealTest extends PipelineTestBase {
     void verifyWithAMissingTrustPolicyIsBadInput() {
         String msg = failureOf(trust + [image: 'registry.example.com/orders@sha256:' + 'ab' * 32, environment: 'prod', trustPolicy: 'keys/none.json',
                                         index: null])
-        assertTrue(msg, msg.startsWith('verifyRelease: bad input or configuration: reading trust policy'))
+        assertTrue(msg, msg.startsWith('verifyRelease: bad input or configuration: trustPolicy/trustStore: reading trust policy'))
     }
 }
