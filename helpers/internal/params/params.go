@@ -34,7 +34,8 @@ type Doc struct {
 	Step    string            `json:"step"`
 	Params  json.RawMessage   `json:"params"`
 	Context Context           `json:"context"`
-	Secrets map[string]string `json:"secrets"` // credential role -> name of the env var withCredentials bound it to
+	Secrets map[string]string `json:"secrets"`         // credential role -> name of the env var withCredentials bound it to
+	Input   json.RawMessage   `json:"input,omitempty"` // Jenkins-side data between verbs (StepRunner.runVerb), e.g. an input step's answer
 }
 
 // Validator is a step's Params struct: Validate names the Jenkinsfile key of the first problem.

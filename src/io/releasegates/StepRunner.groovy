@@ -17,6 +17,20 @@ class StepRunner implements Serializable {
      * with that Map after the helper passed (e.g. verifyRelease's deploy closure).
      */
     static Map run(Object script, String step, Map config, Closure body = null) {
+        Map returns = runVerb(script, step, 'run', config, null)
+        if (body != null) {
+            body.call(returns)
+        }
+        return returns
+    }
+
+    /**
+     * Runs one helper verb of step on the same contract, for a step that must do Jenkins-side work between helper
+     * calls (slackApproval: 'request' in node, input outside node, then 'verify' in node). The result and params files
+     * are <resultFile base>-<verb>.json and .params.json (plain resultFile for 'run'); input, when given, goes into the
+     * params document as "input" (e.g. what the input step returned). Returns the helper's returns map.
+     */
+    static Map runVerb(Object script, String step, String verb, Map config, Map input) {
         Map c = config == null ? [:] : config
         Map schema = schemaOf(script, step)
         String problem = StepConfig.problemWithSchema(step, schema, c)
@@ -25,6 +39,9 @@ class StepRunner implements Serializable {
         }
         Map params = (Map) StepConfig.plain(c)
         String resultFile = resultFileOf(schema, params, step)
+        if (verb != 'run') {
+            resultFile = HelperRunner.siblingPath(resultFile, "-${verb}.json".toString())
+        }
         String paramsFile = HelperRunner.siblingPath(resultFile, '.params.json')
         String traceId = HelperRunner.traceId(script)
         String helper = schema.helper.toString()
@@ -35,11 +52,14 @@ class StepRunner implements Serializable {
             bindings.add(binding(script, (Map) rows[i]))
         }
         Map doc = [step: step, params: params, context: contextOf(script, traceId), secrets: secretsOf(rows)]
+        if (input != null) {
+            doc.input = StepConfig.plain(input)
+        }
 
         String path = HelperRunner.locate(script, step, helper)
         script.writeJSON(file: paramsFile, json: doc, pretty: 2)
-        String command = HelperRunner.commandLine(path, 'run', [], paramsFile, resultFile)
-        String label = "${step}: run".toString()
+        String command = HelperRunner.commandLine(path, verb, [], paramsFile, resultFile)
+        String label = "${step}: ${verb}".toString()
         int status = 0
         script.withEnv(["RELEASE_TRACE_ID=${traceId}".toString()]) {
             if (bindings) {
@@ -67,11 +87,7 @@ class StepRunner implements Serializable {
             script.echo(lines[i].toString())
         }
         HelperRunner.check(script, step, result)
-        Map returns = result.returns instanceof Map ? (Map) result.returns : result
-        if (body != null) {
-            body.call(returns)
-        }
-        return returns
+        return result.returns instanceof Map ? (Map) result.returns : result
     }
 
     /** Reads resources/steps/<step>.json through libraryResource, or fails naming the step. */
