@@ -180,13 +180,6 @@ abstract class PipelineTestBase {
             Map m = named(a, 'file')
             new JsonSlurperClassic().parseText(m.text != null ? m.text.toString() : file(m.file.toString()).getText('UTF-8'))
         }
-        step('writeJSON') { Object[] a ->
-            Map m = (Map) a[0]
-            File f = file(m.file.toString())
-            f.parentFile.mkdirs()
-            f.setText(groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(m.json)) + '\n', 'UTF-8')
-            null
-        }
         step('libraryResource') { Object[] a ->
             String name = named(a, 'resource').resource
             if (resources.containsKey(name)) {

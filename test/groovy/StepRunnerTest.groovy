@@ -63,6 +63,16 @@ class StepRunnerTest extends PipelineTestBase {
     }
 
     @Test
+    void itKeepsStringsThatLookLikeJsonVerbatim() {
+        StepRunner.run(script, 'demoStep', [name: '[debug]', tokenCredentialsId: null])
+        assertEquals('[debug]', docSeen.params.name)
+        StepRunner.run(script, 'demoStep', [name: 'null'])
+        assertEquals('null', docSeen.params.name)
+        StepRunner.run(script, 'demoStep', [name: '{"a":1}'])
+        assertEquals('{"a":1}', docSeen.params.name)
+    }
+
+    @Test
     void itRunsAnotherVerbWithItsOwnFilesLabelAndInput() {
         Map r = StepRunner.runVerb(script, 'demoStep', 'verify', [name: 'x', loginCredentialsId: 'login'], [answer: "ok"])
         assertEquals(42, r.answer)

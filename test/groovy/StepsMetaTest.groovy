@@ -119,6 +119,17 @@ class StepsMetaTest extends PipelineTestBase {
     }
 
     @Test
+    void theCommittedSchemasAndHelpPagesAreWhatTheGoParamsStructsGenerate() {
+        ProcessBuilder pb = new ProcessBuilder('go', 'test', '-count=1', '-run', '^TestGenerated$', './helpers/internal/steps')
+            .directory(REPO).redirectErrorStream(true)
+        pb.environment().remove('RG_GENERATE')
+        pb.environment().put('GOTOOLCHAIN', 'local')
+        Process p = pb.start()
+        String out = p.inputStream.text
+        assertEquals("go test ./helpers/internal/steps (run make generate after changing a Params struct):\n${out}".toString(), 0, p.waitFor())
+    }
+
+    @Test
     void everyCredentialOfASchemaIsAStringParameter() {
         eachStep { String s ->
             Map schema = schemaOf(s)

@@ -58,7 +58,7 @@ class VerifyReleaseRealTest extends PipelineTestBase {
         recordRelease('staging', 'registry.example.com/orders@sha256:' + 'ab' * 32)
         String msg = failureOf(trust + [rollback: true, environment: 'prod'])
         assertEquals("verifyRelease: rejected: no earlier release for environment prod in releases.jsonl to roll back to", msg)
-        assertEquals('rejected', HelperRunner.parseJson(file('.release-gates/verifyRelease.json').text).status)
+        assertEquals('rejected', new groovy.json.JsonSlurperClassic().parseText(file('.release-gates/verifyRelease.json').text).status)
         assertFalse(shCalls()*.script.join('\n').contains(PASSWORD))
     }
 

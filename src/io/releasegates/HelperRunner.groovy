@@ -2,7 +2,6 @@ package io.releasegates
 
 import com.cloudbees.groovy.cps.NonCPS
 import groovy.json.JsonOutput
-import groovy.json.JsonSlurperClassic
 
 /**
  * HelperRunner runs one release-gates Go helper from a step: it finds (or downloads and verifies) the
@@ -43,7 +42,7 @@ class HelperRunner implements Serializable {
         String paramsFile = null
         if (o.params != null) {
             paramsFile = siblingPath(resultFile, '.params.json')
-            script.writeJSON(file: paramsFile, json: StepConfig.plain(o.params), pretty: 2)
+            script.writeFile(file: paramsFile, text: toJson(o.params), encoding: 'UTF-8')
         }
         String command = commandLine(path, o.verb, o.args, paramsFile, resultFile, o.positional)
         List envList = ["RELEASE_TRACE_ID=${traceId}".toString()]
@@ -364,17 +363,6 @@ chmod 0755 "\$work/\$file" && mv -f "\$work/\$file" "\$dest" && rm -rf "\$work" 
         }
         try {
             Object v = script.readJSON(file: resultFile, returnPojo: true)
-            return v instanceof Map ? (Map) v : null
-        } catch (Exception ignored) {
-            return null
-        }
-    }
-
-    /** Parses a JSON object into plain serializable HashMaps/ArrayLists (never LazyMap), or null. */
-    @NonCPS
-    static Map parseJson(String text) {
-        try {
-            Object v = new JsonSlurperClassic().parseText(text)
             return v instanceof Map ? (Map) v : null
         } catch (Exception ignored) {
             return null

@@ -5,7 +5,7 @@ import com.cloudbees.groovy.cps.NonCPS
 /**
  * StepRunner runs one pipeline step on its Go helper (the library's one runner, like Piper's piperExecuteBin):
  * it checks the step's Map against resources/steps/<step>.json (generated from the Go Params struct) before any sh,
- * writes .release-gates/<step>.params.json ({step, params, context, secrets}), binds the schema's credentials with
+ * writes .release-gates/<step>.params.json ({step, params, context, secrets}, exact JSON), binds the schema's credentials with
  * withCredentials, runs one labelled sh '<helper> run --params P --result-file R', then archives and publishes what
  * the result lists, echoes its summary, maps the exit code to error "<step>: ..." and returns the result's "returns".
  */
@@ -57,7 +57,9 @@ class StepRunner implements Serializable {
         }
 
         String path = HelperRunner.locate(script, step, helper)
-        script.writeJSON(file: paramsFile, json: doc, pretty: 2)
+        // writeFile + JsonOutput, not writeJSON: json-lib (behind writeJSON) turns a String that looks like JSON, such as
+        // '[debug]' or 'null', into an array or null (AbstractJSON._processValue, JSONUtils.mayBeJSON); the Map must stay verbatim.
+        script.writeFile(file: paramsFile, text: HelperRunner.toJson(doc), encoding: 'UTF-8')
         String command = HelperRunner.commandLine(path, verb, [], paramsFile, resultFile)
         String label = "${step}: ${verb}".toString()
         int status = 0
