@@ -9,7 +9,7 @@
 # A need is met only when dpkg lists its package as installed AND the file the tests use exists AND dpkg says that
 # package owns it. A `java` on PATH from another JDK does not meet "default-jre-headless": Debian's groovy launcher
 # runs /usr/lib/jvm/default-java/bin/java, which only that package provides.
-# RG_DEPS_ROOT (tests only) prefixes every file path, so a test can show a hand-installed file is not enough.
+# Tests only: RG_DEPS_ROOT prefixes every file path; RG_DEPS_NEEDS replaces the table (with --check).
 set -euo pipefail
 
 ROOT=${RG_DEPS_ROOT:-}
@@ -64,6 +64,8 @@ lint   groovy                  /usr/share/groovy/lib/groovy-2.4.21.jar     CodeN
 lint   libcodenarc-groovy-java /usr/share/java/CodeNarc.jar                CodeNarc lints vars/ and src/
 EOF
 )
+RG_DEPS_NEEDS=${RG_DEPS_NEEDS:-}
+NEEDS=${RG_DEPS_NEEDS:-$NEEDS}
 
 check=0
 groups=()
@@ -125,7 +127,7 @@ if [ $check = 1 ]; then
   exit 0
 fi
 if [ ${#want[@]} -gt 0 ]; then
-  [ -z "$ROOT" ] || { echo "install-deps: RG_DEPS_ROOT is for --check only" >&2; exit 2; }
+  [ -z "$ROOT$RG_DEPS_NEEDS" ] || { echo "install-deps: RG_DEPS_ROOT and RG_DEPS_NEEDS are for --check only" >&2; exit 2; }
   echo "install-deps: installing ${want[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -1,0 +1,77 @@
+// Package scripts_test checks that install-deps.sh finds each dependency through its Debian package, never by accident.
+package scripts_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCheck(t *testing.T, env []string, groups ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command("./install-deps.sh", append([]string{"--check"}, groups...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running install-deps.sh: %v", err)
+	}
+	return string(out), code
+}
+
+// TestEveryNeedIsMetThroughItsPackage fails when make test would rely on something installed by hand.
+func TestEveryNeedIsMetThroughItsPackage(t *testing.T) {
+	if os.Getenv("RG_REQUIRE_TOOLS") != "1" {
+		t.Skip("RG_REQUIRE_TOOLS=1 (make test) runs this after make deps")
+	}
+	for _, group := range []string{"test", "demo"} {
+		out, code := runCheck(t, nil, group)
+		if code != 0 || strings.Contains(out, "MISSING") {
+			t.Errorf("install-deps.sh --check %s: exit %d\n%s", group, code, out)
+		}
+		if n := strings.Count(out, "ok: package "); n < 5 {
+			t.Errorf("install-deps.sh --check %s listed %d needs met; want every need listed:\n%s", group, n, out)
+		}
+	}
+}
+
+func TestCheckRefusesWhatNoPackageProvides(t *testing.T) {
+	tests := []struct {
+		name, needs, root, want string
+	}{
+		// A java on PATH from another JDK: Debian's groovy still runs $ROOT/usr/lib/jvm/default-java/bin/java.
+		{"a command on PATH is not the file the launcher runs", "test default-jre-headless /usr/lib/jvm/default-java/bin/java groovy", t.TempDir(), "does not exist"},
+		{"a file without its package was installed by hand", "test rg-no-such-package-xyz /usr/bin/env why", "", "installed by hand?"},
+		{"a package not installed", "test rg-no-such-package-xyz /no/such/file why", "", "is not installed"},
+		{"a file another package owns", "test dpkg /usr/bin/git why", "", "is not owned by package dpkg"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := exec.LookPath("dpkg-query"); err != nil {
+				t.Skip("no dpkg-query: not a Debian machine")
+			}
+			env := []string{"RG_DEPS_NEEDS=" + tt.needs, "RG_DEPS_ROOT=" + tt.root}
+			if tt.root != "" {
+				// A java on PATH (as a machine with another JDK has) must not count.
+				bin := filepath.Join(t.TempDir(), "java")
+				if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				env = append(env, "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
+			}
+			out, code := runCheck(t, env, "test")
+			if code != 1 || !strings.Contains(out, "MISSING") || !strings.Contains(out, tt.want) {
+				t.Errorf("exit %d, want 1 with MISSING ... %q:\n%s", code, tt.want, out)
+			}
+		})
+	}
+	t.Run("unknown group is bad input", func(t *testing.T) {
+		if _, code := runCheck(t, nil, "tset"); code != 2 {
+			t.Errorf("exit %d, want 2", code)
+		}
+	})
+}
