@@ -7,7 +7,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/image"
-	"github.com/release-gates/release-gates/helpers/internal/ledger"
+	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/release"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -66,6 +66,13 @@ func verifyOptions(c *cli.Context) (release.Options, error) {
 	return o, nil
 }
 
+// recording says where verify and rollback record their outcome; the audit key is loaded only when needed.
+func recording(c *cli.Context) release.Recording {
+	call := app.From(c)
+	return release.Recording{Index: c.String("index"), Ledger: c.String("ledger"), TraceID: call.TraceID, Log: call.Log,
+		AuditKey: func() (*keys.Key, error) { return loadKey(c, "audit", true) }}
+}
+
 func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name: "verify",
@@ -82,12 +89,9 @@ func verifyCommand() *cli.Command {
 				return err
 			}
 			o.Image = c.String("image")
-			out, err := release.Verify(c.Context, registryClient(c), o, func(ch release.Check) { addCheck(call, ch) })
+			out, err := release.VerifyAndRecord(c.Context, registryClient(c), o, recording(c), call.Result.Add)
 			if out.Digest != "" {
 				call.Result.Set("checked_digest", out.Digest)
-			}
-			if rerr := recordOutcome(c, out, err); rerr != nil && err == nil {
-				err = rerr
 			}
 			if err != nil {
 				return err
@@ -98,50 +102,6 @@ func verifyCommand() *cli.Command {
 			return nil
 		},
 	}
-}
-
-func addCheck(call *app.Call, ch release.Check) {
-	it := result.Item{Name: ch.Name, Kind: "evidence", DurationMS: ch.Duration.Milliseconds(), Details: ch.Details}
-	if ch.Err != nil {
-		it.FailureClass, it.Message = result.ClassOf(ch.Err), ch.Err.Error()
-		call.Log.Printf("%s: %s: %v", ch.Name, it.FailureClass, ch.Err)
-	} else {
-		it.Status = result.StatusPassed
-		call.Log.Printf("%s: passed", ch.Name)
-	}
-	call.Result.Add(it)
-}
-
-// recordOutcome appends a verified release to --index and the outcome to --ledger.
-func recordOutcome(c *cli.Context, out release.Outcome, verr error) error {
-	if c.String("index") == "" && c.String("ledger") == "" {
-		return nil
-	}
-	call := app.From(c)
-	ak, err := loadKey(c, "audit", true)
-	if err != nil {
-		return err
-	}
-	defer ak.Close()
-	env := c.String("environment")
-	if verr == nil && c.String("index") != "" {
-		e, err := release.Record(c.String("index"), ak.Signer, call.TraceID, out, env)
-		if err != nil {
-			return err
-		}
-		call.Log.Printf("recorded release #%d for %s in %s", e.Seq, env, c.String("index"))
-	}
-	if c.String("ledger") != "" {
-		b := ledger.Body{TraceID: call.TraceID, Kind: ledger.KindRelease, Source: "release-evidence verify", Status: "verified", Environment: env, Subject: out.Digest}
-		if verr != nil {
-			b.Kind, b.Status = ledger.KindResult, "rejected"
-			b.Data = map[string]any{"message": verr.Error(), "failure_class": string(result.ClassOf(verr))}
-		}
-		if _, err := ledger.Append(c.String("ledger"), ak.Signer, b); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func rollbackCommand() *cli.Command {
@@ -166,34 +126,10 @@ func rollbackCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			out, tried, err := release.FindRollback(c.Context, registryClient(c), release.RollbackOptions{Index: c.String("index"), IndexKeys: pubs,
-				Current: c.String("current"), Verify: o}, func(cd release.Candidate) {
-				it := result.Item{Name: cd.Digest, Kind: "candidate", Details: map[string]any{"seq": cd.Seq, "trace_id": cd.TraceID}}
-				if cd.Err != nil {
-					it.FailureClass, it.Message = result.ClassOf(cd.Err), cd.Err.Error()
-					call.Log.Printf("skipping %s: %v", cd.Digest, cd.Err)
-				} else {
-					it.Status = result.StatusPassed
-					call.Log.Printf("rollback target %s (release #%d, trace %s)", cd.Digest, cd.Seq, cd.TraceID)
-				}
-				call.Result.Add(it)
-			})
+			out, tried, err := release.RollbackAndRecord(c.Context, registryClient(c), release.RollbackOptions{Index: c.String("index"), IndexKeys: pubs,
+				Current: c.String("current"), Verify: o}, recording(c), call.Result.Add)
 			if err != nil {
 				return err
-			}
-			// The key is loaded only once there is a choice to record: a failed search needs no secret.
-			ak, err := loadKey(c, "audit", true)
-			if err != nil {
-				return err
-			}
-			defer ak.Close()
-			for _, p := range []string{c.String("index"), c.String("ledger")} {
-				if p == "" {
-					continue
-				}
-				if err := release.RecordRollback(p, ak.Signer, call.TraceID, o.Expect.Environment, c.String("current"), out, tried); err != nil {
-					return err
-				}
 			}
 			call.Result.Set("digest", out.Digest)
 			call.Result.Set("environment", o.Expect.Environment)

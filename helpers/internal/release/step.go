@@ -185,24 +185,124 @@ func RunStep(ctx context.Context, p *StepParams, o StepOptions) StepOutcome {
 		return out
 	}
 	rc := registry.New(registry.Options{PlainHTTP: p.PlainHTTP, Username: o.RegistryUsername, Password: o.RegistryPassword})
+	rec := Recording{Index: p.Index, Ledger: p.Ledger, AuditKey: func() (*keys.Key, error) { return p.auditKey(ctx, o) }, TraceID: o.TraceID, Log: o.Log}
 	if p.Rollback {
-		return p.rollback(ctx, rc, vo, o, out)
+		pubs, err := keys.LoadPublics(ctx, p.AuditPubs, "auditPubs", keys.LoadOptions{})
+		if err != nil {
+			out.Err = err
+			return out
+		}
+		got, tried, err := RollbackAndRecord(ctx, rc, RollbackOptions{Index: p.Index, IndexKeys: pubs, Current: p.Current, Verify: vo}, rec,
+			func(it result.Item) { o.Record(it) })
+		if err != nil {
+			out.Err = err
+			return out
+		}
+		out.Digest, out.Checked = got.Digest, got.Digest
+		out.Data["digest"] = got.Digest
+		out.Data["skipped"] = len(tried) - 1
+		return out
 	}
 	vo.Image = p.Image
-	got, verr := Verify(ctx, rc, vo, func(ch Check) { o.Record(checkItem(ch, o.Log)) })
+	got, err := VerifyAndRecord(ctx, rc, vo, rec, func(it result.Item) { o.Record(it) })
 	out.Checked = got.Digest
-	if p.Index != "" || p.Ledger != "" {
-		if rerr := p.record(ctx, o, got, verr); rerr != nil && verr == nil {
-			verr = rerr
-		}
-	}
-	if verr != nil {
-		out.Err = verr
+	if err != nil {
+		out.Err = err
 		return out
 	}
 	out.Digest = got.Digest
 	out.Data["digest"] = got.Digest
 	return out
+}
+
+// Recording says where a verification's outcome is recorded: the evidence index (verified releases), the release's
+// ledger (every outcome), both signed with the audit key, which is loaded only when something is recorded.
+type Recording struct {
+	Index    string
+	Ledger   string
+	AuditKey func() (*keys.Key, error)
+	TraceID  string
+	Log      *log.Logger
+}
+
+func (r Recording) log() *log.Logger {
+	if r.Log == nil {
+		return log.New(io.Discard, "", 0)
+	}
+	return r.Log
+}
+
+// VerifyAndRecord verifies o's release (one item per evidence check), then appends a verified release to the index
+// and the outcome, verified or rejected, to the ledger. A failed recording fails a verified release.
+func VerifyAndRecord(ctx context.Context, rc *registry.Client, o Options, r Recording, each func(result.Item)) (Outcome, error) {
+	got, verr := Verify(ctx, rc, o, func(ch Check) { each(CheckItem(ch, r.log())) })
+	if r.Index == "" && r.Ledger == "" {
+		return got, verr
+	}
+	if rerr := r.record(got, o.Expect.Environment, verr); rerr != nil && verr == nil {
+		verr = rerr
+	}
+	return got, verr
+}
+
+func (r Recording) record(got Outcome, env string, verr error) error {
+	ak, err := r.AuditKey()
+	if err != nil {
+		return err
+	}
+	defer ak.Close()
+	if verr == nil && r.Index != "" {
+		e, err := Record(r.Index, ak.Signer, r.TraceID, got, env)
+		if err != nil {
+			return err
+		}
+		r.log().Printf("recorded release #%d for %s in %s", e.Seq, env, r.Index)
+	}
+	if r.Ledger != "" {
+		b := ledger.Body{TraceID: r.TraceID, Kind: ledger.KindRelease, Source: "release-evidence verify", Status: "verified", Environment: env, Subject: got.Digest}
+		if verr != nil {
+			b.Kind, b.Status = ledger.KindResult, "rejected"
+			b.Data = map[string]any{"message": verr.Error(), "failure_class": string(result.ClassOf(verr))}
+		}
+		if _, err := ledger.Append(r.Ledger, ak.Signer, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RollbackAndRecord finds the rollback target (one item per candidate tried) and records the choice in the index
+// and the ledger; the audit key is loaded only once there is a choice to record.
+func RollbackAndRecord(ctx context.Context, rc *registry.Client, ro RollbackOptions, r Recording, each func(result.Item)) (Outcome, []Candidate, error) {
+	lg := r.log()
+	got, tried, err := FindRollback(ctx, rc, ro, func(cd Candidate) {
+		it := result.Item{Name: cd.Digest, Kind: "candidate", Details: map[string]any{"seq": cd.Seq, "trace_id": cd.TraceID}}
+		if cd.Err != nil {
+			it.FailureClass, it.Message = result.ClassOf(cd.Err), cd.Err.Error()
+			lg.Printf("skipping %s: %v", cd.Digest, cd.Err)
+		} else {
+			it.Status = result.StatusPassed
+			lg.Printf("rollback target %s (release #%d, trace %s)", cd.Digest, cd.Seq, cd.TraceID)
+		}
+		each(it)
+	})
+	if err != nil {
+		return got, tried, err
+	}
+	ak, err := r.AuditKey()
+	if err != nil {
+		return got, tried, err
+	}
+	defer ak.Close()
+	for _, path := range []string{ro.Index, r.Ledger} {
+		if path == "" {
+			continue
+		}
+		if err := RecordRollback(path, ak.Signer, r.TraceID, ro.Verify.Expect.Environment, ro.Current, got, tried); err != nil {
+			return got, tried, err
+		}
+	}
+	return got, tried, nil
 }
 
 func (p *StepParams) verifyOptions(ctx context.Context, lg *log.Logger) (Options, error) {
@@ -252,77 +352,8 @@ func (p *StepParams) auditKey(ctx context.Context, o StepOptions) (*keys.Key, er
 	return keys.Load(ctx, r, o.AuditLoad)
 }
 
-// record appends a verified release to the index and the outcome (verified or rejected) to the ledger.
-func (p *StepParams) record(ctx context.Context, o StepOptions, got Outcome, verr error) error {
-	ak, err := p.auditKey(ctx, o)
-	if err != nil {
-		return err
-	}
-	defer ak.Close()
-	if verr == nil && p.Index != "" {
-		e, err := Record(p.Index, ak.Signer, o.TraceID, got, p.Environment)
-		if err != nil {
-			return err
-		}
-		o.Log.Printf("recorded release #%d for %s in %s", e.Seq, p.Environment, p.Index)
-	}
-	if p.Ledger != "" {
-		b := ledger.Body{TraceID: o.TraceID, Kind: ledger.KindRelease, Source: "release-evidence verify", Status: "verified", Environment: p.Environment, Subject: got.Digest}
-		if verr != nil {
-			b.Kind, b.Status = ledger.KindResult, "rejected"
-			b.Data = map[string]any{"message": verr.Error(), "failure_class": string(result.ClassOf(verr))}
-		}
-		if _, err := ledger.Append(p.Ledger, ak.Signer, b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (p *StepParams) rollback(ctx context.Context, rc *registry.Client, vo Options, o StepOptions, out StepOutcome) StepOutcome {
-	pubs, err := keys.LoadPublics(ctx, p.AuditPubs, "auditPubs", keys.LoadOptions{})
-	if err != nil {
-		out.Err = err
-		return out
-	}
-	got, tried, err := FindRollback(ctx, rc, RollbackOptions{Index: p.Index, IndexKeys: pubs, Current: p.Current, Verify: vo}, func(cd Candidate) {
-		it := result.Item{Name: cd.Digest, Kind: "candidate", Details: map[string]any{"seq": cd.Seq, "trace_id": cd.TraceID}}
-		if cd.Err != nil {
-			it.FailureClass, it.Message = result.ClassOf(cd.Err), cd.Err.Error()
-			o.Log.Printf("skipping %s: %v", cd.Digest, cd.Err)
-		} else {
-			it.Status = result.StatusPassed
-			o.Log.Printf("rollback target %s (release #%d, trace %s)", cd.Digest, cd.Seq, cd.TraceID)
-		}
-		o.Record(it)
-	})
-	if err != nil {
-		out.Err = err
-		return out
-	}
-	// The key is loaded only once there is a choice to record: a failed search needs no secret.
-	ak, err := p.auditKey(ctx, o)
-	if err != nil {
-		out.Err = err
-		return out
-	}
-	defer ak.Close()
-	for _, path := range []string{p.Index, p.Ledger} {
-		if path == "" {
-			continue
-		}
-		if err := RecordRollback(path, ak.Signer, o.TraceID, p.Environment, p.Current, got, tried); err != nil {
-			out.Err = err
-			return out
-		}
-	}
-	out.Digest, out.Checked = got.Digest, got.Digest
-	out.Data["digest"] = got.Digest
-	out.Data["skipped"] = len(tried) - 1
-	return out
-}
-
-func checkItem(ch Check, lg *log.Logger) result.Item {
+// CheckItem returns the result item of one evidence check and logs one line.
+func CheckItem(ch Check, lg *log.Logger) result.Item {
 	it := result.Item{Name: ch.Name, Kind: "evidence", DurationMS: ch.Duration.Milliseconds(), Details: ch.Details}
 	if ch.Err != nil {
 		it.FailureClass, it.Message = result.ClassOf(ch.Err), ch.Err.Error()
