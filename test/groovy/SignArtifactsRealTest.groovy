@@ -105,7 +105,7 @@ class SignArtifactsRealTest extends PipelineTestBase {
 
     @Test
     void itFailsClearlyWhenAGlobMatchesNothing() {
-        assertEquals('signArtifacts: bad input or configuration: glob "build/*.tar.gz" matched no files: check the path and that the build produced them',
+        assertEquals('signArtifacts: bad input or configuration: files: glob "build/*.tar.gz" matched no files: check the path and that the build produced them',
             failureOf([files: ['build/*.tar.gz'], key: keyPair('release').path, passwordCredentialsId: 'cosign-password']))
     }
 

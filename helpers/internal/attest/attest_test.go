@@ -184,7 +184,7 @@ func TestRunRefusesAnApprovalThatDoesNotBackThisRelease(t *testing.T) {
 func TestRunStillRecordsAFailedAttemptInTheLedger(t *testing.T) {
 	f := setup(t)
 	out := f.run(t, `{"blobs":["bin/orders"],"environment":"prod","releaseKey":"`+filepath.Join(f.dir, "missing.key")+`","auditKeyCredentialsId":"audit-key"}`)
-	if out.Failed != "provenance" || result.ClassOf(out.Err) != result.ClassInput || !strings.HasPrefix(out.Message(), "attest provenance: ") {
+	if out.Failed != "provenance" || result.ClassOf(out.Err) != result.ClassInput || !strings.HasPrefix(out.Message(), "attest provenance: releaseKey: reading key file ") {
 		t.Fatalf("failed %q: %v", out.Failed, out.Err)
 	}
 	if strings.Join(out.Stages, ",") != "provenance,audit" || out.Results["audit"].ExitCode != 0 {

@@ -171,15 +171,8 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 			}
 		}
 		if rk == nil {
-			ref := p.ReleaseKey
-			if ref == "" {
-				ref = o.ReleaseKeyFile
-			}
-			r, err := keys.ParseRef(ref)
-			if err != nil {
-				return result.Errorf(result.ClassOf(err), "releaseKey: %w", err)
-			}
-			if rk, err = keys.Load(ctx, r, o.ReleaseLoad); err != nil {
+			var err error
+			if rk, err = loadKey(ctx, "releaseKey", p.ReleaseKey, o.ReleaseKeyFile, o.ReleaseLoad); err != nil {
 				return err
 			}
 		}
@@ -273,15 +266,7 @@ func appendLedger(ctx context.Context, rec *result.Recorder, p *Params, o RunOpt
 			bodies[i].TraceID = o.TraceID
 		}
 	}
-	ref := p.AuditKey
-	if ref == "" {
-		ref = o.AuditKeyFile
-	}
-	r, err := keys.ParseRef(ref)
-	if err != nil {
-		return result.Errorf(result.ClassOf(err), "auditKey: %w", err)
-	}
-	ak, err := keys.Load(ctx, r, o.AuditLoad)
+	ak, err := loadKey(ctx, "auditKey", p.AuditKey, o.AuditKeyFile, o.AuditLoad)
 	if err != nil {
 		return err
 	}
@@ -297,6 +282,22 @@ func appendLedger(ctx context.Context, rec *result.Recorder, p *Params, o RunOpt
 	rec.Set("head", entries[len(entries)-1].Hash)
 	rec.Set("key_id", ak.ID)
 	return nil
+}
+
+// loadKey loads the key the Map names (param, e.g. releaseKey) or its file credential (<param>CredentialsId);
+// errors name that parameter.
+func loadKey(ctx context.Context, param, ref, credFile string, opts keys.LoadOptions) (*keys.Key, error) {
+	if ref == "" {
+		ref, param = credFile, param+"CredentialsId"
+	}
+	r, err := keys.ParseRef(ref)
+	if err == nil {
+		var k *keys.Key
+		if k, err = keys.Load(ctx, r, opts); err == nil {
+			return k, nil
+		}
+	}
+	return nil, result.Errorf(result.ClassOf(err), "%s: %w", param, err)
 }
 
 // Message names the failed stage and its error.

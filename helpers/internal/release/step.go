@@ -341,15 +341,18 @@ func (p *StepParams) verifyOptions(ctx context.Context, lg *log.Logger) (Options
 }
 
 func (p *StepParams) auditKey(ctx context.Context, o StepOptions) (*keys.Key, error) {
-	ref := p.AuditKey
+	ref, param := p.AuditKey, "auditKey"
 	if ref == "" {
-		ref = o.AuditKeyFile
+		ref, param = o.AuditKeyFile, "auditKeyCredentialsId"
 	}
 	r, err := keys.ParseRef(ref)
-	if err != nil {
-		return nil, result.Errorf(result.ClassOf(err), "auditKey: %w", err)
+	if err == nil {
+		var k *keys.Key
+		if k, err = keys.Load(ctx, r, o.AuditLoad); err == nil {
+			return k, nil
+		}
 	}
-	return keys.Load(ctx, r, o.AuditLoad)
+	return nil, result.Errorf(result.ClassOf(err), "%s: %w", param, err)
 }
 
 // CheckItem returns the result item of one evidence check and logs one line.

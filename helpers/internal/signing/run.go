@@ -111,7 +111,11 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 			pubOut = pub
 		}
 		ok = stage("blobSign", func(rec *result.Recorder) error {
-			return SignBlobs(ctx, rec, k, p.Files, BlobSignOptions{
+			files, err := blob.Expand(p.Files, []string{blob.SignatureSuffix, blob.BundleSuffix}, []string{p.Checksums})
+			if err != nil {
+				return result.Errorf(result.ClassOf(err), "files: %w", err)
+			}
+			return SignBlobs(ctx, rec, k, files, BlobSignOptions{
 				SignOptions: blob.SignOptions{Parallel: p.Parallel, OutDir: p.OutDir, Checksums: p.Checksums, Bundle: p.Bundle,
 					ExpectPlatform: p.ExpectPlatform, AllowDirty: p.AllowDirty, Log: o.Log},
 				Load: loadOpts, PublicKeyOut: pubOut})

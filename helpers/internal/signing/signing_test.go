@@ -162,6 +162,11 @@ func TestRunStopsAtTheFailingStageAndNamesIt(t *testing.T) {
 	if _, ran := out.Results["imageSign"]; ran || out.Combined["status"] != "rejected" || out.Combined["exit_code"] != 1 {
 		t.Fatalf("ran on after the failure: %v", out.Combined)
 	}
+	nothing, _ := decode(t, `{"key":"`+key+`","files":["build/*.tar.gz"]}`)
+	if out := Run(context.Background(), nothing, RunOptions{PasswordEnv: "RG_TEST_PASSWORD", ResultFile: "r.json"}); out.Err == nil ||
+		!strings.HasPrefix(out.Err.Error(), `files: glob "build/*.tar.gz" matched no files`) || result.ClassOf(out.Err) != result.ClassInput {
+		t.Fatalf("a glob that matches nothing: %v", out.Err)
+	}
 	bad := Run(context.Background(), p, RunOptions{PasswordEnv: "RG_NO_SUCH_PASSWORD_ENV", Helper: "sign-artifacts", ResultFile: "r.json"})
 	if bad.Failed != "blobSign" || result.ClassOf(bad.Err).ExitCode() != result.ExitInput || !strings.Contains(bad.Err.Error(), "RG_NO_SUCH_PASSWORD_ENV") {
 		t.Fatalf("a missing password: failed %q: %v", bad.Failed, bad.Err)
