@@ -241,30 +241,44 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 	return out
 }
 
-// appendLedger records the result files and the approval's audit lines in p.Ledger, signed with the audit key.
-func appendLedger(ctx context.Context, rec *result.Recorder, p *Params, o RunOptions, sources []string, auditFile string) error {
+// Bodies returns the ledger records of helper result files and approval audit files (JSON lines), with traceID
+// where a record names none; the attestRelease step and `audit append` record the same way.
+func Bodies(results, audits []string, traceID string) ([]ledger.Body, error) {
 	var bodies []ledger.Body
-	for _, s := range sources {
+	for _, s := range results {
 		bs, err := ledger.FromResults(s)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		bodies = append(bodies, bs...)
 	}
-	if auditFile != "" {
-		bs, err := ledger.FromAudit(auditFile)
+	for _, s := range audits {
+		bs, err := ledger.FromAudit(s)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		bodies = append(bodies, bs...)
-	}
-	if len(bodies) == 0 {
-		return result.Errorf(result.ClassInput, "nothing to record in ledger '%s'", p.Ledger)
 	}
 	for i := range bodies {
 		if bodies[i].TraceID == "" {
-			bodies[i].TraceID = o.TraceID
+			bodies[i].TraceID = traceID
 		}
+	}
+	return bodies, nil
+}
+
+// appendLedger records the result files and the approval's audit lines in p.Ledger, signed with the audit key.
+func appendLedger(ctx context.Context, rec *result.Recorder, p *Params, o RunOptions, sources []string, auditFile string) error {
+	var audits []string
+	if auditFile != "" {
+		audits = []string{auditFile}
+	}
+	bodies, err := Bodies(sources, audits, o.TraceID)
+	if err != nil {
+		return err
+	}
+	if len(bodies) == 0 {
+		return result.Errorf(result.ClassInput, "nothing to record in ledger '%s'", p.Ledger)
 	}
 	ak, err := loadKey(ctx, "auditKey", p.AuditKey, o.AuditKeyFile, o.AuditLoad)
 	if err != nil {
