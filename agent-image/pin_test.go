@@ -23,10 +23,10 @@ func pinnedDockerfile(ref, digest string) string {
 	return fmt.Sprintf("# Where each digest came from:\n#   %s: copied from a public Dockerfile\nARG IMG=%s@%s\nFROM ${IMG}\nUSER 10001\n", ref, ref, digest)
 }
 
-// runPin runs test/scripts/pin-images.sh and returns its exit code and stderr.
+// runPin runs scripts/pin-images.sh and returns its exit code and stderr.
 func runPin(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join("..", "test", "scripts", "pin-images.sh"), args...)
+	cmd := exec.Command(filepath.Join("..", "scripts", "pin-images.sh"), args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	err := cmd.Run()

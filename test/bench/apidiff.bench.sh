@@ -12,7 +12,7 @@ command -v oasdiff >/dev/null || { echo "apidiff.bench: oasdiff not on PATH: run
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-(cd "$root" && go run ./test/bench/specgen -paths 1000 -out "$work")
+(cd "$root" && go run ./test/bench/cmd/specgen -paths 1000 -out "$work")
 
 # Interleave the two tools so load drifts hit both alike; the first run of each warms the page cache.
 measure "$work/warm" "$gate" apidiff --spec "$work/head.json" --base-spec "$work/base.json" --result-file "$work/r.json"

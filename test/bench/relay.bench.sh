@@ -11,6 +11,6 @@ MAX="${RELAY_BENCH_MAX:-30s}"
 WORKERS="${RELAY_BENCH_WORKERS:-8}" # the relay's --workers default
 bin="$(mktemp -d)/relayload"
 trap 'rm -rf "$(dirname "$bin")"' EXIT
-go build -o "$bin" ./helpers/internal/relay/relayload
+go build -o "$bin" ./helpers/internal/testing/cmd/relayload
 echo "# slack-approval relay: n=$N per case, paced at ${RATE}/s, $WORKERS Jenkins workers, loopback, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bin" -n "$N" -rate "$RATE" -max-duration "$MAX" -workers "$WORKERS" -rbac resources/rbac.example.yaml

@@ -12,6 +12,6 @@ RATE="${RESILIENCE_BENCH_RATE:-0.05}"
 WORKERS="${RESILIENCE_BENCH_WORKERS:-8}"
 bin="$(mktemp -d)/resiliencebench"
 trap 'rm -rf "$(dirname "$bin")"' EXIT
-go build -o "$bin" ./helpers/internal/resiliencetest/resiliencebench
+go build -o "$bin" ./helpers/internal/testing/cmd/resiliencebench
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bin" -n "$N" -rate "$RATE" -workers "$WORKERS" -artifacts 5 -target 99.6

@@ -135,7 +135,8 @@ class AttestReleaseTest extends PipelineTestBase {
     @Test
     void itMapsTheHelpersExitCodesAfterArchivingWhatItListed() {
         Map want = [1: 'attestRelease: rejected: went wrong', 2: 'attestRelease: bad input or configuration: went wrong',
-                    3: 'attestRelease: infrastructure unavailable: went wrong (retry later)']
+                    3: 'attestRelease: infrastructure unavailable: went wrong (retry later)',
+                    4: "attestRelease: helper bug, please report (helper release-evidence, trace ${TRACE}): went wrong".toString()]
         want.each { Integer code, String msg ->
             calls.clear()
             status = code

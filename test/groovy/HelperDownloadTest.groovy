@@ -171,10 +171,12 @@ class HelperDownloadTest extends PipelineTestBase {
 
     @Test
     void itRefusesASha256SumsWhoseSignatureDoesNotVerifyWithTheReleaseKeyAndFetchesNoBinary() {
-        publishSums("${sha256(helperBytes)}  ${binName()}\n", OTHER_KEY)
+        String sums = "${sha256(helperBytes)}  ${binName()}\n"
+        publishSums(sums, OTHER_KEY)
         assertEquals("demoStep: refusing to download ${HELPER} ${VERSION}: the signature ${env.RELEASE_GATES_HELPER_URL}/${VERSION}/SHA256SUMS.sig ".toString() +
-            'does not verify SHA256SUMS with the release key (resources/release-signing.pub): the mirror serves files the release did not sign',
-            failureOf())
+            "does not verify SHA256SUMS (sha256 ${sha256(sums.bytes)}) with the release key (resources/release-signing.pub, " +
+            "sha256 ${sha256(RELEASE_KEY.public.encoded)}): the mirror serves files the release did not sign; that SHA256SUMS " +
+            "lists sha256 ${sha256(helperBytes)} for ${binName()}, helpers.lock expects ${sha256(helperBytes)}", failureOf())
         assertEquals(allThree().take(2), requests)
         assertFalse(cached().exists())
         assertEquals([], cached().parentFile.list() as List)
@@ -183,8 +185,12 @@ class HelperDownloadTest extends PipelineTestBase {
     @Test
     void itRefusesASha256SumsChangedAfterSigning() {
         publishSums("${sha256(helperBytes)}  ${binName()}\n", RELEASE_KEY)
-        served["/${VERSION}/SHA256SUMS".toString()] = "${'cd' * 32}  ${binName()}\n".toString().bytes
-        assertTrue(failureOf().startsWith("demoStep: refusing to download ${HELPER} ${VERSION}: the signature "))
+        String tampered = "${'cd' * 32}  ${binName()}\n"
+        served["/${VERSION}/SHA256SUMS".toString()] = tampered.bytes
+        String message = failureOf()
+        assertTrue(message, message.startsWith("demoStep: refusing to download ${HELPER} ${VERSION}: the signature "))
+        assertTrue(message, message.contains("SHA256SUMS (sha256 ${sha256(tampered.bytes)})"))
+        assertTrue(message, message.endsWith("that SHA256SUMS lists sha256 ${'cd' * 32} for ${binName()}, helpers.lock expects ${sha256(helperBytes)}"))
         assertFalse(cached().exists())
     }
 

@@ -91,6 +91,8 @@ class HelperRunnerTest extends PipelineTestBase {
         cases.each { code, want ->
             assertEquals(want, failureOf([env: ["STUB_EXIT=${code}", 'STUB_MESSAGE=signature does not verify']]))
         }
+        String bug = failureOf([env: ['STUB_EXIT=4', 'STUB_MESSAGE=signature does not verify']])
+        assertTrue(bug, bug ==~ /demoStep: helper bug, please report( \(helper rg-stub, trace rg-[0-9a-f]+\))?: signature does not verify/)
     }
 
     @Test

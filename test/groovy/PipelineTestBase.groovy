@@ -5,6 +5,7 @@ import org.junit.Rule
 import org.junit.rules.TestWatcher
 import org.junit.runner.Description
 import org.codehaus.groovy.runtime.InvokerHelper
+import sandbox.SandboxRecorder
 
 import java.nio.file.Files
 import java.util.concurrent.TimeUnit
@@ -61,6 +62,7 @@ abstract class PipelineTestBase {
         env = [WORKSPACE: workspace.path, BUILD_URL: currentBuild.absoluteUrl, JOB_NAME: 'demo', BUILD_NUMBER: '7']
         binding = new Binding()
         registerSteps()
+        SandboxRecorder.globals(binding)
     }
 
     @After

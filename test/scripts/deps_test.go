@@ -28,7 +28,7 @@ func TestEveryNeedIsMetThroughItsPackage(t *testing.T) {
 	if os.Getenv("RG_REQUIRE_TOOLS") != "1" {
 		t.Skip("RG_REQUIRE_TOOLS=1 (make test) runs this after make deps")
 	}
-	for _, group := range []string{"test", "demo"} {
+	for _, group := range []string{"test", "demo", "check", "release"} {
 		out, code := runCheck(t, nil, group)
 		if code != 0 || strings.Contains(out, "MISSING") {
 			t.Errorf("install-deps.sh --check %s: exit %d\n%s", group, code, out)

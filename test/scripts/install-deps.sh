@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages each make target needs, checking the package and the file really used, never a command on PATH.
 #
-#   install-deps.sh [GROUP...]          install what GROUP (test, demo, images, release, bench, lint; default test)
+#   install-deps.sh [GROUP...]          install what GROUP (test, check, demo, images, release, bench, lint; default test)
 #                                       needs; apt-get update runs once, only when something is missing
 #   install-deps.sh --check [GROUP...]  install nothing: print one line per need (group, package, file, how it was
 #                                       found) and exit 1 when any need is not met through its package
@@ -35,10 +35,13 @@ test  postgresql-15            /usr/lib/postgresql/15/bin/initdb           the r
 test  postgresql-15            /usr/lib/postgresql/15/bin/pg_ctl           starts and stops the test cluster
 test  prometheus               /usr/bin/promtool                           checks the relay's /metrics text
 test  libcodenarc-groovy-java  /usr/share/java/CodeNarc.jar                CodeNarc lints vars/ and src/
+test  libgmetrics-groovy-java  /usr/share/java/GMetrics.jar                on CodeNarc.jar's manifest Class-Path (its metric rules)
+test  liblog4j1.2-java         /usr/share/java/log4j-1.2.jar               on CodeNarc.jar's manifest Class-Path (its logging)
 test  buildah                  /usr/bin/buildah                            builds and runs the agent and relay images
 test  debootstrap              /usr/sbin/debootstrap                       the local bookworm stand-in base image
 test  gcc-aarch64-linux-gnu    /usr/bin/aarch64-linux-gnu-gcc              make release's linux/arm64 cgo build
 test  libc6-dev-arm64-cross    /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
+test  python3-minimal          /usr/bin/python3                            make release rewrites helpers.lock (ReleaseDownloadRealTest)
 demo  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
 demo  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the demo runs the real steps in the harness
 demo  junit4                   /usr/share/java/junit4.jar                  the step harness' classpath
@@ -55,13 +58,28 @@ images docker-registry         /usr/bin/docker-registry                    the s
 release gcc-aarch64-linux-gnu  /usr/bin/aarch64-linux-gnu-gcc              linux/arm64 cgo build
 release libc6-dev-arm64-cross  /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
 release openssl                /usr/bin/openssl                            checks SHA256SUMS.sig as agents do
+release gcc                    /usr/bin/gcc                                linux/amd64 cgo build
+release libc6-dev              /usr/include/stdio.h                        cgo headers
+release git                    /usr/bin/git                                git archive of the released revision
+release python3-minimal        /usr/bin/python3                            rewrites helpers.lock
 bench  time                    /usr/bin/time                               peak RSS
 bench  libsofthsm2             /usr/lib/softhsm/libsofthsm2.so             HSM signing rows
 bench  docker-registry         /usr/bin/docker-registry                    image signing rows
 bench  postgresql-15           /usr/lib/postgresql/15/bin/initdb           relay rows on PostgreSQL
+check  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
+check  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the mocked Groovy step tests
+check  junit4                   /usr/share/java/junit4.jar                  JUnitCore drives the Groovy step tests
+check  libhamcrest-java         /usr/share/java/hamcrest-core.jar           JUnit 4's matchers
+check  git                      /usr/bin/git                                tags, worktrees, base specs
+check  gcc                      /usr/bin/gcc                                cgo (crypto11)
+check  libc6-dev                /usr/include/stdio.h                        cgo headers
+check  curl                     /usr/bin/curl                               the runner's download tests (loopback)
+check  openssl                  /usr/bin/openssl                            the runner verifies SHA256SUMS.sig with it
 lint   default-jre-headless    /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java
 lint   groovy                  /usr/share/groovy/lib/groovy-2.4.21.jar     CodeNarc runs on Groovy
 lint   libcodenarc-groovy-java /usr/share/java/CodeNarc.jar                CodeNarc lints vars/ and src/
+lint   libgmetrics-groovy-java /usr/share/java/GMetrics.jar                on CodeNarc.jar's manifest Class-Path (its metric rules)
+lint   liblog4j1.2-java        /usr/share/java/log4j-1.2.jar               on CodeNarc.jar's manifest Class-Path (its logging)
 EOF
 )
 RG_DEPS_NEEDS=${RG_DEPS_NEEDS:-}
@@ -72,8 +90,8 @@ groups=()
 for a in "$@"; do
   case $a in
   --check) check=1 ;;
-  test | demo | images | release | bench | lint) groups+=("$a") ;;
-  *) echo "install-deps: unknown argument '$a': use [--check] [test|demo|images|release|bench|lint ...]" >&2; exit 2 ;;
+  test | check | demo | images | release | bench | lint) groups+=("$a") ;;
+  *) echo "install-deps: unknown argument '$a': use [--check] [test|check|demo|images|release|bench|lint ...]" >&2; exit 2 ;;
   esac
 done
 [ ${#groups[@]} -gt 0 ] || groups=(test)

@@ -46,6 +46,20 @@ func TestRunVerifiesTheReleaseTheStepsDocumentNamesAndRecordsIt(t *testing.T) {
 	}
 }
 
+func TestRunChecksTheLedgerHeadTheStepsDocumentNames(t *testing.T) {
+	f := setup(t)
+	rel := f.build(t, releasetest.Spec{})
+	path, _, head := f.auditChain(t, 2)
+	code, r, _, _ := run(t, 1, "run", "--params", f.verifyDoc(t, map[string]any{"image": rel.Digest, "ledger": path, "ledgerHead": head, "auditKey": f.auditKey}))
+	if code != 0 || r.Data["ledger_head"] == nil || r.Data["ledger_head"] == head {
+		t.Fatalf("exit %d: %s; ledger_head %v must move on from %s", code, r.Message, r.Data["ledger_head"], head)
+	}
+	code, r, stdout, _ := run(t, 1, "run", "--params", f.verifyDoc(t, map[string]any{"image": rel.Digest, "ledger": path, "ledgerHead": head, "auditKey": f.auditKey}))
+	if code != result.ExitRejected || stdout != "" || !strings.Contains(r.Message, head) {
+		t.Fatalf("a ledger that no longer ends at ledgerHead: exit %d: %s", code, r.Message)
+	}
+}
+
 func TestRunRefusesBadDocumentsWithTheJenkinsfileKey(t *testing.T) {
 	f := setup(t)
 	cases := []struct {

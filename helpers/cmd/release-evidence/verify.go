@@ -28,7 +28,8 @@ func evidenceFlags() []cli.Flag {
 		&cli.StringFlag{Name: "environment", Required: true, Usage: "an approval for this environment is required"},
 		&cli.IntFlag{Name: "min-approvals", Value: 1, Usage: "distinct approvers required at least (the recorded rule may ask for more)"},
 		&cli.StringFlag{Name: "index", Usage: "the evidence index (a ledger of verified releases) to record in / read from"},
-		&cli.StringFlag{Name: "ledger", Usage: "this release's audit ledger; the outcome is recorded there"},
+		&cli.StringFlag{Name: "ledger", Usage: "this release's audit ledger: its whole chain must verify first; the outcome is recorded there"},
+		&cli.StringFlag{Name: "ledger-head", Usage: "the head --ledger must have (attest's ledger_head); another head is refused"},
 	}, append(keyFlags("audit", "the audit signing key, for --index and --ledger records"), registryFlags()...)...)
 }
 
@@ -61,6 +62,7 @@ func verifyOptions(c *cli.Context) (release.Options, error) {
 		}
 		app.From(c).Log.Printf("keyring %s: %d archived or revoked key(s) not trusted", p, len(o.RevokedKeys))
 	}
+	o.Ledger, o.ExpectedLedgerHead = c.String("ledger"), c.String("ledger-head")
 	o.Expect = release.Expect{Repository: c.String("expect-repo"), Branch: c.String("expect-branch"), BuilderPrefix: c.String("expect-builder"),
 		Commit: c.String("expect-commit"), Environment: c.String("environment"), MinApprovals: c.Int("min-approvals")}
 	return o, nil
@@ -89,9 +91,15 @@ func verifyCommand() *cli.Command {
 				return err
 			}
 			o.Image = c.String("image")
-			out, err := release.VerifyAndRecord(c.Context, registryClient(c), o, recording(c), call.Result.Add)
+			out, done, err := release.VerifyAndRecord(c.Context, registryClient(c), o, recording(c), call.Result.Add)
 			if out.Digest != "" {
 				call.Result.Set("checked_digest", out.Digest)
+			}
+			if done.IndexHead != "" {
+				call.Result.Set("index_head", done.IndexHead)
+			}
+			if done.LedgerHead != "" {
+				call.Result.Set("ledger_head", done.LedgerHead) // verify --ledger-head checks the ledger still ends here
 			}
 			if err != nil {
 				return err
@@ -110,7 +118,8 @@ func rollbackCommand() *cli.Command {
 		Usage: "find the newest release for --environment in --index whose evidence still verifies; prints its digest and records the choice",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "current", Usage: "the digest being rolled back from; never chosen"},
-			&cli.StringSliceFlag{Name: "index-pub", Required: true, Usage: "audit public key the index is signed with (PEM; repeatable)"},
+			&cli.StringSliceFlag{Name: "index-pub", Required: true, Usage: "audit public key the index and --ledger are signed with (PEM; repeatable)"},
+			&cli.StringFlag{Name: "index-head", Usage: "the head --index must have (verify's index_head); another head is refused"},
 			&cli.StringFlag{Name: "expect-commit", Hidden: true},
 		}, evidenceFlags()...),
 		Action: func(c *cli.Context) error {
@@ -127,7 +136,7 @@ func rollbackCommand() *cli.Command {
 				return err
 			}
 			out, tried, err := release.RollbackAndRecord(c.Context, registryClient(c), release.RollbackOptions{Index: c.String("index"), IndexKeys: pubs,
-				Current: c.String("current"), Verify: o}, recording(c), call.Result.Add)
+				IndexHead: c.String("index-head"), Current: c.String("current"), Verify: o}, recording(c), call.Result.Add)
 			if err != nil {
 				return err
 			}

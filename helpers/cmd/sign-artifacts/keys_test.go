@@ -68,7 +68,7 @@ func TestKeysFromAKeyringSignBlobsCountSignaturesAndRefuseBadChoices(t *testing.
 		{"an expired current key", func(kr string) []string { return []string{"--keyring", kr, "--environment", "prod"} },
 			expired, 2, result.ClassKey, "expired at"},
 		{"an unhealthy HSM key where no fallback is allowed", func(kr string) []string { return []string{"--keyring", kr, "--environment", "prod"} },
-			func() string { return lcKeyring(t, "hsm", 48*time.Hour, "") }, 1, result.ClassPolicy, "fallback refused"},
+			func() string { return lcKeyring(t, "hsm", 48*time.Hour, "") }, 2, result.ClassConfig, "fallback refused"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -143,6 +143,9 @@ func lifecycleCommands() []*cli.Command {
 					return err
 				}
 				call.Log.Printf("revoked %s; trust bundle in %s", c.String("id"), b.Dir)
+				for _, w := range b.Warnings {
+					call.Log.Print("warning: " + w)
+				}
 				for _, env := range orphaned {
 					call.Log.Printf("warning: environment %s has no current key now: run keys rotate --environment %s", env, env)
 				}

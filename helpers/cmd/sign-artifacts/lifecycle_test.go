@@ -141,9 +141,9 @@ func TestKeysCommandsRejectBadKeyringsWithExitCode2(t *testing.T) {
 func TestKeysSelectFailsClosedOnAnUnhealthyHSMUnlessTheEnvironmentAllowsAFallback(t *testing.T) {
 	t.Setenv(keys.PINEnv, "0000")
 	t.Setenv("RELEASE_GATES_STATE_DIR", t.TempDir())
-	t.Run("the default refuses with exit 1 and names the HSM cause", func(t *testing.T) {
+	t.Run("the default refuses with exit 2 and names the HSM cause", func(t *testing.T) {
 		code, r, out, _ := runCLI(t, "keys", "select", "--keyring", lcKeyring(t, "hsm", 48*time.Hour, ""), "--environment", "prod")
-		if code != 1 || r.FailureClass != result.ClassPolicy || !strings.Contains(r.Message, "module failure") || out != "" {
+		if code != 2 || r.FailureClass != result.ClassConfig || !strings.Contains(r.Message, "module failure") || out != "" {
 			t.Fatalf("exit %d class %q message %q stdout %q", code, r.FailureClass, r.Message, out)
 		}
 	})

@@ -86,7 +86,7 @@ func WithResultFile(cmds []*cli.Command) []*cli.Command {
 	return cmds
 }
 
-// Run runs a with args, writes the result file on every outcome, and returns the exit code.
+// Run runs a with args, writes the result file on every outcome (a panic too: exit 4), and returns the exit code.
 func Run(ctx context.Context, a *cli.App, args []string, stdout, stderr io.Writer) int {
 	a.Writer, a.ErrWriter = stdout, stderr
 	a.Commands = WithResultFile(a.Commands)
@@ -104,7 +104,7 @@ func Run(ctx context.Context, a *cli.App, args []string, stdout, stderr io.Write
 		TraceID: traceID,
 		Stdout:  stdout,
 	}
-	err := a.RunContext(context.WithValue(ctx, ctxKey{}, call), args)
+	err := runRecovering(context.WithValue(ctx, ctxKey{}, call), a, args)
 	if err == nil && ctx.Err() != nil && !call.cleanStop {
 		err = result.Errorf(result.ClassUnavailable, "interrupted: %v", ctx.Err())
 	}
@@ -112,7 +112,9 @@ func Run(ctx context.Context, a *cli.App, args []string, stdout, stderr io.Write
 		err = result.Wrap(result.ClassInput, err)
 	}
 	res := call.Result.Finish(err, "")
-	if err != nil {
+	if err != nil && res.FailureClass == result.ClassInternal {
+		fmt.Fprintf(stderr, "%s: %s\n", a.Name, res.Message)
+	} else if err != nil {
 		fmt.Fprintf(stderr, "%s: %s error: %v\n", a.Name, res.FailureClass, err)
 	}
 	if resultPath != "" {
@@ -124,6 +126,16 @@ func Run(ctx context.Context, a *cli.App, args []string, stdout, stderr io.Write
 		}
 	}
 	return res.ExitCode
+}
+
+// runRecovering runs a, turning a panic into an internal-class error (exit 4) so the result file is still written.
+func runRecovering(ctx context.Context, a *cli.App, args []string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = result.Errorf(result.ClassInternal, "panic: %v", r)
+		}
+	}()
+	return a.RunContext(ctx, args)
 }
 
 // isParseError recognises urfave/cli's own complaints about the command line.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -41,7 +42,8 @@ func TestRunMapsOutcomesToExitCodesAndAlwaysWritesTheResult(t *testing.T) {
 		{"tamper", result.Errorf(result.ClassTamper, "bad sig"), []string{"check"}, 1, "rejected"},
 		{"input", result.Errorf(result.ClassInput, "no go.mod"), []string{"check"}, 2, "error"},
 		{"unavailable", result.Errorf(result.ClassUnavailable, "breaker open"), []string{"check"}, 3, "unavailable"},
-		{"unclassified", errors.New("boom"), []string{"check"}, 2, "error"},
+		{"unclassified is a helper bug", errors.New("boom"), []string{"check"}, 4, "error"},
+		{"internal", result.Errorf(result.ClassInternal, "encoding x"), []string{"check"}, 4, "error"},
 		{"unknown flag", nil, []string{"check", "--nope"}, 2, "error"},
 		{"unknown flag with = form", nil, []string{"check", "--nope=1"}, 2, "error"},
 	}
@@ -71,6 +73,35 @@ func TestRunMapsOutcomesToExitCodesAndAlwaysWritesTheResult(t *testing.T) {
 				t.Fatal("failure without a message")
 			}
 		})
+	}
+}
+
+func TestAPanicIsExit4WithAHelperBugMessageAndStillWritesTheResult(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.json")
+	a := New("t-helper", "test")
+	a.Commands = []*cli.Command{{Name: "check", Action: func(*cli.Context) error {
+		var m map[string]int
+		m["x"] = 1 // a nil-map write: the kind of bug a helper can ship
+		return nil
+	}}}
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), a, []string{"t-helper", "check", "--result-file", path}, &out, &errb)
+	if code != result.ExitInternal {
+		t.Fatalf("exit code = %d, want %d (stderr %q)", code, result.ExitInternal, errb.String())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("result file not written: %v", err)
+	}
+	var r result.Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.ExitCode != 4 || r.FailureClass != result.ClassInternal || !strings.HasPrefix(r.Message, result.BugPrefix+"panic: ") {
+		t.Fatalf("unexpected result %+v", r)
+	}
+	if !strings.Contains(errb.String(), "t-helper: helper bug, please report: panic: assignment to entry in nil map") {
+		t.Fatalf("stderr %q does not tell the user to report a helper bug", errb.String())
 	}
 }
 

@@ -6,6 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 )
 
 // WriteFile writes data to path through a temp file in the same directory, fsync and rename.
@@ -22,7 +25,8 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating directory for %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	// The writer's pid in the name lets CleanStale tell a killed writer's leftovers from a live writer's file.
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-"+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return fmt.Errorf("creating temp file for %s: %w", path, err)
 	}
@@ -49,4 +53,40 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 		return fmt.Errorf("renaming into %s: %w", path, err)
 	}
 	return nil
+}
+
+// CleanStale removes the hidden temp files that writers of path killed before their rename left behind
+// (".<name>.tmp-<pid>-*" whose pid is gone, or the older ".<name>.tmp-*" without a pid); it returns how many.
+func CleanStale(path string) (int, error) {
+	prefix := "." + filepath.Base(path) + ".tmp-"
+	ents, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("listing %s: %w", filepath.Dir(path), err)
+	}
+	n := 0
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || e.IsDir() {
+			continue
+		}
+		if pid, _, found := strings.Cut(rest, "-"); found {
+			if p, err := strconv.Atoi(pid); err == nil && p > 0 && alive(p) {
+				continue // a writer that is still running
+			}
+		}
+		if err := os.Remove(filepath.Join(filepath.Dir(path), e.Name())); err == nil {
+			n++
+		} else if !os.IsNotExist(err) {
+			return n, fmt.Errorf("removing a stale temp file of %s: %w", path, err)
+		}
+	}
+	return n, nil
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Event names one kind of audit record.
+// Event names one kind of approval-journal line.
 type Event string
 
 // Events recorded by the helper and the relay.
@@ -37,7 +37,7 @@ func (e Event) Valid() bool {
 	return false
 }
 
-// Record is one audit line; it never holds a secret or a raw token.
+// Record is one approval-journal line; it never holds a secret or a raw token.
 type Record struct {
 	Time        time.Time `json:"time"`
 	Event       Event     `json:"event"`

@@ -301,12 +301,19 @@ func Checksums(arts []Artifact, dir string) ([]byte, error) {
 
 func writeSignature(a *Artifact, opts SignOptions) error {
 	a.Signature = SignaturePath(a.Path, opts.OutDir, SignatureSuffix)
+	// A batch killed mid-write leaves hidden .sig.tmp-* files next to the signature: this run removes them.
+	if _, err := atomicfile.CleanStale(a.Signature); err != nil {
+		return err
+	}
 	b64 := base64.StdEncoding.EncodeToString(a.sig)
 	if err := atomicfile.WriteFile(a.Signature, []byte(b64), 0o644); err != nil {
 		return err
 	}
 	if opts.Bundle {
 		a.Bundle = SignaturePath(a.Path, opts.OutDir, BundleSuffix)
+		if _, err := atomicfile.CleanStale(a.Bundle); err != nil {
+			return err
+		}
 		b, _ := json.Marshal(LocalBundle{Base64Signature: b64})
 		if err := atomicfile.WriteFile(a.Bundle, b, 0o644); err != nil {
 			return err

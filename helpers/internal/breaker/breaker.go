@@ -52,14 +52,21 @@ func New(dir string, threshold uint32, openFor time.Duration) *Set {
 	return &Set{dir: dir, threshold: threshold, openFor: openFor, now: time.Now, m: map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]{}}
 }
 
-// FromEnv returns a Set in $RELEASE_GATES_STATE_DIR/breakers (or ~/.cache/release-gates/breakers) with the default policy.
-func FromEnv() *Set {
+// StateDir is the agent's state directory shared by later steps and builds: $RELEASE_GATES_STATE_DIR, else
+// ~/.cache/release-gates ("" when neither can be found).
+func StateDir() string {
 	dir := os.Getenv(DirEnv)
 	if dir == "" {
 		if home, err := os.UserHomeDir(); err == nil {
 			dir = filepath.Join(home, ".cache", "release-gates")
 		}
 	}
+	return dir
+}
+
+// FromEnv returns a Set in $RELEASE_GATES_STATE_DIR/breakers (or ~/.cache/release-gates/breakers) with the default policy.
+func FromEnv() *Set {
+	dir := StateDir()
 	if dir != "" {
 		dir = filepath.Join(dir, "breakers")
 	}

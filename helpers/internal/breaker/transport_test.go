@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/release-gates/release-gates/helpers/internal/faultproxy"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/testing/faultproxy"
 )
 
 func TestTransportFailsFastOnceTheHostKeepsFailing(t *testing.T) {

@@ -55,10 +55,12 @@ func (o *Outcome) set(k string, v any) {
 	o.Data[k] = v
 }
 
-// worst returns the class that decides the overall exit: input/config beats unavailable, which beats rejected.
+// worst returns the class that decides the overall exit: a helper bug beats input/config, which beats unavailable, which beats rejected.
 func worst(classes ...result.Class) result.Class {
 	rank := func(c result.Class) int {
 		switch c.ExitCode() {
+		case result.ExitInternal:
+			return 4
 		case result.ExitInput:
 			return 3
 		case result.ExitUnavailable:

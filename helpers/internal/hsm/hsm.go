@@ -65,7 +65,7 @@ func classify(err error, module, token string) error {
 		return result.Errorf(result.ClassConfig, "PKCS#11 module %s could not be loaded: check module-path", module)
 	case errors.As(err, &rv) && (rv == pkcs11.CKR_PIN_INCORRECT || rv == pkcs11.CKR_PIN_LEN_RANGE || rv == pkcs11.CKR_PIN_INVALID),
 		strings.Contains(msg, "CKR_PIN_INCORRECT"), strings.Contains(msg, "CKR_PIN_LEN_RANGE"):
-		return result.Errorf(result.ClassAuth, "PKCS#11 login to token %q refused: wrong PIN (CKR_PIN_INCORRECT); check PKCS11_PIN or --pin-file", token)
+		return result.Errorf(result.ClassAuth, "PKCS#11 login to token %q refused: wrong PIN (CKR_PIN_INCORRECT): the PIN in PKCS11_PIN (the pin credential, or the file given by --pin-file or pin-source) is wrong; fix the credential, do not retry: repeated wrong PINs lock the token", token)
 	case errors.As(err, &rv) && rv == pkcs11.CKR_PIN_LOCKED, strings.Contains(msg, "CKR_PIN_LOCKED"):
 		return result.Errorf(result.ClassAuth, "PKCS#11 token %q: PIN locked (CKR_PIN_LOCKED); ask the HSM officer to unlock it", token)
 	case strings.Contains(msg, "failed to initialize PKCS#11 library"), strings.Contains(msg, "failed to list PKCS#11 slots"):

@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 type Outcome struct {
 	Given    string // the reference as given
 	Digest   string // repo@sha256:..., what was signed or verified ("" when it never resolved)
+	SameAs   string // sign: an earlier reference of this call that resolved to the same digest and was signed for both
 	Cosign   *CosignOutcome
 	Notation *NotationOutcome
 	Checked  []Format // formats verified (verify)
@@ -39,6 +41,9 @@ type VerifyOptions struct {
 	CosignKeys []crypto.PublicKey
 	Notation   notation.Verifier
 	Workers    int
+	// Distrusted says why a notation signing certificate no longer counts ("" when it does): e.g. it belongs to a
+	// revoked or archived key. Such a signature is skipped as if it failed verification.
+	Distrusted func(leaf *x509.Certificate) string
 }
 
 // SignAll signs every image by digest in the requested formats and verifies each signature right after writing it.
@@ -51,23 +56,78 @@ func SignAll(ctx context.Context, rc *reg.Client, images []string, k Key, opts S
 	if opts.NotationMediaType == "" {
 		opts.NotationMediaType = MediaTypeJWS
 	}
+	var (
+		mu   sync.Mutex
+		seen = map[string]*signedOnce{}
+	)
 	return forEach(ctx, rc, images, opts.Expect, opts.Workers, each, func(ctx context.Context, t reg.Target, o *Outcome) error {
-		if has(opts.Formats, Cosign) {
-			c, err := SignCosign(ctx, rc, t, k.Signer, opts.Referrers)
-			o.Cosign = &c
-			if err != nil {
-				return err
-			}
+		// Aliases (tags of one digest) are signed once per call; the others wait for that outcome.
+		key := t.Digest.String()
+		mu.Lock()
+		first, ok := seen[key]
+		if !ok {
+			first = &signedOnce{done: make(chan struct{}), given: o.Given}
+			seen[key] = first
 		}
-		if has(opts.Formats, Notation) {
-			n, err := SignNotation(ctx, rc, t, k, opts.NotationMediaType)
-			o.Notation = &n
-			if err != nil {
-				return err
+		mu.Unlock()
+		if ok {
+			select {
+			case <-first.done:
+			case <-ctx.Done():
+				return result.Errorf(result.ClassUnavailable, "waiting for %s to be signed: %v", key, ctx.Err())
 			}
+			// Seen from an alias the signatures were already there: they are counted once, for the first reference.
+			o.SameAs = first.given
+			if c := first.cosign; c != nil {
+				cp := *c
+				cp.Reused = true
+				o.Cosign = &cp
+			}
+			if n := first.notation; n != nil {
+				cp := *n
+				cp.Reused, cp.Removed, cp.Warnings = true, nil, nil
+				o.Notation = &cp
+			}
+			return first.err
 		}
-		return nil
+		defer close(first.done)
+		first.err = signOne(ctx, rc, t, k, opts, o)
+		first.cosign, first.notation = o.Cosign, o.Notation
+		return first.err
 	})
+}
+
+// signedOnce is the outcome of the first reference of a call to a digest, shared with its aliases.
+type signedOnce struct {
+	done     chan struct{}
+	given    string
+	cosign   *CosignOutcome
+	notation *NotationOutcome
+	err      error
+}
+
+// signOne signs one digest under the agent-wide lock for it, so concurrent signers never duplicate a signature.
+func signOne(ctx context.Context, rc *reg.Client, t reg.Target, k Key, opts SignOptions, o *Outcome) error {
+	unlock, err := lockDigest(ctx, t.Digest.String())
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if has(opts.Formats, Cosign) {
+		c, err := SignCosign(ctx, rc, t, k.Signer, opts.Referrers)
+		o.Cosign = &c
+		if err != nil {
+			return err
+		}
+	}
+	if has(opts.Formats, Notation) {
+		n, err := SignNotation(ctx, rc, t, k, opts.NotationMediaType)
+		o.Notation = &n
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // VerifyAll checks every image for a valid signature of each required format; a missing or invalid one rejects the image.
@@ -88,7 +148,11 @@ func VerifyAll(ctx context.Context, rc *reg.Client, images []string, opts Verify
 			}
 		}
 		if has(opts.Formats, Notation) {
-			if err := VerifyNotation(ctx, rc, t, opts.Notation); err != nil {
+			v := opts.Notation
+			if opts.Distrusted != nil {
+				v = distrustFilter{Verifier: v, why: opts.Distrusted}
+			}
+			if err := VerifyNotation(ctx, rc, t, v); err != nil {
 				errs = append(errs, err)
 			} else {
 				o.Checked = append(o.Checked, Notation)

@@ -32,9 +32,11 @@ import (
 
 // NotationOutcome describes a notation signature written for one image.
 type NotationOutcome struct {
-	MediaType string // application/jose+json or application/cose
-	Reused    bool   // a valid signature by the same certificate was already there; nothing was pushed
-	Verified  bool
+	MediaType string   // application/jose+json or application/cose
+	Reused    bool     // a fully verified signature by the same certificate was already there; nothing was pushed
+	Verified  bool     // the signature left on the image was listed again and verified
+	Removed   []string // manifest digests of corrupt or duplicate signatures by the same certificate, removed
+	Warnings  []string // duplicates or corrupt signatures that could not be removed
 }
 
 // notationSigner picks notation-go's generic signer for in-memory keys and the in-process plugin for anything else (PKCS#11).
@@ -67,52 +69,101 @@ func notationRepo(rc *reg.Client, target reg.Target) (registry.Repository, error
 }
 
 // SignNotation signs target with a Notary Project signature (JWS or COSE) and pushes it with the referrers API,
-// falling back to the referrers tag schema. A valid signature by the same leaf certificate is reused, not duplicated.
+// falling back to the referrers tag schema. An existing signature by the same leaf certificate is reused only after
+// it fully verifies under the policy stock notation would apply (strict, the chain's root, the leaf's subject);
+// one that does not is replaced. After pushing, the signatures are listed again and verified, and any second
+// signature by the same certificate is removed: one image carries one signature per key and format.
 func SignNotation(ctx context.Context, rc *reg.Client, target reg.Target, k Key, mediaType string) (NotationOutcome, error) {
 	out := NotationOutcome{MediaType: mediaType}
 	s, err := notationSigner(k)
 	if err != nil {
 		return out, err
 	}
-	repo, err := notationRepo(rc, target)
+	orasRepo, err := rc.Repository(target.Digest.Repository)
+	if err != nil {
+		return out, err
+	}
+	repo := registry.NewRepository(orasRepo)
+	v, err := verifierFor(k.CertChain)
 	if err != nil {
 		return out, err
 	}
 	desc := ocispec.Descriptor{MediaType: string(target.Descriptor.MediaType), Digest: toDigest(target), Size: target.Descriptor.Size}
+	var pushed ocispec.Descriptor
 	err = rc.Retry(ctx, "pushing notation signature for "+target.Digest.String(), func() error {
-		found, err := findOwnNotation(ctx, repo, desc, k.CertChain[0], mediaType)
+		own, err := ownNotation(ctx, repo, desc, target.Digest.String(), k.CertChain[0], mediaType, v)
 		if err != nil {
 			return err
 		}
-		if found {
+		if len(own.valid) > 0 {
 			out.Reused = true
 			return nil
 		}
-		_, err = notation.Sign(ctx, s, repo, notation.SignOptions{
+		rec := &pushRecorder{Repository: repo}
+		_, err = notation.Sign(ctx, s, rec, notation.SignOptions{
 			SignerSignOptions: notation.SignerSignOptions{SignatureMediaType: mediaType},
 			ArtifactReference: target.Digest.String(),
 		})
 		var pushErr notation.ErrorPushSignatureFailed
 		if errors.As(err, &pushErr) {
+			if rec.err != nil { // notation-go keeps only the text: use the registry's own error, with its status
+				return rec.err
+			}
 			return reg.Classify(errors.New(pushErr.Msg), "")
 		}
 		if err != nil && result.ClassOf(err) == result.ClassInternal && !isRegistryErr(err) {
 			return errf(result.ClassKey, "notation signing: %v", oneLine(err))
+		}
+		if err == nil {
+			pushed = rec.manifest
 		}
 		return err
 	})
 	if err != nil {
 		return out, err
 	}
-	v, err := verifierFor(k.CertChain)
+	var own ownSignatures
+	err = rc.Retry(ctx, "listing notation signatures of "+target.Digest.String(), func() error {
+		var err error
+		own, err = ownNotation(ctx, repo, desc, target.Digest.String(), k.CertChain[0], mediaType, v)
+		return err
+	})
 	if err != nil {
 		return out, err
 	}
-	if err := VerifyNotation(ctx, rc, target, v); err != nil {
-		return out, fmt.Errorf("verifying the notation signature just written: %w", err)
+	if len(own.valid) == 0 {
+		return out, errf(result.ClassTamper, "notation: the signature just written for %s does not verify: %v", target.Digest, oneLine(own.why))
+	}
+	keep := own.valid[0]
+	if len(own.valid) > 1 && keep.Digest == pushed.Digest {
+		keep = own.valid[1] // another signer got there first: keep theirs, drop ours
+	}
+	for _, d := range append(own.valid, own.invalid...) {
+		if d.Digest == keep.Digest {
+			continue
+		}
+		if err := rc.Retry(ctx, "removing notation signature "+d.Digest.String(), func() error { return orasRepo.Delete(ctx, d) }); err != nil {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("could not remove the extra notation signature %s of %s: %v", d.Digest, target.Digest, oneLine(err)))
+			continue
+		}
+		out.Removed = append(out.Removed, d.Digest.String())
 	}
 	out.Verified = true
 	return out, nil
+}
+
+// pushRecorder keeps the typed error of a signature push, which notation.Sign flattens into a message: the
+// registry's HTTP status (429, 503) and Retry-After must reach the retry loop.
+type pushRecorder struct {
+	registry.Repository
+	err      error
+	manifest ocispec.Descriptor
+}
+
+func (r *pushRecorder) PushSignature(ctx context.Context, mediaType string, blob []byte, subject ocispec.Descriptor, annotations map[string]string) (ocispec.Descriptor, ocispec.Descriptor, error) {
+	b, m, err := r.Repository.PushSignature(ctx, mediaType, blob, subject, annotations)
+	r.err, r.manifest = err, m
+	return b, m, err
 }
 
 func isRegistryErr(err error) bool {
@@ -121,10 +172,16 @@ func isRegistryErr(err error) bool {
 
 func toDigest(t reg.Target) digest.Digest { return digest.Digest(t.Descriptor.Digest.String()) }
 
-// findOwnNotation reports whether desc already has a valid notation signature of mediaType made with leaf.
-func findOwnNotation(ctx context.Context, repo registry.Repository, desc ocispec.Descriptor, leaf *x509.Certificate, mediaType string) (bool, error) {
-	found := false
-	errDone := errors.New("done")
+// ownSignatures are the notation signatures of one media type made with one leaf certificate.
+type ownSignatures struct {
+	valid   []ocispec.Descriptor // manifests whose signature fully verifies
+	invalid []ocispec.Descriptor // manifests that claim the certificate but do not verify: corrupt, to be replaced
+	why     error                // why the last invalid one failed
+}
+
+// ownNotation lists desc's notation signatures of mediaType that carry leaf, and verifies each with v for ref.
+func ownNotation(ctx context.Context, repo registry.Repository, desc ocispec.Descriptor, ref string, leaf *x509.Certificate, mediaType string, v notation.Verifier) (ownSignatures, error) {
+	var own ownSignatures
 	err := repo.ListSignatures(ctx, desc, func(manifests []ocispec.Descriptor) error {
 		for _, m := range manifests {
 			blob, bdesc, err := repo.FetchSignatureBlob(ctx, m)
@@ -136,30 +193,24 @@ func findOwnNotation(ctx context.Context, repo registry.Repository, desc ocispec
 			}
 			env, err := signature.ParseEnvelope(bdesc.MediaType, blob)
 			if err != nil {
-				continue
+				continue // unreadable: nothing ties it to this key
 			}
-			content, err := env.Verify()
+			content, err := env.Content()
 			if err != nil || len(content.SignerInfo.CertificateChain) == 0 || !content.SignerInfo.CertificateChain[0].Equal(leaf) {
 				continue
 			}
-			var p struct {
-				TargetArtifact ocispec.Descriptor `json:"targetArtifact"`
-			}
-			if json.Unmarshal(content.Payload.Content, &p) != nil || p.TargetArtifact.Digest != desc.Digest {
+			if _, err := v.Verify(ctx, desc, blob, notation.VerifierVerifyOptions{ArtifactReference: ref, SignatureMediaType: mediaType}); err != nil {
+				own.invalid, own.why = append(own.invalid, m), err
 				continue
 			}
-			found = true
-			return errDone
+			own.valid = append(own.valid, m)
 		}
 		return nil
 	})
-	if errors.Is(err, errDone) {
-		return true, nil
-	}
 	if err != nil && !isNotFoundErr(err) {
-		return false, err
+		return own, err
 	}
-	return found, nil
+	return own, nil
 }
 
 func isNotFoundErr(err error) bool {
@@ -194,6 +245,10 @@ func VerifyNotation(ctx context.Context, rc *reg.Client, target reg.Target, v no
 			}
 			return errf(result.ClassTamper, "notation: retrieving signatures of %s: %v", target.Digest, oneLine(err))
 		case errors.As(err, &failed), errors.As(err, &inconclusive):
+			var d *distrustedError
+			if errors.As(err, &d) {
+				return errf(result.ClassPolicy, "notation: no signature of %s counts: %v", target.Digest, d)
+			}
 			return errf(result.ClassTamper, "notation: no signature of %s verifies: %v", target.Digest, oneLine(outcomeErr(err, outcomes)))
 		}
 		if isRegistryErr(err) {
@@ -201,6 +256,33 @@ func VerifyNotation(ctx context.Context, rc *reg.Client, target reg.Target, v no
 		}
 		return errf(result.ClassTamper, "notation: verifying %s: %v", target.Digest, oneLine(err))
 	})
+}
+
+// distrustFilter fails the signatures whose leaf certificate why distrusts, after the inner verifier passed them,
+// so that notation goes on to the next signature.
+type distrustFilter struct {
+	notation.Verifier
+	why func(*x509.Certificate) string
+}
+
+func (d distrustFilter) Verify(ctx context.Context, desc ocispec.Descriptor, sig []byte, opts notation.VerifierVerifyOptions) (*notation.VerificationOutcome, error) {
+	o, err := d.Verifier.Verify(ctx, desc, sig, opts)
+	if err != nil || o == nil || o.EnvelopeContent == nil || len(o.EnvelopeContent.SignerInfo.CertificateChain) == 0 {
+		return o, err
+	}
+	leaf := o.EnvelopeContent.SignerInfo.CertificateChain[0]
+	if why := d.why(leaf); why != "" {
+		o.Error = &distrustedError{subject: leaf.Subject.String(), why: why}
+		return o, o.Error
+	}
+	return o, nil
+}
+
+// distrustedError is a valid signature whose certificate no longer counts.
+type distrustedError struct{ subject, why string }
+
+func (e *distrustedError) Error() string {
+	return fmt.Sprintf("the signature by certificate %q verifies but %s: it no longer counts", e.subject, e.why)
 }
 
 func outcomeErr(err error, outcomes []*notation.VerificationOutcome) error {
@@ -212,14 +294,19 @@ func outcomeErr(err error, outcomes []*notation.VerificationOutcome) error {
 	return err
 }
 
-// verifierFor trusts exactly the root of chain for every registry scope; used to check a signature right after signing.
+// verifierFor is the policy stock notation applies to a signature of chain under a trust bundle of its own: strict,
+// the chain's root as the only anchor, the leaf's subject pinned (notation can pin only a subject with C, ST and O).
 func verifierFor(chain []*x509.Certificate) (notation.Verifier, error) {
+	identity := "*"
+	if subj := chain[0].Subject; len(subj.Country) > 0 && len(subj.Province) > 0 && len(subj.Organization) > 0 {
+		identity = "x509.subject: " + subj.String()
+	}
 	doc := &trustpolicy.Document{Version: "1.0", TrustPolicies: []trustpolicy.TrustPolicy{{
 		Name:                  "just-signed",
 		RegistryScopes:        []string{"*"},
 		SignatureVerification: trustpolicy.SignatureVerification{VerificationLevel: trustpolicy.LevelStrict.Name, Override: map[trustpolicy.ValidationType]trustpolicy.ValidationAction{trustpolicy.TypeRevocation: trustpolicy.ActionSkip}},
 		TrustStores:           []string{"ca:signer"},
-		TrustedIdentities:     []string{"*"},
+		TrustedIdentities:     []string{identity},
 	}}}
 	return newVerifier(doc, memStore{chain[len(chain)-1]})
 }

@@ -3,10 +3,13 @@ package keyring
 import (
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/release-gates/release-gates/helpers/internal/atomicfile"
@@ -52,8 +55,9 @@ func (f *File) WriteBundle() (Bundle, error) {
 		}
 	}
 	keep := map[string]bool{}
-	anyIdentity := false
 	roots := map[string]*x509.Certificate{}
+	pinned := map[string]bool{}
+	var subjects []pkix.Name
 	for _, k := range f.Keys {
 		if !k.State.Verifies() {
 			continue
@@ -79,27 +83,34 @@ func (f *File) WriteBundle() (Bundle, error) {
 		if err != nil {
 			return b, result.Wrap(result.ClassConfig, err)
 		}
+		// Pin the leaf's whole subject, whatever fields it has; notation itself insists on C, ST and O in an
+		// x509.subject identity, and trusting "*" instead would let every certificate under the root sign.
+		subj := chain[0].Subject
+		if !Pinnable(subj) {
+			b.Warnings = append(b.Warnings, fmt.Sprintf("key %s: certificate subject %q lacks C, ST or O, so notation cannot pin it and the bundle does not "+
+				"trust its notation signatures (it never trusts \"*\"): re-issue its certificate with C, ST and O (keys rotate does)", k.ID, subj.String()))
+			continue
+		}
 		root := chain[len(chain)-1]
 		sum := sha256.Sum256(root.Raw)
 		roots[hex.EncodeToString(sum[:8])] = root
-		if subj := chain[0].Subject; len(subj.Country) > 0 && len(subj.Province) > 0 && len(subj.Organization) > 0 {
-			b.Identities = append(b.Identities, "x509.subject: "+subj.String())
-		} else {
-			anyIdentity = true // notation needs C, ST and O to name an identity
+		id := "x509.subject: " + subj.String()
+		if !pinned[id] {
+			pinned[id] = true
+			b.Identities = append(b.Identities, id)
+			subjects = append(subjects, subj)
 		}
 	}
-	if anyIdentity && len(roots) > 0 {
-		b.Identities = []string{"*"}
-		for _, k := range f.Keys { // with "*", only a root of its own keeps a retired key's signatures out
-			if k.State.Verifies() || k.CertChain == "" {
-				continue
-			}
-			if chain, err := keys.ReadCertChain(f.Abs(k.CertChain)); err == nil {
-				sum := sha256.Sum256(chain[len(chain)-1].Raw)
-				if roots[hex.EncodeToString(sum[:8])] != nil {
-					b.Warnings = append(b.Warnings, "key "+k.ID+" is "+string(k.State)+" but shares its CA with a trusted key whose subject lacks C, ST or O: notation still accepts its signatures; re-issue the trusted keys' certificates with C, ST and O")
-				}
-			}
+	if err := overlapping(subjects); err != nil {
+		return b, result.Errorf(result.ClassConfig, "%s: %v", f.path, err)
+	}
+	for _, k := range f.Keys { // a retired key with the same subject as a trusted one still matches the policy
+		if k.State.Verifies() || k.CertChain == "" {
+			continue
+		}
+		if chain, err := keys.ReadCertChain(f.Abs(k.CertChain)); err == nil && pinned["x509.subject: "+chain[0].Subject.String()] {
+			b.Warnings = append(b.Warnings, "key "+k.ID+" is "+string(k.State)+" but its certificate subject is pinned for a trusted key: "+
+				"stock notation still accepts its signatures (release-evidence verify rejects them by fingerprint); give each key its own subject")
 		}
 	}
 	for fp, c := range roots {
@@ -138,4 +149,60 @@ func (f *File) WriteBundle() (Bundle, error) {
 		_ = os.Remove(policyPath)
 	}
 	return b, nil
+}
+
+// Pinnable reports whether notation can pin subj in a trust policy: it needs C, ST and O.
+func Pinnable(subj pkix.Name) bool {
+	return len(subj.Country) > 0 && len(subj.Province) > 0 && len(subj.Organization) > 0
+}
+
+// CertFingerprint is the "sha256:<hex>" fingerprint of a certificate, as keys.yaml records it.
+func CertFingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Fingerprints returns k's certificate fingerprints: those keys.yaml records plus its current chain's leaf.
+func (f *File) Fingerprints(k *Key) []string {
+	out := append([]string{}, k.CertFingerprints...)
+	if k.CertChain != "" {
+		if chain, err := keys.ReadCertChain(f.Abs(k.CertChain)); err == nil {
+			fp := CertFingerprint(chain[0])
+			if !slices.Contains(out, fp) {
+				out = append(out, fp)
+			}
+		}
+	}
+	return out
+}
+
+// overlapping refuses subjects where one is a subset of another, which notation rejects in a trust policy.
+func overlapping(subjects []pkix.Name) error {
+	attrs := func(n pkix.Name) map[string]string {
+		m := map[string]string{}
+		for _, rdn := range n.ToRDNSequence() {
+			for _, a := range rdn {
+				m[a.Type.String()] = fmt.Sprint(a.Value)
+			}
+		}
+		return m
+	}
+	for i, a := range subjects {
+		for j, b := range subjects {
+			if i == j {
+				continue
+			}
+			ma, mb := attrs(a), attrs(b)
+			subset := true
+			for k, v := range ma {
+				if mb[k] != v {
+					subset = false
+				}
+			}
+			if subset {
+				return fmt.Errorf("trusted subjects %q and %q overlap (notation refuses that): give each key a distinct subject", a.String(), b.String())
+			}
+		}
+	}
+	return nil
 }

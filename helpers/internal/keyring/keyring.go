@@ -84,17 +84,20 @@ type Rotation struct {
 
 // Key is one entry of keys.yaml; paths are relative to the file.
 type Key struct {
-	ID        string     `yaml:"id"`
-	Backend   string     `yaml:"backend"`             // a cosign key file path or a pkcs11: URI
-	PublicKey string     `yaml:"publicKey"`           // PEM public key (cosign .pub)
-	CertChain string     `yaml:"certChain,omitempty"` // PEM chain, leaf first, for notation
-	State     State      `yaml:"state"`
-	NotBefore time.Time  `yaml:"notBefore"`
-	NotAfter  time.Time  `yaml:"notAfter"`
-	Rotation  Rotation   `yaml:"rotation"`
-	Signed    int64      `yaml:"signatures,omitempty"` // signatures made so far, when counted
-	RevokedAt *time.Time `yaml:"revokedAt,omitempty"`
-	Reason    string     `yaml:"reason,omitempty"` // why the key was revoked or archived
+	ID        string `yaml:"id"`
+	Backend   string `yaml:"backend"`             // a cosign key file path or a pkcs11: URI
+	PublicKey string `yaml:"publicKey"`           // PEM public key (cosign .pub)
+	CertChain string `yaml:"certChain,omitempty"` // PEM chain, leaf first, for notation
+	// CertFingerprints are "sha256:<hex>" of every leaf certificate issued for the key, so a notation signature can
+	// be traced to its key (and its revocation) by certificate even after certChain is replaced.
+	CertFingerprints []string   `yaml:"certFingerprints,omitempty"`
+	State            State      `yaml:"state"`
+	NotBefore        time.Time  `yaml:"notBefore"`
+	NotAfter         time.Time  `yaml:"notAfter"`
+	Rotation         Rotation   `yaml:"rotation"`
+	Signed           int64      `yaml:"signatures,omitempty"` // signatures made so far, when counted
+	RevokedAt        *time.Time `yaml:"revokedAt,omitempty"`
+	Reason           string     `yaml:"reason,omitempty"` // why the key was revoked or archived
 }
 
 // Environment says which key signs for one deployment environment.

@@ -138,14 +138,18 @@ func TestSigningUsesOnlyTheCurrentActiveKeyInsideItsValidity(t *testing.T) {
 
 func TestAFallbackIsRefusedUnlessTheEnvironmentAllowsIt(t *testing.T) {
 	cause := result.Errorf(result.ClassAuth, "HSM health check (pin): wrong PIN")
-	t.Run("refused by default with a policy error that names the HSM cause", func(t *testing.T) {
+	t.Run("refused by default as a configuration problem (exit 2), or unavailable (exit 3) when the HSM is down", func(t *testing.T) {
 		f, err := Load(fixture(t, time.Hour, 48*time.Hour, ""))
 		if err != nil {
 			t.Fatal(err)
 		}
+		down := result.Errorf(result.ClassUnavailable, "hsm token prod: circuit open")
+		if _, err := f.Fallback("prod", time.Now(), down); result.ClassOf(err).ExitCode() != 3 || !strings.Contains(err.Error(), "circuit open") {
+			t.Fatalf("class %q, want unavailable (exit 3): %v", result.ClassOf(err), err)
+		}
 		_, err = f.Fallback("prod", time.Now(), cause)
-		if result.ClassOf(err) != result.ClassPolicy || result.ClassOf(err).ExitCode() != 1 {
-			t.Fatalf("class %q, want policy (exit 1): %v", result.ClassOf(err), err)
+		if result.ClassOf(err) != result.ClassConfig || result.ClassOf(err).ExitCode() != 2 {
+			t.Fatalf("class %q, want config (exit 2): %v", result.ClassOf(err), err)
 		}
 		if !strings.Contains(err.Error(), "allowSoftwareFallback: false") || !strings.Contains(err.Error(), "wrong PIN") {
 			t.Fatalf("error %q does not say why", err)

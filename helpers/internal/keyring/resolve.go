@@ -77,14 +77,19 @@ func ResolveSigningKey(path, env string, now time.Time) (ref string, certChain s
 }
 
 // Fallback returns env's software fallback key, only when keys.yaml allows it; cause is why the HSM key is unusable.
-// A refused fallback is a ClassPolicy error that still names the HSM cause.
+// A refused fallback names the HSM cause and keeps its infrastructure class: ClassUnavailable (exit 3) when the HSM
+// is unreachable (a transient or unavailable cause), ClassConfig (exit 2) otherwise; it is never a verdict on evidence.
 func (f *File) Fallback(env string, now time.Time, cause error) (Signing, error) {
 	e, ok := f.Environments[env]
 	if !ok {
 		return Signing{}, result.Errorf(result.ClassConfig, "%s: unknown environment %q", f.path, env)
 	}
 	if !e.AllowSoftwareFallback {
-		return Signing{}, result.Errorf(result.ClassPolicy, "software fallback refused: environment %s does not allow it (allowSoftwareFallback: false in %s); fix the HSM: %v", env, f.path, cause)
+		class := result.ClassConfig
+		if c := result.ClassOf(cause); c == result.ClassTransient || c == result.ClassUnavailable {
+			class = result.ClassUnavailable
+		}
+		return Signing{}, result.Errorf(class, "software fallback refused: environment %s does not allow it (allowSoftwareFallback: false in %s); fix the HSM: %v", env, f.path, cause)
 	}
 	if e.Fallback == "" {
 		return Signing{}, result.Errorf(result.ClassConfig, "%s: environment %s allows a software fallback but names no fallback key: add fallback: <key id>", f.path, env)

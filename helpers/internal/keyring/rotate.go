@@ -68,6 +68,14 @@ func (f *File) Rotate(ctx context.Context, o RotateOptions) (RotateOutcome, erro
 	if env == nil {
 		env = &Environment{}
 	}
+	if o.Subject != "" && !o.NoCert {
+		if name, err := keys.ParseSubject(o.Subject); err != nil {
+			return out, err
+		} else if !Pinnable(name) {
+			return out, result.Errorf(result.ClassInput, "--subject %q lacks C, ST or O: notation can pin only a subject with all three in the trust policy, "+
+				"and the trust bundle never trusts \"*\"; add them, e.g. C=DE,ST=Berlin,O=example,CN=%s", o.Subject, o.NewID)
+		}
+	}
 	var prev *Key
 	if env.Current != "" {
 		prev, _ = f.Key(env.Current)
@@ -113,6 +121,10 @@ func (f *File) Rotate(ctx context.Context, o RotateOptions) (RotateOutcome, erro
 	if err != nil {
 		return out, err
 	}
+	if len(chain) > 0 && !Pinnable(chain[0].Subject) {
+		return out, result.Errorf(result.ClassConfig, "certificate chain %s: the leaf's subject %q lacks C, ST or O: notation can pin only a subject with all three, "+
+			"and the trust bundle never trusts \"*\"; re-issue it with C, ST and O", o.ImportChain, chain[0].Subject.String())
+	}
 	if len(chain) > 0 {
 		if chain[0].NotAfter.Before(nk.NotAfter) {
 			nk.NotAfter = chain[0].NotAfter.UTC().Truncate(time.Second)
@@ -122,6 +134,7 @@ func (f *File) Rotate(ctx context.Context, o RotateOptions) (RotateOutcome, erro
 			return out, result.Errorf(result.ClassInput, "writing %s: %v", chainPath, err)
 		}
 		nk.CertChain = f.rel(chainPath)
+		nk.CertFingerprints = []string{CertFingerprint(chain[0])}
 	}
 
 	f.Keys = append(f.Keys, nk)

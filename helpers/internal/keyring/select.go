@@ -86,9 +86,15 @@ func (f *File) Select(env string, now time.Time, traceID string, health HealthFu
 	if result.ClassOf(herr) == result.ClassInternal {
 		herr = result.Wrap(result.ClassKey, herr)
 	}
+	if hsm.CauseOf(herr) == hsm.CausePIN {
+		// A credential error is the user's to fix: a software key must not hide it, and each retry with the same
+		// wrong PIN brings a real token closer to locking itself.
+		return Selection{}, &hsm.HealthError{Cause: hsm.CausePIN, Err: result.Errorf(result.ClassAuth,
+			"%s: environment %s: HSM key %s cannot sign: %v; no software fallback is tried for a PIN problem", f.path, env, s.Key.ID, herr)}
+	}
 	fb, err := f.Fallback(env, now, herr)
 	if err != nil {
-		if result.ClassOf(err) == result.ClassPolicy {
+		if hsm.CauseOf(herr) != "" {
 			return Selection{}, &hsm.HealthError{Cause: hsm.CauseOf(herr), Err: err}
 		}
 		return Selection{}, err

@@ -67,9 +67,17 @@ type Entry struct {
 	KeyID string
 }
 
-// Append adds bodies to the ledger at path, signed by signer, under an exclusive flock; the file is rewritten
-// atomically (temp + fsync + rename) so a reader never sees half a line. Seq and Prev are filled in here.
+// Append adds bodies to the ledger at path, signed by signer, after verifying the whole chain already there with
+// signer's public key (see AppendVerified).
 func Append(path string, signer crypto.Signer, bodies ...Body) ([]Entry, error) {
+	return AppendVerified(path, signer, VerifyOptions{}, bodies...)
+}
+
+// AppendVerified adds bodies to the ledger at path, signed by signer, under an exclusive flock. The records already
+// there must verify first (opts.Keys plus signer's public key; opts.ExpectHead when set): a tampered, cut or
+// reordered ledger is refused with ClassTamper and left untouched. The file is rewritten atomically (temp + fsync +
+// rename) so a reader never sees half a line. Seq and Prev are filled in here.
+func AppendVerified(path string, signer crypto.Signer, opts VerifyOptions, bodies ...Body) ([]Entry, error) {
 	if len(bodies) == 0 {
 		return nil, nil
 	}
@@ -86,10 +94,15 @@ func Append(path string, signer crypto.Signer, bodies ...Body) ([]Entry, error) 
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, result.Errorf(result.ClassInput, "reading ledger %s: %v", path, err)
 	}
-	prev, seq, err := tail(old, path)
-	if err != nil {
-		return nil, err
+	if len(old) > 0 && old[len(old)-1] != '\n' {
+		return nil, result.Errorf(result.ClassTamper, "refusing to append: ledger %s does not end with a newline: its last record is cut short; run audit verify", path)
 	}
+	opts.Keys = append(append([]crypto.PublicKey{}, opts.Keys...), signer.Public())
+	rep, err := VerifyReader(bytes.NewReader(old), path, opts)
+	if err != nil {
+		return nil, result.Errorf(result.ClassOf(err), "refusing to append: %v", err)
+	}
+	prev, seq := rep.Head, rep.Records
 	var add bytes.Buffer
 	out := make([]Entry, 0, len(bodies))
 	for _, b := range bodies {
@@ -106,9 +119,6 @@ func Append(path string, signer crypto.Signer, bodies ...Body) ([]Entry, error) 
 		add.Write(line)
 		add.WriteByte('\n')
 		out = append(out, Entry{Body: b, Line: seq, Hash: prev, KeyID: keyID})
-	}
-	if len(old) > 0 && old[len(old)-1] != '\n' {
-		return nil, result.Errorf(result.ClassTamper, "ledger %s does not end with a newline: its last record is cut short; run audit verify", path)
 	}
 	err = atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		if _, err := w.Write(old); err != nil {
@@ -137,24 +147,6 @@ func lock(path string) (func(), error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
-}
-
-// tail returns the hash and seq of the last line, after checking that the line is a well-formed record.
-func tail(b []byte, path string) (string, int, error) {
-	b = bytes.TrimRight(b, "\n")
-	if len(b) == 0 {
-		return Genesis, 0, nil
-	}
-	last := b
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		last = b[i+1:]
-	}
-	var r Record
-	var body Body
-	if err := json.Unmarshal(last, &r); err != nil || json.Unmarshal(r.Body, &body) != nil {
-		return "", 0, result.Errorf(result.ClassTamper, "ledger %s: last record is not a ledger record; run audit verify", path)
-	}
-	return hashLine(last), body.Seq, nil
 }
 
 func encode(b Body, signer crypto.Signer, keyID string) ([]byte, error) {
@@ -280,7 +272,7 @@ func VerifyReader(r io.Reader, name string, opts VerifyOptions) (Report, error) 
 	}
 	rep.Records = n
 	if opts.ExpectHead != "" && opts.ExpectHead != rep.Head {
-		return rep, result.Errorf(result.ClassTamper, "ledger %s: head after record %d is %s, want %s (records were cut off the end)", name, n, short(rep.Head), short(opts.ExpectHead))
+		return rep, result.Errorf(result.ClassTamper, "ledger %s: head after record %d is %s, but the expected head is %s (records were cut off the end, added or replaced)", name, n, rep.Head, opts.ExpectHead)
 	}
 	return rep, nil
 }

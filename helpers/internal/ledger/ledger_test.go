@@ -229,3 +229,55 @@ func TestAnAttestResultBecomesOneAttestationRecordPerAttestation(t *testing.T) {
 		t.Fatalf("blob attestation subject = %q", bodies[1].Subject)
 	}
 }
+
+func TestAppendRefusesALedgerThatDoesNotVerifyAndLeavesItUntouched(t *testing.T) {
+	k := newKey(t)
+	cases := []struct {
+		name   string
+		tamper func(l [][]byte) ([][]byte, VerifyOptions)
+		want   string
+	}{
+		{"an edited record", func(l [][]byte) ([][]byte, VerifyOptions) {
+			l[1] = bytes.Replace(l[1], []byte(`"passed"`), []byte(`"failed"`), 1)
+			return l, VerifyOptions{}
+		}, "record 2 is bad: signature does not verify"},
+		{"a deleted record", func(l [][]byte) ([][]byte, VerifyOptions) {
+			return append(append([][]byte{}, l[:1]...), l[2:]...), VerifyOptions{}
+		}, "record 2 is bad: seq is 3, want 2"},
+		{"two reordered records", func(l [][]byte) ([][]byte, VerifyOptions) {
+			l[0], l[1] = l[1], l[0]
+			return l, VerifyOptions{}
+		}, "record 1 is bad: seq is 2, want 1"},
+		{"a cut-off tail", func(l [][]byte) ([][]byte, VerifyOptions) {
+			return l[:2], VerifyOptions{ExpectHead: hashLine(l[2])}
+		}, "but the expected head is " + "%HEAD%"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path, lines := chain(t, k, 3)
+			want := strings.Replace(c.want, "%HEAD%", hashLine(lines[2]), 1)
+			l, opts := c.tamper(lines)
+			write(t, path, l)
+			before, _ := os.ReadFile(path)
+			_, err := AppendVerified(path, k, opts, Body{Kind: KindRelease, Status: "verified"})
+			if result.ClassOf(err) != result.ClassTamper || !strings.Contains(err.Error(), "refusing to append") || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v (class %s), want tamper containing %q", err, result.ClassOf(err), want)
+			}
+			if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+				t.Fatal("the refused ledger was changed")
+			}
+		})
+	}
+}
+
+func TestAppendAcceptsRecordsOfAnExtraKeyAndTheExpectedHead(t *testing.T) {
+	old, k := newKey(t), newKey(t)
+	path, lines := chain(t, old, 2)
+	if _, err := Append(path, k, Body{Kind: KindGate}); result.ClassOf(err) != result.ClassTamper {
+		t.Fatalf("a chain signed by a key Append was not given: err = %v", err)
+	}
+	es, err := AppendVerified(path, k, VerifyOptions{Keys: []crypto.PublicKey{old.Public()}, ExpectHead: hashLine(lines[1])}, Body{Kind: KindGate})
+	if err != nil || len(es) != 1 || es[0].Seq != 3 || es[0].Prev != hashLine(lines[1]) {
+		t.Fatalf("entries = %+v, err = %v", es, err)
+	}
+}

@@ -10,8 +10,12 @@ import (
 const RequireEnv = "RG_REQUIRE_TOOLS"
 
 // Tool returns the path of name on PATH; when it is missing the test fails if RG_REQUIRE_TOOLS=1, else it is skipped.
+// Under -short (make check) it always skips: peer CLIs are built by tools.sh, which the fast loop never runs.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs the peer CLI %s; skipped under -short", name)
+	}
 	p, err := exec.LookPath(name)
 	if err == nil {
 		return p

@@ -1,8 +1,10 @@
 package peertest
 
 import (
+	"flag"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -34,7 +36,17 @@ func call(t *testing.T, name string) (*recorder, string) {
 	return r, got
 }
 
+// short sets -test.short for the rest of t (Tool reads testing.Short()).
+func short(t *testing.T, on bool) {
+	was := testing.Short()
+	if err := flag.Set("test.short", fmt.Sprint(on)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = flag.Set("test.short", fmt.Sprint(was)) })
+}
+
 func TestToolFailsOrSkipsWhenThePeerIsMissing(t *testing.T) {
+	short(t, false)
 	cases := []struct {
 		name, require string
 		wantFatal     bool
@@ -54,6 +66,14 @@ func TestToolFailsOrSkipsWhenThePeerIsMissing(t *testing.T) {
 	t.Run("it returns the path when the tool exists", func(t *testing.T) {
 		r, got := call(t, "sh")
 		if got == "" || r.fatal != "" || r.skip != "" {
+			t.Fatalf("got %q fatal=%q skip=%q", got, r.fatal, r.skip)
+		}
+	})
+	t.Run("under -short it skips even a tool that exists and is required", func(t *testing.T) {
+		short(t, true)
+		t.Setenv(RequireEnv, "1")
+		r, got := call(t, "sh")
+		if got != "" || r.fatal != "" || !strings.Contains(r.skip, "-short") {
 			t.Fatalf("got %q fatal=%q skip=%q", got, r.fatal, r.skip)
 		}
 	})

@@ -2,16 +2,11 @@ package registry
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -38,48 +33,20 @@ func Classify(err error, what string) error {
 	return result.Errorf(classOf(err), "%s", msg+hint(err))
 }
 
-func classOf(err error) result.Class {
-	if errors.Is(err, errPlainHTTP) || strings.Contains(err.Error(), errPlainHTTP.Error()) {
+// hooks are what the one failure table (retry.Hooks.Classify) needs to know of registry errors: the client's
+// not-found and plain-HTTP refusal, and the HTTP status inside go-containerregistry's and oras' error types.
+var hooks = retry.Hooks{Own: own, Status: statusCode}
+
+func classOf(err error) result.Class { return hooks.Classify(err) }
+
+func own(err error) result.Class {
+	switch {
+	case errors.Is(err, errPlainHTTP) || strings.Contains(err.Error(), errPlainHTTP.Error()):
 		return result.ClassConfig
-	}
-	if errors.Is(err, context.Canceled) {
-		return result.ClassUnavailable
-	}
-	if isNotFound(err) {
+	case isNotFound(err):
 		return result.ClassInput
 	}
-	if code := statusCode(err); code != 0 {
-		switch {
-		case code == http.StatusUnauthorized || code == http.StatusForbidden:
-			return result.ClassAuth
-		case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
-			return result.ClassTransient
-		case code == http.StatusNotFound:
-			return result.ClassInput
-		}
-		return result.ClassInternal
-	}
-	var certErr *tls.CertificateVerificationError
-	var uaErr x509.UnknownAuthorityError
-	if errors.As(err, &certErr) || errors.As(err, &uaErr) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
-		return result.ClassConfig
-	}
-	var netErr net.Error
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, context.DeadlineExceeded):
-		return result.ClassTransient
-	case errors.As(err, &netErr):
-		return result.ClassTransient
-	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return result.ClassTransient
-	}
-	if strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "connection reset") {
-		return result.ClassTransient
-	}
-	return result.ClassInternal
+	return ""
 }
 
 // isNotFound reports a missing repository or manifest (ggcr, oras and HEAD-without-body forms).

@@ -11,6 +11,8 @@ type RevokedKey struct {
 	Name   string // its id in keys.yaml
 	State  string // archived or revoked
 	Reason string // why, as keys.yaml records it; may be empty
+	// Fingerprints are the "sha256:<hex>" fingerprints of its certificates: its notation signatures are refused too.
+	Fingerprints []string
 }
 
 // KeyringRevocations reads keys.yaml and returns its archived and revoked keys; active and deprecated keys still
@@ -34,7 +36,7 @@ func KeyringRevocations(path string) ([]RevokedKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, RevokedKey{ID: id, Name: k.ID, State: string(k.State), Reason: k.Reason})
+		out = append(out, RevokedKey{ID: id, Name: k.ID, State: string(k.State), Reason: k.Reason, Fingerprints: f.Fingerprints(k)})
 	}
 	return out, nil
 }

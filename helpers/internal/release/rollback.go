@@ -11,15 +11,16 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
-// Record appends a verified release to the evidence index (a ledger of release records) for its environment.
-func Record(index string, signer crypto.Signer, traceID string, out Outcome, env string) (ledger.Entry, error) {
+// Record appends a verified release to the evidence index (a ledger of release records) for its environment; the
+// index must verify with signer's public key (and, when given, earlier audit keys) first.
+func Record(index string, signer crypto.Signer, traceID string, out Outcome, env string, indexKeys ...crypto.PublicKey) (ledger.Entry, error) {
 	data := map[string]any{"image": out.Digest}
 	if p := out.Provenance; p != nil {
 		data["repository"] = p.Predicate.BuildDefinition.ExternalParameters.Repository
 		data["branch"] = p.Predicate.BuildDefinition.ExternalParameters.Branch
 		data["builder"] = p.Predicate.RunDetails.Builder.ID
 	}
-	es, err := ledger.Append(index, signer, ledger.Body{TraceID: traceID, Kind: ledger.KindRelease, Source: "release-evidence verify",
+	es, err := ledger.AppendVerified(index, signer, ledger.VerifyOptions{Keys: indexKeys}, ledger.Body{TraceID: traceID, Kind: ledger.KindRelease, Source: "release-evidence verify",
 		Status: "verified", Environment: env, Subject: out.Digest, Data: data})
 	if err != nil {
 		return ledger.Entry{}, err
@@ -39,6 +40,7 @@ type Candidate struct {
 type RollbackOptions struct {
 	Index     string             // the evidence index ledger
 	IndexKeys []crypto.PublicKey // audit keys the index is signed with
+	IndexHead string             // when set, the index's head must be this hash (verify's index_head)
 	Current   string             // the digest being rolled back from; never chosen
 	Verify    Options            // keys and expectations; Image is set per candidate
 }
@@ -53,9 +55,20 @@ func FindRollback(ctx context.Context, rc *registry.Client, opts RollbackOptions
 	if opts.Index == "" || env == "" {
 		return Outcome{}, nil, result.Errorf(result.ClassInput, "rollback needs --index releases.jsonl and --environment")
 	}
-	rep, err := ledger.Verify(opts.Index, ledger.VerifyOptions{Keys: opts.IndexKeys})
+	if l := opts.Verify.Ledger; l != "" { // the ledger the choice is recorded in must hold before it is used
+		keys := opts.Verify.LedgerKeys
+		if len(keys) == 0 {
+			keys = opts.IndexKeys
+		}
+		if _, err := VerifyLedger(l, keys, opts.Verify.ExpectedLedgerHead); err != nil {
+			return Outcome{}, nil, err
+		}
+	} else if opts.Verify.ExpectedLedgerHead != "" {
+		return Outcome{}, nil, result.Errorf(result.ClassInput, "an expected ledger head (--ledger-head) needs the ledger it is the head of (--ledger)")
+	}
+	rep, err := ledger.Verify(opts.Index, ledger.VerifyOptions{Keys: opts.IndexKeys, ExpectHead: opts.IndexHead})
 	if err != nil {
-		return Outcome{}, nil, err
+		return Outcome{}, nil, fmt.Errorf("the evidence index does not verify: %w", err)
 	}
 	seen := map[string]bool{digestOf(opts.Current): opts.Current != ""}
 	var tried []Candidate
@@ -66,7 +79,7 @@ func FindRollback(ctx context.Context, rc *registry.Client, opts RollbackOptions
 		}
 		seen[digestOf(e.Subject)] = true
 		o := opts.Verify
-		o.Image = e.Subject
+		o.Image, o.Ledger, o.ExpectedLedgerHead = e.Subject, "", "" // checked once above
 		out, err := Verify(ctx, rc, o, nil)
 		c := Candidate{Digest: e.Subject, Seq: e.Seq, TraceID: e.TraceID, Err: err}
 		tried = append(tried, c)
@@ -85,15 +98,16 @@ func FindRollback(ctx context.Context, rc *registry.Client, opts RollbackOptions
 		env, len(tried), tried[0].Digest, tried[0].Err)
 }
 
-// RecordRollback appends the chosen rollback target to a ledger (the index, or a release's own chain).
-func RecordRollback(path string, signer crypto.Signer, traceID, env, from string, out Outcome, tried []Candidate) error {
+// RecordRollback appends the chosen rollback target to a ledger (the index, or a release's own chain), which must
+// verify with signer's public key or one of keys first.
+func RecordRollback(path string, signer crypto.Signer, traceID, env, from string, out Outcome, tried []Candidate, keys ...crypto.PublicKey) error {
 	skipped := make([]map[string]any, 0, len(tried))
 	for _, c := range tried {
 		if c.Err != nil {
 			skipped = append(skipped, map[string]any{"digest": c.Digest, "reason": c.Err.Error()})
 		}
 	}
-	_, err := ledger.Append(path, signer, ledger.Body{TraceID: traceID, Kind: ledger.KindRollback, Source: "release-evidence rollback",
+	_, err := ledger.AppendVerified(path, signer, ledger.VerifyOptions{Keys: keys}, ledger.Body{TraceID: traceID, Kind: ledger.KindRollback, Source: "release-evidence rollback",
 		Status: "chosen", Environment: env, Subject: out.Digest, Data: map[string]any{"from": from, "skipped": skipped}})
 	if err != nil {
 		return fmt.Errorf("recording rollback: %w", err)

@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"io"
 	"log"
@@ -34,7 +35,9 @@ type StepParams struct {
 	RevokedKeyIDs              []string          `json:"revokedKeyIds" default:"[]" doc:"key ids no longer trusted." example:"['0123456789abcdef']"`
 	Keyring                    string            `json:"keyring" doc:"keys.yaml: its archived and revoked keys are no longer trusted." example:"'keys.yaml'"`
 	Index                      string            `json:"index" doc:"evidence index (ledger of verified releases); rollback reads it." example:"'evidence/releases.jsonl'"`
-	Ledger                     string            `json:"ledger" doc:"this release's audit ledger; the outcome is recorded there." example:"'.release-gates/audit.jsonl'"`
+	Ledger                     string            `json:"ledger" doc:"this release's audit ledger: its whole chain must verify (signed with the audit key) before any verdict; the outcome is recorded there." example:"'.release-gates/audit.jsonl'"`
+	LedgerHead                 string            `json:"ledgerHead" doc:"the head ledger must have (attestRelease's ledgerHead); another head (records cut off or added) is refused." example:"att.ledgerHead"`
+	IndexHead                  string            `json:"indexHead" doc:"with rollback: the head index must have (an earlier verifyRelease's index_head); another head is refused." example:"'3f5c...'"`
 	AuditPubs                  []string          `json:"auditPubs" default:"[]" doc:"audit public keys the index is signed with (rollback)." example:"['keys/audit.pub']"`
 	AuditKey                   string            `json:"auditKey" doc:"audit signing key for index, ledger and rollback records: a path, file:// or pkcs11: URI (no pin-value)." example:"'keys/audit.key'"`
 	AuditKeyCredentialsID      string            `json:"auditKeyCredentialsId" doc:"file credential holding the encrypted audit key (bound as RG_AUDIT_KEY)." example:"'audit-key'"`
@@ -91,6 +94,12 @@ func (p *StepParams) Validate() error {
 	}
 	if strings.Contains(strings.ToLower(p.AuditKey), "pin-value") {
 		return inputf("a pin-value in auditKey is refused (it would be on the command line and in the log): use auditPinCredentialsId")
+	}
+	if p.LedgerHead != "" && p.Ledger == "" {
+		return inputf("ledgerHead '%s' applies to a ledger: set ledger (the ledger attestRelease appended to)", p.LedgerHead)
+	}
+	if p.IndexHead != "" && !p.Rollback {
+		return inputf("indexHead '%s' applies only with rollback: true", p.IndexHead)
 	}
 	if p.MinApprovals < 1 {
 		return inputf("minApprovals must be a whole number of at least 1; got %d", p.MinApprovals)
@@ -192,7 +201,7 @@ func RunStep(ctx context.Context, p *StepParams, o StepOptions) StepOutcome {
 			out.Err = err
 			return out
 		}
-		got, tried, err := RollbackAndRecord(ctx, rc, RollbackOptions{Index: p.Index, IndexKeys: pubs, Current: p.Current, Verify: vo}, rec,
+		got, tried, err := RollbackAndRecord(ctx, rc, RollbackOptions{Index: p.Index, IndexKeys: pubs, IndexHead: p.IndexHead, Current: p.Current, Verify: vo}, rec,
 			func(it result.Item) { o.Record(it) })
 		if err != nil {
 			out.Err = err
@@ -204,8 +213,14 @@ func RunStep(ctx context.Context, p *StepParams, o StepOptions) StepOutcome {
 		return out
 	}
 	vo.Image = p.Image
-	got, err := VerifyAndRecord(ctx, rc, vo, rec, func(it result.Item) { o.Record(it) })
+	got, done, err := VerifyAndRecord(ctx, rc, vo, rec, func(it result.Item) { o.Record(it) })
 	out.Checked = got.Digest
+	if done.IndexHead != "" {
+		out.Data["index_head"] = done.IndexHead
+	}
+	if done.LedgerHead != "" {
+		out.Data["ledger_head"] = done.LedgerHead
+	}
 	if err != nil {
 		out.Err = err
 		return out
@@ -225,6 +240,12 @@ type Recording struct {
 	Log      *log.Logger
 }
 
+// Recorded is where the records went: the heads of the index and the ledger after the append ("" when not written).
+type Recorded struct {
+	IndexHead  string
+	LedgerHead string
+}
+
 func (r Recording) log() *log.Logger {
 	if r.Log == nil {
 		return log.New(io.Discard, "", 0)
@@ -232,49 +253,59 @@ func (r Recording) log() *log.Logger {
 	return r.Log
 }
 
-// VerifyAndRecord verifies o's release (one item per evidence check), then appends a verified release to the index
-// and the outcome, verified or rejected, to the ledger. A failed recording fails a verified release.
-func VerifyAndRecord(ctx context.Context, rc *registry.Client, o Options, r Recording, each func(result.Item)) (Outcome, error) {
-	got, verr := Verify(ctx, rc, o, func(ch Check) { each(CheckItem(ch, r.log())) })
-	if r.Index == "" && r.Ledger == "" {
-		return got, verr
-	}
-	if rerr := r.record(got, o.Expect.Environment, verr); rerr != nil && verr == nil {
-		verr = rerr
-	}
-	return got, verr
-}
-
-func (r Recording) record(got Outcome, env string, verr error) error {
-	ak, err := r.AuditKey()
-	if err != nil {
-		return err
-	}
-	defer ak.Close()
-	if verr == nil && r.Index != "" {
-		e, err := Record(r.Index, ak.Signer, r.TraceID, got, env)
-		if err != nil {
-			return err
+// VerifyAndRecord verifies o's release (one item per evidence check; o.Ledger's whole chain, signed with the audit
+// key, must verify first), then appends a verified release to the index and the outcome, verified or rejected, to
+// the ledger, which must still end at o.ExpectedLedgerHead. A failed recording fails a verified release.
+func VerifyAndRecord(ctx context.Context, rc *registry.Client, o Options, r Recording, each func(result.Item)) (Outcome, Recorded, error) {
+	var done Recorded
+	var ak *keys.Key
+	if r.Index != "" || r.Ledger != "" {
+		var err error
+		if ak, err = r.AuditKey(); err != nil {
+			return Outcome{}, done, err
 		}
-		r.log().Printf("recorded release #%d for %s in %s", e.Seq, env, r.Index)
+		defer ak.Close()
+		o.LedgerKeys = []crypto.PublicKey{ak.Public()}
+	}
+	got, verr := Verify(ctx, rc, o, func(ch Check) { each(CheckItem(ch, r.log())) })
+	if ak == nil {
+		return got, done, verr
+	}
+	if verr == nil && r.Index != "" {
+		e, err := Record(r.Index, ak.Signer, r.TraceID, got, o.Expect.Environment)
+		if err != nil {
+			return got, done, err
+		}
+		done.IndexHead = e.Hash
+		r.log().Printf("recorded release #%d for %s in %s", e.Seq, o.Expect.Environment, r.Index)
 	}
 	if r.Ledger != "" {
-		b := ledger.Body{TraceID: r.TraceID, Kind: ledger.KindRelease, Source: "release-evidence verify", Status: "verified", Environment: env, Subject: got.Digest}
+		b := ledger.Body{TraceID: r.TraceID, Kind: ledger.KindRelease, Source: "release-evidence verify", Status: "verified",
+			Environment: o.Expect.Environment, Subject: got.Digest}
 		if verr != nil {
 			b.Kind, b.Status = ledger.KindResult, "rejected"
 			b.Data = map[string]any{"message": verr.Error(), "failure_class": string(result.ClassOf(verr))}
 		}
-		if _, err := ledger.Append(r.Ledger, ak.Signer, b); err != nil {
-			return err
+		es, err := ledger.AppendVerified(r.Ledger, ak.Signer, ledger.VerifyOptions{ExpectHead: o.ExpectedLedgerHead}, b)
+		if err != nil {
+			if verr == nil {
+				verr = err
+			}
+			return got, done, verr
 		}
+		done.LedgerHead = es[0].Hash
 	}
-	return nil
+	return got, done, verr
 }
 
-// RollbackAndRecord finds the rollback target (one item per candidate tried) and records the choice in the index
-// and the ledger; the audit key is loaded only once there is a choice to record.
+// RollbackAndRecord finds the rollback target (one item per candidate tried; the index, and the ledger's chain, are
+// checked with ro.IndexKeys) and records the choice in the index and the ledger; the audit key is loaded only once
+// there is a choice to record.
 func RollbackAndRecord(ctx context.Context, rc *registry.Client, ro RollbackOptions, r Recording, each func(result.Item)) (Outcome, []Candidate, error) {
 	lg := r.log()
+	if len(ro.Verify.LedgerKeys) == 0 {
+		ro.Verify.LedgerKeys = ro.IndexKeys
+	}
 	got, tried, err := FindRollback(ctx, rc, ro, func(cd Candidate) {
 		it := result.Item{Name: cd.Digest, Kind: "candidate", Details: map[string]any{"seq": cd.Seq, "trace_id": cd.TraceID}}
 		if cd.Err != nil {
@@ -298,7 +329,7 @@ func RollbackAndRecord(ctx context.Context, rc *registry.Client, ro RollbackOpti
 		if path == "" {
 			continue
 		}
-		if err := RecordRollback(path, ak.Signer, r.TraceID, ro.Verify.Expect.Environment, ro.Current, got, tried); err != nil {
+		if err := RecordRollback(path, ak.Signer, r.TraceID, ro.Verify.Expect.Environment, ro.Current, got, tried, ro.IndexKeys...); err != nil {
 			return got, tried, err
 		}
 	}
@@ -335,6 +366,7 @@ func (p *StepParams) verifyOptions(ctx context.Context, lg *log.Logger) (Options
 		}
 		lg.Printf("keyring %s: %d archived or revoked key(s) not trusted", p.Keyring, len(o.RevokedKeys))
 	}
+	o.Ledger, o.ExpectedLedgerHead = p.Ledger, p.LedgerHead
 	o.Expect = Expect{Repository: p.ExpectRepo, Branch: p.ExpectBranch, BuilderPrefix: p.ExpectBuilder, Commit: p.ExpectCommit,
 		Environment: p.Environment, MinApprovals: p.MinApprovals}
 	return o, nil

@@ -28,6 +28,8 @@ func TestStepParamsValidateNamesTheJenkinsfileKey(t *testing.T) {
 		{`{"environment":"prod","image":"i","minApprovals":0,` + trust + `}`, job, "minApprovals must be a whole number of at least 1; got 0"},
 		{`{"environment":"prod","image":"i","blobs":{"bin/orders":""},` + trust + `}`, job, "blobs maps each file to its signature file"},
 		{`{"image":"i",` + trust + `}`, job, "parameter 'environment' is required"},
+		{`{"environment":"prod","image":"i","ledgerHead":"ab",` + trust + `}`, job, "ledgerHead 'ab' applies to a ledger: set ledger"},
+		{`{"environment":"prod","image":"i","indexHead":"ab",` + trust + `}`, job, "indexHead 'ab' applies only with rollback: true"},
 		{`{"environment":"prod","image":"i","minApprovals":"2",` + trust + `}`, job, "parameter 'minApprovals' must be a Integer"},
 	}
 	for _, c := range cases {

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
@@ -48,6 +53,10 @@ type Options struct {
 	RevokedIDs  []string           // key ids (keys.KeyID) no longer trusted
 	RevokedKeys []RevokedKey       // keys keys.yaml marks archived or revoked (KeyringRevocations)
 	Expect      Expect
+
+	Ledger             string             // this release's audit ledger: its whole chain must verify before any verdict
+	LedgerKeys         []crypto.PublicKey // audit keys that may have signed Ledger's records
+	ExpectedLedgerHead string             // when set, Ledger's head must be this hash (attestRelease's ledger_head)
 }
 
 // Check is the outcome of one evidence check.
@@ -96,12 +105,27 @@ func Verify(ctx context.Context, rc *registry.Client, opts Options, each func(Ch
 		}
 		each(c)
 	}
-	run("revocation", func(c *Check) error { return opts.checkRevoked(c) })
+	if opts.Ledger != "" {
+		run("ledger", func(c *Check) error {
+			rep, err := VerifyLedger(opts.Ledger, opts.LedgerKeys, opts.ExpectedLedgerHead)
+			c.Details["records"], c.Details["head"] = rep.Records, rep.Head
+			return err
+		})
+	}
+	var listed []string // distrusted keys that were passed in as trusted
+	run("revocation", func(c *Check) error {
+		var err error
+		opts, listed, err = opts.checkRevoked(c)
+		return err
+	})
+	if len(errs) > 0 { // a key list left empty, or a bad ledger: the rest cannot change the verdict
+		return out, notReleasable(out.Digest, errs)
+	}
 	run("image signatures", func(c *Check) error {
 		c.Details["digest"] = out.Digest
 		var failed error
 		err := image.VerifyAll(ctx, rc, []string{out.Digest}, image.VerifyOptions{Formats: []image.Format{image.Cosign, image.Notation},
-			CosignKeys: opts.CosignKeys, Notation: opts.Notation, Workers: 1}, func(o image.Outcome) {
+			CosignKeys: opts.CosignKeys, Notation: opts.Notation, Workers: 1, Distrusted: opts.distrustedCert}, func(o image.Outcome) {
 			c.Details["checked"] = fmt.Sprint(o.Checked)
 			failed = o.Err
 		})
@@ -133,14 +157,42 @@ func Verify(ctx context.Context, rc *registry.Client, opts Options, each func(Ch
 		out.Approval = a
 		return err
 	})
+	if len(errs) == 0 && len(listed) > 0 {
+		// The evidence holds without them: passing a distrusted key is the caller's configuration, not bad evidence.
+		return out, result.Errorf(result.ClassConfig, "%s verifies, but distrusted keys were passed as trusted: %s; remove them from the verify "+
+			"configuration (cosignKey, releaseKey, blobKey or the trust bundle in use)", out.Digest, strings.Join(listed, ", "))
+	}
 	if len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Error()
-		}
-		return out, result.Errorf(worst(errs), "%s is not releasable: %s", out.Digest, strings.Join(msgs, "; "))
+		return out, notReleasable(out.Digest, errs)
 	}
 	return out, nil
+}
+
+func notReleasable(digest string, errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return result.Errorf(worst(errs), "%s is not releasable: %s", digest, strings.Join(msgs, "; "))
+}
+
+// VerifyLedger checks the whole chain of the ledger at path with the audit keys and, when head is set, that its
+// head is head. A tampered, cut or reordered ledger, or another head, is ClassTamper (exit 1).
+func VerifyLedger(path string, auditKeys []crypto.PublicKey, head string) (ledger.Report, error) {
+	if len(auditKeys) == 0 {
+		return ledger.Report{}, result.Errorf(result.ClassInput, "checking ledger %s needs the audit public key (the key that signs it)", path)
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if head != "" { // a deleted ledger is the shortest cut of all
+			return ledger.Report{}, result.Errorf(result.ClassTamper, "the release's ledger %s is missing, but the expected head is %s", path, head)
+		}
+		return ledger.Report{Head: ledger.Genesis}, nil // a new ledger: the outcome starts it
+	}
+	rep, err := ledger.Verify(path, ledger.VerifyOptions{Keys: auditKeys, ExpectHead: head})
+	if err != nil {
+		return rep, fmt.Errorf("the release's ledger does not verify: %w", err)
+	}
+	return rep, nil
 }
 
 func (o Options) validate() error {
@@ -157,6 +209,8 @@ func (o Options) validate() error {
 		return result.Errorf(result.ClassInput, "verify needs --expect-repo, --expect-branch and --expect-builder")
 	case o.Expect.Environment == "":
 		return result.Errorf(result.ClassInput, "verify needs --environment (the approval's target environment)")
+	case o.ExpectedLedgerHead != "" && o.Ledger == "":
+		return result.Errorf(result.ClassInput, "an expected ledger head (--ledger-head) needs the ledger it is the head of (--ledger)")
 	}
 	for _, b := range o.Blobs {
 		if b.Path == "" || b.Signature == "" {
@@ -166,47 +220,88 @@ func (o Options) validate() error {
 	return nil
 }
 
-func (o Options) checkRevoked(c *Check) error {
-	// why maps a key id to how it is distrusted: "revoked" for --revoked-key-id, the keys.yaml state otherwise.
+// checkRevoked drops distrusted keys from the trusted key lists and returns the options left, the distrusted keys
+// that were listed, and an error only when a list is left empty: then nothing signed for it can count (ClassPolicy).
+func (o Options) checkRevoked(c *Check) (Options, []string, error) {
+	why := o.distrust()
+	var fromKeyring []string
+	for _, k := range o.RevokedKeys {
+		fromKeyring = append(fromKeyring, k.ID)
+	}
+	if len(fromKeyring) > 0 {
+		c.Details["keyring_distrusted_key_ids"] = fromKeyring
+	}
+	groups := map[string]*[]crypto.PublicKey{"cosign": &o.CosignKeys, "release": &o.ReleaseKeys, "blob": &o.BlobKeys}
+	var listed, emptied []string
+	for _, g := range []string{"cosign", "release", "blob"} {
+		given := *groups[g]
+		ids := []string{}
+		var kept []crypto.PublicKey
+		var bad []string
+		for _, k := range given {
+			id, err := keys.KeyID(k)
+			if err != nil {
+				return o, nil, err
+			}
+			ids = append(ids, id)
+			if w, ok := why[id]; ok {
+				bad = append(bad, g+" key "+id+" is "+w)
+				continue
+			}
+			kept = append(kept, k)
+		}
+		if len(ids) > 0 {
+			c.Details[g+"_key_ids"] = ids
+		}
+		if len(bad) > 0 && len(kept) == 0 {
+			emptied = append(emptied, bad...)
+		}
+		listed = append(listed, bad...)
+		if g == "blob" && len(given) == 0 {
+			continue // blob signatures default to the cosign keys
+		}
+		*groups[g] = kept
+	}
+	if len(emptied) > 0 {
+		return o, listed, result.Errorf(result.ClassPolicy, "revoked: %s; evidence signed with it no longer counts", strings.Join(emptied, ", "))
+	}
+	return o, listed, nil
+}
+
+// distrust maps a key id to how it is distrusted: "revoked" for RevokedIDs, its keys.yaml state otherwise.
+func (o Options) distrust() map[string]string {
 	why := map[string]string{}
 	for _, id := range o.RevokedIDs {
 		why[strings.TrimSpace(id)] = "revoked"
 	}
-	var fromKeyring []string
 	for _, k := range o.RevokedKeys {
 		s := k.State + " in keys.yaml as " + k.Name
 		if k.Reason != "" {
 			s += " (" + k.Reason + ")"
 		}
 		why[k.ID] = s
-		fromKeyring = append(fromKeyring, k.ID)
 	}
-	if len(fromKeyring) > 0 {
-		c.Details["keyring_distrusted_key_ids"] = fromKeyring
-	}
-	groups := map[string][]crypto.PublicKey{"cosign": o.CosignKeys, "release": o.ReleaseKeys, "blob": o.BlobKeys}
-	names := []string{"cosign", "release", "blob"}
-	var bad []string
-	for _, g := range names {
-		ids := []string{}
-		for _, k := range groups[g] {
-			id, err := keys.KeyID(k)
-			if err != nil {
-				return err
-			}
-			ids = append(ids, id)
-			if w, ok := why[id]; ok {
-				bad = append(bad, g+" key "+id+" is "+w)
+	return why
+}
+
+// distrustedCert says why a notation signing certificate no longer counts: its fingerprint is recorded for a
+// revoked or archived key, or its public key is one.
+func (o Options) distrustedCert(leaf *x509.Certificate) string {
+	sum := sha256.Sum256(leaf.Raw)
+	fp := "sha256:" + hex.EncodeToString(sum[:])
+	for _, k := range o.RevokedKeys {
+		for _, f := range k.Fingerprints {
+			if f == fp {
+				return "it belongs to key " + k.Name + ", " + k.State + " in keys.yaml"
 			}
 		}
-		if len(ids) > 0 {
-			c.Details[g+"_key_ids"] = ids
+	}
+	if id, err := keys.KeyID(leaf.PublicKey); err == nil {
+		if w, ok := o.distrust()[id]; ok {
+			return "its key " + id + " is " + w
 		}
 	}
-	if len(bad) > 0 {
-		return result.Errorf(result.ClassPolicy, "revoked: %s; evidence signed with it no longer counts", strings.Join(bad, ", "))
-	}
-	return nil
+	return ""
 }
 
 func verifyBlobs(o Options, c *Check) error {

@@ -11,7 +11,11 @@ const (
 	ExitRejected    = 1 // the thing checked is bad: breaking change, invalid signature, denied approval
 	ExitInput       = 2 // bad invocation, configuration or input
 	ExitUnavailable = 3 // infrastructure unavailable after retries, or a circuit breaker is open
+	ExitInternal    = 4 // a helper bug: a panic or an error no package classified
 )
+
+// BugPrefix starts the message of every internal failure, so the user knows to report it rather than fix their input.
+const BugPrefix = "helper bug, please report: "
 
 // Class is a failure class; it decides the exit code and whether a retry is worth it.
 type Class string
@@ -39,6 +43,8 @@ func (c Class) ExitCode() int {
 		return ExitRejected
 	case ClassTransient, ClassUnavailable:
 		return ExitUnavailable
+	case ClassInternal:
+		return ExitInternal
 	default:
 		return ExitInput
 	}

@@ -2,6 +2,7 @@ package result
 
 import (
 	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
@@ -150,6 +151,9 @@ func (rec *Recorder) Finish(err error, message string) Result {
 	rec.r.Message = message
 	if err != nil && message == "" {
 		rec.r.Message = err.Error()
+	}
+	if class == ClassInternal && !strings.HasPrefix(rec.r.Message, BugPrefix) {
+		rec.r.Message = BugPrefix + rec.r.Message
 	}
 	return rec.r
 }

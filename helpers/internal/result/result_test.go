@@ -12,7 +12,7 @@ import (
 func TestEachClassMapsToTheContractExitCode(t *testing.T) {
 	want := map[Class]int{
 		"": 0, ClassRejected: 1, ClassTamper: 1, ClassPolicy: 1,
-		ClassInput: 2, ClassConfig: 2, ClassAuth: 2, ClassKey: 2, ClassInternal: 2,
+		ClassInput: 2, ClassConfig: 2, ClassAuth: 2, ClassKey: 2, ClassInternal: 4,
 		ClassTransient: 3, ClassUnavailable: 3,
 	}
 	for c, code := range want {
@@ -30,6 +30,18 @@ func TestWrapKeepsTheInnermostClass(t *testing.T) {
 	}
 	if ClassOf(errors.New("x")) != ClassInternal || ClassOf(nil) != "" || Wrap(ClassInput, nil) != nil {
 		t.Fatal("unclassified / nil handling is wrong")
+	}
+}
+
+func TestFinishNamesAnInternalFailureAHelperBugOnce(t *testing.T) {
+	for _, err := range []error{errors.New("nil pointer"), Errorf(ClassInternal, "nil pointer"), Errorf(ClassInternal, BugPrefix+"nil pointer")} {
+		r := NewRecorder("h", "v", "verb", "trace").Finish(err, "")
+		if r.ExitCode != ExitInternal || r.Status != StatusError || r.Message != "helper bug, please report: nil pointer" {
+			t.Errorf("%v: %+v", err, r)
+		}
+	}
+	if r := NewRecorder("h", "v", "verb", "trace").Finish(Errorf(ClassInput, "no go.mod"), ""); r.ExitCode != ExitInput || r.Message != "no go.mod" {
+		t.Errorf("input: %+v", r)
 	}
 }
 

@@ -3,12 +3,15 @@ package retry
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,7 +55,8 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// ClassForStatus maps an HTTP status code to a failure class.
+// ClassForStatus maps an HTTP status code to a failure class: 408, 429 and 5xx are transient, 401 and 403 auth,
+// any other 4xx bad input (the request as given was refused).
 func ClassForStatus(code int) result.Class {
 	switch {
 	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
@@ -64,8 +68,21 @@ func ClassForStatus(code int) result.Class {
 	}
 }
 
-// Classify returns the failure class of an infrastructure error: transient for timeouts, resets, refused connections, 5xx and 429.
-func Classify(err error) result.Class {
+// Hooks teach the one failure table a client's own error types; the table itself lives only in Classify.
+type Hooks struct {
+	Own    func(error) result.Class // the client's own sentinels (e.g. the registry's not-found): "" when not one
+	Status func(error) int          // the HTTP status carried by the client's error types: 0 when none
+}
+
+// Classify returns the failure class of an infrastructure error along the one table (see Hooks.Classify).
+func Classify(err error) result.Class { return Hooks{}.Classify(err) }
+
+// Classify returns the failure class of err. In order: a classified error keeps its class; an interrupted call is
+// unavailable; the hooks' own sentinels; an HTTP status (HTTPError, a StatusCode() method or the Status hook) by
+// ClassForStatus; a TLS certificate or plain-HTTP mismatch is config; timeouts, resets, refused connections, EOFs
+// and every connection-level error (*net.OpError, *net.DNSError) are transient. A bare net.Error is transient only
+// when it reports Timeout(): what it wraps decides otherwise. Anything else is internal.
+func (h Hooks) Classify(err error) result.Class {
 	if err == nil {
 		return ""
 	}
@@ -73,19 +90,32 @@ func Classify(err error) result.Class {
 	if errors.As(err, &re) {
 		return re.Class
 	}
-	var he *HTTPError
-	if errors.As(err, &he) {
-		return ClassForStatus(he.Status)
+	if errors.Is(err, context.Canceled) {
+		return result.ClassUnavailable
 	}
-	var sc interface{ StatusCode() int }
-	if errors.As(err, &sc) {
-		return ClassForStatus(sc.StatusCode())
+	if h.Own != nil {
+		if c := h.Own(err); c != "" {
+			return c
+		}
+	}
+	if code := h.status(err); code != 0 {
+		return ClassForStatus(code)
+	}
+	var certErr *tls.CertificateVerificationError
+	var uaErr x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalidErr x509.CertificateInvalidError
+	if errors.As(err, &certErr) || errors.As(err, &uaErr) || errors.As(err, &hostErr) || errors.As(err, &invalidErr) ||
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return result.ClassConfig
 	}
 	var tmp interface{ Temporary() bool }
 	if errors.As(err, &tmp) && tmp.Temporary() {
 		return result.ClassTransient
 	}
 	var ne net.Error
+	var oe *net.OpError
+	var de *net.DNSError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
@@ -93,12 +123,31 @@ func Classify(err error) result.Class {
 		return result.ClassTransient
 	case errors.As(err, &ne) && ne.Timeout():
 		return result.ClassTransient
+	case errors.As(err, &oe), errors.As(err, &de):
+		return result.ClassTransient
 	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
+	msg := err.Error() // errors that reached us flattened to text (e.g. through another library's error string)
+	if strings.Contains(msg, "connection refused") || strings.Contains(msg, "connection reset") {
 		return result.ClassTransient
 	}
 	return result.ClassInternal
+}
+
+func (h Hooks) status(err error) int {
+	var he *HTTPError
+	if errors.As(err, &he) && he.Status != 0 { // a bare Retry-After hint carries no status
+		return he.Status
+	}
+	if h.Status != nil {
+		if code := h.Status(err); code != 0 {
+			return code
+		}
+	}
+	var sc interface{ StatusCode() int }
+	if errors.As(err, &sc) {
+		return sc.StatusCode()
+	}
+	return 0
 }
 
 // Policy bounds a retry loop.

@@ -2,6 +2,7 @@ package retry
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -142,5 +143,53 @@ func TestClassifySeesDialErrorsAsTransient(t *testing.T) {
 	}
 	if Classify(err) != result.ClassTransient {
 		t.Fatalf("dial error %v classified %q", err, Classify(err))
+	}
+}
+
+type bareNetErr struct{ timeout bool }
+
+func (e bareNetErr) Error() string   { return "bare net error" }
+func (e bareNetErr) Timeout() bool   { return e.timeout }
+func (e bareNetErr) Temporary() bool { return false }
+
+func TestTheOneTableDecidesNetErrorsCertificatesAndClientHooksOnce(t *testing.T) {
+	sentinel := errors.New("manifest unknown")
+	withStatus := errors.New("answered")
+	h := Hooks{
+		Own: func(err error) result.Class {
+			if errors.Is(err, sentinel) {
+				return result.ClassInput
+			}
+			return ""
+		},
+		Status: func(err error) int {
+			if errors.Is(err, withStatus) {
+				return 503
+			}
+			return 0
+		},
+	}
+	cases := []struct {
+		name string
+		err  error
+		want result.Class
+	}{
+		{"a bare net.Error that timed out", bareNetErr{timeout: true}, result.ClassTransient},
+		{"a bare net.Error that did not time out", bareNetErr{}, result.ClassInternal},
+		{"a connection-level OpError", &net.OpError{Op: "dial", Err: errors.New("no route")}, result.ClassTransient},
+		{"a DNS failure", &net.DNSError{Err: "no such host", Name: "registry.invalid"}, result.ClassTransient},
+		{"an unknown certificate authority", fmt.Errorf("tls: %w", x509.UnknownAuthorityError{}), result.ClassConfig},
+		{"plain HTTP answering HTTPS", errors.New("http: server gave HTTP response to HTTPS client"), result.ClassConfig},
+		{"an interrupted call", fmt.Errorf("get: %w", context.Canceled), result.ClassUnavailable},
+		{"a 400", &HTTPError{Status: 400}, result.ClassInput},
+		{"the client's not-found hook", fmt.Errorf("get: %w", sentinel), result.ClassInput},
+		{"the client's status hook", fmt.Errorf("push: %w", withStatus), result.ClassTransient},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := h.Classify(tc.err); got != tc.want {
+				t.Fatalf("Classify(%v) = %q, want %q", tc.err, got, tc.want)
+			}
+		})
 	}
 }

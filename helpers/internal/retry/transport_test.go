@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/release-gates/release-gates/helpers/internal/faultproxy"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/testing/faultproxy"
 )
 
 func upstream(t *testing.T, body string, seen *atomic.Int32) *faultproxy.Proxy {

@@ -194,8 +194,11 @@ class HelperRunner implements Serializable {
                 return "${step}: refusing to download ${helper} ${version}: the signed ${d[2]} lists sha256 ${d[1]} for " +
                     "${helper}-${platform.replace('/', '-')}, expected ${want} (helpers.lock)".toString()
             case 'badsig':
-                return "${step}: refusing to download ${helper} ${version}: the signature ${d[1]} does not verify SHA256SUMS " +
-                    "with the release key (resources/release-signing.pub): the mirror serves files the release did not sign".toString()
+                List b = d[2].split(' ', 3) as List // SUMS sha256, release key sha256 (DER), signature URL
+                return "${step}: refusing to download ${helper} ${version}: the signature ${b[2]} does not verify SHA256SUMS " +
+                    "(sha256 ${b[0]}) with the release key (resources/release-signing.pub, sha256 ${b[1]}): the mirror serves " +
+                    "files the release did not sign; that SHA256SUMS lists sha256 ${d[1]} for ${helper}-${platform.replace('/', '-')}, " +
+                    "helpers.lock expects ${want}".toString()
             default:
                 return "${step}: downloading ${helper} ${version} for ${platform} failed (${out.readLines() ? out.readLines().last() : out}): " +
                     "set RELEASE_GATES_HELPER_URL to a reachable mirror or install the helper on the agent's PATH".toString()
@@ -285,7 +288,7 @@ echo "download \$os/\$arch \$c"
      * Returns the sh script that fetches <base>/<version>/SHA256SUMS and SHA256SUMS.sig, verifies the signature
      * with publicKey (openssl; the .sig is base64 DER ECDSA over sha256, as cosign sign-blob writes it), checks
      * that SHA256SUMS lists sha256 for the helper, then downloads it to dest via a temp dir and checks it again.
-     * It prints last "ok URL", "badsig URL", "sums-mismatch LISTED URL", "mismatch GOT URL" or "failed WHY URL".
+     * It prints last "ok URL", "badsig LISTED SUMS_SHA KEY_SHA URL", "sums-mismatch LISTED URL", "mismatch GOT URL" or "failed WHY URL".
      */
     @NonCPS
     static String downloadScript(String helper, String version, String platform, String baseUrl, String sha256, String dest,
@@ -310,10 +313,13 @@ fetch SHA256SUMS.sig
 cat > "\$work/release-signing.pub" <<'RG_RELEASE_PUBLIC_KEY'
 ${publicKey.trim()}
 RG_RELEASE_PUBLIC_KEY
+listed=\$(awk -v f="\$file" '\$2 == f || \$2 == "*" f { print \$1; exit }' "\$work/SHA256SUMS")
 if base64 -d < "\$work/SHA256SUMS.sig" > "\$work/sig.der" 2>/dev/null &&
   openssl dgst -sha256 -verify "\$work/release-signing.pub" -signature "\$work/sig.der" "\$work/SHA256SUMS" >/dev/null 2>&1; then :
-else fail "badsig \$base/SHA256SUMS.sig"; fi
-listed=\$(awk -v f="\$file" '\$2 == f || \$2 == "*" f { print \$1; exit }' "\$work/SHA256SUMS")
+else
+  openssl pkey -pubin -in "\$work/release-signing.pub" -outform DER > "\$work/key.der" 2>/dev/null || :
+  fail "badsig \${listed:-none} \$(sum "\$work/SHA256SUMS") \$(sum "\$work/key.der") \$base/SHA256SUMS.sig"
+fi
 [ "\$listed" = "\$want" ] || fail "sums-mismatch \${listed:-none} \$base/SHA256SUMS"
 fetch "\$file"
 got=\$(sum "\$work/\$file")

@@ -56,9 +56,12 @@ func (s *syncBuffer) String() string {
 func (r *Registry) Logs() string { return r.logs.String() }
 
 // Start starts a registry with filesystem storage in a temp dir and stops it when the test ends.
-// It fails the test when the binary is missing: the Debian registry is a required test component.
+// It fails the test when the binary is missing: the Debian registry is a required test component. Under -short it skips.
 func Start(t testing.TB, opts Options) *Registry {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Debian's docker-registry; skipped under -short (make check), run by make test")
+	}
 	if _, err := os.Stat(Binary); err != nil {
 		t.Fatalf("%s missing: install the Debian package docker-registry (test/scripts/install-deps.sh)", Binary)
 	}

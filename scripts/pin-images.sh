@@ -3,7 +3,7 @@
 # `crane digest image:tag` (the multi-arch index digest), and rewrites that image's "#   image:tag: <source>" comment
 # so the file keeps saying where each digest came from.
 #
-#   test/scripts/pin-images.sh [--check] DOCKERFILE
+#   scripts/pin-images.sh [--check] DOCKERFILE
 #     --check   change nothing; exit 1 when a pinned digest no longer matches its tag (for a scheduled CI job)
 #
 # crane: $CRANE, else crane on PATH, else built once from go-containerregistry (the version in go.mod) into
@@ -21,7 +21,7 @@ if [ -z "$crane" ]; then
   if command -v crane >/dev/null 2>&1; then
     crane=$(command -v crane)
   else
-    root=$(cd "$(dirname "$0")/../.." && pwd)
+    root=$(cd "$(dirname "$0")/.." && pwd)
     ver=$(awk '$1 == "github.com/google/go-containerregistry" {print $2}' "$root/go.mod")
     [ -n "$ver" ] || { echo "pin-images: go-containerregistry is not in go.mod; install crane or set CRANE" >&2; exit 2; }
     tools=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}

@@ -11,14 +11,15 @@
 #   COSIGN_PASSWORD   password of a file key (read by sign-artifacts; PKCS11_PIN for an HSM key)
 #   RELEASE_BASE_URL  optional: replaces baseUrl in helpers.lock
 #   LOCK              the lock to update (default resources/helpers.lock); DIST the output dir (default dist)
-#   TRUSTED_KEY       the public key agents verify with (default resources/release-signing.pub)
+#   TRUSTED_KEY       the public key agents verify with (default resources/release-signing.pub); RELEASE_KEY must
+#                     match it, checked before anything is built
 #   RELEASE_PUBLIC_KEY  optional: the public key (PEM); the signature is then verified with sign-artifacts, openssl
 #                     and, when on PATH, cosign
 #
 # Output: dist/<helper>-linux-<arch>, dist/SHA256SUMS, dist/SHA256SUMS.sig; the layout the Groovy runner downloads
 # from (<baseUrl>/<version>/<helper>-<os>-<arch>). Exit codes: 0 done, 1 not reproducible or not verified, 2 bad input.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 
 die() { echo "release: $2" >&2; exit "$1"; }
 
@@ -43,14 +44,10 @@ git cat-file -e "$REVISION^{commit}" 2>/dev/null ||
 case " ${GOFLAGS:-} " in *" -buildvcs=false "*) ;; *) export GOFLAGS="${GOFLAGS:+$GOFLAGS }-buildvcs=false" ;; esac
 export GOTOOLCHAIN=local CGO_ENABLED=1
 
-# arm64 needs a cgo cross compiler (crypto11 for PKCS#11); Debian's is gcc-aarch64-linux-gnu.
-if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || [ ! -d /usr/aarch64-linux-gnu/include ]; then
-  echo "release: installing gcc-aarch64-linux-gnu libc6-dev-arm64-cross" >&2
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null
-fi
+# arm64 needs a cgo cross compiler (crypto11 for PKCS#11): Debian's gcc-aarch64-linux-gnu and libc6-dev-arm64-cross,
+# checked by package and file (install-deps.sh's release group, with openssl), installed when missing.
+test/scripts/install-deps.sh --check release >/dev/null 2>&1 || test/scripts/install-deps.sh release ||
+  die 2 "the release's Debian packages are missing and could not be installed: run test/scripts/install-deps.sh release as root"
 
 cc_for() {
   case "$1" in
@@ -72,6 +69,30 @@ build() {
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+# Agents verify SHA256SUMS.sig with the library's resources/release-signing.pub (openssl); a release signed with any
+# other key would be refused by every agent. So compare RELEASE_KEY's public key with it first, before any build,
+# with a sign-artifacts built from REVISION for this host.
+TRUSTED_KEY=${TRUSTED_KEY:-resources/release-signing.pub}
+fingerprint() { openssl pkey -pubin -in "$1" -outform DER 2>/dev/null | sha256sum | cut -d' ' -f1; }
+if [ -f "$TRUSTED_KEY" ]; then
+  command -v openssl >/dev/null 2>&1 || die 2 "openssl is needed to check RELEASE_KEY against $TRUSTED_KEY"
+  openssl pkey -pubin -in "$TRUSTED_KEY" -noout 2>/dev/null || die 2 "$TRUSTED_KEY is not a PEM public key: restore it from git"
+  mkdir -p "$work/keycheck"
+  git archive --format=tar "$REVISION" go.mod go.sum Makefile helpers | tar -x -C "$work/keycheck"
+  "$MAKE" -s --no-print-directory -C "$work/keycheck" helpers HELPERS=sign-artifacts BIN="$work/keycheck/bin" \
+    VERSION="$VERSION" REVISION="$REVISION" >&2 || die 2 "building sign-artifacts to check RELEASE_KEY failed"
+  "$work/keycheck/bin/sign-artifacts" keys public --key "$RELEASE_KEY" --out "$work/release-key.pub" \
+    --result-file "$work/keycheck.json" >&2 ||
+    die 2 "cannot read the public key of RELEASE_KEY=$RELEASE_KEY (result: $(cat "$work/keycheck.json" 2>/dev/null || echo none))"
+  want=$(fingerprint "$TRUSTED_KEY") got=$(fingerprint "$work/release-key.pub")
+  [ "$got" = "$want" ] ||
+    die 2 "RELEASE_KEY does not match $TRUSTED_KEY, the key agents trust: its public key has sha256 $got, $TRUSTED_KEY has sha256 $want (DER): sign with the matching key, or commit the new public key as $TRUSTED_KEY first; nothing was built"
+  echo "release: RELEASE_KEY matches $TRUSTED_KEY (sha256 $want)" >&2
+else
+  echo "release: warning: no $TRUSTED_KEY; agents cannot verify downloads until the library ships the public key" >&2
+fi
+
 mkdir -p "$DIST"
 rm -f "$DIST/SHA256SUMS" "$DIST/SHA256SUMS.sig"
 if [ -n "$(git status --porcelain -- go.mod go.sum helpers 2>/dev/null)" ]; then
@@ -126,17 +147,12 @@ if [ -n "${RELEASE_PUBLIC_KEY:-}" ]; then
   fi
 fi
 
-# Agents verify SHA256SUMS.sig with the library's resources/release-signing.pub (openssl); a release signed with
-# any other key would be refused by every agent, so refuse it here first.
-TRUSTED_KEY=${TRUSTED_KEY:-resources/release-signing.pub}
+# The signature itself must verify with the trusted key too, as agents check it.
 if [ -f "$TRUSTED_KEY" ]; then
-  command -v openssl >/dev/null 2>&1 || die 2 "openssl is needed to check the signature against $TRUSTED_KEY"
   base64 -d <"$DIST/SHA256SUMS.sig" >"$work/sig.der"
   openssl dgst -sha256 -verify "$TRUSTED_KEY" -signature "$work/sig.der" "$DIST/SHA256SUMS" >/dev/null 2>&1 ||
     die 1 "$DIST/SHA256SUMS.sig does not verify with $TRUSTED_KEY, the key agents trust: sign with the matching RELEASE_KEY (helpers.lock left unchanged)"
   echo "release: signature verifies with $TRUSTED_KEY" >&2
-else
-  echo "release: warning: no $TRUSTED_KEY; agents cannot verify downloads until the library ships the public key" >&2
 fi
 
 # Pin the sums: rewrite only version, sha256 (and baseUrl when given), keeping the file's layout; atomic rename.

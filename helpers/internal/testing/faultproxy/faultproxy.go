@@ -1,4 +1,4 @@
-// Package faultproxy is a loopback HTTP proxy that injects 503s, 429s, resets, latency and truncated bodies for fault-injection tests.
+// Package faultproxy (test support, never linked into a helper) is a loopback HTTP proxy that injects 503s, 429s, resets, latency and truncated bodies for fault-injection tests.
 package faultproxy
 
 import (
