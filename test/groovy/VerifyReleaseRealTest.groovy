@@ -69,7 +69,7 @@ class VerifyReleaseRealTest extends PipelineTestBase {
         File idx = file('releases.jsonl')
         idx.text = idx.text.replaceFirst('abab', 'efef')
         String msg = failureOf(trust + [rollback: true, environment: 'prod'])
-        assertTrue(msg, msg.startsWith('verifyRelease: rejected: ledger releases.jsonl: record 1 is bad: signature does not verify'))
+        assertTrue(msg, msg.startsWith('verifyRelease: rejected: the evidence index does not verify: ledger releases.jsonl: record 1 is bad: signature does not verify'))
     }
 
     @Test
