@@ -22,7 +22,7 @@ deps-demo:
 	@test/scripts/install-deps.sh demo
 
 tools: deps
-	@test/scripts/tools.sh cosign notation >/dev/null
+	@test/scripts/tools.sh cosign cosign3 notation timestamp-server >/dev/null
 
 helpers:
 	@mkdir -p $(BIN)
@@ -58,7 +58,7 @@ demo: deps-demo helpers
 
 bench: deps helpers
 	@test/scripts/install-deps.sh bench
-	@test/scripts/tools.sh cosign notation oasdiff >/dev/null
+	@test/scripts/tools.sh cosign cosign3 notation oasdiff >/dev/null
 	PATH=$(RG_TOOLS_DIR)/bin:$$PATH test/bench/bench.sh
 
 .PHONY: check check-deps

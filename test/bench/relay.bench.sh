@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# relay.bench.sh: load the Slack approval relay on loopback with signed clicks against the in-process
-# Jenkins stand-in. Bounded: RELAY_BENCH_N requests per case, RELAY_BENCH_MAX duration per case.
-# Prints | case | ours | peer | ratio | target | rows (no peer exists for the relay, so peer is "-").
+# relay.bench.sh: real `slack-approval relay` processes on loopback, paced signed clicks, the Jenkins fake answering
+# (helpers/internal/testing/cmd/relaybench). Rows: SQLite and PostgreSQL at RELAY_BENCH_RATE clicks/s (ack p99,
+# click->delivered p99), two replicas on one PostgreSQL (duplicates, lost), and SIGKILL of one replica mid-stream.
+# RELAY_BENCH_N requests per case, two clicks each. No peer exists for the relay, so peer is "-".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export GOTOOLCHAIN=local
-N="${RELAY_BENCH_N:-20000}"
+N="${RELAY_BENCH_N:-2000}"
 RATE="${RELAY_BENCH_RATE:-2000}"
-MAX="${RELAY_BENCH_MAX:-30s}"
-WORKERS="${RELAY_BENCH_WORKERS:-8}" # the relay's --workers default
-bin="$(mktemp -d)/relayload"
-trap 'rm -rf "$(dirname "$bin")"' EXIT
-go build -o "$bin" ./helpers/internal/testing/cmd/relayload
-echo "# slack-approval relay: n=$N per case, paced at ${RATE}/s, $WORKERS Jenkins workers, loopback, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-"$bin" -n "$N" -rate "$RATE" -max-duration "$MAX" -workers "$WORKERS" -rbac resources/rbac.example.yaml
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/relaybench" ./helpers/internal/testing/cmd/relaybench
+go build -o "$tmp/slack-approval" ./helpers/cmd/slack-approval
+echo "# approval relay: $N requests x 2 clicks per case, paced at ${RATE}/s, loopback, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+b=("$tmp/relaybench" -bin "$tmp/slack-approval" -requests "$N" -rate "$RATE")
+"${b[@]}" -db sqlite -case "SQLite, 1 relay:"
+"${b[@]}" -db postgres -case "PostgreSQL, 1 relay:"
+"${b[@]}" -db postgres -replicas 2 -case "PostgreSQL, 2 replicas:"
+"${b[@]}" -db postgres -replicas 2 -kill -case "PostgreSQL, 2 replicas, SIGKILL of one mid-stream:"

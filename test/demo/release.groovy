@@ -40,8 +40,6 @@ class ReleaseDemo extends PipelineTestBase {
         env.GIT_COMMIT = need('DEMO_COMMIT')
         env.BRANCH_NAME = 'main'
         credentials['demo-key-password'] = need('DEMO_KEY_PASSWORD')
-        credentials['slack-bot-token'] = need('DEMO_SLACK_BOT_TOKEN')
-        credentials['slack-button-secret'] = need('DEMO_BUTTON_SECRET')
         // The console streams: echo lines and sh labels as they happen, like Jenkins' console.
         step('echo') { Object[] a ->
             console.append(a[0]).append('\n')
@@ -99,102 +97,44 @@ class ReleaseDemo extends PipelineTestBase {
         assertThat(r.status == 'passed', "signArtifacts ${r.status}")
     }
 
-    /** Stage approve: the real slackApproval step; each input wait is a Jenkins stand-in the relay answers. */
-    void stageApprove() {
-        HttpServer slack = slackStandIn(new File(demoDir, 'slack-api.jsonl'))
-        env.SLACK_API_URL = "http://127.0.0.1:${slack.address.port}/api/".toString()
-        int waits = 0
-        inputResponse = { Map a ->
-            waits++
-            return waitForRelay(a, waits)
-        }
-        try {
-            Map r = runStep('slackApproval', [channel: 'C0RELEASES', service: SERVICE, environment: 'prod', version: need('DEMO_VERSION'),
-                requester: need('DEMO_REQUESTER'), relayUser: RELAY_USER, rbac: 'rbac.yaml', timeout: '10m',
-                summaries: ['.release-gates/goBuildGate.json', '.release-gates/signArtifacts.json']])
-            assertThat(r.decision == 'approved', "slackApproval ${r.decision}")
-            println("  [jenkins] build resumed: approved by ${r.approverNames.join(' and ')} (${r.approvers.size()} of ${r.required})")
-        } finally {
-            slack.stop(0)
-        }
-    }
-
     /**
-     * Serves one waiting input as Jenkins would: a jenkins-standin with exactly this input pending, whose accepted
-     * submission (a JSON line on its stdout) becomes the input's return value, submitter included.
+     * Stage approve: the real slackApproval step asks the real relay (test/demo/release.sh started it, with the Slack
+     * stand-in and the Jenkins fake); its one input is armed on the fake when the step reaches it, and the fake's accepted
+     * submission (from the relay, as slack-relay) is the input's return value.
      */
-    Map waitForRelay(Map input, int n) {
-        File log = new File(demoDir, "jenkins-standin-${n}.log")
-        ProcessBuilder pb = new ProcessBuilder(new File(HELPER_BIN, 'slack-approval').path, 'jenkins-standin', '--listen', need('DEMO_JENKINS_ADDR'),
-            '--input', "${new URL(env.BUILD_URL.toString()).path}:${input.id}".toString(), '--result-file', new File(demoDir, "jenkins-standin-${n}.json").path)
-        pb.redirectError(log)
-        Process p = pb.start()
-        new File(demoDir, 'jenkins-standin.pid').text = p.pid().toString()
-        try {
-            String[] hp = need('DEMO_JENKINS_ADDR').split(':')
-            boolean up = false
-            for (int i = 0; i < 200 && !up && p.alive; i++) {
-                try {
-                    new Socket(hp[0], hp[1] as int).close()
-                    up = true
-                } catch (IOException ignored) {
-                    Thread.sleep(50)
-                }
-            }
-            assertThat(up, "the Jenkins stand-in did not start: ${log.text}")
-            println("  [jenkins] input '${input.id}' is waiting (${input.message})")
-            new File(demoDir, "input-${n}.waiting").text = ''
-            BufferedReader out = new BufferedReader(new InputStreamReader(p.inputStream, 'UTF-8'))
-            Thread watchdog = Thread.startDaemon {
-                try {
-                    Thread.sleep(180000L)
-                    p.destroy()
-                } catch (InterruptedException ignored) {
-                    // answered in time
-                }
-            }
-            String line = out.readLine()
-            watchdog.interrupt()
-            assertThat(line != null, "no answer reached input '${input.id}' within 3 minutes")
-            Map sub = new JsonSlurperClassic().parseText(line) as Map
-            Map params = new LinkedHashMap(sub.Params as Map)
-            println("  [jenkins] input '${sub.InputID}' answered by ${RELAY_USER} (${sub.Action}: ${params.decision} by ${params.approverName})")
-            // submitterParameter: Jenkins reports the account that answered, i.e. the one the stand-in authenticated.
-            params.submitter = need('JENKINS_USER')
-            return params
-        } finally {
-            p.destroy()
-            p.waitFor(10, TimeUnit.SECONDS)
+    void stageApprove() {
+        credentials['release-gates-relay'] = need('DEMO_RELAY_TOKEN')
+        String fake = "http://${need('DEMO_JENKINS_ADDR')}".toString()
+        String build = new URL(env.BUILD_URL.toString()).path.replaceAll('/$', '')
+        inputResponse = { Map input ->
+            List names = input.parameters*.name
+            String q = "build=${enc(build)}&id=${enc(input.id)}&submitter=${enc(input.submitter)}&params=${enc(names.join(','))}&message=${enc(input.message)}"
+            post("${fake}/_fake/arm?${q}")
+            println("  [jenkins] input '${input.id}' is waiting (submitter ${input.submitter}; the pipeline took the fake's re-arm delay to get here)")
+            new File(demoDir, 'input.waiting').text = input.id
+            Map sub = new JsonSlurperClassic().parseText(new URL("${fake}/_fake/wait?build=${enc(build)}&id=${enc(input.id)}").getText(
+                [connectTimeout: 5000, readTimeout: 600000])) as Map
+            println("  [jenkins] input '${sub.inputId}' answered by ${sub.user}: decision=${sub.params.decision} approvers=${sub.params.approverNames}")
+            return sub.params
         }
+        Map r = runStep('slackApproval', [relayUrl: need('DEMO_RELAY_URL'), relayPublicKey: 'keys/relay.pub', channel: 'C0RELEASES', service: SERVICE,
+            environment: 'prod', version: need('DEMO_VERSION'), timeout: '10m',
+            summaries: ['.release-gates/goBuildGate.json', '.release-gates/signArtifacts.json']])
+        assertThat(r.decision == 'approved', "slackApproval ${r.decision}")
+        println("  [jenkins] build resumed: approved by ${r.approverNames.join(' and ')} (${r.approvers.size()} of ${r.required}); " +
+            "relay-signed decision verified (${r.decisionRecord})")
     }
 
-    /** Starts a loopback Slack Web API stand-in (as in SlackApprovalRealTest) that logs each call as a JSON line. */
-    static HttpServer slackStandIn(File logFile) {
-        HttpServer s = HttpServer.create(new InetSocketAddress('127.0.0.1', 0), 0)
-        int[] seq = [0] as int[]
-        s.createContext('/api/', { HttpExchange x ->
-            String method = x.requestURI.path - '/api/'
-            Map params = [:]
-            for (String pair : x.requestBody.getText('UTF-8').split('&')) {
-                int i = pair.indexOf('=')
-                if (i > 0) {
-                    params[URLDecoder.decode(pair.substring(0, i), 'UTF-8')] = URLDecoder.decode(pair.substring(i + 1), 'UTF-8')
-                }
-            }
-            String ts
-            synchronized (logFile) {
-                seq[0]++
-                ts = params.ts ?: "1700000000.00010${seq[0]}".toString()
-                logFile << JsonOutput.toJson([method: method, params: params, ts: ts]) + '\n'
-            }
-            byte[] out = JsonOutput.toJson([ok: true, channel: params.channel ?: 'C0RELEASES', ts: ts]).bytes
-            x.responseHeaders.add('Content-Type', 'application/json')
-            x.sendResponseHeaders(200, out.length)
-            x.responseBody.write(out)
-            x.close()
-        } as HttpHandler)
-        s.start()
-        return s
+    static String enc(Object s) {
+        return URLEncoder.encode(s.toString(), 'UTF-8')
+    }
+
+    static void post(String u) {
+        HttpURLConnection c = (HttpURLConnection) new URL(u).openConnection()
+        c.requestMethod = 'POST'
+        c.doOutput = true
+        c.outputStream.close()
+        assertThat(c.responseCode == 204, "the Jenkins fake refused ${u}: HTTP ${c.responseCode}")
     }
 
     /** Stage attest: attestRelease signs SLSA provenance and the approval as attestations on the image and chains the evidence. */

@@ -20,9 +20,6 @@ T0=$(date +%s)
 cleanup() {
   local rc=$?
   local pid
-  if [ -s "$DEMO/jenkins-standin.pid" ]; then
-    PIDS+=("$(cat "$DEMO/jenkins-standin.pid")")
-  fi
   for pid in "${PIDS[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
@@ -100,7 +97,8 @@ preflight() {
   # release-evidence is not in the Makefile's HELPERS list yet: build it beside the others.
   go build -trimpath -o "$RG_BIN/" ./helpers/cmd/release-evidence
   mkdir -p "$DEMO/bin" "$OUT"
-  go build -trimpath -o "$DEMO/bin/" ./test/demo/cmd/pushimage ./test/demo/cmd/slackclick
+  go build -trimpath -o "$DEMO/bin/" ./test/demo/cmd/pushimage ./test/demo/cmd/slackclick ./test/demo/cmd/slackapi \
+    ./helpers/internal/testing/cmd/jenkinsfake
 
   # One build of the "orders" job: workspace, trace id, job URL (the Jenkins stand-in's port), demo secrets.
   export DEMO_DIR=$DEMO DEMO_WS=$DEMO/ws
@@ -116,8 +114,8 @@ preflight() {
   export DEMO_SMOKE_PORT=$(free_port)
   export DEMO_REPORT="$OUT/report.html"
   # Demo secrets: random per run, in env vars only (the harness binds them as Jenkins credentials).
-  DEMO_KEY_PASSWORD="demo-$(rand_hex 12)" DEMO_SLACK_BOT_TOKEN="xoxb-demo-$(rand_hex 12)" DEMO_BUTTON_SECRET=$(rand_hex 32)
-  export DEMO_KEY_PASSWORD DEMO_SLACK_BOT_TOKEN DEMO_BUTTON_SECRET
+  DEMO_KEY_PASSWORD="demo-$(rand_hex 12)" DEMO_SLACK_BOT_TOKEN="xoxb-demo-$(rand_hex 12)" DEMO_RELAY_TOKEN=$(rand_hex 32)
+  export DEMO_KEY_PASSWORD DEMO_SLACK_BOT_TOKEN DEMO_RELAY_TOKEN
   SIGNING_SECRET=$(rand_hex 32) JENKINS_TOKEN=$(rand_hex 16)
 }
 
@@ -178,44 +176,80 @@ stage_sign() {
 }
 
 stage_approve() {
-  header approve "slackApproval: Slack message, relay with RBAC + four-eyes, signed clicks, Jenkins input resumed"
-  local relay_log=$DEMO/relay.log relay listen
-  env SLACK_SIGNING_SECRET="$SIGNING_SECRET" RG_BUTTON_SECRET="$DEMO_BUTTON_SECRET" JENKINS_USER=slack-relay JENKINS_API_TOKEN="$JENKINS_TOKEN" \
-    "$RG_BIN/slack-approval" relay --mode http --listen 127.0.0.1:0 --rbac "$DEMO_WS/rbac.yaml" --jenkins-url "http://$DEMO_JENKINS_ADDR/" \
-    --audit-file "$DEMO_WS/.release-gates/relay-audit.jsonl" --result-file "$DEMO/relay.json" 2>"$relay_log" &
-  relay=$!
+  header approve "slackApproval through the approval relay: its own rbac.yaml, SQLite state, one signed answer to the input"
+  local sa=$RG_BIN/slack-approval relay_log=$DEMO/relay.log relay_port slack_port
+  mkdir -p "$DEMO/relay"
+  # The platform's side: the relay's decision key (its public key goes to the pipelines) and its config.
+  helper "$sa" keygen --out "$DEMO/relay/decision.pem" --public-out "$DEMO_WS/keys/relay.pub" --result-file "$DEMO/relay/keygen.json"
+  slack_port=$(free_port)
+  SLACK_BOT_TOKEN=$DEMO_SLACK_BOT_TOKEN "$DEMO/bin/slackapi" --listen "127.0.0.1:$slack_port" --log "$DEMO/slack-api.jsonl" 2>"$DEMO/slackapi.log" &
+  PIDS+=($!)
+  # Jenkins: build 7 of orders runs, started by alice; the pipeline needs 2 s to reach an input (node, stash, audit).
+  JENKINS_API_TOKEN=$JENKINS_TOKEN "$DEMO/bin/jenkinsfake" --listen "$DEMO_JENKINS_ADDR" --user slack-relay --build /job/orders/7 \
+    --started-by alice --rearm-delay 2s 2>"$DEMO/jenkinsfake.log" &
+  PIDS+=($!)
+  relay_port=$(free_port)
+  export DEMO_RELAY_URL="http://127.0.0.1:$relay_port"
+  cat >"$DEMO/relay/relay.yaml" <<EOF
+listen: 127.0.0.1:$relay_port
+mode: http
+database: sqlite:$DEMO/relay/relay.db
+rbac: $REPO/test/demo/rbac.yaml
+audit: $DEMO_WS/.release-gates/relay-audit.jsonl
+decisionKey: $DEMO/relay/decision.pem
+slack:
+  apiURL: http://127.0.0.1:$slack_port/api/
+  botToken: {env: SLACK_BOT_TOKEN}
+  signingSecret: {env: SLACK_SIGNING_SECRET}
+controllers:
+  - name: demo
+    url: http://$DEMO_JENKINS_ADDR/
+    user: slack-relay
+    apiToken: {env: RG_JENKINS_API_TOKEN}
+    credentialSHA256: $(printf '%s' "$DEMO_RELAY_TOKEN" | sha256sum | cut -d' ' -f1)
+EOF
+  env SLACK_BOT_TOKEN="$DEMO_SLACK_BOT_TOKEN" SLACK_SIGNING_SECRET="$SIGNING_SECRET" RG_JENKINS_API_TOKEN="$JENKINS_TOKEN" \
+    "$sa" relay --config "$DEMO/relay/relay.yaml" --result-file "$DEMO/relay.json" 2>"$relay_log" &
+  local relay=$!
   PIDS+=("$relay")
-  wait_for grep -q 'listening on' "$relay_log" || die "the relay did not start: $(cat "$relay_log")"
-  listen=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$relay_log" | head -1)
-  say "approval relay on http://$listen/slack/interactions (signing secret, button key, Jenkins token from env)"
+  wait_for curl -fsS "$DEMO_RELAY_URL/readyz" || die "the relay did not get ready: $(cat "$relay_log")"
+  say "approval relay on $DEMO_RELAY_URL (rbac.yaml, SQLite, decision key, bot token: the relay's; the pipeline holds one controller credential)"
 
-  # The job's input steps are answered by jenkins-standin processes the harness starts; they check the relay's token.
-  JENKINS_USER=slack-relay JENKINS_API_TOKEN="$JENKINS_TOKEN" "${GROOVY[@]}" approve &
+  "${GROOVY[@]}" approve &
   local job=$!
   PIDS+=("$job")
   click() {
-    env SLACK_SIGNING_SECRET="$SIGNING_SECRET" "$DEMO/bin/slackclick" --relay "http://$listen/slack/interactions" \
+    env SLACK_SIGNING_SECRET="$SIGNING_SECRET" "$DEMO/bin/slackclick" --relay "$DEMO_RELAY_URL/slack/interactions" \
       --messages "$DEMO/slack-api.jsonl" "$@" | sed 's/^/  [slack]   /'
   }
-  waiting() {
-    local i
-    for i in $(seq 1 600); do
-      [ -e "$DEMO/input-$1.waiting" ] && return 0
-      kill -0 "$job" 2>/dev/null || die "the pipeline stopped before input $1 was waiting"
-      sleep 0.1
-    done
-    die "input $1 was not waiting after 60 s"
-  }
-  waiting 1
-  click --user U01ALICE --name alice --action approve # the requester: four-eyes
+  local i
+  for i in $(seq 1 600); do
+    grep -q chat.postMessage "$DEMO/slack-api.jsonl" 2>/dev/null && break
+    kill -0 "$job" 2>/dev/null || die "the pipeline stopped before the relay posted the approval message"
+    sleep 0.1
+  done
+  grep -q chat.postMessage "$DEMO/slack-api.jsonl" || die "the relay posted no approval message within 60 s"
+  click --user U01ALICE --name alice --action approve # the requester (Jenkins says alice started the build): four-eyes
   click --user U09EVE --name eve --action approve     # not an approver
-  click --user U02BOB --name bob --action approve
-  waiting 2
-  click --user U03CAROL --name carol --action approve
+  # bob and carol click at the same instant, while the pipeline may still be on its way to the input: both count.
+  click --user U02BOB --name bob --action approve &
+  local b=$!
+  click --user U03CAROL --name carol --action approve &
+  local c=$!
+  wait "$b" "$c"
   wait "$job" || die "the slackApproval stage failed"
+  say "the approval message as the relay updated it (oldest first):"
+  grep chat.update "$DEMO/slack-api.jsonl" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    blocks = json.loads(json.loads(line)["params"].get("blocks", "[]"))
+    texts = [b["text"]["text"] for b in blocks if b.get("type") == "section" and b.get("text")]
+    buttons = any(b.get("type") == "actions" for b in blocks)
+    print("    " + (texts[-1] if texts else "?") + ("   [Approve] [Reject]" if buttons else "   (buttons removed)"))
+' || true
   kill "$relay" 2>/dev/null || true
   wait "$relay" 2>/dev/null || true
-  grep -E 'denied|approved|rejected|failed' "$relay_log" | sed 's/^slack-approval: /  [relay]   /' || true
+  grep -E 'request |denied|delivered' "$relay_log" | sed 's/^slack-approval: /  [relay]   /' || true
 }
 
 stage_evidence() {
@@ -235,12 +269,12 @@ stage_evidence() {
 # no_secret_leaked fails when a demo secret appears in the console, a result, audit or relay log, or the report.
 no_secret_leaked() {
   local name value hits
-  for name in DEMO_KEY_PASSWORD DEMO_SLACK_BOT_TOKEN DEMO_BUTTON_SECRET SIGNING_SECRET JENKINS_TOKEN; do
+  for name in DEMO_KEY_PASSWORD DEMO_SLACK_BOT_TOKEN DEMO_RELAY_TOKEN SIGNING_SECRET JENKINS_TOKEN; do
     value=${!name}
     hits=$(grep -rlF -- "$value" "$DEMO/console.log" "$DEMO_WS/.release-gates" "$OUT" "$DEMO"/*.log 2>/dev/null || true)
     [ -z "$hits" ] || die "secret $name leaked into: $hits"
   done
-  say "no demo secret (key password, bot token, button key, signing secret, Jenkins token) in the console, results, logs or report"
+  say "no demo secret (key password, bot token, relay credential, signing secret, Jenkins token) in the console, results, logs or report"
 }
 
 stage_summary() {

@@ -3,11 +3,15 @@ import com.sun.net.httpserver.HttpHandler
 import com.sun.net.httpserver.HttpServer
 import groovy.json.JsonOutput
 import groovy.json.JsonSlurperClassic
-import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
-import org.jenkinsci.plugins.workflow.steps.TimeoutStepExecution
 import org.junit.After
 import org.junit.Before
+import org.junit.BeforeClass
 import org.junit.Test
+
+import javax.crypto.Mac
+import javax.crypto.spec.SecretKeySpec
+import java.security.MessageDigest
+import java.util.concurrent.TimeUnit
 
 import static org.junit.Assert.assertEquals
 import static org.junit.Assert.assertFalse
@@ -15,19 +19,68 @@ import static org.junit.Assert.assertTrue
 import static org.junit.Assert.fail
 
 /**
- * slackApproval driving the real bin/slack-approval (rule on the example rbac.yaml, request, audit record, update)
- * against a loopback Slack Web API stand-in, with scripted input answers.
+ * slackApproval with the real bin/slack-approval against a real relay process (SQLite, resources/rbac.example.yaml),
+ * the Jenkins fake (helpers/internal/testing/jenkinsfake) and a loopback Slack Web API stand-in; clicks are signed
+ * as Slack signs them and reach the relay while the step waits in its input.
  */
 class SlackApprovalRealTest extends PipelineTestBase {
     static final String BOT_TOKEN = 'xoxb-real-test-token'
-    static final String BUTTON_SECRET = 'real-test-button-secret-0123456789abcdef'
+    static final String SIGNING_SECRET = 'real-test-signing-secret'
+    static final String RELAY_TOKEN = 'real-test-relay-credential-0123'
+    static final String JENKINS_TOKEN = 'real-test-jenkins-token'
+    static File fakeBin
+
     HttpServer slack
-    /** Slack API calls received: [method: 'chat.postMessage', form: 'decoded body', auth: 'Authorization header']. */
     List<Map> received = []
-    List answers = []
+    List<Process> procs = []
+    File tmp
+    String relayUrl, fakeUrl
+    /** Clicks (user ids, with 'reject:' for Reject) sent once the input waits. */
+    List<String> clicks = []
+
+    @BeforeClass
+    static void buildTheJenkinsFake() {
+        fakeBin = File.createTempFile('jenkinsfake', '')
+        Process p = new ProcessBuilder('go', 'build', '-o', fakeBin.path, './helpers/internal/testing/cmd/jenkinsfake')
+            .directory(REPO).redirectErrorStream(true).start()
+        String out = p.inputStream.text
+        assertEquals(out, 0, p.waitFor())
+    }
+
+    static int freePort() {
+        ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName('127.0.0.1'))
+        int p = s.localPort
+        s.close()
+        return p
+    }
+
+    Process start(List cmd, Map envs, File log) {
+        ProcessBuilder pb = new ProcessBuilder(cmd.collect { it.toString() })
+        pb.environment().putAll(envs)
+        pb.redirectErrorStream(true).redirectOutput(log)
+        Process p = pb.start()
+        procs.add(p)
+        return p
+    }
+
+    void waitUp(String url, File log) {
+        for (int i = 0; i < 200; i++) {
+            try {
+                HttpURLConnection c = (HttpURLConnection) new URL(url).openConnection()
+                if (c.responseCode == 200) {
+                    return
+                }
+            } catch (IOException ignored) {
+                // not yet
+            }
+            Thread.sleep(50)
+        }
+        fail("${url} did not come up: ${log.text}")
+    }
 
     @Before
-    void slackStandInAndRealHelpers() {
+    void relayJenkinsAndSlack() {
+        tmp = File.createTempDir()
         slack = HttpServer.create(new InetSocketAddress('127.0.0.1', 0), 0)
         slack.createContext('/api/', { HttpExchange x ->
             String method = x.requestURI.path - '/api/'
@@ -43,89 +96,147 @@ class SlackApprovalRealTest extends PipelineTestBase {
         } as HttpHandler)
         slack.start()
         useRealHelpers()
-        env.SLACK_API_URL = "http://127.0.0.1:${slack.address.port}/api/".toString()
+        String helper = new File(HELPER_BIN, 'slack-approval').path
+        int fakePort = freePort(), relayPort = freePort()
+        fakeUrl = "http://127.0.0.1:${fakePort}".toString()
+        relayUrl = "http://127.0.0.1:${relayPort}".toString()
+        env.BUILD_URL = "${fakeUrl}/job/payments/7/".toString()
+        currentBuild.absoluteUrl = env.BUILD_URL
         env.GIT_COMMIT = 'b' * 40
         env.BRANCH_NAME = 'main'
-        credentials['slack-bot-token'] = BOT_TOKEN
-        credentials['slack-button-secret'] = BUTTON_SECRET
-        file('rbac.yaml').text = new File(REPO, 'resources/rbac.example.yaml').text
-        inputResponse = { Map a -> answers.remove(0) }
-        step('timeout') { Object[] a ->
-            if (answers && answers[0] == 'TIMEOUT') {
-                answers.remove(0)
-                throw new FlowInterruptedException('ABORTED', new TimeoutStepExecution.ExceededTimeout())
+        credentials['release-gates-relay'] = RELAY_TOKEN
+        File fakeLog = new File(tmp, 'fake.log')
+        start([fakeBin.path, '--listen', "127.0.0.1:${fakePort}", '--user', 'slack-relay', '--build', '/job/payments/7', '--started-by', 'dave',
+               '--rearm-delay', '300ms'], [JENKINS_API_TOKEN: JENKINS_TOKEN], fakeLog)
+        Process kg = new ProcessBuilder(helper, 'keygen', '--out', new File(tmp, 'decision.pem').path, '--public-out', file('relay.pub').path,
+            '--result-file', new File(tmp, 'keygen.json').path).redirectErrorStream(true).start()
+        assertEquals(kg.inputStream.text, 0, kg.waitFor())
+        String sha = MessageDigest.getInstance('SHA-256').digest(RELAY_TOKEN.bytes).encodeHex().toString()
+        File cfg = new File(tmp, 'relay.yaml')
+        cfg.text = """listen: 127.0.0.1:${relayPort}
+mode: http
+database: sqlite:${tmp.path}/relay.db
+rbac: ${new File(REPO, 'resources/rbac.example.yaml').path}
+audit: ${tmp.path}/audit.jsonl
+decisionKey: ${tmp.path}/decision.pem
+slack:
+  apiURL: http://127.0.0.1:${slack.address.port}/api/
+  botToken: {env: SLACK_BOT_TOKEN}
+  signingSecret: {env: SLACK_SIGNING_SECRET}
+controllers:
+  - {name: ci, url: '${fakeUrl}/', user: slack-relay, apiToken: {env: RG_JENKINS_TOKEN}, credentialSHA256: ${sha}}
+"""
+        File relayLog = new File(tmp, 'relay.log')
+        start([helper, 'relay', '--config', cfg.path, '--result-file', new File(tmp, 'relay.json').path],
+            [SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, RG_JENKINS_TOKEN: JENKINS_TOKEN], relayLog)
+        waitUp("${relayUrl}/readyz", relayLog)
+        String build = '/job/payments/7'
+        inputResponse = { Map input ->
+            String q = "build=${enc(build)}&id=${enc(input.id)}&submitter=${enc(input.submitter)}&params=${enc(input.parameters*.name.join(','))}"
+            HttpURLConnection c = (HttpURLConnection) new URL("${fakeUrl}/_fake/arm?${q}").openConnection()
+            c.requestMethod = 'POST'
+            assertEquals(204, c.responseCode)
+            String requestId = requestIdFromSlack()
+            for (String u : clicks) {
+                click(u.startsWith('reject:') ? u.substring(7) : u, u.startsWith('reject:') ? 'rg_reject' : 'rg_approve', requestId)
             }
-            ((Closure) a[1]).call()
+            String sub = new URL("${fakeUrl}/_fake/wait?build=${enc(build)}&id=${enc(input.id)}").getText([connectTimeout: 5000, readTimeout: 30000])
+            return (new JsonSlurperClassic().parseText(sub) as Map).params
         }
     }
 
     @After
-    void stopSlack() {
+    void stopAll() {
+        for (Process p : procs) {
+            p.destroy()
+            p.waitFor(10, TimeUnit.SECONDS)
+        }
         slack?.stop(0)
+        tmp?.deleteDir()
     }
 
-    static Map click(String user, String name) {
-        return [approver: user, approverName: name, eventId: "1700000001.1-${user}".toString(), decision: 'approve',
-                comment: "approved via Slack by ${name} (${user})".toString(), traceId: '', submitter: 'slack-relay']
+    static String enc(Object s) {
+        return URLEncoder.encode(s.toString(), 'UTF-8')
     }
 
-    static final Map CONFIG = [channel: 'C0RELEASE', service: 'payments', environment: 'prod', version: '2.0.0', requester: 'U04DAVE',
-                               relayUser: 'slack-relay', summaries: ['.release-gates/signArtifacts.json']]
+    /** Returns the request id the Approve button of the posted message carries. */
+    String requestIdFromSlack() {
+        Map post = received.find { it.method == 'chat.postMessage' }
+        assertTrue('the relay posted no message', post != null)
+        java.util.regex.Matcher m = post.form =~ /"action_id":"rg_approve"[^}]*"value":"([0-9a-f]{32})"/
+        assertTrue(post.form, m.find())
+        return m.group(1)
+    }
+
+    /** Posts a block_actions click signed with the signing secret, as Slack does. */
+    void click(String user, String actionId, String requestId) {
+        String payload = JsonOutput.toJson([type: 'block_actions', user: [id: user], team: [id: 'T1'], channel: [id: 'C0RELEASE'],
+            container: [message_ts: '1700000000.000100'], response_url: 'http://127.0.0.1:1/r',
+            actions: [[type: 'button', block_id: 'rg_decision', action_id: actionId, value: requestId, action_ts: "${System.nanoTime()}.1".toString()]]])
+        String body = 'payload=' + URLEncoder.encode(payload, 'UTF-8')
+        String ts = (System.currentTimeMillis() / 1000L).toLong().toString()
+        Mac mac = Mac.getInstance('HmacSHA256')
+        mac.init(new SecretKeySpec(SIGNING_SECRET.bytes, 'HmacSHA256'))
+        String sig = 'v0=' + mac.doFinal("v0:${ts}:${body}".toString().bytes).encodeHex().toString()
+        HttpURLConnection c = (HttpURLConnection) new URL("${relayUrl}/slack/interactions").openConnection()
+        c.requestMethod = 'POST'
+        c.doOutput = true
+        c.setRequestProperty('X-Slack-Request-Timestamp', ts)
+        c.setRequestProperty('X-Slack-Signature', sig)
+        c.setRequestProperty('Content-Type', 'application/x-www-form-urlencoded')
+        c.outputStream.withStream { it.write(body.bytes) }
+        assertEquals(200, c.responseCode)
+    }
+
+    static final Map CONFIG = [relayPublicKey: 'relay.pub', channel: 'C0RELEASE', service: 'payments', environment: 'prod', version: '2.0.0',
+                               summaries: ['.release-gates/signArtifacts.json']]
 
     void writeSummary() {
         file('.release-gates').mkdirs()
         file('.release-gates/signArtifacts.json').text = JsonOutput.toJson([helper: 'sign-artifacts', verb: 'signArtifacts', status: 'passed',
-            items: [[name: 'registry.example.com/payments:2.0.0', status: 'passed', details: [digest: 'sha256:' + 'e' * 64]]]])
-    }
-
-    List<Map> auditLines() {
-        return file('.release-gates/approval-audit.jsonl').readLines().collect { new JsonSlurperClassic().parseText(it) as Map }
+            items: [[name: 'registry.example.com/payments:2.0.0', status: 'passed', details: [digest: 'registry.example.com/payments@sha256:' + 'e' * 64]]]])
     }
 
     @Test
-    void itPostsTheRealMessageCollectsTwoApprovalsAndUpdatesSlackAndTheAuditLog() {
+    void itIsApprovedThroughTheRealRelayAndTheSignedDecisionVerifies() {
         writeSummary()
-        answers = [click('U01ALICE', 'alice'), click('U01ALICE', 'alice'), click('U02BOB', 'bob')]
-        Map r = runStep('slackApproval', CONFIG)
+        clicks = ['U04DAVE', 'U01ALICE', 'U02BOB'] // dave started the build: not an approver of prod anyway; alice and bob count
+        Map r = runStep('slackApproval', CONFIG + [relayUrl: relayUrl])
         assertEquals('approved', r.decision)
-        assertEquals(['alice', 'bob'], r.approverNames)
+        assertEquals(['alice', 'bob'] as Set, r.approverNames as Set)
         assertEquals(2, r.required)
-        assertEquals(['chat.postMessage', 'chat.update'], received*.method)
-        Map post = received[0]
+        assertEquals(['U04DAVE'], r.requesters)
+        Map post = received.find { it.method == 'chat.postMessage' }
         assertTrue(post.auth + ' ' + post.form, post.auth == "Bearer ${BOT_TOKEN}".toString() || post.form.contains("token=${BOT_TOKEN}"))
         assertTrue(post.form, post.form.contains('payments') && post.form.contains('2.0.0') && post.form.contains('sha256:' + 'e' * 64))
-        assertTrue(received[1].form, received[1].form.contains('1700000000.000100'))
-        assertEquals(['request', 'approved', 'approved'], auditLines()*.event)
-        assertEquals(['U04DAVE', 'U01ALICE', 'U02BOB'], auditLines()*.user)
-        assertEquals([r.traceId] * 3, auditLines()*.trace_id)
+        assertTrue('the message lost its buttons at the end', !received.findAll { it.method == 'chat.update' }.last().form.contains('rg_approve'))
+        Map verify = new JsonSlurperClassic().parseText(file('.release-gates/slackApproval-verify.json').text) as Map
+        assertEquals('approved', verify.data.decision)
+        assertEquals(['sha256:' + 'e' * 64], verify.data.digests)
         String everything = shCalls()*.script.join('\n') + console + file('.release-gates').listFiles()*.text.join()
-        assertFalse(everything.contains(BOT_TOKEN))
-        assertFalse(everything.contains(BUTTON_SECRET))
+        assertFalse(everything.contains(RELAY_TOKEN))
     }
 
     @Test
-    void itRecordsTheExpiryWithTheRealHelperAndAbortsTheBuild() {
-        answers = ['TIMEOUT']
+    void aRejectFailsTheBuildWithTheRelaysSignedDecision() {
+        clicks = ['reject:U03CAROL']
         try {
-            runStep('slackApproval', CONFIG - [summaries: CONFIG.summaries] + [timeout: '1h'])
-            fail('expected the approval to expire')
+            runStep('slackApproval', CONFIG - [summaries: CONFIG.summaries] + [relayUrl: relayUrl])
+            fail('expected the reject to fail the build')
         } catch (PipelineError e) {
-            assertEquals('slackApproval: approval expired after 1h (0 of 2 approvals)', e.message)
+            assertTrue(e.message, e.message.startsWith('slackApproval: rejected (request ') && e.message.contains('carol'))
         }
-        assertEquals('ABORTED', currentBuild.result)
-        assertEquals(['request', 'expired'], auditLines()*.event)
-        assertEquals(['chat.postMessage', 'chat.update'], received*.method)
-        assertTrue(received[1].form.toLowerCase().contains('expired'))
+        assertEquals('rejected', (new JsonSlurperClassic().parseText(file('.release-gates/slackApproval.json').text) as Map).decision)
     }
 
     @Test
-    void itRefusesABranchTheRuleDoesNotAllowWithoutPosting() {
+    void aBranchTheRuleDoesNotTakeIsRefusedWithoutPosting() {
         env.BRANCH_NAME = 'feature/x'
         try {
-            runStep('slackApproval', CONFIG - [summaries: CONFIG.summaries])
+            runStep('slackApproval', CONFIG - [summaries: CONFIG.summaries] + [relayUrl: relayUrl])
             fail('expected the branch to be refused')
         } catch (PipelineError e) {
-            assertEquals('slackApproval: rejected: branch "feature/x" may not be released to prod (allowed: main)', e.message)
+            assertTrue(e.message, e.message.contains('branch "feature/x" may not be released to prod'))
         }
         assertEquals([], received)
     }

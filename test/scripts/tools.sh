@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the pinned peer CLIs (cosign, notation, oasdiff) into a cached tools dir; they are for interop tests and benchmarks only.
+# Builds the pinned peer CLIs (cosign, cosign3, notation, oasdiff, timestamp-server) into a cached tools dir; they are for interop tests and benchmarks only.
 set -euo pipefail
 TOOLS_DIR=${RG_TOOLS_DIR:-${HOME}/.cache/release-gates/tools}
 COSIGN_VERSION=v2.6.5
+COSIGN3_VERSION=v3.1.3
 NOTATION_VERSION=v1.3.2
 OASDIFF_VERSION=v1.37.0
+TSA_VERSION=v2.1.3 # newer timestamp-authority releases need Go 1.27
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 mkdir -p "$TOOLS_DIR/bin"
 want=${*:-cosign notation}
@@ -17,6 +19,13 @@ for tool in $want; do
       tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION") && mv "$tmp/cosign" "$bin"; rm -rf "$tmp"
     fi
     ln -sf "$bin" "$TOOLS_DIR/bin/cosign" ;;
+  cosign3)
+    bin="$TOOLS_DIR/bin/cosign3-$COSIGN3_VERSION"
+    if [ ! -x "$bin" ]; then
+      echo "tools: building cosign $COSIGN3_VERSION (about 5 minutes cold)" >&2
+      tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/sigstore/cosign/v3/cmd/cosign@$COSIGN3_VERSION") && mv "$tmp/cosign" "$bin"; rm -rf "$tmp"
+    fi
+    ln -sf "$bin" "$TOOLS_DIR/bin/cosign3" ;;
   notation)
     bin="$TOOLS_DIR/bin/notation-$NOTATION_VERSION"
     if [ ! -x "$bin" ]; then
@@ -28,6 +37,13 @@ for tool in $want; do
       rm -rf "$tmp"
     fi
     ln -sf "$bin" "$TOOLS_DIR/bin/notation" ;;
+  timestamp-server)
+    bin="$TOOLS_DIR/bin/timestamp-server-$TSA_VERSION"
+    if [ ! -x "$bin" ]; then
+      echo "tools: building sigstore timestamp-server $TSA_VERSION" >&2
+      tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server@$TSA_VERSION") && mv "$tmp/timestamp-server" "$bin"; rm -rf "$tmp"
+    fi
+    ln -sf "$bin" "$TOOLS_DIR/bin/timestamp-server" ;;
   oasdiff)
     bin="$TOOLS_DIR/bin/oasdiff-$OASDIFF_VERSION"
     if [ ! -x "$bin" ]; then

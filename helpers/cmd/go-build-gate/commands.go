@@ -37,7 +37,7 @@ func record(c *cli.Context, o *gate.Outcome) error {
 func modverifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "modverify",
-		Usage: "go mod verify, go.sum present and tidy (go mod tidy -diff), -mod=readonly, GOSUMDB on, GOPROXY set",
+		Usage: "go mod verify, go.sum present and tidy (go mod tidy -e -diff; tidy errors are a warning), -mod=readonly, GOSUMDB on, GOPROXY set",
 		Flags: []cli.Flag{&cli.StringFlag{Name: "dir", Value: ".", Usage: "module root (holds go.mod)"}},
 		Action: func(c *cli.Context) error {
 			return record(c, gate.ModVerify(c.Context, gate.ModOptions{Dir: c.String("dir"), Log: app.From(c).Log}))
@@ -79,7 +79,9 @@ func smokeCommand() *cli.Command {
 		Description: "Exit 2 when the health port is already taken or the command cannot start; exit 1 when the service\n" +
 			"exits, or does not answer 2xx (with --expect-body contained in its JSON body) before --deadline:\n" +
 			"the gate started the service itself, so that is the service's fault. The last 50 lines of its output\n" +
-			"go to the result file. The group gets SIGTERM, then SIGKILL after --grace, also when the gate is interrupted.",
+			"go to the result file. The group gets SIGTERM, then SIGKILL after --grace, also when the gate is interrupted.\n" +
+			"The gate is a child subreaper: what the service daemonizes out of its group (setsid, double fork) reparents\n" +
+			"to the gate and is killed and reaped the same way, reported as an \"escaped processes\" warning.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "cmd", Required: true, Usage: "service binary"},
 			&cli.StringSliceFlag{Name: "arg", Usage: "service argument (repeatable)"},

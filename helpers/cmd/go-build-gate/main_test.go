@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,7 +95,7 @@ func TestModverifyJudgesTheModuleAndTheGoSettings(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(d, "go.sum"), []byte(line), 0o644); err != nil {
 				t.Fatal(err)
 			}
-		}, wantCode: 1, wantMsg: "not tidy", wantItem: "go mod tidy -diff"},
+		}, wantCode: 1, wantMsg: "go.sum: -golang.org/x/text v0.3.0", wantItem: "go mod tidy -e -diff"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,11 +126,177 @@ func TestModverifyJudgesTheModuleAndTheGoSettings(t *testing.T) {
 				if it.Status != result.StatusRejected {
 					t.Fatalf("item %s status %s, want rejected", tc.wantItem, it.Status)
 				}
-				if tc.wantItem == "go mod tidy -diff" && !strings.Contains(fmt.Sprint(it.Details["diff"]), "golang.org/x/text") {
+				if tc.wantItem == "go mod tidy -e -diff" && !strings.Contains(fmt.Sprint(it.Details["diff"]), "golang.org/x/text") {
 					t.Fatalf("tidy diff not recorded: %v", it.Details)
 				}
 			}
 		})
+	}
+}
+
+// copyDir copies the regular files of src (not recursively) into a temp dir.
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func editFile(t *testing.T, path string, edit func(string) string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(edit(string(b))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// offlineProxy serves the local module cache as GOPROXY, so tidy's lookups are answered without the network.
+func offlineProxy(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatalf("go env GOMODCACHE: %v", err)
+	}
+	return "file://" + filepath.Join(strings.TrimSpace(string(out)), "cache", "download")
+}
+
+func TestModverifyTellsNotTidyFromTidyCannotFinish(t *testing.T) {
+	tidymod := filepath.Join("testdata", "tidymod")
+	testImport := func(pkg string) func(t *testing.T, d string) {
+		return func(t *testing.T, d string) {
+			src := "package main\n\nimport (\n\t\"testing\"\n\n\t_ \"" + pkg + "\"\n)\n\nfunc TestNothing(t *testing.T) {}\n"
+			if err := os.WriteFile(filepath.Join(d, "main_test.go"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cases := []struct {
+		name     string
+		mutate   func(t *testing.T, dir string)
+		env      map[string]string
+		wantCode int
+		wantMsg  []string
+		notMsg   string
+		wantWarn string // a warning item must carry this; "" means no warning item
+	}{
+		{name: "a tidy module passes without a warning", wantCode: 0},
+		{name: "a missing go.sum line is rejected naming it", mutate: func(t *testing.T, d string) {
+			editFile(t, filepath.Join(d, "go.sum"), func(s string) string {
+				return strings.Join(strings.Split(s, "\n")[1:], "\n")
+			})
+		}, wantCode: 1, wantMsg: []string{"not tidy", "go.sum: +github.com/cenkalti/backoff/v4 v4.3.0"}},
+		{name: "an unused require is rejected naming it", mutate: func(t *testing.T, d string) {
+			editFile(t, filepath.Join(d, "go.mod"), func(s string) string { return s + "\nrequire github.com/sony/gobreaker/v2 v2.4.0\n" })
+			editFile(t, filepath.Join(d, "go.sum"), func(s string) string {
+				return s + "github.com/sony/gobreaker/v2 v2.4.0/go.mod h1:pTyFJgcZ3h2tdQVLZZruK2C0eoFL1fb/G83wK1ZQl+s=\n"
+			})
+		}, wantCode: 1, wantMsg: []string{"not tidy", "go.mod: -require github.com/sony/gobreaker/v2 v2.4.0", "go.sum: -github.com/sony/gobreaker/v2 v2.4.0/go.mod"}},
+		{name: "a broken test-only import passes with a warning naming it", mutate: testImport("github.com/cenkalti/backoff/v4/missing"),
+			wantCode: 0, wantWarn: "does not contain package github.com/cenkalti/backoff/v4/missing"},
+		{name: "a broken import and a missing go.sum line is rejected and warned", mutate: func(t *testing.T, d string) {
+			testImport("github.com/cenkalti/backoff/v4/missing")(t, d)
+			editFile(t, filepath.Join(d, "go.sum"), func(s string) string { return strings.Join(strings.Split(s, "\n")[1:], "\n") })
+		}, wantCode: 1, wantMsg: []string{"go.sum: +github.com/cenkalti/backoff/v4 v4.3.0"}, wantWarn: "does not contain package"},
+		{name: "a go.mod tidy cannot parse fails with its last meaningful line", mutate: func(t *testing.T, d string) {
+			editFile(t, filepath.Join(d, "go.mod"), func(s string) string { return s + "bogus\n" })
+		}, wantCode: 1, wantMsg: []string{"tidiness unknown", "unknown directive: bogus"}, notMsg: "not tidy"},
+		{name: "an unreachable proxy is unavailable, not a false diff", mutate: func(t *testing.T, d string) {
+			t.Setenv("GOMODCACHE", t.TempDir())
+			t.Setenv("GOFLAGS", "-modcacherw")
+		}, env: map[string]string{"GOPROXY": "http://127.0.0.1:1"}, wantCode: 3, wantMsg: []string{"unreachable", "connection refused"}, notMsg: "not tidy"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			goEnv(t)
+			t.Setenv("GOPROXY", offlineProxy(t))
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			dir := copyDir(t, tidymod)
+			if tc.mutate != nil {
+				tc.mutate(t, dir)
+			}
+			code, r, stderr := runCLI(t, context.Background(), "modverify", "--dir", dir)
+			if code != tc.wantCode {
+				t.Fatalf("exit %d, want %d: %s\n%s", code, tc.wantCode, r.Message, stderr)
+			}
+			for _, m := range tc.wantMsg {
+				if !strings.Contains(r.Message, m) {
+					t.Fatalf("message %q lacks %q", r.Message, m)
+				}
+			}
+			if tc.notMsg != "" && strings.Contains(r.Message, tc.notMsg) {
+				t.Fatalf("message %q must not say %q", r.Message, tc.notMsg)
+			}
+			if strings.Contains(r.Message, "go: downloading") || strings.Contains(r.Message, "go: finding") {
+				t.Fatalf("message shows download noise: %q", r.Message)
+			}
+			tidy := findItem(t, r, "go mod tidy -e -diff")
+			if want := []string{result.StatusPassed, result.StatusRejected, "", result.StatusUnavailable}[tc.wantCode]; tidy.Status != want {
+				t.Fatalf("tidy item status %s, want %s: %+v", tidy.Status, want, tidy)
+			}
+			if tc.wantCode == 1 && strings.Contains(r.Message, "not tidy") && !strings.Contains(fmt.Sprint(tidy.Details["diff"]), "+++ tidy/") {
+				t.Fatalf("tidy diff not recorded: %v", tidy.Details)
+			}
+			var warn *result.Item
+			for i, it := range r.Items {
+				if it.Kind == "warning" {
+					warn = &r.Items[i]
+				}
+			}
+			switch {
+			case tc.wantWarn == "" && warn != nil:
+				t.Fatalf("unexpected warning item %+v", *warn)
+			case tc.wantWarn != "" && warn == nil:
+				t.Fatalf("no warning item in %+v", r.Items)
+			case tc.wantWarn != "":
+				if warn.Status != result.StatusPassed || !strings.Contains(warn.Message, tc.wantWarn) || !strings.Contains(fmt.Sprint(warn.Details["errors"]), "tested by") {
+					t.Fatalf("warning item %+v lacks %q or the import chain", *warn, tc.wantWarn)
+				}
+			}
+		})
+	}
+}
+
+// TestModverifyPassesOnReleaseGatesItself runs the gate on this repository's own module.
+func TestModverifyPassesOnReleaseGatesItself(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads the whole module graph of release-gates")
+	}
+	goEnv(t)
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, r, stderr := runCLI(t, context.Background(), "modverify", "--dir", root)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, r.Message, stderr)
+	}
+	if tidy := findItem(t, r, "go mod tidy -e -diff"); tidy.Status != result.StatusPassed {
+		t.Fatalf("tidy item %+v", tidy)
+	}
+	for _, it := range r.Items {
+		if it.Kind == "warning" && (strings.Contains(it.Message, "go: downloading") || !strings.Contains(fmt.Sprint(it.Details["errors"]), "imports")) {
+			t.Fatalf("warning without its cause: %+v", it)
+		}
 	}
 }
 
@@ -446,6 +613,74 @@ func TestSmokeStartsTheServiceAndAlwaysStopsItsProcessGroup(t *testing.T) {
 			}
 			if tc.started {
 				assertGroupGone(t, r)
+			}
+		})
+	}
+}
+
+// procAlive reports whether pid is a running (non-zombie) process, from /proc.
+func procAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && len(b) > i+2 && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+func TestSmokeKillsWhatTheServiceDaemonizedIntoANewSession(t *testing.T) {
+	bin := exampleService(t)
+	script, err := filepath.Abs(filepath.Join("testdata", "daemonize.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		service  string // SERVICE for the script: the example service, or "" to exit after daemonizing
+		extra    []string
+		wantCode int
+		wantMsg  string
+	}{
+		{name: "a healthy service that daemonized a grandchild passes and the grandchild is gone", service: bin, wantCode: 0},
+		{name: "a service that daemonizes and exits is rejected and the grandchild is gone", wantCode: 1, wantMsg: "exited (exit status 3)"},
+		{name: "a daemonizing service that never answers is rejected and the grandchild is gone", service: "/bin/sleep", extra: []string{"--arg", "300", "--deadline", "1s"}, wantCode: 1, wantMsg: "no healthy answer"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "grandchild.pid")
+			port := freePort(t)
+			args := []string{"smoke", "--cmd", script, "--env", "PIDFILE=" + pidFile, "--env", "PORT=" + port,
+				"--url", "http://127.0.0.1:" + port + "/healthz", "--grace", "300ms"}
+			if tc.service != "" {
+				args = append(args, "--env", "SERVICE="+tc.service)
+			}
+			code, r, stderr := runCLI(t, context.Background(), append(args, tc.extra...)...)
+			b, err := os.ReadFile(pidFile)
+			if err != nil {
+				t.Fatalf("the service did not daemonize (exit %d: %s): %v\n%s", code, r.Message, err, stderr)
+			}
+			var pid int
+			if _, err := fmt.Sscanf(string(b), "%d", &pid); err != nil || pid <= 0 {
+				t.Fatalf("bad grandchild pid %q", b)
+			}
+			t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+			if code != tc.wantCode || !strings.Contains(r.Message, tc.wantMsg) {
+				t.Fatalf("exit %d (%s), want %d with %q\n%s", code, r.Message, tc.wantCode, tc.wantMsg, stderr)
+			}
+			if procAlive(pid) {
+				t.Fatalf("grandchild %d, daemonized into its own session, still runs after the gate returned", pid)
+			}
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+				t.Fatalf("grandchild %d is a zombie nobody reaped", pid)
+			}
+			assertGroupGone(t, r)
+			warn := findItem(t, r, "escaped processes")
+			if warn.Status != result.StatusPassed || !strings.Contains(warn.Message, fmt.Sprintf("%d (sleep)", pid)) {
+				t.Fatalf("escaped grandchild not reported: %+v", warn)
+			}
+			orphans, _ := r.Data["orphans"].([]any)
+			if len(orphans) != 1 || orphans[0].(map[string]any)["killed"] != true {
+				t.Fatalf("want the one grandchild, SIGKILLed after ignoring SIGTERM: %v", r.Data["orphans"])
 			}
 		})
 	}

@@ -328,18 +328,3 @@ func TestRollbackChoosesTheNewestReleaseThatStillVerifies(t *testing.T) {
 		}
 	})
 }
-
-func TestPolicyExportWritesBothFormatsAndRefusesAnUnknownOne(t *testing.T) {
-	f := setup(t)
-	base := []string{"policy", "export", "--image-glob", "registry.example/orders*", "--cosign-key", f.kit.CosignPub, "--release-key", f.kit.ReleasePub,
-		"--trust-store", f.kit.TrustStore, "--expect-repo", releasetest.Repo, "--expect-branch", "main", "--expect-builder", releasetest.Builder, "--environment", "prod"}
-	for format, want := range map[string]string{"kyverno": "type: Notary", "policy-controller": "kind: ClusterImagePolicy"} {
-		code, r, stdout, _ := run(t, 2, append(base, "--format", format)...)
-		if code != 0 || !strings.Contains(stdout, want) || !strings.Contains(stdout, "BEGIN PUBLIC KEY") {
-			t.Fatalf("%s: exit %d %s", format, code, r.Message)
-		}
-	}
-	if code, _, stdout, _ := run(t, 2, append(base, "--format", "opa")...); code != result.ExitInput || stdout != "" {
-		t.Fatalf("unknown format: exit %d", code)
-	}
-}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -83,7 +84,7 @@ func verifyCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "image", Required: true, Usage: "the image to deploy, repo@sha256:... (or a tag, resolved once)"},
 			&cli.StringFlag{Name: "expect-commit", Usage: "provenance must name this commit (prefix)"},
-		}, evidenceFlags()...),
+		}, append(evidenceFlags(), vsaIssueFlags()...)...),
 		Action: func(c *cli.Context) error {
 			call := app.From(c)
 			o, err := verifyOptions(c)
@@ -102,6 +103,12 @@ func verifyCommand() *cli.Command {
 				call.Result.Set("ledger_head", done.LedgerHead) // verify --ledger-head checks the ledger still ends here
 			}
 			if err != nil {
+				return err
+			}
+			if done.AuditKey != nil {
+				o.LedgerKeys = []crypto.PublicKey{done.AuditKey} // the VSA covers the ledger head this key checked
+			}
+			if err := issueVSA(c, o, out); err != nil {
 				return err
 			}
 			call.Result.Set("digest", out.Digest)

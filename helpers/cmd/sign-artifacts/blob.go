@@ -7,6 +7,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/blob"
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 	"github.com/release-gates/release-gates/helpers/internal/signing"
@@ -27,6 +28,7 @@ func blobCommand() *cli.Command {
 					&cli.StringFlag{Name: "pin-file", Usage: "file holding the PKCS#11 PIN (default: the URI's pin-source, else $PKCS11_PIN)"},
 					&cli.StringFlag{Name: "checksums", Usage: "also write this goreleaser-style SHA256SUMS of the files and sign it"},
 					&cli.BoolFlag{Name: "bundle", Usage: "also write <file>.bundle (cosign key-based bundle, for verify-blob --bundle)"},
+					&cli.StringFlag{Name: "bundle-format", Usage: "v0.3: write <file>.bundle as a sigstore bundle v0.3 (cosign v3's default; implies --bundle)"},
 					&cli.StringFlag{Name: "expect-platform", Usage: "Go binaries must be built for this os/arch, e.g. linux/arm64"},
 					&cli.BoolFlag{Name: "allow-dirty", Usage: "accept Go binaries built from a modified tree (vcs.modified=true)"},
 					&cli.IntFlag{Name: "parallel", Value: runtime.NumCPU() * 2, Usage: "files processed at once"},
@@ -58,13 +60,18 @@ func blobSign(c *cli.Context) error {
 	if c.Int("parallel") < 1 {
 		return result.Errorf(result.ClassInput, "--parallel must be at least 1")
 	}
+	bundleFormat, err := bundle.ParseFormat(c.String("bundle-format"))
+	if err != nil {
+		return err
+	}
 	sk, err := chooseSigningKey(c, call)
 	if err != nil {
 		return err
 	}
 	return signing.SignBlobs(c.Context, call.Result, sk, c.Args().Slice(), signing.BlobSignOptions{
 		SignOptions: blob.SignOptions{Parallel: c.Int("parallel"), OutDir: c.String("out-dir"), Checksums: c.String("checksums"),
-			Bundle: c.Bool("bundle"), ExpectPlatform: c.String("expect-platform"), AllowDirty: c.Bool("allow-dirty"), Log: call.Log},
+			Bundle: c.Bool("bundle") || bundleFormat != "", BundleFormat: bundleFormat, ExpectPlatform: c.String("expect-platform"),
+			AllowDirty: c.Bool("allow-dirty"), Log: call.Log},
 		Load:         keys.LoadOptions{PasswordFile: c.String("password-file"), PINFile: c.String("pin-file")},
 		PublicKeyOut: c.String("public-key-out"),
 	})

@@ -36,6 +36,9 @@ func imageCommand() *cli.Command {
 					&cli.StringFlag{Name: "cert-chain", Usage: "PEM certificate chain of the key, leaf first (required for notation; default with --keyring: the key's certChain)"},
 					&cli.StringFlag{Name: "notation-format", Value: "jws", Usage: "notation envelope: jws or cose"},
 					&cli.BoolFlag{Name: "referrers", Usage: "store the cosign signature as an OCI 1.1 referrer instead of the sha256-<hex>.sig tag"},
+					&cli.StringFlag{Name: "timestamp-url", Usage: "RFC 3161 timestamp authority for notation signatures (as notation sign --timestamp-url), so they verify after the certificate expires"},
+					&cli.StringFlag{Name: "timestamp-root-cert", Usage: "PEM root certificate of the --timestamp-url authority (as notation sign --timestamp-root-cert)"},
+					&cli.StringFlag{Name: "bundle-format", Usage: "v0.3: also attach a sigstore bundle v0.3 referrer (cosign v3's default), so cosign v2 and v3 both find the signature"},
 					&cli.StringFlag{Name: "expect-digest", Usage: "sha256:... the single IMAGE must resolve to (a moved tag is rejected)"},
 				), registryFlags()...),
 				Action: imageSign,
@@ -89,6 +92,7 @@ func imageSign(c *cli.Context) error {
 	}
 	return signing.SignImages(c.Context, call.Result, app.RegistryClient(c), sk, images, signing.ImageSignOptions{
 		Formats: formats, NotationFormat: c.String("notation-format"), Referrers: c.Bool("referrers"), ExpectDigest: c.String("expect-digest"),
+		BundleFormat: c.String("bundle-format"), TimestampURL: c.String("timestamp-url"), TimestampRootCert: c.String("timestamp-root-cert"),
 		CertChain: c.String("cert-chain"), Parallel: c.Int("parallel"),
 		Load: keys.LoadOptions{PasswordFile: c.String("password-file"), PINFile: c.String("pin-file")}, Log: call.Log,
 	})

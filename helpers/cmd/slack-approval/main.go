@@ -1,4 +1,4 @@
-// Command slack-approval posts Slack approval requests and runs the relay that answers Jenkins input steps.
+// Command slack-approval asks the approval relay for approvals, verifies its signed decisions, and runs the relay.
 package main
 
 import (
@@ -14,7 +14,7 @@ import (
 
 func newApp() *cli.App {
 	a := app.New("slack-approval", "interactive Slack approvals that resume Jenkins input steps")
-	a.Commands = []*cli.Command{requestCommand(), updateCommand(), escalateCommand(), ruleCommand(), auditCommand(), relayCommand(), rbacCommand(), standInCommand()}
+	a.Commands = []*cli.Command{requestCommand(), verifyCommand(), relayCommand(), keygenCommand(), ruleCommand(), auditCommand(), rbacCommand()}
 	return a
 }
 

@@ -14,10 +14,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,18 +27,34 @@ import (
 	"github.com/slack-go/slack/slacktest"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
-	"github.com/release-gates/release-gates/helpers/internal/jenkins"
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 	rgslack "github.com/release-gates/release-gates/helpers/internal/slack"
+	"github.com/release-gates/release-gates/helpers/internal/testing/jenkinsfake"
 )
 
 const (
-	buttonSecret  = "button-secret-0123456789abcdef0123"
 	signingSecret = "signing-secret-for-tests"
 	botToken      = "xoxb-cli-test"
+	jenkinsToken  = "jenkins-api-token-cli"
+	ctlToken      = "controller-credential-cli-0123"
+	relayUser     = "slack-relay"
 )
 
 var exampleRBAC = filepath.Join("..", "..", "..", "resources", "rbac.example.yaml")
+
+// TestMain doubles as the helper itself when RG_TEST_MAIN=1, so a test can run (and SIGKILL) a real relay process.
+func TestMain(m *testing.M) {
+	if os.Getenv("RG_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	dir, _ := os.MkdirTemp("", "rg-breakers-")
+	os.Setenv(breaker.DirEnv, dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 // slackRecorder stands in for chat.postMessage and chat.update and keeps every form it got.
 type slackRecorder struct {
@@ -47,7 +65,11 @@ type slackRecorder struct {
 func (s *slackRecorder) handler(method string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
-		if r.PostForm.Get("token") != botToken {
+		tok := r.PostForm.Get("token")
+		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+			tok = strings.TrimPrefix(h, "Bearer ")
+		}
+		if tok != botToken {
 			_, _ = io.WriteString(w, `{"ok":false,"error":"invalid_auth"}`)
 			return
 		}
@@ -103,7 +125,7 @@ func run(t *testing.T, ctx context.Context, args ...string) (int, result.Result,
 	if code != r.ExitCode {
 		t.Fatalf("exit %d but result says %d", code, r.ExitCode)
 	}
-	for _, s := range []string{buttonSecret, signingSecret, botToken} {
+	for _, s := range []string{signingSecret, botToken, jenkinsToken, ctlToken} {
 		if strings.Contains(errb.String(), s) || strings.Contains(string(b), s) || strings.Contains(out.String(), s) {
 			t.Fatalf("a secret leaked into the output")
 		}
@@ -111,134 +133,295 @@ func run(t *testing.T, ctx context.Context, args ...string) (int, result.Result,
 	return code, r, out.String(), errb.String()
 }
 
-func requestArgs(buildURL string, extra ...string) []string {
-	return append([]string{"request", "--channel", "C0DEPLOY", "--service", "payments", "--environment", "prod", "--version", "1.4.0",
-		"--commit", "0123456789abcdef0123", "--branch", "main", "--requester", "U01ALICE", "--build-url", buildURL, "--input-id", "approve-prod"}, extra...)
+// world is one Jenkins (build 7 running, started by alice), one Slack, and a relay config on SQLite.
+type world struct {
+	t       *testing.T
+	dir     string
+	jenkins *jenkinsfake.Server
+	jurl    string
+	slack   *slackRecorder
+	config  string
+	pub     string
+	addr    string
 }
 
-func TestRequestPostsTheMessageAndRecordsWhereItLanded(t *testing.T) {
+func newWorld(t *testing.T) *world {
+	w := &world{t: t, dir: t.TempDir(), jenkins: jenkinsfake.New(relayUser, jenkinsToken)}
+	js := httptest.NewServer(w.jenkins)
+	t.Cleanup(js.Close)
+	w.jurl = js.URL
+	w.jenkins.StartBuild("/job/payments/7", "alice")
 	s, rec := newSlack(t)
-	t.Setenv(envSlackAPIURL, s.GetAPIURL())
-	t.Setenv(envBotToken, botToken)
-	t.Setenv(envButtonSecret, buttonSecret)
-	t.Setenv(app.TraceEnv, "rg-cli-1")
-	msgOut := filepath.Join(t.TempDir(), "msg.json")
-	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
-	code, r, _, stderr := run(t, context.Background(), requestArgs("http://127.0.0.1:1/job/payments/7/", "--summary", "../../../test/fixtures/slack/sign-result.json", "--message-out", msgOut, "--audit-file", auditFile)...)
+	w.slack = rec
+	key, pub := filepath.Join(w.dir, "decision.pem"), filepath.Join(w.dir, "decision.pub")
+	if code, r, _, _ := run(t, context.Background(), "keygen", "--out", key, "--public-out", pub); code != 0 {
+		t.Fatalf("keygen: %s", r.Message)
+	}
+	w.pub = pub
+	sum := sha256.Sum256([]byte(ctlToken))
+	w.config = filepath.Join(w.dir, "relay.yaml")
+	w.addr = freeAddr(t)
+	cfg := fmt.Sprintf(`listen: %s
+mode: http
+database: sqlite:%s/relay.db
+rbac: %s
+audit: %s/audit.jsonl
+decisionKey: %s
+slack:
+  apiURL: %s
+  botToken: {env: SLACK_BOT_TOKEN}
+  signingSecret: {env: SLACK_SIGNING_SECRET}
+controllers:
+  - name: ci
+    url: %s
+    user: %s
+    apiToken: {env: RG_JENKINS_TOKEN}
+    credentialSHA256: %s
+`, w.addr, w.dir, exampleRBAC, w.dir, key, s.GetAPIURL(), js.URL, relayUser, hex.EncodeToString(sum[:]))
+	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SLACK_BOT_TOKEN", botToken)
+	t.Setenv("SLACK_SIGNING_SECRET", signingSecret)
+	t.Setenv("RG_JENKINS_TOKEN", jenkinsToken)
+	return w
+}
+
+// startRelay runs `slack-approval relay --config` in-process and returns its address.
+func (w *world) startRelay() string {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	addrFile := filepath.Join(w.dir, "relay-result.json")
+	go func() {
+		var out, errb bytes.Buffer
+		done <- app.Run(ctx, newApp(), []string{"slack-approval", "relay", "--config", w.config, "--result-file", addrFile}, &out, &errb)
+	}()
+	w.t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			w.t.Errorf("relay exit %d", code)
+		}
+	})
+	return w.waitAddr()
+}
+
+// waitAddr waits until the relay answers /healthz on its address.
+func (w *world) waitAddr() string {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + w.addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return w.addr
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.t.Fatal("relay did not start")
+	return ""
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (w *world) paramsDoc(relayURL string) string {
+	doc := map[string]any{"step": "slackApproval",
+		"params":  map[string]any{"relayUrl": relayURL, "relayPublicKey": w.pub, "channel": "C0DEPLOY", "service": "payments", "environment": "prod", "version": "1.4.0", "summaries": []string{"../../../test/fixtures/slack/sign-result.json"}},
+		"context": map[string]any{"buildUrl": w.jurl + "/job/payments/7/", "traceId": "rg-cli-1", "gitCommit": "0123456789abcdef0123", "branch": "main", "jobName": "payments"},
+		"secrets": map[string]string{"relayToken": "RG_RELAY_TOKEN"}}
+	b, _ := json.Marshal(doc)
+	p := filepath.Join(w.dir, "params.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+	return p
+}
+
+func click(t *testing.T, relayAddr, user, requestID, actionTS string) int {
+	payload, _ := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]any{"id": user}, "team": map[string]any{"id": "T1"},
+		"channel": map[string]any{"id": "C0DEPLOY"}, "container": map[string]any{"message_ts": "1700000000.000001"}, "response_url": "http://127.0.0.1:1/r",
+		"actions": []map[string]any{{"type": "button", "block_id": rgslack.BlockActions, "action_id": rgslack.ActionApprove, "value": requestID, "action_ts": actionTS}}})
+	body := url.Values{"payload": {string(payload)}}.Encode()
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	m := hmac.New(sha256.New, []byte(signingSecret))
+	fmt.Fprintf(m, "v0:%s:%s", ts, body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+relayAddr+"/slack/interactions", strings.NewReader(body))
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(m.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestAnApprovalGoesThroughTheRelayAndItsSignedDecisionVerifies drives the whole flow through the CLI: request,
+// two clicks, one answer to the input, then verify.
+func TestAnApprovalGoesThroughTheRelayAndItsSignedDecisionVerifies(t *testing.T) {
+	w := newWorld(t)
+	addr := w.startRelay()
+	t.Setenv("RG_RELAY_TOKEN", ctlToken)
+	code, r, _, stderr := run(t, context.Background(), "request", "--params", w.paramsDoc("http://"+addr))
 	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+		t.Fatalf("request exit %d: %s %s", code, r.Message, stderr)
 	}
-	if r.Data["channel"] != "C0DEPLOY" || r.Data["ts"] != "1700000000.000001" || r.TraceID != "rg-cli-1" {
-		t.Fatalf("result %+v", r)
+	id, input := r.Data["requestId"].(string), r.Data["inputId"].(string)
+	if r.Data["submitter"] != relayUser || len(r.Data["requesters"].([]any)) != 1 || r.Data["requesters"].([]any)[0] != "U01ALICE" {
+		t.Fatalf("request result %+v", r.Data)
 	}
-	b, _ := os.ReadFile(msgOut)
-	if !strings.Contains(string(b), `"ts":"1700000000.000001"`) {
-		t.Fatalf("message-out %s", b)
+	blocks := w.slack.last("chat.postMessage").Get("blocks")
+	if !strings.Contains(blocks, id) || !strings.Contains(blocks, "sha256:4f1c0ffee") {
+		t.Fatalf("message blocks %s", blocks)
 	}
-	blocks := rec.last("chat.postMessage").Get("blocks")
-	for _, want := range []string{"rg_approve", "rg_reject", "sha256:4f1c0ffee", "rg-cli-1"} {
-		if !strings.Contains(blocks, want) {
-			t.Fatalf("blocks lack %q", want)
+	var params []string
+	for _, p := range r.Data["inputParams"].([]any) {
+		params = append(params, p.(string))
+	}
+	w.jenkins.Arm("/job/payments/7", jenkinsfake.Input{ID: input, Submitter: relayUser, Params: params})
+	if c := click(t, addr, "U01ALICE", id, "1.1"); c != 200 {
+		t.Fatalf("requester click ack %d", c)
+	}
+	for i, u := range []string{"U02BOB", "U03CAROL"} {
+		if c := click(t, addr, u, id, fmt.Sprintf("2.%d", i)); c != 200 {
+			t.Fatalf("click ack %d", c)
 		}
 	}
-	a, _ := os.ReadFile(auditFile)
-	if !strings.Contains(string(a), `"event":"request"`) || strings.Contains(string(a), "v1.") {
-		t.Fatalf("audit %s", a)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub, err := w.jenkins.WaitSubmission(ctx, "/job/payments/7", input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recFile := filepath.Join(w.dir, "decision.json")
+	_ = os.WriteFile(recFile, []byte(sub.Params["decisionRecord"]), 0o600)
+	code, v, _, _ := run(t, context.Background(), "verify", "--record", recFile, "--public-key", w.pub, "--request-id", id, "--service", "payments")
+	if code != 0 || v.Data["decision"] != "approved" || len(v.Data["approverNames"].([]any)) != 2 {
+		t.Fatalf("verify exit %d: %s %+v", code, v.Message, v.Data)
+	}
+	if code, v, _, _ := run(t, context.Background(), "verify", "--record", recFile, "--public-key", w.pub, "--request-id", "other"); code != 1 {
+		t.Fatalf("verify of another request's record: exit %d %s", code, v.Message)
+	}
+	// The same check from a params document with the input's answer (StepRunner.runVerb's contract).
+	doc, _ := json.Marshal(map[string]any{"step": "slackApproval", "params": map[string]any{"relayPublicKey": w.pub, "service": "payments", "environment": "prod"},
+		"input": map[string]any{"decision": sub.Params["decision"], "requestId": id, "decisionRecord": sub.Params["decisionRecord"]}})
+	docFile := filepath.Join(w.dir, "verify.params.json")
+	_ = os.WriteFile(docFile, doc, 0o600)
+	if code, v, _, _ := run(t, context.Background(), "verify", "--params", docFile); code != 0 || v.Data["decision"] != "approved" {
+		t.Fatalf("verify --params: exit %d %s", code, v.Message)
+	}
+	forged := strings.Replace(sub.Params["decisionRecord"], `"payload":"`, `"payload":"AAAA`, 1)
+	_ = os.WriteFile(recFile, []byte(forged), 0o600)
+	if code, _, _, _ := run(t, context.Background(), "verify", "--record", recFile, "--public-key", w.pub); code != 1 {
+		t.Fatalf("forged record: exit %d", code)
 	}
 }
 
-func TestRequestRefusesBadInputWithExitTwoAndNoMessage(t *testing.T) {
-	s, rec := newSlack(t)
-	t.Setenv(envSlackAPIURL, s.GetAPIURL())
-	t.Setenv(envBotToken, botToken)
-	build := "http://127.0.0.1:1/job/payments/7/"
-	cases := []struct {
-		name   string
-		args   []string
-		env    map[string]string
-		code   int
-		msg    string
-		before func()
-	}{
-		{"a channel name instead of an id", append(requestArgs(build)[:1], append([]string{"--channel", "#deploys"}, requestArgs(build)[3:]...)...), nil, 2, "channel id", nil},
-		{"a requester that is not a Slack id", replace(requestArgs(build), "U01ALICE", "alice"), nil, 2, "--requester", nil},
-		{"a build URL without /job/", replace(requestArgs(build), build, "http://127.0.0.1/view/x"), nil, 2, "--build-url", nil},
-		{"an input id with spaces", replace(requestArgs(build), "approve-prod", "approve prod"), nil, 2, "--input-id", nil},
-		{"a summary that is not a result", requestArgs(build, "--summary", exampleRBAC), nil, 2, "--summary", nil},
-		{"a missing button secret", requestArgs(build), map[string]string{envButtonSecret: ""}, 2, "RG_BUTTON_SECRET is not set", nil},
-		{"a short button secret", requestArgs(build), map[string]string{envButtonSecret: "short"}, 2, "at least 32 bytes", nil},
-		{"an unreadable secret file", requestArgs(build, "--button-secret-file", "/nonexistent/secret"), nil, 2, "--button-secret-file", nil},
-		{"a missing required flag", requestArgs(build)[:5], nil, 2, "Required flag", nil},
-		{"a secret on the command line is not a flag", requestArgs(build, "--button-secret", buttonSecret), nil, 2, "flag provided but not defined", nil},
-		{"a refused bot token", requestArgs(build), map[string]string{envBotToken: "xoxb-wrong"}, 2, "check SLACK_BOT_TOKEN", nil},
+func TestRequestRefusalsCarryTheRightExitCode(t *testing.T) {
+	w := newWorld(t)
+	addr := w.startRelay()
+	p := w.paramsDoc("http://" + addr)
+	t.Setenv("RG_RELAY_TOKEN", "wrong")
+	if code, r, _, _ := run(t, context.Background(), "request", "--params", p); code != 2 || !strings.Contains(r.Message, "credential") {
+		t.Fatalf("unknown credential: exit %d %s", code, r.Message)
+	}
+	t.Setenv("RG_RELAY_TOKEN", ctlToken)
+	w.jenkins.FinishBuild("/job/payments/7")
+	if code, r, _, _ := run(t, context.Background(), "request", "--params", p); code != 2 || !strings.Contains(r.Message, "not running") {
+		t.Fatalf("finished build: exit %d %s", code, r.Message)
+	}
+	if code, r, _, _ := run(t, context.Background(), "request", "--params", w.paramsDoc("http://127.0.0.1:1")); code != 3 {
+		t.Fatalf("relay down: exit %d %s", code, r.Message)
+	}
+}
+
+func TestRelayRefusesBadConfiguration(t *testing.T) {
+	w := newWorld(t)
+	good, _ := os.ReadFile(w.config)
+	badRBAC := filepath.Join(w.dir, "bad-rbac.yaml")
+	_ = os.WriteFile(badRBAC, []byte("version: 1\nusers: {u01alice: alice}\napprovals: [{service: a, environment: prod, approvers: [u01alice], required: 1}]\n"), 0o600)
+	cases := []struct{ name, from, to string }{
+		{"an rbac.yaml with a lower-case Slack id", "rbac: " + exampleRBAC, "rbac: " + badRBAC},
+		{"unknown mode", "mode: http", "mode: udp"},
+		{"no controller", "controllers:", "controllersX:"},
+		{"an unknown key", "mode: http", "mode: http\nbuttonKey: x"},
+		{"a postgres URL inline", "database: sqlite:", "database: postgres://u:p@h/db?x="},
+		{"a missing secret", "{env: SLACK_SIGNING_SECRET}", "{env: RG_UNSET_SECRET}"},
+		{"a Jenkins URL with dot segments", "url: http://", "url: http://x/../"},
+		{"a malformed rbac", "rbac: ", "rbac: /nonexistent/"},
+		{"socket mode without an app token", "mode: http", "mode: socket"},
+		{"a revoked-looking credential hash", "credentialSHA256: ", "credentialSHA256: 12"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv(envButtonSecret, buttonSecret)
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			before := len(rec.forms["chat.postMessage"])
-			code, r, _, _ := run(t, context.Background(), tc.args...)
-			if code != tc.code || !strings.Contains(r.Message, tc.msg) || strings.Contains(r.Message, "\n") {
-				t.Fatalf("exit %d message %q, want %d ~%q", code, r.Message, tc.code, tc.msg)
-			}
-			if len(rec.forms["chat.postMessage"]) != before {
-				t.Fatal("a message was posted despite bad input")
+			p := filepath.Join(t.TempDir(), "c.yaml")
+			_ = os.WriteFile(p, []byte(strings.Replace(string(good), tc.from, tc.to, 1)), 0o600)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if code, r, _, _ := run(t, ctx, "relay", "--config", p); code != 2 {
+				t.Fatalf("exit %d (%s), want 2", code, r.Message)
 			}
 		})
 	}
 }
 
-func replace(args []string, old, new string) []string {
-	out := append([]string(nil), args...)
-	for i, a := range out {
-		if a == old {
-			out[i] = new
+// TestNothingAcknowledgedIsLostWhenTheRelayIsKilledRightAfterTheAck runs the relay as a real process, kills it
+// with SIGKILL right after each acknowledged click, restarts it, and checks every acked click counted and the
+// decision reached Jenkins once.
+func TestNothingAcknowledgedIsLostWhenTheRelayIsKilledRightAfterTheAck(t *testing.T) {
+	w := newWorld(t)
+	exe, _ := os.Executable()
+	start := func() (*exec.Cmd, string) {
+		cmd := exec.Command(exe, "relay", "--config", w.config, "--result-file", filepath.Join(w.dir, "proc.json"))
+		cmd.Env = append(os.Environ(), "RG_TEST_MAIN=1")
+		logf, _ := os.OpenFile(filepath.Join(w.dir, "relay.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		cmd.Stderr = logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
 		}
+		return cmd, w.waitAddr()
 	}
-	return out
+	cmd, addr := start()
+	t.Setenv("RG_RELAY_TOKEN", ctlToken)
+	code, r, _, _ := run(t, context.Background(), "request", "--params", w.paramsDoc("http://"+addr))
+	if code != 0 {
+		t.Fatalf("request: %s", r.Message)
+	}
+	id, input := r.Data["requestId"].(string), r.Data["inputId"].(string)
+	for i, u := range []string{"U02BOB", "U03CAROL"} {
+		if c := click(t, addr, u, id, fmt.Sprintf("9.%d", i)); c != 200 {
+			t.Fatalf("ack %d", c)
+		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+		cmd, addr = start()
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	w.jenkins.Arm("/job/payments/7", jenkinsfake.Input{ID: input, Submitter: relayUser, Params: []string{"decision", "approvers", "approverNames", "requestId", "decisionRecord"}})
+	// A replica killed while it held the outbox lease delays the delivery by up to the 10 s lease.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sub, err := w.jenkins.WaitSubmission(ctx, "/job/payments/7", input)
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(w.dir, "relay.log"))
+		t.Fatalf("%v; relay log:\n%s", err, log)
+	}
+	if sub.Params["decision"] != "approved" || sub.Params["approvers"] != "U02BOB,U03CAROL" {
+		t.Fatalf("submission %+v", sub.Params)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(w.jenkins.Submissions()); n != 1 {
+		t.Fatalf("%d submissions, want 1", n)
+	}
 }
 
-func TestUpdateAndEscalate(t *testing.T) {
-	s, rec := newSlack(t)
-	t.Setenv(envSlackAPIURL, s.GetAPIURL())
-	t.Setenv(envBotToken, botToken)
-	cases := []struct {
-		name   string
-		args   []string
-		code   int
-		method string
-		want   string
-	}{
-		{"update marks the message approved and drops the buttons", []string{"update", "--channel", "C0DEPLOY", "--ts", "1700000000.000100", "--decision", "approved", "--by", "<@U02BOB>", "--reason", "ok"}, 0, "chat.update", "Approved"},
-		{"update marks an expired request without a decider", []string{"update", "--channel", "C0DEPLOY", "--ts", "1700000000.000100", "--decision", "expired"}, 0, "chat.update", "Expired"},
-		{"update refuses an unknown decision", []string{"update", "--channel", "C0DEPLOY", "--ts", "1700000000.000100", "--decision", "maybe", "--by", "x"}, 2, "", ""},
-		{"update needs --by for approvals", []string{"update", "--channel", "C0DEPLOY", "--ts", "1700000000.000100", "--decision", "approved"}, 2, "", ""},
-		{"update refuses a malformed ts", []string{"update", "--channel", "C0DEPLOY", "--ts", "yesterday", "--decision", "expired"}, 2, "", ""},
-		{"escalate mentions the group in the thread", []string{"escalate", "--channel", "C0DEPLOY", "--ts", "1700000000.000100", "--group", "S01RELEASE"}, 0, "chat.postMessage", "<!subteam^S01RELEASE>"},
-		{"escalate refuses a user id as group", []string{"escalate", "--channel", "C0DEPLOY", "--ts", "1700000000.000100", "--group", "U01ALICE"}, 2, "", ""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			code, r, _, _ := run(t, context.Background(), tc.args...)
-			if code != tc.code {
-				t.Fatalf("exit %d (%s), want %d", code, r.Message, tc.code)
-			}
-			if tc.method == "" {
-				return
-			}
-			f := rec.last(tc.method)
-			got := f.Get("blocks") + f.Get("text")
-			if !strings.Contains(got, tc.want) || strings.Contains(got, "rg_approve") {
-				t.Fatalf("%s got %v", tc.method, f)
-			}
-			if tc.method == "chat.postMessage" && f.Get("thread_ts") != "1700000000.000100" {
-				t.Fatalf("escalation not threaded: %v", f)
-			}
-		})
-	}
-}
+var _ = goslack.New
 
 func TestRuleAuditAndRBACVerbs(t *testing.T) {
 	auditFile := filepath.Join(t.TempDir(), "a.jsonl")
@@ -299,135 +482,4 @@ func TestRuleAuditAndRBACVerbs(t *testing.T) {
 			}
 		})
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// TestARequestedApprovalIsAnsweredThroughTheRelay drives the whole flow: request posts buttons, a signed
-// click on Approve reaches the relay, and the Jenkins stand-in receives the submission.
-func TestARequestedApprovalIsAnsweredThroughTheRelay(t *testing.T) {
-	s, rec := newSlack(t)
-	si := jenkins.NewStandIn("ci-bot", "jenkins-token-1")
-	si.AddInput("/job/payments/7", "approve-prod")
-	jsrv := httptest.NewServer(si)
-	defer jsrv.Close()
-	answers := make(chan string, 4)
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m map[string]any
-		_ = json.NewDecoder(r.Body).Decode(&m)
-		answers <- fmt.Sprint(m["text"])
-	}))
-	defer sink.Close()
-	for k, v := range map[string]string{envSlackAPIURL: s.GetAPIURL(), envBotToken: botToken, envButtonSecret: buttonSecret, envSigningSecret: signingSecret, envJenkinsUser: "ci-bot", envJenkinsToken: "jenkins-token-1", app.TraceEnv: "rg-e2e"} {
-		t.Setenv(k, v)
-	}
-	if code, r, _, _ := run(t, context.Background(), requestArgs(jsrv.URL+"/job/payments/7/")...); code != 0 {
-		t.Fatalf("request: %s", r.Message)
-	}
-	var blocks goslack.Blocks
-	if err := json.Unmarshal([]byte(rec.last("chat.postMessage").Get("blocks")), &blocks); err != nil {
-		t.Fatal(err)
-	}
-	var approveTok string
-	for _, b := range blocks.BlockSet {
-		if ab, ok := b.(*goslack.ActionBlock); ok {
-			approveTok = ab.Elements.ElementSet[0].(*goslack.ButtonBlockElement).Value
-		}
-	}
-	addr := freeAddr(t)
-	auditFile := filepath.Join(t.TempDir(), "relay.jsonl")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		code, _, _, _ := run(t, ctx, "relay", "--listen", addr, "--rbac", exampleRBAC, "--audit-file", auditFile, "--jenkins-url", jsrv.URL)
-		done <- code
-	}()
-	waitHealthy(t, "http://"+addr+"/healthz")
-	payload, _ := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]any{"id": "U02BOB"}, "team": map[string]any{"id": "T1"},
-		"channel": map[string]any{"id": "C0DEPLOY"}, "container": map[string]any{"message_ts": "1700000000.000001"}, "response_url": sink.URL,
-		"actions": []map[string]any{{"type": "button", "block_id": rgslack.BlockActions, "action_id": rgslack.ActionApprove, "value": approveTok, "action_ts": "1700000300.5"}}})
-	body := url.Values{"payload": {string(payload)}}.Encode()
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	m := hmac.New(sha256.New, []byte(signingSecret))
-	fmt.Fprintf(m, "v0:%s:%s", ts, body)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/slack/interactions", strings.NewReader(body))
-	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(m.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("click: %v %v", resp, err)
-	}
-	resp.Body.Close()
-	select {
-	case a := <-answers:
-		if !strings.Contains(a, "resumed") {
-			t.Fatalf("answer %q", a)
-		}
-	case <-time.After(10 * time.Second):
-		a, _ := os.ReadFile(auditFile)
-		t.Fatalf("no answer; audit %s", a)
-	}
-	cancel()
-	// A SIGTERM is the relay's normal end: it drains and exits 0.
-	if code := <-done; code != result.ExitPassed {
-		t.Fatalf("relay exit %d", code)
-	}
-	subs := si.Submissions()
-	if len(subs) != 1 || subs[0].Params["approverName"] != "bob" || subs[0].Params["traceId"] != "rg-e2e" {
-		t.Fatalf("submissions %+v", subs)
-	}
-	a, _ := os.ReadFile(auditFile)
-	if !strings.Contains(string(a), `"event":"approved"`) {
-		t.Fatalf("audit %s", a)
-	}
-}
-
-func TestRelayRefusesBadConfiguration(t *testing.T) {
-	cases := []struct {
-		name string
-		args []string
-		env  map[string]string
-	}{
-		{"unknown mode", []string{"relay", "--mode", "udp", "--rbac", exampleRBAC}, nil},
-		{"missing signing secret", []string{"relay", "--rbac", exampleRBAC}, map[string]string{envSigningSecret: ""}},
-		{"missing Jenkins user", []string{"relay", "--rbac", exampleRBAC}, map[string]string{envJenkinsUser: ""}},
-		{"bad rbac", []string{"relay", "--rbac", "/nonexistent"}, nil},
-		{"socket mode without an app token", []string{"relay", "--mode", "socket", "--rbac", exampleRBAC, "--listen", "127.0.0.1:0"}, map[string]string{envAppToken: ""}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range map[string]string{envButtonSecret: buttonSecret, envSigningSecret: signingSecret, envJenkinsUser: "u", envJenkinsToken: "t"} {
-				t.Setenv(k, v)
-			}
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if code, r, _, _ := run(t, ctx, tc.args...); code != 2 {
-				t.Fatalf("exit %d (%s), want 2", code, r.Message)
-			}
-		})
-	}
-}
-
-func waitHealthy(t *testing.T, u string) {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(u); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("relay did not become healthy")
 }

@@ -1,228 +1,159 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
-	"regexp"
+	"context"
+	"errors"
+	"net/http"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/atomicfile"
-	"github.com/release-gates/release-gates/helpers/internal/audit"
-	"github.com/release-gates/release-gates/helpers/internal/breaker"
-	"github.com/release-gates/release-gates/helpers/internal/jenkins"
+	"github.com/release-gates/release-gates/helpers/internal/decision"
+	"github.com/release-gates/release-gates/helpers/internal/relay"
 	"github.com/release-gates/release-gates/helpers/internal/result"
-	"github.com/release-gates/release-gates/helpers/internal/slack"
-	"github.com/release-gates/release-gates/helpers/internal/token"
 )
-
-var (
-	userIDRE  = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
-	groupIDRE = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
-	inputIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
-	tsRE      = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,9})?$`)
-	channelRE = regexp.MustCompile(`^[A-Z0-9]{2,}$`)
-)
-
-func req(name, usage string) *cli.StringFlag {
-	return &cli.StringFlag{Name: name, Usage: usage, Required: true}
-}
-
-func slackClient(c *cli.Context) (*slack.Client, error) {
-	tok, err := secret(c, "slack-bot-token", envBotToken)
-	if err != nil {
-		return nil, err
-	}
-	cl := slack.New(tok, lookupEnv(envSlackAPIURL), nil)
-	cl.Breakers = breaker.FromEnv()
-	cl.Log = app.From(c).Log
-	return cl, nil
-}
-
-func checkChannel(ch string) error {
-	if !channelRE.MatchString(ch) {
-		return result.Errorf(result.ClassInput, "--channel %q: use the channel id (e.g. C0123ABCD), not its name", ch)
-	}
-	return nil
-}
 
 func requestCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "request",
-		Usage: "post the approval message with signed Approve and Reject buttons",
-		Flags: []cli.Flag{
-			req("channel", "Slack channel id"), req("service", "service name"), req("environment", "target environment"),
-			req("version", "release version"), req("commit", "commit sha"), req("branch", "release branch"),
-			req("requester", "Slack user id of whoever asked for the release"), req("build-url", "Jenkins build URL"),
-			req("input-id", "id of the waiting input step"),
-			&cli.StringSliceFlag{Name: "summary", Usage: "helper result JSON to summarise (repeatable)"},
-			&cli.DurationFlag{Name: "token-ttl", Value: 24 * time.Hour, Usage: "how long the buttons stay valid"},
-			&cli.StringFlag{Name: "message-out", Usage: "write {channel, ts} JSON here"},
-			&cli.StringFlag{Name: "audit-file", Usage: "also append a request audit record here"},
-			secretFlag("slack-bot-token", envBotToken), secretFlag("button-secret", envButtonSecret),
-		},
-		Action: runRequest,
-	}
-}
-
-func runRequest(c *cli.Context) error {
-	call := app.From(c)
-	in := slack.Request{
-		Service: c.String("service"), Environment: c.String("environment"), Version: c.String("version"),
-		Commit: c.String("commit"), Branch: c.String("branch"), Requester: c.String("requester"),
-		BuildURL: c.String("build-url"), TraceID: call.TraceID,
-	}
-	ttl := c.Duration("token-ttl")
-	switch {
-	case checkChannel(c.String("channel")) != nil:
-		return checkChannel(c.String("channel"))
-	case !userIDRE.MatchString(in.Requester):
-		return result.Errorf(result.ClassInput, "--requester %q: use the Slack user id (e.g. U0123ABCD)", in.Requester)
-	case !inputIDRE.MatchString(c.String("input-id")):
-		return result.Errorf(result.ClassInput, "--input-id %q: use letters, digits, '.', '_' or '-' (max 100)", c.String("input-id"))
-	case ttl <= 0 || ttl > 30*24*time.Hour:
-		return result.Errorf(result.ClassInput, "--token-ttl %s: must be between 1s and 720h", ttl)
-	}
-	if _, err := jenkins.Root(in.BuildURL); err != nil {
-		return result.Errorf(result.ClassInput, "--build-url: %v", err)
-	}
-	var sums []slack.Summary
-	for _, p := range c.StringSlice("summary") {
-		s, err := slack.LoadSummary(p)
-		if err != nil {
-			return result.Errorf(result.ClassInput, "--summary: %v", err)
-		}
-		sums = append(sums, s)
-	}
-	key, err := secret(c, "button-secret", envButtonSecret)
-	if err != nil {
-		return err
-	}
-	if len(key) < token.MinKeyLen {
-		return result.Errorf(result.ClassConfig, "%s: %v", envButtonSecret, token.ErrShortKey)
-	}
-	in.Expires = time.Now().Add(ttl)
-	claims := token.Claims{BuildURL: in.BuildURL, InputID: c.String("input-id"), TraceID: in.TraceID, Service: in.Service, Environment: in.Environment, Branch: in.Branch, Requester: in.Requester, Expires: in.Expires.Unix()}
-	toks := map[string]string{}
-	for _, d := range []string{token.DecisionApprove, token.DecisionReject} {
-		claims.Decision = d
-		if toks[d], err = token.Sign([]byte(key), claims); err != nil {
-			return result.Errorf(result.ClassInput, "signing the %s button: %v", d, err)
-		}
-	}
-	cl, err := slackClient(c)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	ch, ts, err := cl.Post(c.Context, c.String("channel"), slack.RequestText(in), slack.RequestBlocks(in, sums, toks[token.DecisionApprove], toks[token.DecisionReject]))
-	if err != nil {
-		return err
-	}
-	call.Log.Printf("posted approval request for %s %s → %s in %s (ts %s)", in.Service, in.Version, in.Environment, ch, ts)
-	call.Result.Add(result.Item{Name: "slack message", Kind: "slack", Status: result.StatusPassed, DurationMS: time.Since(start).Milliseconds(), Details: map[string]any{"channel": ch, "ts": ts}})
-	call.Result.Set("channel", ch)
-	call.Result.Set("ts", ts)
-	call.Result.Set("expires_at", in.Expires.UTC().Format(time.RFC3339))
-	if p := c.String("message-out"); p != "" {
-		b, _ := json.Marshal(map[string]string{"channel": ch, "ts": ts})
-		if err := atomicfile.WriteFile(p, append(b, '\n'), 0o644); err != nil {
-			return result.Errorf(result.ClassInput, "--message-out: %v", err)
-		}
-	}
-	return appendAudit(c.String("audit-file"), audit.Record{Event: audit.EventRequest, TraceID: in.TraceID, Channel: ch, MessageTS: ts, User: in.Requester, BuildURL: in.BuildURL, InputID: claims.InputID, Service: in.Service, Environment: in.Environment, Source: "slack-approval request"})
-}
-
-func appendAudit(path string, rec audit.Record) error {
-	if path == "" {
-		return nil
-	}
-	w, err := audit.Open(path)
-	if err != nil {
-		return result.Errorf(result.ClassInput, "--audit-file: %v", err)
-	}
-	defer w.Close()
-	if err := w.Write(rec); err != nil {
-		return result.Errorf(result.ClassInput, "--audit-file: %v", err)
-	}
-	return nil
-}
-
-func updateCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "update",
-		Usage: "replace the approval message with the decision and remove its buttons",
-		Flags: []cli.Flag{
-			req("channel", "Slack channel id"), req("ts", "message ts from request"),
-			req("decision", "approved, rejected or expired"),
-			&cli.StringFlag{Name: "by", Usage: "who decided (e.g. <@U0123> or a name); required unless expired"},
-			&cli.StringFlag{Name: "reason", Usage: "why, shown under the decision"},
-			secretFlag("slack-bot-token", envBotToken),
-		},
+		Usage: "ask the approval relay for an approval (slackApproval's params document); prints the input to wait in",
+		Flags: []cli.Flag{req("params", "the step's params document (JSON)")},
 		Action: func(c *cli.Context) error {
 			call := app.From(c)
-			decision, by := c.String("decision"), c.String("by")
-			switch {
-			case checkChannel(c.String("channel")) != nil:
-				return checkChannel(c.String("channel"))
-			case !tsRE.MatchString(c.String("ts")):
-				return result.Errorf(result.ClassInput, "--ts %q: use the ts that request wrote (e.g. 1700000000.000100)", c.String("ts"))
-			case decision != "approved" && decision != "rejected" && decision != "expired":
-				return result.Errorf(result.ClassInput, "--decision %q: use approved, rejected or expired", decision)
-			case by == "" && decision != "expired":
-				return result.Errorf(result.ClassInput, "--by is required for an %s decision", decision)
-			}
-			cl, err := slackClient(c)
+			p, err := relay.ReadStepParams(c.String("params"))
 			if err != nil {
-				return err
+				return result.Errorf(result.ClassInput, "%v", err)
 			}
-			blocks, text := slack.DecisionBlocks(decision, by, c.String("reason"), call.TraceID)
-			if err := cl.Update(c.Context, c.String("channel"), c.String("ts"), text, blocks); err != nil {
-				return err
+			ar, err := p.Request(call.TraceID)
+			if err != nil {
+				return result.Errorf(result.ClassInput, "%v", err)
 			}
-			call.Log.Printf("message %s marked %s", c.String("ts"), decision)
-			call.Result.Set("channel", c.String("channel"))
-			call.Result.Set("ts", c.String("ts"))
-			call.Result.Set("decision", decision)
+			tok := os.Getenv(p.TokenEnv())
+			if tok == "" {
+				return result.Errorf(result.ClassConfig, "%s is not set: bind the relay credential (relayCredentialsId) with withCredentials", p.TokenEnv())
+			}
+			ctx, cancel := context.WithTimeout(c.Context, time.Minute)
+			defer cancel()
+			cl := &relay.Client{URL: p.RelayURL(), Token: tok, HTTP: &http.Client{Timeout: 30 * time.Second}}
+			var resp *relay.ApprovalResponse
+			for attempt := 1; ; attempt++ {
+				resp, err = cl.Create(ctx, ar)
+				var ae *relay.APIError
+				if err == nil || !errors.As(err, &ae) || (ae.Status != 0 && ae.Status < 500) || attempt == 4 {
+					break
+				}
+				call.Log.Printf("relay: %v; retrying (%d/4)", err, attempt+1)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Duration(attempt) * time.Second):
+				}
+			}
+			var ae *relay.APIError
+			if errors.As(err, &ae) {
+				class := map[string]result.Class{"auth": result.ClassAuth, "input": result.ClassInput, "config": result.ClassConfig,
+					"rejected": result.ClassPolicy, "unavailable": result.ClassUnavailable}[ae.Class]
+				if class == "" {
+					class = result.ClassUnavailable
+				}
+				return result.Errorf(class, "the approval relay refused the request: %s", ae.Msg)
+			}
+			if err != nil {
+				return result.Errorf(result.ClassUnavailable, "%v", err)
+			}
+			for k, v := range map[string]any{"requestId": resp.RequestID, "inputId": resp.InputID, "submitter": resp.Submitter,
+				"inputParams": resp.InputParams, "deadline": resp.Deadline.Format(time.RFC3339), "channel": resp.Channel, "ts": resp.TS,
+				"rule": resp.Rule, "requesters": resp.Requesters, "keyId": resp.KeyID} {
+				call.Result.Set(k, v)
+			}
+			call.Log.Printf("approval requested: %s of %v (%d required); Slack %s %s; wait in input %s", p.Service(), resp.Rule.Approvers, resp.Rule.Required, resp.Channel, resp.TS, resp.InputID)
 			return nil
 		},
 	}
 }
 
-func escalateCommand() *cli.Command {
+func verifyCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "escalate",
-		Usage: "reply in the approval thread mentioning a Slack user group",
+		Name:  "verify",
+		Usage: "verify the relay-signed decision record the input returned; exit 0 when approved, 1 when rejected, expired or forged",
 		Flags: []cli.Flag{
-			req("channel", "Slack channel id"), req("ts", "message ts from request"), req("group", "Slack user group id (S...)"),
-			&cli.StringFlag{Name: "text", Value: "this release is still waiting for approval", Usage: "what to say after the mention"},
-			secretFlag("slack-bot-token", envBotToken),
+			&cli.StringFlag{Name: "record", Usage: "the decision record (DSSE envelope JSON)"},
+			&cli.StringFlag{Name: "public-key", Usage: "the relay's public key (PEM)"},
+			&cli.StringFlag{Name: "params", Usage: "instead of the flags: the step's params document with \"input\" (what the input returned)"},
+			&cli.StringFlag{Name: "request-id", Usage: "the request id the record must carry"},
+			&cli.StringFlag{Name: "service", Usage: "the service the record must name"},
+			&cli.StringFlag{Name: "environment", Usage: "the environment the record must name"},
+			&cli.StringFlag{Name: "commit", Usage: "the commit the record must name"},
 		},
 		Action: func(c *cli.Context) error {
 			call := app.From(c)
-			switch {
-			case checkChannel(c.String("channel")) != nil:
-				return checkChannel(c.String("channel"))
-			case !tsRE.MatchString(c.String("ts")):
-				return result.Errorf(result.ClassInput, "--ts %q: use the ts that request wrote", c.String("ts"))
-			case !groupIDRE.MatchString(c.String("group")):
-				return result.Errorf(result.ClassInput, "--group %q: use the user group id (e.g. S0123ABCD)", c.String("group"))
+			pubPath, want := c.String("public-key"), map[string]string{}
+			for _, f := range []string{"request-id", "service", "environment", "commit"} {
+				want[f] = c.String(f)
 			}
-			cl, err := slackClient(c)
+			var env []byte
+			if c.String("params") != "" {
+				d, err := relay.ReadStepParams(c.String("params"))
+				if err != nil {
+					return result.Errorf(result.ClassInput, "%v", err)
+				}
+				if d.Input.DecisionRecord == "" {
+					return result.Errorf(result.ClassTamper, "the input was answered without the relay's decision record: answer only in Slack")
+				}
+				pubPath, env = d.Params.RelayPublicKey, []byte(d.Input.DecisionRecord)
+				want["request-id"], want["service"], want["environment"] = d.Input.RequestID, d.Params.Service, d.Params.Environment
+			} else {
+				b, err := os.ReadFile(c.String("record"))
+				if err != nil {
+					return result.Errorf(result.ClassInput, "--record: %v", errors.Unwrap(err))
+				}
+				env = b
+			}
+			if pubPath == "" {
+				return result.Errorf(result.ClassInput, "--public-key (or relayPublicKey in --params) is required")
+			}
+			pub, err := decision.LoadPublicKey(pubPath)
 			if err != nil {
-				return err
+				return result.Errorf(result.ClassConfig, "relayPublicKey: %v", err)
 			}
-			ts, err := cl.Reply(c.Context, c.String("channel"), c.String("ts"), fmt.Sprintf("<!subteam^%s> %s (trace %s)", c.String("group"), c.String("text"), call.TraceID))
+			rec, err := decision.Verify(env, pub)
 			if err != nil {
-				return err
+				return result.Errorf(result.ClassTamper, "%v: the approval cannot be trusted", err)
 			}
-			call.Log.Printf("escalated to %s in thread %s", c.String("group"), c.String("ts"))
-			call.Result.Set("channel", c.String("channel"))
-			call.Result.Set("thread_ts", c.String("ts"))
-			call.Result.Set("ts", ts)
+			for _, chk := range []struct{ flag, want, got string }{
+				{"request-id", want["request-id"], rec.RequestID}, {"service", want["service"], rec.Service},
+				{"environment", want["environment"], rec.Environment}, {"commit", want["commit"], rec.Commit},
+			} {
+				if chk.want != "" && chk.want != chk.got {
+					return result.Errorf(result.ClassTamper, "the decision record is for %s %q, not --%s %q", chk.flag, chk.got, chk.flag, chk.want)
+				}
+			}
+			var names []string
+			for _, a := range rec.Approvers {
+				call.Result.Add(result.Item{Name: a.Name + " (" + a.SlackID + ")", Kind: "approval", Status: result.StatusPassed,
+					Details: map[string]any{"slackId": a.SlackID, "decision": a.Decision, "eventId": a.EventID, "at": a.At.Format(time.RFC3339Nano)}})
+				if a.Decision == "approve" {
+					names = append(names, a.Name)
+				}
+			}
+			for k, v := range map[string]any{"decision": rec.Decision, "requestId": rec.RequestID, "traceId": rec.TraceID, "service": rec.Service,
+				"environment": rec.Environment, "version": rec.Version, "commit": rec.Commit, "digests": rec.Digests, "rule": rec.Rule,
+				"requesters": rec.Requesters, "approverNames": names, "approvers": rec.Approvers, "decidedAt": rec.DecidedAt.Format(time.RFC3339Nano)} {
+				call.Result.Set(k, v)
+			}
+			if rec.Decision != "approved" {
+				return result.Errorf(result.ClassPolicy, "the relay decided %s (request %s)", rec.Decision, rec.RequestID)
+			}
+			call.Log.Printf("decision record verified: approved by %v", names)
 			return nil
 		},
 	}
+}
+
+func generateKey(path string) (*decision.Signer, error) { return decision.GenerateKey(path) }
+
+func writeAtomic(path string, b []byte, mode os.FileMode) error {
+	return atomicfile.WriteFile(path, b, mode)
 }

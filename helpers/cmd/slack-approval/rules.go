@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -12,8 +11,6 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/rbac"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
-
-func lookupEnv(k string) string { return os.Getenv(k) }
 
 func loadRBAC(c *cli.Context) (*rbac.Config, error) {
 	cfg, err := rbac.Load(c.String("rbac"))

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/atomicfile"
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/gobin"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/result"
@@ -45,6 +46,7 @@ type SignOptions struct {
 	OutDir         string      // where signatures go; "" means next to each file
 	Checksums      string      // if set, write this goreleaser-style SHA256SUMS file and sign it too
 	Bundle         bool        // also write <file>.bundle (cosign legacy bundle, key-based, no tlog entry)
+	BundleFormat   string      // with Bundle: "v0.3" writes a sigstore bundle v0.3 (cosign v3's default) instead
 	ExpectPlatform string      // "os/arch" that Go binaries must be built for; "" accepts any
 	AllowDirty     bool        // accept Go binaries built from a modified tree
 	Log            *log.Logger // one progress line per file; nil discards
@@ -151,7 +153,7 @@ func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions)
 	var mu sync.Mutex
 	var writeErr error
 	forEach(ctx, len(arts), opts.Parallel, func(i int) {
-		if err := writeSignature(&arts[i], opts); err != nil {
+		if err := writeSignature(&arts[i], key.Public(), opts); err != nil {
 			mu.Lock()
 			if writeErr == nil {
 				writeErr = err
@@ -299,7 +301,7 @@ func Checksums(arts []Artifact, dir string) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-func writeSignature(a *Artifact, opts SignOptions) error {
+func writeSignature(a *Artifact, pub crypto.PublicKey, opts SignOptions) error {
 	a.Signature = SignaturePath(a.Path, opts.OutDir, SignatureSuffix)
 	// A batch killed mid-write leaves hidden .sig.tmp-* files next to the signature: this run removes them.
 	if _, err := atomicfile.CleanStale(a.Signature); err != nil {
@@ -315,6 +317,13 @@ func writeSignature(a *Artifact, opts SignOptions) error {
 			return err
 		}
 		b, _ := json.Marshal(LocalBundle{Base64Signature: b64})
+		if opts.BundleFormat == bundle.FormatV03 {
+			digest, _ := hex.DecodeString(a.SHA256)
+			var err error
+			if b, err = bundle.DigestBundle(pub, digest, a.sig); err != nil {
+				return err
+			}
+		}
 		if err := atomicfile.WriteFile(a.Bundle, b, 0o644); err != nil {
 			return err
 		}
@@ -370,7 +379,7 @@ func Verify(ctx context.Context, pubs []PublicKey, files []string, opts VerifyOp
 }
 
 func verifyOne(a *Artifact, pubs []PublicKey, opts VerifyOptions) error {
-	sig, err := readSignature(a, opts)
+	sig, sgBundle, err := readSignature(a, opts)
 	if err != nil {
 		return err
 	}
@@ -379,6 +388,18 @@ func verifyOne(a *Artifact, pubs []PublicKey, opts VerifyOptions) error {
 		return err
 	}
 	a.SHA256, a.Size = hex.EncodeToString(digest), size
+	if sgBundle != nil {
+		pks := make([]crypto.PublicKey, len(pubs))
+		for i, p := range pubs {
+			pks[i] = p.Key
+		}
+		i, err := bundle.VerifyDigest(sgBundle, digest, pks, a.Path+": "+a.Signature)
+		if err != nil {
+			return err
+		}
+		a.KeyID = pubs[i].ID
+		return nil
+	}
 	for _, p := range pubs {
 		if verifyDigest(p.Key, digest, sig) {
 			a.KeyID = p.ID
@@ -388,7 +409,8 @@ func verifyOne(a *Artifact, pubs []PublicKey, opts VerifyOptions) error {
 	return result.Errorf(result.ClassTamper, "%s: signature %s does not verify with any given key: the file or its signature was changed, or it was signed with another key", a.Path, a.Signature)
 }
 
-func readSignature(a *Artifact, opts VerifyOptions) ([]byte, error) {
+// readSignature returns the raw signature, or the bundle JSON when the file is a sigstore bundle (cosign v3's default).
+func readSignature(a *Artifact, opts VerifyOptions) ([]byte, []byte, error) {
 	suffix := opts.SignatureSuffix
 	if opts.Bundle {
 		suffix = BundleSuffix
@@ -397,28 +419,31 @@ func readSignature(a *Artifact, opts VerifyOptions) ([]byte, error) {
 	f, err := os.Open(a.Signature)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return nil, result.Errorf(result.ClassRejected, "%s: no signature (%s missing): sign it with 'sign-artifacts blob sign'", a.Path, a.Signature)
+			return nil, nil, result.Errorf(result.ClassRejected, "%s: no signature (%s missing): sign it with 'sign-artifacts blob sign'", a.Path, a.Signature)
 		}
-		return nil, result.Errorf(result.ClassInput, "%s: reading signature: %v", a.Path, unwrap(err))
+		return nil, nil, result.Errorf(result.ClassInput, "%s: reading signature: %v", a.Path, unwrap(err))
 	}
 	defer f.Close()
 	raw, err := io.ReadAll(io.LimitReader(f, maxSignatureSize))
 	if err != nil {
-		return nil, result.Errorf(result.ClassInput, "%s: reading signature: %v", a.Path, err)
+		return nil, nil, result.Errorf(result.ClassInput, "%s: reading signature: %v", a.Path, err)
 	}
 	text := strings.TrimSpace(string(raw))
+	if opts.Bundle && bundle.Is(raw) {
+		return nil, raw, nil
+	}
 	if opts.Bundle {
 		var b LocalBundle
 		if err := json.Unmarshal(raw, &b); err != nil || b.Base64Signature == "" {
-			return nil, result.Errorf(result.ClassTamper, "%s: bundle %s is not a cosign bundle with base64Signature", a.Path, a.Signature)
+			return nil, nil, result.Errorf(result.ClassTamper, "%s: bundle %s is not a cosign bundle with base64Signature", a.Path, a.Signature)
 		}
 		text = b.Base64Signature
 	}
 	sig, err := base64.StdEncoding.DecodeString(text)
 	if err != nil || len(sig) == 0 {
-		return nil, result.Errorf(result.ClassTamper, "%s: signature %s is not base64: it was changed or is not a cosign signature", a.Path, a.Signature)
+		return nil, nil, result.Errorf(result.ClassTamper, "%s: signature %s is not base64: it was changed or is not a cosign signature", a.Path, a.Signature)
 	}
-	return sig, nil
+	return sig, nil, nil
 }
 
 func verifyDigest(pub crypto.PublicKey, digest, sig []byte) bool {

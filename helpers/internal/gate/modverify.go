@@ -27,8 +27,9 @@ type ModOptions struct {
 // goEnvKeys are the settings recorded in the result and judged by the policy.
 var goEnvKeys = []string{"GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOFLAGS", "GOVERSION"}
 
-// ModVerify checks the module graph: go.mod and go.sum present, go mod verify, go mod tidy -diff clean,
-// -mod=readonly in force, checksum database on, a module proxy set. It runs every check and reports all findings.
+// ModVerify checks the module graph: go.mod and go.sum present, go mod verify, go mod tidy -e -diff clean,
+// -mod=readonly in force, checksum database on, a module proxy set. It runs every check and reports all findings;
+// errors tidy could work around (e.g. a broken test-only import upstream) are a warning item, only a diff fails.
 func ModVerify(ctx context.Context, opts ModOptions) *Outcome {
 	start := time.Now()
 	o := &Outcome{Check: CheckModVerify}
@@ -111,28 +112,24 @@ func modVerify(ctx context.Context, opts ModOptions, o *Outcome) error {
 			return result.Errorf(result.ClassUnavailable, "interrupted during go mod verify: %v", ctx.Err())
 		}
 		it.FailureClass = commandClass(out)
-		it.Message = "go mod verify failed: " + oneLine(out, err)
+		it.Message = "go mod verify failed: " + lastMeaningful(out, err)
 	}
 	check(it)
 
-	lg.Printf("modverify: go mod tidy -diff in %s", dir)
+	lg.Printf("modverify: go mod tidy -e -diff in %s", dir)
 	t0 = time.Now()
-	out, err = runGo(ctx, goBin, dir, runEnv, "mod", "tidy", "-diff")
-	it = result.Item{Name: "go mod tidy -diff", Kind: "command", DurationMS: time.Since(t0).Milliseconds()}
-	if err != nil {
-		if ctx.Err() != nil {
-			return result.Errorf(result.ClassUnavailable, "interrupted during go mod tidy -diff: %v", ctx.Err())
-		}
-		it.Details = map[string]any{"diff": tailLines(out, 200)}
-		it.FailureClass = commandClass(out)
-		if strings.HasPrefix(strings.TrimSpace(out), "diff ") || strings.Contains(out, "\n+++ ") {
-			it.FailureClass = result.ClassRejected
-			it.Message = "go.mod/go.sum are not tidy: run go mod tidy and commit the result (diff in the result file)"
-		} else {
-			it.Message = "go mod tidy -diff failed: " + oneLine(out, err)
-		}
+	diff, errOut, err := runGoSplit(ctx, goBin, dir, runEnv, "mod", "tidy", "-e", "-diff")
+	if err != nil && ctx.Err() != nil {
+		return result.Errorf(result.ClassUnavailable, "interrupted during go mod tidy -e -diff: %v", ctx.Err())
 	}
-	check(it)
+	tidy, warn := tidyItems(diff, errOut, err)
+	tidy.DurationMS = time.Since(t0).Milliseconds()
+	if warn != nil {
+		lg.Printf("modverify: %s", warn.Message)
+		o.set("warnings", []string{warn.Message})
+		o.add(*warn)
+	}
+	check(tidy)
 
 	for _, it := range o.Items {
 		lg.Printf("modverify: %-18s %s %s", it.Name, it.Status, it.Message)
@@ -211,6 +208,132 @@ func readonlyGoflags(goflags string) string {
 	return strings.Join(append(out, "-mod=readonly"), " ")
 }
 
+// tidyItems judges one go mod tidy -e -diff run: the tidy item (rejected on a diff, naming the changes) and, when
+// tidy reported errors, a warning item with their last meaningful lines. Network errors make the run unavailable,
+// because tidy -e then drops what it could not download and its diff is not to be trusted.
+func tidyItems(diff, errOut string, err error) (result.Item, *result.Item) {
+	const name = "go mod tidy -e -diff"
+	it := result.Item{Name: name, Kind: "command", Details: map[string]any{}}
+	errLines := meaningfulLines(errOut)
+	hasDiff := strings.HasPrefix(strings.TrimSpace(diff), "diff ") || strings.Contains(diff, "\n+++ ")
+	var warn *result.Item
+	if len(errLines) > 0 {
+		it.Details["errors"] = tail(errLines, 40)
+	}
+	switch {
+	case len(errLines) > 0 && commandClass(errOut) == result.ClassUnavailable:
+		it.FailureClass = result.ClassUnavailable
+		it.Message = "go mod tidy cannot finish, the module proxy or VCS host is unreachable (tidy is undecided): " + clip(errLines[len(errLines)-1])
+		if hasDiff {
+			it.Details["diff"] = tailLines(diff, 200)
+		}
+		return it, nil
+	case hasDiff:
+		it.FailureClass = result.ClassRejected
+		it.Details["diff"] = tailLines(diff, 200)
+		changes := diffChanges(diff)
+		it.Details["changes"] = changes
+		it.Message = "go.mod/go.sum are not tidy, go mod tidy would change: " + summarize(changes, 6) + " (run go mod tidy and commit the result; full diff in the result file)"
+	case err != nil:
+		it.FailureClass = commandClass(errOut)
+		it.Message = "go mod tidy -e -diff failed, tidiness unknown: " + lastMeaningful(errOut, err)
+		return it, nil
+	default:
+		it.Status = result.StatusPassed
+	}
+	if len(errLines) > 0 {
+		warn = &result.Item{Name: "go mod tidy errors", Kind: "warning", Status: result.StatusPassed,
+			Message: "warning: go mod tidy -e reported errors it worked around (tidiness judged regardless): " + clip(errLines[len(errLines)-1]),
+			Details: map[string]any{"warning": true, "errors": tail(errLines, 40)}}
+	}
+	return it, warn
+}
+
+// diffChanges lists the added and removed lines of a go mod tidy -diff, prefixed by their file, go.sum hashes dropped.
+func diffChanges(diff string) []string {
+	var out []string
+	file := ""
+	for _, l := range strings.Split(diff, "\n") {
+		switch {
+		case strings.HasPrefix(l, "+++ "):
+			file = filepath.Base(strings.TrimSpace(strings.TrimPrefix(l, "+++ ")))
+		case strings.HasPrefix(l, "--- "), strings.HasPrefix(l, "diff "), strings.HasPrefix(l, "@@"):
+		case strings.HasPrefix(l, "+"), strings.HasPrefix(l, "-"):
+			line := strings.TrimSpace(l[1:])
+			if line == "" {
+				continue
+			}
+			if i := strings.Index(line, " h1:"); i > 0 && file == "go.sum" {
+				line = line[:i]
+			}
+			out = append(out, file+": "+l[:1]+line)
+		}
+	}
+	return out
+}
+
+// summarize joins up to n entries with "; " and says how many more there are.
+func summarize(list []string, n int) string {
+	if len(list) == 0 {
+		return "(no line changes)"
+	}
+	if len(list) <= n {
+		return strings.Join(list, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(list[:n], "; "), len(list)-n)
+}
+
+// meaningfulLines returns the non-empty lines of go command output without download and lookup progress.
+func meaningfulLines(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		t := strings.TrimSpace(l)
+		if t == "" || strings.HasPrefix(t, "go: downloading ") || strings.HasPrefix(t, "go: finding ") ||
+			strings.HasPrefix(t, "go: extracting ") || strings.HasPrefix(t, "go: found ") {
+			continue
+		}
+		lines = append(lines, t)
+	}
+	return lines
+}
+
+// lastMeaningful condenses command output to its last meaningful line (where the go command puts the cause).
+func lastMeaningful(out string, err error) string {
+	if lines := meaningfulLines(out); len(lines) > 0 {
+		return clip(lines[len(lines)-1])
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "no output"
+}
+
+func tail(lines []string, n int) []string {
+	if len(lines) > n {
+		return lines[len(lines)-n:]
+	}
+	return lines
+}
+
+func clip(l string) string {
+	if len(l) > 300 {
+		return l[:300] + "..."
+	}
+	return l
+}
+
+// runGoSplit runs the go command in dir and returns its stdout and stderr apart.
+func runGoSplit(ctx context.Context, goBin, dir string, env []string, args ...string) (string, string, error) {
+	cmd := exec.CommandContext(ctx, goBin, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	err := runOwn(cmd)
+	return stdout.String(), stderr.String(), err
+}
+
 // runGo runs the go command in dir and returns its combined output.
 func runGo(ctx context.Context, goBin, dir string, env []string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, goBin, args...)
@@ -219,7 +342,7 @@ func runGo(ctx context.Context, goBin, dir string, env []string, args ...string)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	err := runOwn(cmd)
 	return buf.String(), err
 }
 

@@ -44,7 +44,8 @@ type SmokeOptions struct {
 
 // Smoke starts the service in its own process group, polls its health URL until a 2xx answer (and the expected
 // body) or the deadline, and always stops the whole group (SIGTERM, then SIGKILL after the grace period),
-// also when ctx is cancelled. A service that exits, or never answers before the deadline, is a rejection:
+// also when ctx is cancelled. As a child subreaper it then kills and reaps whatever the service daemonized
+// out of its group (a warning item names them). A service that exits, or never answers before the deadline, is a rejection:
 // the gate started it itself, so the fault is the service's.
 func Smoke(ctx context.Context, opts SmokeOptions) *Outcome {
 	start := time.Now()
@@ -121,7 +122,14 @@ func smoke(ctx context.Context, opts SmokeOptions, o *Outcome) error {
 		return result.Errorf(result.ClassInternal, "smoke: creating output pipe: %v", err)
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
+	// Before the start, so that the service's orphans (a daemon's setsid and double fork) reparent to the gate.
+	if err := becomeSubreaper(); err != nil {
+		lg.Printf("smoke: warning: cannot become a child subreaper (%v): processes the service daemonizes may outlive the gate", err)
+		o.set("subreaper", false)
+	} else {
+		o.set("subreaper", true)
+	}
+	if err := startOwn(cmd); err != nil {
 		pr.Close()
 		pw.Close()
 		return result.Errorf(result.ClassInput, "smoke: cannot start %s: %v", opts.Command, pathErr(err))
@@ -140,19 +148,27 @@ func smoke(ctx context.Context, opts SmokeOptions, o *Outcome) error {
 	var waitErr error
 	go func() {
 		waitErr = cmd.Wait()
+		doneOwn(cmd)
 		close(exited)
 	}()
+	failed := false
 	defer func() {
 		stopGroup(pgid, exited, opts.Grace, lg)
-		select { // grandchildren may keep the pipe open a little after the group is gone
+		if orphans := reapOrphans(opts.Grace, lg); len(orphans) > 0 {
+			o.set("orphans", orphans)
+			o.add(orphanWarning(orphans))
+		}
+		select { // a descendant may keep the pipe open a little after the group is gone
 		case <-readDone:
 		case <-time.After(time.Second):
+		}
+		if failed {
+			o.set("output_tail", tail.String())
 		}
 	}()
 
 	withTail := func(err error) error {
-		<-exitedOr(exited, 200*time.Millisecond)
-		o.set("output_tail", tail.String())
+		failed = true
 		return err
 	}
 
@@ -202,16 +218,16 @@ func smoke(ctx context.Context, opts SmokeOptions, o *Outcome) error {
 	}
 }
 
-func exitedOr(exited chan struct{}, d time.Duration) <-chan struct{} {
-	c := make(chan struct{})
-	go func() {
-		select {
-		case <-exited:
-		case <-time.After(d):
-		}
-		close(c)
-	}()
-	return c
+// orphanWarning reports the processes that left the service's process group and had to be stopped one by one.
+func orphanWarning(orphans []Orphan) result.Item {
+	names := make([]string, 0, len(orphans))
+	for _, o := range orphans {
+		names = append(names, fmt.Sprintf("%d (%s)", o.PID, o.Command))
+	}
+	return result.Item{Name: "escaped processes", Kind: "warning", Status: result.StatusPassed,
+		Message: fmt.Sprintf("warning: the service daemonized %d process(es) out of its process group; the gate killed and reaped them: %s",
+			len(orphans), strings.Join(names, ", ")),
+		Details: map[string]any{"warning": true, "orphans": orphans}}
 }
 
 // portFree refuses to start when something already listens on the health port: the probe would hit it instead.

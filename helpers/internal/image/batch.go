@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/notaryproject/notation-go"
 
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	reg "github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -31,6 +32,7 @@ type SignOptions struct {
 	Formats           []Format
 	NotationMediaType string  // MediaTypeJWS (default) or MediaTypeCOSE
 	Referrers         bool    // cosign: OCI 1.1 referrers instead of the .sig tag
+	BundleFormat      string  // cosign: "v0.3" also attaches a sigstore bundle referrer, as cosign v3 signs by default
 	Expect            v1.Hash // the digest a single image must resolve to (zero: no check)
 	Workers           int     // images signed in parallel; default 4
 }
@@ -118,6 +120,13 @@ func signOne(ctx context.Context, rc *reg.Client, t reg.Target, k Key, opts Sign
 		o.Cosign = &c
 		if err != nil {
 			return err
+		}
+		if opts.BundleFormat == bundle.FormatV03 {
+			b, err := bundle.SignImage(ctx, rc, t, k.Signer)
+			c.Bundle = &b
+			if err != nil {
+				return err
+			}
 		}
 	}
 	if has(opts.Formats, Notation) {

@@ -27,6 +27,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
 
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -37,6 +38,7 @@ type CosignOutcome struct {
 	Signatures int    // signatures now attached (tag mode)
 	Reused     bool   // an identical signature by this key was already there; nothing was pushed
 	Verified   bool
+	Bundle     *bundle.Outcome // the sigstore bundle v0.3 signature, when one was asked for
 }
 
 // cosignVerifier returns the verifier cosign uses for a public key: SHA-256 for ECDSA and RSA (PKCS#1 v1.5), pure Ed25519.
@@ -211,6 +213,14 @@ func verifyCosign(ctx context.Context, reg *registry.Client, target registry.Tar
 			lastErr = verr
 		}
 	}
+	// cosign v3's default: sigstore bundles stored as OCI 1.1 referrers
+	n, idx, bad, err := verifyBundles(ctx, reg, target, vs)
+	if err != nil || n > 0 {
+		return n, idx, err
+	}
+	if bad != nil {
+		lastErr = bad
+	}
 	if len(sigs) == 0 && lastErr == nil {
 		return 0, -1, errf(result.ClassTamper, "cosign: no signature found for %s", target.Digest)
 	}
@@ -274,6 +284,19 @@ func checkOpts(ctx context.Context, reg *registry.Client, v signature.Verifier) 
 		IgnoreSCT:          true,
 		Offline:            true,
 	}
+}
+
+// verifyBundles counts cosign v3 image signatures (sigstore bundle v0.3 referrers) valid under one of vs.
+func verifyBundles(ctx context.Context, reg *registry.Client, target registry.Target, vs []signature.Verifier) (int, int, error, error) {
+	pubs := make([]crypto.PublicKey, 0, len(vs))
+	for _, v := range vs {
+		p, err := v.PublicKey()
+		if err != nil {
+			return 0, -1, nil, errf(result.ClassKey, "cosign verification key: %v", err)
+		}
+		pubs = append(pubs, p)
+	}
+	return bundle.VerifyImageSignature(ctx, reg, target, pubs)
 }
 
 // cosignSigArtifactType is the artifact type cosign gives signature referrers (OCI 1.1 mode).

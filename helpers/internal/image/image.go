@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/notaryproject/tspclient-go"
+
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
@@ -60,6 +62,10 @@ type Key struct {
 	Signer    crypto.Signer
 	CertChain []*x509.Certificate
 	ID        string // names the key in notation's plugin protocol and in results
+	// Timestamper, with TSARootCAs, gives notation signatures an RFC 3161 timestamp, so they verify after the
+	// leaf certificate expires; nil signs without one.
+	Timestamper tspclient.Timestamper
+	TSARootCAs  *x509.CertPool
 }
 
 func (k Key) check(formats []Format) error {

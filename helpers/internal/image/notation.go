@@ -101,7 +101,7 @@ func SignNotation(ctx context.Context, rc *reg.Client, target reg.Target, k Key,
 		}
 		rec := &pushRecorder{Repository: repo}
 		_, err = notation.Sign(ctx, s, rec, notation.SignOptions{
-			SignerSignOptions: notation.SignerSignOptions{SignatureMediaType: mediaType},
+			SignerSignOptions: notation.SignerSignOptions{SignatureMediaType: mediaType, Timestamper: k.Timestamper, TSARootCAs: k.TSARootCAs},
 			ArtifactReference: target.Digest.String(),
 		})
 		var pushErr notation.ErrorPushSignatureFailed

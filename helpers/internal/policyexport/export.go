@@ -2,12 +2,11 @@ package policyexport
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -18,73 +17,104 @@ import (
 
 // Bundle is the trust bundle the policies are made from.
 type Bundle struct {
-	Name          string   // policy name, a DNS label
-	Images        []string // image globs the policies apply to, e.g. registry.example/orders*
-	CosignKeys    []string // PEM public keys that sign images (cosign)
-	ReleaseKeys   []string // PEM public keys that sign provenance and approval attestations
-	NotationCerts []string // PEM CA certificates of the notation trust store
-	Repository    string   // provenance repository the attestation must name
-	Branch        string   // provenance branch
-	BuilderPrefix string   // builder id prefix (the Jenkins job URL)
-	Environment   string   // the cluster's environment; an approval for it is required (optional)
+	Name            string   // policy name, a DNS label
+	Images          []string // image globs the policies apply to, e.g. registry.example/orders*
+	CosignKeys      []string // PEM public keys that sign images (cosign)
+	ReleaseKeys     []string // PEM public keys that sign provenance and approval attestations
+	NotationSigners []string // PEM leaf certificates of the notation signing keys; the Kyverno notary attestors trust exactly these
+	Repository      string   // provenance repository the attestation must name
+	Branch          string   // provenance branch
+	BuilderPrefix   string   // builder id prefix (the Jenkins job URL)
+	Environment     string   // the cluster's environment; an approval for it is required (optional)
+	MinApprovals    int      // distinct approvers the approval must list, at least (default 1; the recorded rule may ask more)
+	VSAKeys         []string // PEM public keys of the verifiers; when set, a PASSED SLSA VSA signed by one of them is required
+	VSAVerifierID   string   // the VSA's verifier.id (default DefaultVSAVerifierID)
+	VSAOnly         bool     // require only the VSA: verifyRelease checked signatures, provenance, approval and ledger
 }
 
 // Formats accepted by Export.
 const (
-	FormatKyverno          = "kyverno"
-	FormatPolicyController = "policy-controller"
+	FormatKyverno              = "kyverno"               // ImageValidatingPolicy (policies.kyverno.io/v1), Kyverno >= 1.17
+	FormatKyvernoClusterPolicy = "kyverno-clusterpolicy" // legacy ClusterPolicy verifyImages (kyverno.io/v1), Kyverno < 1.17
+	FormatPolicyController     = "policy-controller"
 )
 
-// Provenance and approval predicate types, as provenance writes them.
+// Predicate types, as provenance and the VSA issuer write them.
 const (
 	slsaType     = "https://slsa.dev/provenance/v1"
 	approvalType = "https://release-gates.dev/approval/v1"
+	// VSAType is the SLSA verification summary predicate type.
+	VSAType = "https://slsa.dev/verification_summary/v1"
+	// DefaultVSAVerifierID is the verifier.id verifyRelease writes into its VSAs.
+	DefaultVSAVerifierID = "https://release-gates.dev/release-evidence"
+	vsaPolicyURI         = "https://release-gates.dev/policy/release/v1"
 )
+
+// commitPattern is a full git commit id (SHA-1 or SHA-256).
+const commitPattern = "^[0-9a-f]{40}([0-9a-f]{24})?$"
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
-func (b Bundle) validate() error {
+func (b *Bundle) validate(format string) error {
+	if b.MinApprovals <= 0 {
+		b.MinApprovals = 1
+	}
+	if b.VSAVerifierID == "" {
+		b.VSAVerifierID = DefaultVSAVerifierID
+	}
 	switch {
-	case !dnsLabel.MatchString(b.Name):
-		return result.Errorf(result.ClassInput, "policy name %q is not a DNS label (lowercase letters, digits, '-')", b.Name)
+	case !dnsLabel.MatchString(b.Name) || len(b.Name) > 50:
+		return result.Errorf(result.ClassInput, "policy name %q is not a DNS label of at most 50 characters (lowercase letters, digits, '-')", b.Name)
 	case len(b.Images) == 0:
-		return result.Errorf(result.ClassInput, "policy export needs at least one --image glob, e.g. registry.example/orders*")
+		return result.Errorf(result.ClassInput, "policy export needs at least one --image-glob, e.g. registry.example/orders*")
+	case b.VSAOnly && len(b.VSAKeys) == 0:
+		return result.Errorf(result.ClassInput, "--vsa-only needs the verifier's public key: --vsa-key verifier.pub")
+	}
+	for _, s := range append([]string{b.Repository, b.Branch, b.BuilderPrefix, b.Environment, b.VSAVerifierID}, b.Images...) {
+		if strings.ContainsAny(s, "\"'\\{}\n`") {
+			return result.Errorf(result.ClassInput, "expected value %q contains a quote, brace, backslash or newline: refusing to embed it in a policy", s)
+		}
+	}
+	if b.VSAOnly {
+		return nil
+	}
+	switch {
 	case len(b.CosignKeys) == 0:
 		return result.Errorf(result.ClassInput, "policy export needs the cosign public key: --cosign-key cosign.pub")
 	case len(b.ReleaseKeys) == 0:
 		return result.Errorf(result.ClassInput, "policy export needs the release key: --release-key release.pub")
 	case b.Repository == "" || b.Branch == "" || b.BuilderPrefix == "":
 		return result.Errorf(result.ClassInput, "policy export needs --expect-repo, --expect-branch and --expect-builder")
-	}
-	for _, s := range []string{b.Repository, b.Branch, b.BuilderPrefix, b.Environment} {
-		if strings.ContainsAny(s, "\"\\{}\n") {
-			return result.Errorf(result.ClassInput, "expected value %q contains a quote, brace or newline: refusing to embed it in a policy", s)
-		}
+	case (format == FormatKyverno || format == FormatKyvernoClusterPolicy) && len(b.NotationSigners) == 0:
+		return result.Errorf(result.ClassInput, "the Kyverno policies pin the notation signer: pass --notation-cert-chain with each signing key's chain (its leaf is trusted, not every certificate under the root)")
 	}
 	return nil
 }
 
 // Export renders the policies for format as YAML (one or more documents).
 func Export(b Bundle, format string) ([]byte, error) {
-	if err := b.validate(); err != nil {
+	switch format {
+	case FormatKyverno, FormatKyvernoClusterPolicy, FormatPolicyController:
+	default:
+		return nil, result.Errorf(result.ClassInput, "unknown --format %q: use kyverno (ImageValidatingPolicy), kyverno-clusterpolicy (Kyverno < 1.17) or policy-controller", format)
+	}
+	if err := b.validate(format); err != nil {
 		return nil, err
 	}
 	var docs []any
-	switch format {
-	case FormatKyverno:
-		if len(b.NotationCerts) == 0 {
-			return nil, result.Errorf(result.ClassInput, "the Kyverno policy needs the notation trust store: --trust-store DIR (x509/ca/<name>/*.pem)")
-		}
-		docs = []any{kyverno(b)}
-	case FormatPolicyController:
-		docs = policyController(b)
-	default:
-		return nil, result.Errorf(result.ClassInput, "unknown --format %q: use kyverno or policy-controller", format)
-	}
 	var out bytes.Buffer
 	out.WriteString("# Generated by release-evidence policy export from the release-gates trust bundle; do not edit.\n")
-	if format == FormatPolicyController {
-		out.WriteString("# policy-controller checks cosign signatures and attestations only; notation signatures need Kyverno or Ratify.\n")
+	switch format {
+	case FormatKyverno:
+		docs = []any{imageValidatingPolicy(b)}
+	case FormatKyvernoClusterPolicy:
+		out.WriteString("# Kyverno deprecated ClusterPolicy verifyImages in 1.17 (removal planned for 1.20): use --format kyverno there.\n")
+		docs = []any{kyverno(b)}
+	case FormatPolicyController:
+		if !b.VSAOnly {
+			out.WriteString("# policy-controller checks cosign signatures and attestations only; notation signatures need Kyverno or Ratify.\n")
+		}
+		docs = policyController(b)
 	}
 	for i, d := range docs {
 		if i > 0 {
@@ -115,39 +145,84 @@ func keyEntries(pems []string) []any {
 	return out
 }
 
+func description(b Bundle) string {
+	if b.VSAOnly {
+		return "Images must carry a PASSED SLSA verification summary (VSA) signed by the release-gates verifier key: verifyRelease checked both signatures, the provenance, the approval and the ledger."
+	}
+	d := "Images must carry a cosign signature and a Notary Project signature by the release-gates keys (the notary signer pinned by its certificate), SLSA v1 provenance from the expected repository, branch, commit and builder"
+	if b.Environment != "" {
+		d += fmt.Sprintf(", and an approval for %s by at least %d distinct approver(s)", b.Environment, b.MinApprovals)
+	}
+	if len(b.VSAKeys) > 0 {
+		d += ", and a PASSED SLSA verification summary (VSA) by the verifier key"
+	}
+	return d + "."
+}
+
+// kyverno is the legacy ClusterPolicy (kyverno.io/v1 verifyImages), for Kyverno < 1.17.
 func kyverno(b Bundle) any {
 	match := m{"any": []any{m{"resources": m{"kinds": []any{"Pod"}}}}}
 	images := toAny(b.Images)
-	conditions := []any{
-		m{"key": "{{ buildDefinition.externalParameters.repository }}", "operator": "Equals", "value": b.Repository},
-		m{"key": "{{ buildDefinition.externalParameters.branch }}", "operator": "Equals", "value": b.Branch},
-		m{"key": "{{ runDetails.builder.id }}", "operator": "Equals", "value": b.BuilderPrefix + "*"},
-	}
-	attestations := []any{m{
-		"name": "slsa-provenance", "predicateType": slsaType,
-		"attestors":  []any{m{"count": 1, "entries": keyEntries(b.ReleaseKeys)}},
-		"conditions": []any{m{"all": conditions}},
-	}}
-	if b.Environment != "" {
-		attestations = append(attestations, m{
-			"name": "approval", "predicateType": approvalType,
-			"attestors": []any{m{"count": 1, "entries": keyEntries(b.ReleaseKeys)}},
-			"conditions": []any{m{"all": []any{
-				m{"key": "{{ environment }}", "operator": "Equals", "value": b.Environment},
-				m{"key": "{{ decision }}", "operator": "Equals", "value": "approved"},
+	var rules []any
+	if !b.VSAOnly {
+		conditions := []any{
+			m{"key": "{{ buildDefinition.externalParameters.repository }}", "operator": "Equals", "value": b.Repository},
+			m{"key": "{{ buildDefinition.externalParameters.branch }}", "operator": "Equals", "value": b.Branch},
+			m{"key": "{{ buildDefinition.resolvedDependencies[0].digest.gitCommit }}", "operator": "Equals", "value": "?*"},
+			m{"key": "{{ runDetails.builder.id }}", "operator": "Equals", "value": b.BuilderPrefix + "*"},
+		}
+		attestations := []any{m{
+			"name": "slsa-provenance", "predicateType": slsaType,
+			"attestors":  []any{m{"count": 1, "entries": keyEntries(b.ReleaseKeys)}},
+			"conditions": []any{m{"all": conditions}},
+		}}
+		if b.Environment != "" {
+			attestations = append(attestations, m{
+				"name": "approval", "predicateType": approvalType,
+				"attestors": []any{m{"count": 1, "entries": keyEntries(b.ReleaseKeys)}},
+				"conditions": []any{m{"all": []any{
+					m{"key": "{{ environment }}", "operator": "Equals", "value": b.Environment},
+					m{"key": "{{ decision }}", "operator": "Equals", "value": "approved"},
+					m{"key": "{{ length(approvers) }}", "operator": "GreaterThanOrEquals", "value": b.MinApprovals},
+					m{"key": "{{ length(approvers) }}", "operator": "GreaterThanOrEquals", "value": "{{ rule.minApprovals }}"},
+				}}},
+			})
+		}
+		certs := make([]any, 0, len(b.NotationSigners))
+		for _, c := range b.NotationSigners {
+			certs = append(certs, m{"certificates": m{"cert": strings.TrimSpace(c)}})
+		}
+		rules = append(rules,
+			m{"name": "cosign-signature-and-attestations", "match": match, "verifyImages": []any{m{
+				"type": "Cosign", "imageReferences": images, "mutateDigest": true, "verifyDigest": true, "required": true,
+				"attestors":    []any{m{"count": 1, "entries": keyEntries(b.CosignKeys)}},
+				"attestations": attestations,
 			}}},
-		})
+			m{"name": "notary-signature", "match": match, "verifyImages": []any{m{
+				"type": "Notary", "imageReferences": images, "mutateDigest": true, "verifyDigest": true, "required": true,
+				"attestors": []any{m{"count": 1, "entries": certs}},
+			}}})
 	}
-	certs := make([]any, 0, len(b.NotationCerts))
-	for _, c := range b.NotationCerts {
-		certs = append(certs, m{"certificates": m{"cert": strings.TrimSpace(c)}})
+	if len(b.VSAKeys) > 0 {
+		rules = append(rules, m{"name": "verification-summary", "match": match, "verifyImages": []any{m{
+			"type": "Cosign", "imageReferences": images, "mutateDigest": true, "verifyDigest": true, "required": true,
+			"attestations": []any{m{
+				"name": "vsa", "predicateType": VSAType,
+				"attestors": []any{m{"count": 1, "entries": keyEntries(b.VSAKeys)}},
+				"conditions": []any{m{"all": []any{
+					m{"key": "{{ verificationResult }}", "operator": "Equals", "value": "PASSED"},
+					m{"key": "{{ verifier.id }}", "operator": "Equals", "value": b.VSAVerifierID},
+					m{"key": "{{ policy.uri }}", "operator": "Equals", "value": vsaPolicyURI},
+				}}},
+			}},
+		}}})
 	}
 	return m{
 		"apiVersion": "kyverno.io/v1",
 		"kind":       "ClusterPolicy",
 		"metadata": m{"name": b.Name, "annotations": m{
 			"policies.kyverno.io/title":                   "release-gates: signed, attested and approved images only",
-			"policies.kyverno.io/description":             "Images must carry a cosign signature and a Notary Project signature by the release-gates keys, SLSA v1 provenance from the expected repository, branch and builder, and an approval for this environment.",
+			"policies.kyverno.io/description":             description(b),
 			"pod-policies.kyverno.io/autogen-controllers": "Deployment,StatefulSet,DaemonSet,Job,CronJob",
 		}},
 		"spec": m{
@@ -155,19 +230,192 @@ func kyverno(b Bundle) any {
 			"background":              false,
 			"webhookTimeoutSeconds":   30,
 			"failurePolicy":           "Fail",
-			"rules": []any{
-				m{"name": "cosign-signature-and-attestations", "match": match, "verifyImages": []any{m{
-					"type": "Cosign", "imageReferences": images, "mutateDigest": true, "verifyDigest": true, "required": true,
-					"attestors":    []any{m{"count": 1, "entries": keyEntries(b.CosignKeys)}},
-					"attestations": attestations,
-				}}},
-				m{"name": "notary-signature", "match": match, "verifyImages": []any{m{
-					"type": "Notary", "imageReferences": images, "mutateDigest": true, "verifyDigest": true, "required": true,
-					"attestors": []any{m{"count": 1, "entries": certs}},
-				}}},
-			},
+			"rules":                   rules,
 		},
 	}
+}
+
+// celImages lists every container image of the resource that matchImageReferences selected.
+const celImages = "(images.?containers.orValue([]) + images.?initContainers.orValue([]) + images.?ephemeralContainers.orValue([]))"
+
+// celQuote renders s as a CEL single-quoted string literal (validate refuses quotes and backslashes).
+func celQuote(s string) string { return "'" + s + "'" }
+
+// celAnyVerifies is true when one of the attestors verifies: each is its own call, because a failing
+// attestor makes Kyverno's function return an error, and CEL's || absorbs an error when the other side is true.
+func celAnyVerifies(call string, attestors []string) string {
+	parts := make([]string, 0, len(attestors))
+	for _, a := range attestors {
+		parts = append(parts, fmt.Sprintf(call, "[attestors."+a+"]")+" > 0")
+	}
+	return strings.Join(parts, " || ")
+}
+
+func names(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%d", prefix, i+1)
+	}
+	return out
+}
+
+// imageValidatingPolicy is the Kyverno ImageValidatingPolicy (policies.kyverno.io/v1): attestors, attestations and
+// CEL validations. extractPayload gives the verified in-toto statement, so the checks read its predicate; a missing
+// field reads as "" or [] through optional selection and fails the comparison.
+func imageValidatingPolicy(b Bundle) any {
+	var attestors, attestations, validations []any
+	cosignKey := func(name, pem string) m {
+		return m{"name": name, "cosign": m{
+			"key":   m{"data": strings.TrimSpace(pem), "hashAlgorithm": "sha256"},
+			"ctlog": m{"insecureIgnoreTlog": true, "insecureIgnoreSCT": true},
+		}}
+	}
+	each := func(expr, msg string) {
+		validations = append(validations, m{"expression": celImages + ".all(image, " + expr + ")", "message": msg})
+	}
+	payload := func(att, cond string) string {
+		return "[extractPayload(image, attestations." + att + ")].all(s, " + cond + ")"
+	}
+	if !b.VSAOnly {
+		cos, rel := names("cosign", len(b.CosignKeys)), names("release", len(b.ReleaseKeys))
+		for i, k := range b.CosignKeys {
+			attestors = append(attestors, cosignKey(cos[i], k))
+		}
+		for i, k := range b.ReleaseKeys {
+			attestors = append(attestors, cosignKey(rel[i], k))
+		}
+		var leafs []string
+		for _, c := range b.NotationSigners {
+			leafs = append(leafs, strings.TrimSpace(c))
+		}
+		attestors = append(attestors, m{"name": "notary", "notary": m{"certs": m{"value": strings.Join(leafs, "\n")}}})
+		attestations = append(attestations, m{"name": "provenance", "intoto": m{"type": slsaType}})
+		each(celAnyVerifies("verifyImageSignatures(image, %s)", cos), "the image must carry a cosign signature by a release-gates image key")
+		each("verifyImageSignatures(image, [attestors.notary]) > 0", "the image must carry a Notary Project signature by a pinned release-gates signer certificate")
+		each(celAnyVerifies("verifyAttestationSignatures(image, attestations.provenance, %s)", rel), "the image must carry SLSA v1 provenance signed by the release key")
+		ep := "s.?predicate.?buildDefinition.?externalParameters"
+		each(payload("provenance", strings.Join([]string{
+			ep + ".?repository.orValue('') == " + celQuote(b.Repository),
+			ep + ".?branch.orValue('') == " + celQuote(b.Branch),
+			"s.?predicate.?buildDefinition.?resolvedDependencies.orValue([]).exists(d, string(d.?digest.?gitCommit.orValue('')).matches(" + celQuote(commitPattern) + "))",
+			"string(s.?predicate.?runDetails.?builder.?id.orValue('')).startsWith(" + celQuote(b.BuilderPrefix) + ")",
+		}, " && ")), fmt.Sprintf("the provenance must name repository %s, branch %s, a full git commit and a builder under %s", b.Repository, b.Branch, b.BuilderPrefix))
+		if b.Environment != "" {
+			attestations = append(attestations, m{"name": "approval", "intoto": m{"type": approvalType}})
+			each(celAnyVerifies("verifyAttestationSignatures(image, attestations.approval, %s)", rel), "the image must carry an approval attestation signed by the release key")
+			users := "s.?predicate.?approvers.orValue([]).map(a, a.?user.orValue(''))"
+			each(payload("approval", strings.Join([]string{
+				"s.?predicate.?environment.orValue('') == " + celQuote(b.Environment),
+				"s.?predicate.?decision.orValue('') == 'approved'",
+				"s.?predicate.?rule.?minApprovals.hasValue()",
+				"[" + users + "].all(u, u.all(x, x != '' && u.exists_one(y, y == x)) && " +
+					fmt.Sprintf("double(size(u)) >= %d.0", b.MinApprovals) + " && double(size(u)) >= double(s.?predicate.?rule.?minApprovals.orValue(0)))",
+			}, " && ")), fmt.Sprintf("the approval must be for %s, approved by at least %d distinct approver(s) and as many as its rule asks", b.Environment, b.MinApprovals))
+		}
+	}
+	if len(b.VSAKeys) > 0 {
+		vsa := names("verifier", len(b.VSAKeys))
+		for i, k := range b.VSAKeys {
+			attestors = append(attestors, cosignKey(vsa[i], k))
+		}
+		attestations = append(attestations, m{"name": "vsa", "intoto": m{"type": VSAType}})
+		each(celAnyVerifies("verifyAttestationSignatures(image, attestations.vsa, %s)", vsa), "the image must carry a SLSA verification summary signed by the release-gates verifier key")
+		each(payload("vsa", strings.Join([]string{
+			"s.?predicate.?verificationResult.orValue('') == 'PASSED'",
+			"s.?predicate.?verifier.?id.orValue('') == " + celQuote(b.VSAVerifierID),
+			"s.?predicate.?policy.?uri.orValue('') == " + celQuote(vsaPolicyURI),
+		}, " && ")), "the verification summary must be PASSED, by verifier "+b.VSAVerifierID+", under the release-gates release policy")
+	}
+	globs := make([]any, 0, len(b.Images))
+	for _, g := range b.Images {
+		globs = append(globs, m{"glob": g})
+	}
+	return m{
+		"apiVersion": "policies.kyverno.io/v1",
+		"kind":       "ImageValidatingPolicy",
+		"metadata": m{"name": b.Name, "annotations": m{
+			"policies.kyverno.io/title":       "release-gates: signed, attested and approved images only",
+			"policies.kyverno.io/description": description(b),
+		}},
+		"spec": m{
+			"validationActions":    []any{"Deny"},
+			"failurePolicy":        "Fail",
+			"webhookConfiguration": m{"timeoutSeconds": 30},
+			"evaluation":           m{"background": m{"enabled": false}},
+			"matchConstraints": m{"resourceRules": []any{m{
+				"apiGroups": []any{""}, "apiVersions": []any{"v1"}, "operations": []any{"CREATE", "UPDATE"}, "resources": []any{"pods"},
+			}}},
+			"autogen":                  m{"podControllers": m{"controllers": []any{"deployments", "statefulsets", "daemonsets", "jobs", "cronjobs"}}},
+			"matchImageReferences":     globs,
+			"validationConfigurations": m{"mutateDigest": true, "verifyDigest": true, "required": true},
+			"attestors":                attestors,
+			"attestations":             attestations,
+			"validations":              validations,
+		},
+	}
+}
+
+// cueRequire renders CUE that fails unless each path (dot-separated, "[]" for each list element) is present in
+// the attestation. policy-controller unifies the policy with the attestation and validates without requiring
+// concreteness (cosign's policy.EvaluatePolicyAgainstJSON), so a field the policy states is filled in by the
+// policy itself and a missing one passes: the constraints are therefore optional fields, and presence is
+// counted with comprehensions over the attestation's own fields. The guard on subject (present in every
+// statement) keeps the policy alone free of errors, which cosign requires before unifying.
+func cueRequire(paths []string, extra string) string {
+	var sb strings.Builder
+	sb.WriteString("mustBePresent: {\n\tif len(subject) >= 0 {\n")
+	for _, p := range paths {
+		segs := strings.Split(p, ".")
+		var c strings.Builder
+		c.WriteString("[")
+		cur := "predicate"
+		for i, s := range segs {
+			list := strings.HasSuffix(s, "[]")
+			s = strings.TrimSuffix(s, "[]")
+			v := fmt.Sprintf("v%d", i)
+			fmt.Fprintf(&c, "for k%d, %s in %s if k%d == %q ", i, v, cur, i, s)
+			cur = v
+			if list {
+				fmt.Fprintf(&c, "for e%d in %s ", i, cur)
+				cur = fmt.Sprintf("e%d", i)
+			}
+		}
+		fmt.Fprintf(&c, "{%s}] & [_, ...]", cur)
+		fmt.Fprintf(&sb, "\t\t%q: %s\n", "predicate."+p, c.String())
+	}
+	sb.WriteString(extra)
+	sb.WriteString("\t}\n}\n")
+	return sb.String()
+}
+
+// ProvenanceCUE is the policy-controller CUE for the provenance attestation: every expected field must be present.
+func ProvenanceCUE(b Bundle) string {
+	return fmt.Sprintf("subject?: [...]\npredicateType: %q\npredicate: {\n"+
+		"\tbuildDefinition?: externalParameters?: {\n\t\trepository?: %q\n\t\tbranch?: %q\n\t}\n"+
+		"\tbuildDefinition?: resolvedDependencies?: [...{digest?: gitCommit?: =~%q}]\n"+
+		"\trunDetails?: builder?: id?: =~%q\n}\n",
+		slsaType, b.Repository, b.Branch, commitPattern, "^"+regexp.QuoteMeta(b.BuilderPrefix)) +
+		cueRequire([]string{"buildDefinition.externalParameters.repository", "buildDefinition.externalParameters.branch",
+			"buildDefinition.resolvedDependencies[].digest.gitCommit", "runDetails.builder.id"}, "")
+}
+
+// ApprovalCUE is the policy-controller CUE for the approval attestation: environment, decision and enough distinct approvers.
+func ApprovalCUE(b Bundle) string {
+	users := `mustBePresent["predicate.approvers[].user"]`
+	rule := `mustBePresent["predicate.rule.minApprovals"]`
+	extra := fmt.Sprintf("\t\t\"distinct approvers\": %s & list.UniqueItems() & list.MinItems(%d)\n"+
+		"\t\tif len(%s) == 1 {\n\t\t\t\"approvers >= rule.minApprovals\": len(%s) >= %s[0] & true\n\t\t}\n", users, b.MinApprovals, rule, users, rule)
+	return fmt.Sprintf("import \"list\"\n\nsubject?: [...]\npredicateType: %q\npredicate: {\n"+
+		"\tenvironment?: %q\n\tdecision?: \"approved\"\n\tapprovers?: [...{user?: string & !=\"\"}]\n\trule?: minApprovals?: int & >=1\n}\n",
+		approvalType, b.Environment) +
+		cueRequire([]string{"environment", "decision", "approvers[].user", "rule.minApprovals"}, extra)
+}
+
+// VSACUE is the policy-controller CUE for the verification summary: PASSED, by the expected verifier and policy.
+func VSACUE(b Bundle) string {
+	return fmt.Sprintf("subject?: [...]\npredicateType: %q\npredicate: {\n\tverificationResult?: \"PASSED\"\n\tverifier?: id?: %q\n\tpolicy?: uri?: %q\n}\n",
+		VSAType, b.VSAVerifierID, vsaPolicyURI) +
+		cueRequire([]string{"verificationResult", "verifier.id", "policy.uri"}, "")
 }
 
 func policyController(b Bundle) []any {
@@ -182,27 +430,36 @@ func policyController(b Bundle) []any {
 		}
 		return a
 	}
-	var sigAuth, attAuth []any
-	for i, k := range b.CosignKeys {
-		sigAuth = append(sigAuth, keyAuth(fmt.Sprintf("cosign-key-%d", i+1), k, nil))
-	}
-	cue := fmt.Sprintf("predicateType: %q\npredicate: buildDefinition: externalParameters: {\n  repository: %q\n  branch: %q\n}\npredicate: runDetails: builder: id: =~%q\n",
-		slsaType, b.Repository, b.Branch, "^"+regexp.QuoteMeta(b.BuilderPrefix))
-	atts := []any{m{"name": "slsa-provenance", "predicateType": slsaType, "policy": m{"type": "cue", "data": cue}}}
-	if b.Environment != "" {
-		atts = append(atts, m{"name": "approval", "predicateType": approvalType, "policy": m{"type": "cue",
-			"data": fmt.Sprintf("predicateType: %q\npredicate: {\n  environment: %q\n  decision: \"approved\"\n}\n", approvalType, b.Environment)}})
-	}
-	for i, k := range b.ReleaseKeys {
-		attAuth = append(attAuth, keyAuth(fmt.Sprintf("release-key-%d", i+1), k, atts))
-	}
 	doc := func(suffix string, auth []any) m {
 		return m{"apiVersion": "policy.sigstore.dev/v1beta1", "kind": "ClusterImagePolicy",
 			"metadata": m{"name": b.Name + "-" + suffix},
 			"spec":     m{"images": globs, "authorities": auth, "mode": "enforce"}}
 	}
-	// Matching ClusterImagePolicies are ANDed; authorities inside one are ORed. Two policies make both required.
-	return []any{doc("signature", sigAuth), doc("attestations", attAuth)}
+	// Matching ClusterImagePolicies are ANDed; authorities inside one are ORed. Separate policies make each required.
+	var docs []any
+	if !b.VSAOnly {
+		var sigAuth, attAuth []any
+		for i, k := range b.CosignKeys {
+			sigAuth = append(sigAuth, keyAuth(fmt.Sprintf("cosign-key-%d", i+1), k, nil))
+		}
+		atts := []any{m{"name": "slsa-provenance", "predicateType": slsaType, "policy": m{"type": "cue", "data": ProvenanceCUE(b)}}}
+		if b.Environment != "" {
+			atts = append(atts, m{"name": "approval", "predicateType": approvalType, "policy": m{"type": "cue", "data": ApprovalCUE(b)}})
+		}
+		for i, k := range b.ReleaseKeys {
+			attAuth = append(attAuth, keyAuth(fmt.Sprintf("release-key-%d", i+1), k, atts))
+		}
+		docs = append(docs, doc("signature", sigAuth), doc("attestations", attAuth))
+	}
+	if len(b.VSAKeys) > 0 {
+		var vsaAuth []any
+		atts := []any{m{"name": "verification-summary", "predicateType": VSAType, "policy": m{"type": "cue", "data": VSACUE(b)}}}
+		for i, k := range b.VSAKeys {
+			vsaAuth = append(vsaAuth, keyAuth(fmt.Sprintf("verifier-key-%d", i+1), k, atts))
+		}
+		docs = append(docs, doc("vsa", vsaAuth))
+	}
+	return docs
 }
 
 func toAny(ss []string) []any {
@@ -235,16 +492,27 @@ func ReadPEMFiles(paths []string, want string) ([]string, error) {
 	return out, nil
 }
 
-// TrustStoreCerts reads the CA certificates of a notation trust store laid out as x509/ca/<name>/*.pem (or *.crt).
-func TrustStoreCerts(dir string) ([]string, error) {
-	var files []string
-	for _, pat := range []string{"x509/ca/*/*.pem", "x509/ca/*/*.crt", "truststore/x509/ca/*/*.pem", "truststore/x509/ca/*/*.crt"} {
-		m, _ := filepath.Glob(filepath.Join(dir, pat))
-		files = append(files, m...)
+// SignerLeafs reads PEM certificate chains (leaf first, as keys.yaml's certChain) and returns each chain's leaf as
+// PEM: the Kyverno notary attestors trust exactly these signers, not every certificate under their root.
+func SignerLeafs(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, result.Errorf(result.ClassInput, "reading --notation-cert-chain %s: %v", p, err)
+		}
+		blk, _ := pem.Decode(b)
+		if blk == nil || blk.Type != "CERTIFICATE" {
+			return nil, result.Errorf(result.ClassInput, "--notation-cert-chain %s holds no CERTIFICATE PEM block", p)
+		}
+		cert, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, result.Errorf(result.ClassInput, "--notation-cert-chain %s: the first certificate does not parse: %v", p, err)
+		}
+		if cert.IsCA {
+			return nil, result.Errorf(result.ClassInput, "--notation-cert-chain %s starts with a CA certificate (%s): give the signing key's chain, leaf first", p, cert.Subject)
+		}
+		out = append(out, string(pem.EncodeToMemory(blk)))
 	}
-	sort.Strings(files)
-	if len(files) == 0 {
-		return nil, result.Errorf(result.ClassInput, "trust store %s holds no x509/ca/<name>/*.pem certificate", dir)
-	}
-	return ReadPEMFiles(files, "CERTIFICATE")
+	return out, nil
 }

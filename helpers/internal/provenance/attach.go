@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
@@ -14,6 +15,7 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/cosign/v2/pkg/types"
 
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/ledger"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
@@ -23,7 +25,8 @@ func ociOptions(ctx context.Context, reg *registry.Client) []ociremote.Option {
 	return []ociremote.Option{ociremote.WithRemoteOptions(reg.RemoteOptions(ctx)...), ociremote.WithNameOptions(reg.NameOptions()...)}
 }
 
-// Attach stores a signed envelope as a cosign attestation of target (a layer of the sha256-<hex>.att image).
+// Attach stores a signed envelope as a cosign attestation of target (a layer of the sha256-<hex>.att image) and,
+// when target already carries sigstore bundles (signed with bundleFormat v0.3 or by cosign v3), as a bundle too.
 // With replace, earlier attestations of the same predicate type are replaced (one provenance per image);
 // an identical attestation is never pushed twice.
 func Attach(ctx context.Context, reg *registry.Client, target registry.Target, envelope []byte, predicateType string, pub crypto.PublicKey, replace bool) (string, error) {
@@ -59,7 +62,18 @@ func Attach(ctx context.Context, reg *registry.Client, target registry.Target, e
 		}
 		return ociremote.WriteAttestations(target.Digest.Repository, newSE, opts...)
 	})
-	return tag, err
+	if err != nil {
+		return tag, err
+	}
+	// Stock cosign v2.6.5 and v3 read only sigstore bundles once an image has any: follow the image's layout.
+	existing, err := bundle.Fetch(ctx, reg, target)
+	if err != nil || len(existing) == 0 {
+		return tag, err
+	}
+	if _, err := bundle.AttachEnvelope(ctx, reg, target, pub, envelope); err != nil {
+		return tag, fmt.Errorf("attaching the attestation as a sigstore bundle: %w", err)
+	}
+	return tag, nil
 }
 
 func hasLayer(se oci.SignedEntity, att oci.Signature) (bool, error) {
@@ -129,6 +143,22 @@ func Fetch(ctx context.Context, reg *registry.Client, target registry.Target, pu
 		if len(out) > 0 {
 			return out, nil
 		}
+	}
+	// cosign v3's default: attestations as sigstore bundle v0.3 referrers
+	stmts, bad, err := bundle.VerifyImageStatements(ctx, reg, target, pubs)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range stmts {
+		if s.PredicateType != bundle.CosignSignPredicateType {
+			out = append(out, Fetched{PredicateType: s.PredicateType, Statement: s.JSON})
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	if bad != nil {
+		lastErr = bad
 	}
 	var none *cosign.ErrNoMatchingAttestations
 	if errors.As(lastErr, &none) || lastErr == nil {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -25,9 +26,11 @@ type Config struct {
 	// Users maps Slack user ids to Jenkins user ids.
 	Users map[string]string `yaml:"users"`
 	// Groups maps Slack user group (subteam) ids to member Slack user ids.
-	Groups    map[string][]string `yaml:"groups"`
-	Roles     []Role              `yaml:"roles"`
-	Approvals []Rule              `yaml:"approvals"`
+	Groups map[string][]string `yaml:"groups"`
+	// Identities maps commit author emails to Slack user ids, to find the requester of an SCM-triggered build.
+	Identities map[string]string `yaml:"identities,omitempty"`
+	Roles      []Role            `yaml:"roles"`
+	Approvals  []Rule            `yaml:"approvals"`
 }
 
 // Role is a Role Strategy role: global when Global is set, else an item role over Pattern.
@@ -58,13 +61,37 @@ type Rule struct {
 	Branches []string `yaml:"branches,omitempty"`
 	// EscalationGroup is the Slack user group mentioned when an approval waits too long.
 	EscalationGroup string `yaml:"escalationGroup,omitempty"`
+	// EscalateAfter is how long the relay waits before mentioning EscalationGroup (Go duration, optional).
+	EscalateAfter string `yaml:"escalateAfter,omitempty"`
+	// MaxTimeout caps how long a request may wait (Go duration; default 24h).
+	MaxTimeout string `yaml:"maxTimeout,omitempty"`
+	// Channel is the Slack channel id (C...) the relay posts to; empty takes the pipeline's channel.
+	Channel string `yaml:"channel,omitempty"`
 
-	service, environment *regexp.Regexp
-	branches             []*regexp.Regexp
-	approverIDs          []string // Approvers expanded to sorted Slack user ids
+	escalateAfter, maxTimeout time.Duration
+	service, environment      *regexp.Regexp
+	branches                  []*regexp.Regexp
+	approverIDs               []string // Approvers expanded to sorted Slack user ids
 }
 
 var permRE = regexp.MustCompile(`^[A-Z][A-Za-z]*/[A-Z][A-Za-z]*$`)
+
+// Slack id forms (api.slack.com/docs/conversations, /types/user, /types/usergroup): upper-case letters and
+// digits after a type prefix: U or W for users, S for user groups, C for channels.
+var (
+	userIDRE    = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+	groupIDRE   = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
+	channelIDRE = regexp.MustCompile(`^C[A-Z0-9]{2,}$`)
+)
+
+// IsUserID reports whether s is a Slack user id (U... or W..., upper case).
+func IsUserID(s string) bool { return userIDRE.MatchString(s) }
+
+// IsChannelID reports whether s is a Slack channel id (C..., upper case).
+func IsChannelID(s string) bool { return channelIDRE.MatchString(s) }
+
+// DefaultMaxTimeout is a rule's maxTimeout when rbac.yaml sets none.
+const DefaultMaxTimeout = 24 * time.Hour
 
 // Load reads and validates an rbac.yaml file.
 func Load(path string) (*Config, error) {
@@ -131,9 +158,24 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%s: assign the role to at least one user or group", where)
 		}
 	}
+	for u := range c.Users {
+		if !userIDRE.MatchString(u) {
+			return fmt.Errorf("users.%s: %q is not a Slack user id (U or W, then upper-case letters and digits, e.g. U01ALICE)", u, u)
+		}
+	}
 	for g, members := range c.Groups {
-		if !strings.HasPrefix(g, "S") || len(members) == 0 {
-			return fmt.Errorf("groups.%s: user group ids start with S and need members", g)
+		if !groupIDRE.MatchString(g) || len(members) == 0 {
+			return fmt.Errorf("groups.%s: user group ids are S followed by upper-case letters and digits (e.g. S01RELEASE), and need members", g)
+		}
+		for _, m := range members {
+			if !userIDRE.MatchString(m) {
+				return fmt.Errorf("groups.%s: member %q is not a Slack user id (U or W, upper case)", g, m)
+			}
+		}
+	}
+	for email, u := range c.Identities {
+		if !strings.Contains(email, "@") || !userIDRE.MatchString(u) {
+			return fmt.Errorf("identities.%s: map a commit author email to a Slack user id (U or W, upper case); got %q", email, u)
 		}
 	}
 	if len(c.Approvals) == 0 {
@@ -176,8 +218,26 @@ func (c *Config) validate() error {
 				return fmt.Errorf("%s: approver %s has no Jenkins user: add it under `users`", where, u)
 			}
 		}
-		if r.EscalationGroup != "" && !strings.HasPrefix(r.EscalationGroup, "S") {
-			return fmt.Errorf("%s: escalationGroup must be a Slack user group id (S...)", where)
+		if r.EscalationGroup != "" && !groupIDRE.MatchString(r.EscalationGroup) {
+			return fmt.Errorf("%s: escalationGroup must be a Slack user group id (S followed by upper-case letters and digits)", where)
+		}
+		if r.Channel != "" && !channelIDRE.MatchString(r.Channel) {
+			return fmt.Errorf("%s: channel must be a Slack channel id (C followed by upper-case letters and digits)", where)
+		}
+		r.maxTimeout = DefaultMaxTimeout
+		if r.MaxTimeout != "" {
+			if r.maxTimeout, err = time.ParseDuration(r.MaxTimeout); err != nil || r.maxTimeout <= 0 {
+				return fmt.Errorf("%s: maxTimeout %q is not a duration like 24h", where, r.MaxTimeout)
+			}
+		}
+		r.escalateAfter = 0
+		if r.EscalateAfter != "" {
+			if r.escalateAfter, err = time.ParseDuration(r.EscalateAfter); err != nil || r.escalateAfter <= 0 || r.escalateAfter >= r.maxTimeout {
+				return fmt.Errorf("%s: escalateAfter %q must be a duration shorter than maxTimeout", where, r.EscalateAfter)
+			}
+			if r.EscalationGroup == "" {
+				return fmt.Errorf("%s: escalateAfter needs an escalationGroup to mention", where)
+			}
 		}
 	}
 	return nil
@@ -187,6 +247,9 @@ func (c *Config) validate() error {
 func (c *Config) expand(entries []string) ([]string, error) {
 	set := map[string]bool{}
 	for _, e := range entries {
+		if !userIDRE.MatchString(e) && !groupIDRE.MatchString(e) {
+			return nil, fmt.Errorf("approver %q is not a Slack user id (U/W...) or user group id (S...), upper case", e)
+		}
 		if strings.HasPrefix(e, "S") {
 			members, ok := c.Groups[e]
 			if !ok {
@@ -225,6 +288,30 @@ func (c *Config) Rule(service, environment string) (*Rule, error) {
 func (c *Config) ApproverIDs(r *Rule) []string {
 	return append([]string(nil), r.approverIDs...)
 }
+
+// MaxTimeoutOf returns the longest wait r allows.
+func (r *Rule) MaxTimeoutOf() time.Duration { return r.maxTimeout }
+
+// EscalateAfterOf returns r's escalation delay, or 0.
+func (r *Rule) EscalateAfterOf() time.Duration { return r.escalateAfter }
+
+// SlackUser returns the Slack user id mapped to a Jenkins user id, or "".
+func (c *Config) SlackUser(jenkinsUser string) string {
+	ids := make([]string, 0, 1)
+	for s, j := range c.Users {
+		if j == jenkinsUser {
+			ids = append(ids, s)
+		}
+	}
+	sort.Strings(ids)
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[0]
+}
+
+// Identity returns the Slack user id of a commit author email, or "".
+func (c *Config) Identity(email string) string { return c.Identities[strings.ToLower(email)] }
 
 // JenkinsUser returns the Jenkins user id mapped to a Slack user id, or "".
 func (c *Config) JenkinsUser(slackID string) string { return c.Users[slackID] }

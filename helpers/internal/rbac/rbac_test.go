@@ -50,9 +50,9 @@ func TestCheckAppliesMembershipFourEyesAndBranches(t *testing.T) {
 
 func TestParseRejectsBadConfigsWithAnActionableMessage(t *testing.T) {
 	base := `version: 1
-users: {U1: alice, U2: bob}
+users: {U01A: alice, U02B: bob}
 approvals:
-  - {service: "a", environment: prod, approvers: [U1, U2], required: 1}
+  - {service: "a", environment: prod, approvers: [U01A, U02B], required: 1}
 `
 	cases := []struct {
 		name, yaml, want string
@@ -61,12 +61,22 @@ approvals:
 		{"unknown key", base + "extra: 1\n", "field extra not found"},
 		{"bad regex", strings.Replace(base, `service: "a"`, `service: "("`, 1), "service:"},
 		{"too few approvers", strings.Replace(base, "required: 1", "required: 3", 1), "only 2 approvers"},
-		{"unmapped approver", strings.Replace(base, "[U1, U2]", "[U1, U9]", 1), "U9 has no Jenkins user"},
-		{"undefined group", strings.Replace(base, "[U1, U2]", "[S7]", 1), "S7 is not defined"},
+		{"unmapped approver", strings.Replace(base, "[U01A, U02B]", "[U01A, U09Z]", 1), "U09Z has no Jenkins user"},
+		{"undefined group", strings.Replace(base, "[U01A, U02B]", "[S07]", 1), "S07 is not defined"},
 		{"no rules", "version: 1\n", "at least one approval rule"},
 		{"role with bad permission", base + "roles: [{name: r, global: true, permissions: [build], members: {users: [a]}}]\n", "Group/Name"},
 		{"role both global and item", base + "roles: [{name: r, global: true, pattern: x, permissions: [Job/Build], members: {users: [a]}}]\n", "either `global: true`"},
 		{"empty file", "", "empty"},
+		{"lower-case user id", strings.Replace(base, "U01A: alice", "u01a: alice", 1), "not a Slack user id"},
+		{"malformed approver id", strings.Replace(base, "[U01A, U02B]", "[U01A, X02]", 1), "not a Slack user id"},
+		{"lower-case group id", base + "groups: {s01rel: [U01A]}\n", "user group ids"},
+		{"group member that is not a user", base + "groups: {S01REL: [C1X]}\n", "not a Slack user id"},
+		{"escalation group that is a user", strings.Replace(base, "required: 1}", "required: 1, escalationGroup: U01A}", 1), "escalationGroup"},
+		{"channel that is not a channel id", strings.Replace(base, "required: 1}", "required: 1, channel: deploys}", 1), "channel id"},
+		{"bad maxTimeout", strings.Replace(base, "required: 1}", "required: 1, maxTimeout: forever}", 1), "maxTimeout"},
+		{"escalateAfter without group", strings.Replace(base, "required: 1}", "required: 1, escalateAfter: 1h}", 1), "escalationGroup"},
+		{"unknown rule field", strings.Replace(base, "required: 1}", "required: 1, requried: 2}", 1), "field requried not found"},
+		{"identity to a bad id", base + "identities: {\"a@example.com\": alice}\n", "identities"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,21 +1,20 @@
-// Package relay turns Slack button clicks into answers to waiting Jenkins input steps.
+// Package relay is the approval authority: it takes approval requests from pipelines, counts Slack clicks
+// against its own rbac.yaml, and answers the waiting Jenkins input once, with a signed decision.
 //
 // Protocol references:
 //   - Slack request signing (api.slack.com/authentication/verifying-requests-from-slack): the base string is
 //     "v0:<X-Slack-Request-Timestamp>:<raw body>", HMAC-SHA256 with the app's signing secret, hex-encoded, sent as
 //     "X-Slack-Signature: v0=<hex>". Requests whose timestamp is more than 5 minutes off are refused (401).
 //   - Interactivity payload (api.slack.com/reference/interaction-payloads/block-actions): the form field
-//     "payload" holds JSON of type "block_actions" with user.id, team.id, channel.id, container.message_ts,
-//     actions[].action_id/value/action_ts and response_url. Slack wants a 200 within 3 seconds, so the relay
-//     acknowledges first and calls Jenkins from a bounded worker pool, then answers through response_url
-//     with {"replace_original":false,"text":...}.
-//   - Socket Mode (api.slack.com/apis/connections/socket): apps.connections.open with the app-level token
-//     returns a WebSocket URL; each envelope {"type":"interactive","envelope_id":..,"payload":..} is acked by
-//     sending {"envelope_id":..} back.
-//   - Jenkins input step REST: see package jenkins.
+//     "payload" holds JSON of type "block_actions" with user.id, actions[].action_id/value/action_ts and
+//     response_url. Slack wants a 200 within 3 seconds; the relay acks after the click is committed.
+//   - Socket Mode (api.slack.com/apis/connections/socket): each envelope is acked with its envelope_id, here
+//     only after the click is stored.
+//   - Jenkins: see package jenkins; an input is answered only once wfapi/pendingInputActions lists it.
 //
-// Order of checks for a click: body cap (413), signature and timestamp (401), payload shape (400), button token
-// (tampered or expired: denied), replay (per-replica LRU of signature and action_ts+user), RBAC (approver,
-// four eyes, branch), then the Jenkins call. The first decision wins: once answered, the input is gone and
-// Jenkins answers 404, which the relay reports as "already decided".
+// A click: body cap (413), signature (401), payload (400), request known, open and not past its deadline,
+// clicker an approver of the request's rule snapshot and not a requester (four eyes), then one transaction
+// stores it (unique per approver and per Slack event) and, at the quorum or the first reject, closes the
+// request and queues the signed decision in the outbox. The database failing answers 503: nothing is acked
+// that is not stored.
 package relay

@@ -10,78 +10,113 @@ import (
 	"time"
 )
 
-// Outcomes of one interaction request, used as the metrics label.
+// Outcomes of one Slack interaction, used as the metrics label.
 const (
-	OutcomeAccepted   = "accepted"  // queued for Jenkins
-	OutcomeForged     = "forged"    // bad or missing signature
-	OutcomeStale      = "stale"     // timestamp more than 5 minutes off
-	OutcomeTooLarge   = "too_large" // body over the cap
-	OutcomeBadPayload = "bad_payload"
-	OutcomeIgnored    = "ignored"  // not one of our buttons
-	OutcomeTampered   = "tampered" // button token fails its MAC or is malformed
-	OutcomeExpired    = "expired"
-	OutcomeReplayed   = "replayed"
-	OutcomeDenied     = "denied" // RBAC said no
-	OutcomeOverloaded = "overloaded"
+	OutcomeCounted     = "counted"   // stored and counted
+	OutcomeDuplicate   = "duplicate" // the approver already answered this request
+	OutcomeReplayed    = "replayed"  // the same Slack event again
+	OutcomeClosed      = "closed"    // the request is decided or expired
+	OutcomeDenied      = "denied"    // not an approver, or the requester (four eyes)
+	OutcomeUnknown     = "unknown_request"
+	OutcomeForged      = "forged" // bad or missing signature
+	OutcomeStale       = "stale"  // timestamp more than 5 minutes off
+	OutcomeTooLarge    = "too_large"
+	OutcomeBadPayload  = "bad_payload"
+	OutcomeIgnored     = "ignored"     // not one of our buttons
+	OutcomeUnavailable = "unavailable" // the database did not answer: not acknowledged
 )
 
-var outcomes = []string{OutcomeAccepted, OutcomeForged, OutcomeStale, OutcomeTooLarge, OutcomeBadPayload, OutcomeIgnored, OutcomeTampered, OutcomeExpired, OutcomeReplayed, OutcomeDenied, OutcomeOverloaded}
+var outcomes = []string{OutcomeCounted, OutcomeDuplicate, OutcomeReplayed, OutcomeClosed, OutcomeDenied, OutcomeUnknown, OutcomeForged,
+	OutcomeStale, OutcomeTooLarge, OutcomeBadPayload, OutcomeIgnored, OutcomeUnavailable}
 
-// Jenkins call results, used as the metrics label.
-const (
-	JenkinsOK          = "ok"
-	JenkinsGone        = "gone"
-	JenkinsFailed      = "failed"
-	JenkinsUnavailable = "unavailable"
-)
+var requestResults = []string{"created", "unauthorized", "input", "config", "rejected", "unavailable"}
 
-var jenkinsResults = []string{JenkinsOK, JenkinsGone, JenkinsFailed, JenkinsUnavailable}
+var decisions = []string{"approved", "rejected", "expired"}
 
 // Metrics holds the relay's counters and histograms; it is safe for concurrent use.
 type Metrics struct {
-	requests map[string]*atomic.Uint64
-	jenkins  map[string]*atomic.Uint64
-	ack      *histogram
-	call     *histogram
+	clicks      map[string]*atomic.Uint64
+	requests    map[string]*atomic.Uint64
+	decisions   map[string]*atomic.Uint64
+	deliveries  map[string]*atomic.Uint64
+	undelivered atomic.Int64
+	ack         *histogram
+	delivered   *histogram
+	mu          sync.Mutex
+	decidedAt   map[string]time.Time
 }
 
-func newMetrics() *Metrics {
-	m := &Metrics{requests: map[string]*atomic.Uint64{}, jenkins: map[string]*atomic.Uint64{}, ack: newHistogram(), call: newHistogram()}
-	for _, o := range outcomes {
-		m.requests[o] = new(atomic.Uint64)
-	}
-	for _, o := range jenkinsResults {
-		m.jenkins[o] = new(atomic.Uint64)
+func counters(labels []string) map[string]*atomic.Uint64 {
+	m := map[string]*atomic.Uint64{}
+	for _, l := range labels {
+		m[l] = new(atomic.Uint64)
 	}
 	return m
 }
 
-// Requests returns the count of interaction requests with outcome.
-func (m *Metrics) Requests(outcome string) uint64 { return m.requests[outcome].Load() }
+func newMetrics() *Metrics {
+	return &Metrics{clicks: counters(outcomes), requests: counters(requestResults), decisions: counters(decisions),
+		deliveries: counters(deliveryResults), ack: newHistogram(), delivered: newHistogram(), decidedAt: map[string]time.Time{}}
+}
 
-// JenkinsCalls returns the count of Jenkins calls with result.
-func (m *Metrics) JenkinsCalls(res string) uint64 { return m.jenkins[res].Load() }
+// Clicks returns the count of interactions with outcome.
+func (m *Metrics) Clicks(outcome string) uint64 { return m.clicks[outcome].Load() }
+
+// Deliveries returns the count of outbox deliveries with result.
+func (m *Metrics) Deliveries(res string) uint64 { return m.deliveries[res].Load() }
 
 func (m *Metrics) count(outcome string, ack time.Duration) {
-	m.requests[outcome].Add(1)
+	m.clicks[outcome].Add(1)
 	m.ack.observe(ack)
+}
+
+func (m *Metrics) requestResult(class string) {
+	if c, ok := m.requests[class]; ok {
+		c.Add(1)
+	}
+}
+
+func (m *Metrics) decided(state string) {
+	if c, ok := m.decisions[state]; ok {
+		c.Add(1)
+	}
+}
+
+func (m *Metrics) delivery(res string) { m.deliveries[res].Add(1) }
+
+// markDecided remembers when this replica decided a request, for the decided-to-delivered histogram.
+func (m *Metrics) markDecided(id string, at time.Time) {
+	m.mu.Lock()
+	m.decidedAt[id] = at
+	m.mu.Unlock()
+}
+
+func (m *Metrics) deliveredAfter(id string) {
+	m.mu.Lock()
+	at, ok := m.decidedAt[id]
+	delete(m.decidedAt, id)
+	m.mu.Unlock()
+	if ok {
+		m.delivered.observe(time.Since(at))
+	}
 }
 
 // WriteTo writes the Prometheus text exposition format.
 func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	cw := &countWriter{w: w}
-	fmt.Fprintln(cw, "# HELP rg_relay_requests_total Slack interaction requests by outcome.")
-	fmt.Fprintln(cw, "# TYPE rg_relay_requests_total counter")
-	for _, o := range outcomes {
-		fmt.Fprintf(cw, "rg_relay_requests_total{outcome=%q} %d\n", o, m.requests[o].Load())
+	family := func(name, help, label string, labels []string, c map[string]*atomic.Uint64) {
+		fmt.Fprintf(cw, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
+		for _, l := range labels {
+			fmt.Fprintf(cw, "%s{%s=%q} %d\n", name, label, l, c[l].Load())
+		}
 	}
-	fmt.Fprintln(cw, "# HELP rg_relay_jenkins_calls_total Jenkins input answers by result.")
-	fmt.Fprintln(cw, "# TYPE rg_relay_jenkins_calls_total counter")
-	for _, o := range jenkinsResults {
-		fmt.Fprintf(cw, "rg_relay_jenkins_calls_total{result=%q} %d\n", o, m.jenkins[o].Load())
-	}
-	m.ack.write(cw, "rg_relay_ack_seconds", "Time from receiving a request to acknowledging it.")
-	m.call.write(cw, "rg_relay_jenkins_seconds", "Time from receiving a click to Jenkins accepting the answer.")
+	family("rg_relay_clicks_total", "Slack interactions by outcome.", "outcome", outcomes, m.clicks)
+	family("rg_relay_requests_total", "Approval requests by result.", "result", requestResults, m.requests)
+	family("rg_relay_decisions_total", "Requests decided by this replica, by decision.", "decision", decisions, m.decisions)
+	family("rg_relay_deliveries_total", "Outbox delivery attempts to Jenkins by result.", "result", deliveryResults, m.deliveries)
+	fmt.Fprintf(cw, "# HELP rg_relay_outbox_undelivered Decisions not yet delivered to Jenkins.\n# TYPE rg_relay_outbox_undelivered gauge\nrg_relay_outbox_undelivered %d\n", m.undelivered.Load())
+	m.ack.write(cw, "rg_relay_ack_seconds", "Time from receiving a Slack interaction to acknowledging it (after the commit).")
+	m.delivered.write(cw, "rg_relay_decision_delivered_seconds", "Time from the deciding click to Jenkins accepting the answer.")
 	return cw.n, cw.err
 }
 

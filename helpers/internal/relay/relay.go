@@ -2,38 +2,52 @@ package relay
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/release-gates/release-gates/helpers/internal/audit"
+	"github.com/release-gates/release-gates/helpers/internal/decision"
 	"github.com/release-gates/release-gates/helpers/internal/jenkins"
 	"github.com/release-gates/release-gates/helpers/internal/rbac"
-	rgslack "github.com/release-gates/release-gates/helpers/internal/slack"
-	"github.com/release-gates/release-gates/helpers/internal/token"
+	"github.com/release-gates/release-gates/helpers/internal/store"
 )
 
-// Input-step parameter names the relay submits; the pipeline's input step must declare them.
+// Input-step parameter names the relay submits; the step's input must declare exactly these.
 const (
-	ParamApprover     = "approver"     // Slack user id of the clicker
-	ParamApproverName = "approverName" // Jenkins user id mapped in rbac.yaml
-	ParamEventID      = "eventId"      // <action_ts>-<user>: unique per click
-	ParamComment      = "comment"      // human-readable sentence for the build log
-	ParamDecision     = "decision"     // approve or reject
-	ParamTraceID      = "traceId"      // the release trace id from the button token
+	ParamDecision      = "decision"       // approved, rejected or expired
+	ParamApprovers     = "approvers"      // comma-separated Slack user ids of the counted clicks
+	ParamApproverNames = "approverNames"  // comma-separated names, same order
+	ParamRequestID     = "requestId"      // the relay's request id
+	ParamRecord        = "decisionRecord" // the signed decision record (DSSE envelope JSON)
 )
 
-// Submitter answers a Jenkins input step; *jenkins.Client implements it.
-type Submitter interface {
+// InputParams lists the input parameters in the order the step declares them.
+var InputParams = []string{ParamDecision, ParamApprovers, ParamApproverNames, ParamRequestID, ParamRecord}
+
+// Jenkins is what the relay asks of a controller; *jenkins.Client implements it.
+type Jenkins interface {
+	BuildInfo(ctx context.Context, buildURL string) (jenkins.Build, error)
+	PendingInputs(ctx context.Context, buildURL string) ([]jenkins.PendingInput, error)
 	Submit(ctx context.Context, buildURL, inputID, okLabel string, params []jenkins.Param) error
+}
+
+// Slack posts and updates the approval message; *slack.Client implements it.
+type Slack interface {
+	Post(ctx context.Context, channel, text string, blocks []slack.Block) (string, string, error)
+	Update(ctx context.Context, channel, ts, text string, blocks []slack.Block) error
+	Reply(ctx context.Context, channel, threadTS, text string) (string, error)
 }
 
 // Responder answers the clicker through a response_url; *slack.Responder implements it.
@@ -41,72 +55,80 @@ type Responder interface {
 	Respond(ctx context.Context, responseURL, text string) error
 }
 
-// Config configures a Relay; SigningSecret, ButtonKey, RBAC, Jenkins, Responder and Audit are required.
+// Controller is one Jenkins controller allowed to ask for approvals.
+type Controller struct {
+	Name string
+	// URL is the controller's Jenkins root; build URLs must lie under it.
+	URL *url.URL
+	// TokenSHA256 is the sha256 of the controller's bearer credential.
+	TokenSHA256 [32]byte
+	// Revoked controllers are answered 403.
+	Revoked bool
+	// Jenkins talks to this controller with the relay's own credentials.
+	Jenkins Jenkins
+	// User is the relay's Jenkins account on this controller: the input's only submitter.
+	User string
+}
+
+// Config configures a Relay; Store, RBAC, Controllers, Slack, Responder, Signer and Audit are required.
 type Config struct {
+	Store       *store.Store
+	RBAC        *rbac.Config
+	Controllers []Controller
+	Slack       Slack
+	Responder   Responder
+	Signer      *decision.Signer
+	Audit       *audit.Writer
+	// SigningSecret verifies Slack's HTTP requests; empty only in Socket Mode.
 	SigningSecret string
-	ButtonKey     []byte
-	RBAC          *rbac.Config
-	Jenkins       Submitter
-	Responder     Responder
-	Audit         *audit.Writer
-	// Log receives one line per click; nil discards.
+	// Log receives one line per event; nil discards.
 	Log *log.Logger
-	// Workers and Queue size the pool that calls Jenkins (defaults 8 and 1024).
-	Workers, Queue int
-	// MaxBody caps an interaction request body (default 64 KiB).
+	// Replica names this process in outbox leases (default: random).
+	Replica string
+	// MaxBody caps a request body (default 64 KiB).
 	MaxBody int64
-	// JenkinsURL, if set, is the only prefix a token's build URL may have, so credentials never leave it.
-	JenkinsURL string
-	// CallTimeout bounds one click's Jenkins call including retries (default 30 s).
-	CallTimeout time.Duration
-	// ReplayWindow is how many recent request keys each replica remembers (default 100000).
-	ReplayWindow int
+	// Poll is how often the outbox and the clock are checked without a nudge (default 250 ms).
+	Poll time.Duration
+	// Lease is how long a replica owns an outbox row it is delivering (default 10 s); a replica killed mid-delivery
+	// delays that delivery by at most this long, and each delivery is cancelled before its lease ends.
+	Lease time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
-// Relay verifies clicks and answers Jenkins; it is stateless apart from its replay window.
+// Relay is the approval authority: it takes requests, counts clicks and answers Jenkins once.
 type Relay struct {
 	cfg     Config
-	jobs    chan job
-	answers chan answer
-	awg     sync.WaitGroup
-	seen    *seen
 	metrics *Metrics
+	kick    chan struct{}
+	updates chan redrawJob
+	answers chan answer
+	stop    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
 }
 
-type job struct {
-	started     time.Time
-	claims      token.Claims
-	rec         audit.Record
-	responseURL string
-	params      []jenkins.Param
-}
-
-// New validates cfg and starts the worker pool; call Close to drain it.
+// New validates cfg; call Start to run the background loops and Close to stop them.
 func New(cfg Config) (*Relay, error) {
 	switch {
-	case len(cfg.ButtonKey) < token.MinKeyLen:
-		return nil, token.ErrShortKey
-	case cfg.RBAC == nil || cfg.Jenkins == nil || cfg.Responder == nil || cfg.Audit == nil:
-		return nil, errors.New("relay needs rbac, jenkins, responder and audit")
+	case cfg.Store == nil || cfg.RBAC == nil || cfg.Slack == nil || cfg.Responder == nil || cfg.Signer == nil || cfg.Audit == nil:
+		return nil, errors.New("relay needs a store, rbac, slack, responder, signer and audit")
+	case len(cfg.Controllers) == 0:
+		return nil, errors.New("relay has no Jenkins controller configured: it would not know where builds may live")
 	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 8
-	}
-	if cfg.Queue <= 0 {
-		cfg.Queue = 1024
+	for _, c := range cfg.Controllers {
+		if c.URL == nil || c.Jenkins == nil || c.User == "" || c.Name == "" {
+			return nil, fmt.Errorf("controller %q needs a name, a Jenkins URL, credentials and the relay's Jenkins user", c.Name)
+		}
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 64 << 10
 	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = 30 * time.Second
+	if cfg.Poll <= 0 {
+		cfg.Poll = 250 * time.Millisecond
 	}
-	if cfg.ReplayWindow <= 0 {
-		cfg.ReplayWindow = 100000
+	if cfg.Lease <= 0 {
+		cfg.Lease = 10 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -114,220 +136,105 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.Log == nil {
 		cfg.Log = log.New(io.Discard, "", 0)
 	}
-	r := &Relay{cfg: cfg, jobs: make(chan job, cfg.Queue), answers: make(chan answer, cfg.Queue), seen: newSeen(cfg.ReplayWindow), metrics: newMetrics()}
-	for i := 0; i < cfg.Workers; i++ {
-		r.wg.Add(1)
-		go r.worker()
-		// Answers go through their own pool so a slow response_url never holds up Jenkins calls.
-		r.awg.Add(1)
-		go r.answerer()
+	if cfg.Replica == "" {
+		cfg.Replica = "relay-" + randomHex(4)
 	}
-	return r, nil
+	return &Relay{cfg: cfg, metrics: newMetrics(), kick: make(chan struct{}, 1), updates: make(chan redrawJob, 4096),
+		answers: make(chan answer, 4096), stop: make(chan struct{})}, nil
+}
+
+// Start runs the outbox deliverer, the clock (expiry, escalation), the Slack updater and the answerer.
+func (r *Relay) Start() {
+	r.wg.Add(4)
+	go r.deliverLoop()
+	go r.clockLoop()
+	go r.updateLoop()
+	go r.answerLoop()
+}
+
+// Close stops the background loops; undelivered decisions stay in the outbox for the next start.
+func (r *Relay) Close() {
+	r.once.Do(func() { close(r.stop) })
+	r.wg.Wait()
 }
 
 // Metrics returns the relay's metrics.
 func (r *Relay) Metrics() *Metrics { return r.metrics }
 
-// Close stops accepting work and waits for queued Jenkins calls to finish.
-func (r *Relay) Close() {
-	r.once.Do(func() {
-		close(r.jobs)
-		r.wg.Wait()
-		close(r.answers)
-	})
-	r.awg.Wait()
-}
-
-// Handler serves POST /slack/interactions, GET /healthz and GET /metrics.
+// Handler serves the request API, Slack interactions, health, readiness and metrics.
 func (r *Relay) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/approvals", r.serveCreate)
+	mux.HandleFunc("GET /v1/approvals/{id}", r.serveGet)
 	mux.HandleFunc("POST /slack/interactions", r.serveInteraction)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	mux.HandleFunc("GET /readyz", r.serveReady)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, req *http.Request) {
+		if n, err := r.cfg.Store.Undelivered(req.Context()); err == nil {
+			r.metrics.undelivered.Store(int64(n))
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_, _ = r.metrics.WriteTo(w)
 	})
 	return mux
 }
 
-func (r *Relay) serveInteraction(w http.ResponseWriter, req *http.Request) {
-	start := time.Now()
-	outcome, code := r.interaction(req)
-	r.metrics.count(outcome, time.Since(start))
-	w.WriteHeader(code)
+// Pinger is implemented by Jenkins clients that can check the controller answers.
+type Pinger interface {
+	Ping(ctx context.Context, root string) error
 }
 
-// interaction runs the checks that must pass before the 200 ack.
-func (r *Relay) interaction(req *http.Request) (string, int) {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, req.Body, r.cfg.MaxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return OutcomeTooLarge, http.StatusRequestEntityTooLarge
+func (r *Relay) serveReady(w http.ResponseWriter, req *http.Request) {
+	ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
+	defer cancel()
+	if err := r.cfg.Store.Ping(ctx); err != nil {
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	for _, c := range r.cfg.Controllers {
+		if p, ok := c.Jenkins.(Pinger); ok {
+			if err := p.Ping(ctx, c.URL.String()); err != nil {
+				http.Error(w, "jenkins "+c.Name+" unreachable", http.StatusServiceUnavailable)
+				return
+			}
 		}
-		return OutcomeBadPayload, http.StatusBadRequest
 	}
-	sv, err := slack.NewSecretsVerifier(req.Header, r.cfg.SigningSecret)
-	if err == nil {
-		_, _ = sv.Write(body)
-		err = sv.Ensure()
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// controller authenticates a bearer credential.
+func (r *Relay) controller(req *http.Request) (*Controller, int) {
+	const prefix = "Bearer "
+	h := req.Header.Get("Authorization")
+	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+		return nil, http.StatusUnauthorized
 	}
-	if err != nil {
-		outcome, reason := OutcomeForged, "request signature invalid or missing"
-		if errors.Is(err, slack.ErrExpiredTimestamp) {
-			outcome, reason = OutcomeStale, "request timestamp more than 5 minutes off"
+	sum := sha256.Sum256([]byte(h[len(prefix):]))
+	for i := range r.cfg.Controllers {
+		c := &r.cfg.Controllers[i]
+		if subtle.ConstantTimeCompare(sum[:], c.TokenSHA256[:]) == 1 {
+			if c.Revoked {
+				return nil, http.StatusForbidden
+			}
+			return c, 0
 		}
-		r.audit(audit.Record{Event: audit.EventForged, Reason: reason, Source: "http"})
-		r.cfg.Log.Printf("refused unsigned or stale request from %s: %s", req.RemoteAddr, reason)
-		return outcome, http.StatusUnauthorized
 	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil || form.Get("payload") == "" {
-		return OutcomeBadPayload, http.StatusBadRequest
-	}
-	cb, err := ParsePayload([]byte(form.Get("payload")))
-	if err != nil {
-		return OutcomeBadPayload, http.StatusBadRequest
-	}
-	outcome := r.Handle(cb, "sig:"+req.Header.Get("X-Slack-Signature"))
-	if outcome == OutcomeOverloaded {
-		return outcome, http.StatusServiceUnavailable
-	}
-	return outcome, http.StatusOK
+	return nil, http.StatusUnauthorized
 }
 
-// ParsePayload decodes a block_actions interaction payload and checks the fields the relay relies on.
-func ParsePayload(b []byte) (*slack.InteractionCallback, error) {
-	var cb slack.InteractionCallback
-	if err := cb.UnmarshalJSON(b); err != nil {
-		return nil, fmt.Errorf("decoding interaction payload: %w", err)
-	}
-	if cb.Type != slack.InteractionTypeBlockActions {
-		return &cb, nil // not ours; ignored later
-	}
-	if cb.User.ID == "" {
-		return nil, errors.New("interaction payload has no user.id")
-	}
-	return &cb, nil
-}
-
-// ourAction returns the first approve or reject action in cb.
-func ourAction(cb *slack.InteractionCallback) *slack.BlockAction {
-	for _, a := range cb.ActionCallback.BlockActions {
-		if a != nil && (a.ActionID == rgslack.ActionApprove || a.ActionID == rgslack.ActionReject) {
-			return a
+func (r *Relay) controllerNamed(name string) *Controller {
+	for i := range r.cfg.Controllers {
+		if r.cfg.Controllers[i].Name == name {
+			return &r.cfg.Controllers[i]
 		}
 	}
 	return nil
 }
 
-// Handle checks a parsed click and queues its Jenkins answer; extraKeys identify the transport request for
-// replay detection. It returns the outcome; it never blocks on Slack or Jenkins.
-func (r *Relay) Handle(cb *slack.InteractionCallback, extraKeys ...string) string {
-	if cb == nil || cb.Type != slack.InteractionTypeBlockActions {
-		return OutcomeIgnored
-	}
-	act := ourAction(cb)
-	if act == nil {
-		return OutcomeIgnored
-	}
-	actionTS := act.ActionTs
-	if actionTS == "" {
-		actionTS = cb.ActionTs
-	}
-	rec := audit.Record{
-		Team: cb.Team.ID, Channel: channelOf(cb), MessageTS: cb.Container.MessageTs, ActionTS: actionTS,
-		User: cb.User.ID, Source: "slack",
-	}
-	want := token.DecisionApprove
-	if act.ActionID == rgslack.ActionReject {
-		want = token.DecisionReject
-	}
-	claims, err := token.Verify(r.cfg.ButtonKey, act.Value, r.cfg.Now())
-	if err == nil && claims.Decision != want {
-		err = fmt.Errorf("%w: button %s carries a %s token", token.ErrSignature, act.ActionID, claims.Decision)
-	}
-	if err == nil && r.cfg.JenkinsURL != "" && !strings.HasPrefix(claims.BuildURL, strings.TrimRight(r.cfg.JenkinsURL, "/")+"/") {
-		err = fmt.Errorf("%w: build URL is outside the configured Jenkins", token.ErrSignature)
-	}
-	if err != nil {
-		fillClaims(&rec, claims)
-		if errors.Is(err, token.ErrExpired) {
-			rec.Event, rec.Reason = audit.EventExpired, "button token expired"
-			r.refuse(rec, cb.ResponseURL, "This approval request has expired; ask for a new one.")
-			return OutcomeExpired
-		}
-		rec.Event, rec.Reason = audit.EventDenied, "button token invalid: "+err.Error()
-		rec.BuildURL, rec.InputID = "", "" // unverified: do not record as fact
-		r.refuse(rec, cb.ResponseURL, "This button could not be verified; nothing was sent to Jenkins.")
-		return OutcomeTampered
-	}
-	fillClaims(&rec, claims)
-	keys := append([]string{"act:" + actionTS + ":" + cb.User.ID}, extraKeys...)
-	if r.seen.checkAndAdd(keys...) {
-		rec.Event, rec.Reason = audit.EventReplayed, "request seen before; not re-submitted"
-		r.audit(rec)
-		return OutcomeReplayed
-	}
-	d := r.cfg.RBAC.Check(rbac.Request{User: cb.User.ID, Service: claims.Service, Environment: claims.Environment, Branch: claims.Branch, Requester: claims.Requester})
-	if !d.Allowed {
-		rec.Event, rec.Reason = audit.EventDenied, d.Reason
-		r.refuse(rec, cb.ResponseURL, "Not allowed: "+d.Reason+".")
-		return OutcomeDenied
-	}
-	name := r.cfg.RBAC.JenkinsUser(cb.User.ID)
-	verb := "approved"
-	rec.Event = audit.EventApproved
-	if want == token.DecisionReject {
-		verb, rec.Event = "rejected", audit.EventRejected
-	}
-	rec.Decision = want
-	j := job{started: time.Now(), claims: claims, rec: rec, responseURL: cb.ResponseURL, params: []jenkins.Param{
-		{Name: ParamApprover, Value: cb.User.ID},
-		{Name: ParamApproverName, Value: name},
-		{Name: ParamEventID, Value: actionTS + "-" + cb.User.ID},
-		{Name: ParamComment, Value: fmt.Sprintf("%s via Slack by %s (%s)", verb, name, cb.User.ID)},
-		{Name: ParamDecision, Value: want},
-		{Name: ParamTraceID, Value: claims.TraceID},
-	}}
-	if !r.enqueue(j) {
-		r.seen.forget(keys...)
-		return OutcomeOverloaded
-	}
-	return OutcomeAccepted
-}
-
-func channelOf(cb *slack.InteractionCallback) string {
-	if cb.Channel.ID != "" {
-		return cb.Channel.ID
-	}
-	return cb.Container.ChannelID
-}
-
-func fillClaims(rec *audit.Record, c token.Claims) {
-	rec.TraceID, rec.BuildURL, rec.InputID, rec.Service, rec.Environment = c.TraceID, c.BuildURL, c.InputID, c.Service, c.Environment
-}
-
-// refuse audits a refused click and queues the answer to the clicker.
-func (r *Relay) refuse(rec audit.Record, responseURL, text string) {
-	r.audit(rec)
-	r.cfg.Log.Printf("%s: user %s trace %s: %s", rec.Event, rec.User, rec.TraceID, rec.Reason)
-	if responseURL != "" {
-		r.answer(responseURL, text)
-	}
-}
-
-func (r *Relay) enqueue(j job) (ok bool) {
-	defer func() {
-		if recover() != nil { // closed while shutting down
-			ok = false
-		}
-	}()
+func (r *Relay) nudge() {
 	select {
-	case r.jobs <- j:
-		return true
+	case r.kick <- struct{}{}:
 	default:
-		return false
 	}
 }
 
@@ -337,71 +244,10 @@ func (r *Relay) audit(rec audit.Record) {
 	}
 }
 
-func (r *Relay) worker() {
-	defer r.wg.Done()
-	for j := range r.jobs {
-		r.run(j)
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
 	}
-}
-
-func (r *Relay) run(j job) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CallTimeout)
-	defer cancel()
-	err := r.cfg.Jenkins.Submit(ctx, j.claims.BuildURL, j.claims.InputID, "Proceed", j.params)
-	var te *jenkins.TransientError
-	switch {
-	case err == nil:
-		r.metrics.jenkins[JenkinsOK].Add(1)
-		r.metrics.call.observe(time.Since(j.started))
-		r.audit(j.rec)
-		r.cfg.Log.Printf("%s: %s by %s (trace %s)", j.rec.Event, j.claims.Service, j.rec.User, j.rec.TraceID)
-		r.answer(j.responseURL, fmt.Sprintf("Recorded: you %s %s for %s; Jenkins has resumed the build.", j.rec.Event, j.claims.Service, j.claims.Environment))
-	case errors.Is(err, jenkins.ErrInputGone):
-		r.metrics.jenkins[JenkinsGone].Add(1)
-		rec := j.rec
-		rec.Event, rec.Reason, rec.Decision = audit.EventDenied, "already decided or the build has already finished", ""
-		r.audit(rec)
-		r.answer(j.responseURL, "This build has already finished or its approval was already decided; your click changed nothing.")
-	case errors.As(err, &te):
-		r.metrics.jenkins[JenkinsUnavailable].Add(1)
-		rec := j.rec
-		rec.Event, rec.Reason, rec.Decision = audit.EventFailed, "jenkins unavailable after retries: "+err.Error(), ""
-		r.audit(rec)
-		r.cfg.Log.Printf("jenkins unavailable for trace %s: %v", j.rec.TraceID, err)
-		r.answer(j.responseURL, "Jenkins could not be reached after several tries; your decision was NOT recorded. Please click again in a minute.")
-	default:
-		r.metrics.jenkins[JenkinsFailed].Add(1)
-		rec := j.rec
-		rec.Event, rec.Reason, rec.Decision = audit.EventFailed, "jenkins refused: "+err.Error(), ""
-		r.audit(rec)
-		r.cfg.Log.Printf("jenkins refused trace %s: %v", j.rec.TraceID, err)
-		r.answer(j.responseURL, "Jenkins refused the answer; your decision was NOT recorded. The relay operators have been told (see its log).")
-	}
-}
-
-// answer is a message for the clicker, sent through response_url.
-type answer struct{ url, text string }
-
-// answer queues a message for the clicker; it drops it (logged) rather than block when the queue is full.
-func (r *Relay) answer(responseURL, text string) {
-	if responseURL == "" {
-		return
-	}
-	defer func() { _ = recover() }() // closed while shutting down
-	select {
-	case r.answers <- answer{responseURL, text}:
-	default:
-		r.cfg.Log.Printf("answer queue full; dropped a reply to the clicker")
-	}
-}
-
-func (r *Relay) answerer() {
-	defer r.awg.Done()
-	for a := range r.answers {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := r.cfg.Responder.Respond(ctx, a.url, a.text); err != nil {
-			r.cfg.Log.Printf("answering the clicker failed: %v", err)
-		}
-		cancel()
-	}
+	return hex.EncodeToString(b)
 }

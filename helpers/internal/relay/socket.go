@@ -80,10 +80,13 @@ func (r *Relay) socketSession(ctx context.Context, api *slack.Client, opt Socket
 				if !ok || evt.Request == nil {
 					continue
 				}
-				if err := client.AckCtx(ctx, evt.Request.EnvelopeID, nil); err != nil {
-					r.cfg.Log.Printf("socket mode: ack failed: %v", err)
+				// Store first, ack after: an unstored click is not acked, so Slack delivers it again.
+				outcome := r.Handle(ctx, &cb)
+				if outcome != OutcomeUnavailable {
+					if err := client.AckCtx(ctx, evt.Request.EnvelopeID, nil); err != nil {
+						r.cfg.Log.Printf("socket mode: ack failed: %v", err)
+					}
 				}
-				outcome := r.Handle(&cb, "env:"+evt.Request.EnvelopeID)
 				r.metrics.count(outcome, time.Since(start))
 			}
 		}

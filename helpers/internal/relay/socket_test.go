@@ -14,9 +14,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
-
-	rgslack "github.com/release-gates/release-gates/helpers/internal/slack"
-	"github.com/release-gates/release-gates/helpers/internal/token"
 )
 
 // socketServer speaks apps.connections.open and the Socket Mode envelope protocol.
@@ -89,9 +86,10 @@ func (s *socketServer) click(c *websocket.Conn, envelope, payload string) {
 	}
 }
 
-func TestSocketModeAcksClicksAndReconnectsAfterADrop(t *testing.T) {
-	e := newEnv(t)
-	e.jenkins.AddInput("/job/payments/8", "approve-prod")
+func TestSocketModeAcksStoredClicksAndReconnectsAfterADrop(t *testing.T) {
+	e := newEnv(t, "sqlite:"+t.TempDir()+"/r.db")
+	resp := e.mustRequest(nil)
+	e.arm(resp)
 	s := newSocketServer(t)
 	api := slack.New("xoxb-test", slack.OptionAppLevelToken("xapp-1-test"), slack.OptionAPIURL(s.srv.URL+"/"))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -103,39 +101,30 @@ func TestSocketModeAcksClicksAndReconnectsAfterADrop(t *testing.T) {
 		cancel()
 		<-done
 	}()
-
-	payload := func(build, actionTS string) string {
-		tok := e.token("approve", nil)
-		if build != "7" {
-			tok = e.token("approve", func(c *token.Claims) { c.BuildURL = strings.Replace(c.BuildURL, "/7/", "/"+build+"/", 1) })
-		}
-		v, _ := url.ParseQuery(e.payload("U02BOB", rgslack.ActionApprove, tok, actionTS))
+	pl := func(user, actionTS string) string {
+		v, _ := url.ParseQuery(payload(user, "approve", resp.RequestID, actionTS))
 		return v.Get("payload")
 	}
 	c1 := s.next()
-	s.click(c1, "env-1", payload("7", "1700000200.1"))
-	if a := e.answer(); !strings.Contains(a, "resumed") {
-		t.Fatalf("answer %q", a)
+	s.click(c1, "env-1", pl("U02BOB", "1700000200.1"))
+	if cl, _ := e.relay.cfg.Store.Clicks(ctx, resp.RequestID); len(cl) != 1 {
+		t.Fatalf("acked before the click was stored: %+v", cl)
 	}
 	_ = c1.Close() // Slack drops the connection without a goodbye
 
 	c2 := s.next()
-	s.click(c2, "env-2", payload("8", "1700000201.1"))
-	if a := e.answer(); !strings.Contains(a, "resumed") {
-		t.Fatalf("answer %q", a)
-	}
+	s.click(c2, "env-2", pl("U03CAROL", "1700000201.1"))
 	if n := s.opens.Load(); n < 2 {
 		t.Fatalf("apps.connections.open called %d times, want a reconnect", n)
 	}
-	subs := e.jenkins.Submissions()
-	if len(subs) != 2 || subs[0].Build != "/job/payments/7" || subs[1].Build != "/job/payments/8" {
-		t.Fatalf("submissions %+v", subs)
+	if sub := e.waitSubmission(resp); sub.Params[ParamDecision] != "approved" {
+		t.Fatalf("submission %+v", sub)
 	}
 	_ = c2.Close()
 }
 
 func TestSocketModeReconnectsWhenSlackGoesSilent(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, "sqlite:"+t.TempDir()+"/r.db")
 	s := newSocketServer(t)
 	s.silent.Store(true)
 	api := slack.New("xoxb-test", slack.OptionAppLevelToken("xapp-1-test"), slack.OptionAPIURL(s.srv.URL+"/"))
@@ -158,7 +147,7 @@ func TestSocketModeReconnectsWhenSlackGoesSilent(t *testing.T) {
 }
 
 func TestSocketModeRetriesWhenTheAppTokenIsRefused(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, "sqlite:"+t.TempDir()+"/r.db")
 	s := newSocketServer(t)
 	api := slack.New("xoxb-test", slack.OptionAppLevelToken("xapp-wrong"), slack.OptionAPIURL(s.srv.URL+"/"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -240,10 +240,12 @@ type Recording struct {
 	Log      *log.Logger
 }
 
-// Recorded is where the records went: the heads of the index and the ledger after the append ("" when not written).
+// Recorded is where the records went: the heads of the index and the ledger after the append ("" when not written),
+// and the audit public key the ledger was checked with (nil when nothing was recorded).
 type Recorded struct {
 	IndexHead  string
 	LedgerHead string
+	AuditKey   crypto.PublicKey
 }
 
 func (r Recording) log() *log.Logger {
@@ -266,6 +268,7 @@ func VerifyAndRecord(ctx context.Context, rc *registry.Client, o Options, r Reco
 		}
 		defer ak.Close()
 		o.LedgerKeys = []crypto.PublicKey{ak.Public()}
+		done.AuditKey = ak.Public()
 	}
 	got, verr := Verify(ctx, rc, o, func(ch Check) { each(CheckItem(ch, r.log())) })
 	if ak == nil {

@@ -18,6 +18,8 @@ import (
 
 	"github.com/notaryproject/notation-go"
 
+	"github.com/release-gates/release-gates/helpers/internal/blob"
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/ledger"
@@ -314,6 +316,17 @@ func verifyBlobs(o Options, c *Check) error {
 		sigB64, err := os.ReadFile(b.Signature)
 		if err != nil {
 			return result.Errorf(result.ClassTamper, "blob %s: signature file %s: %v", b.Path, b.Signature, err)
+		}
+		if bundle.Is(sigB64) { // cosign v3's default: a sigstore bundle
+			digest, _, err := blob.HashFile(b.Path)
+			if err != nil {
+				return err
+			}
+			if _, err := bundle.VerifyDigest(sigB64, digest, pubs, "blob "+b.Path+": "+b.Signature); err != nil {
+				return err
+			}
+			verified = append(verified, b.Path)
+			continue
 		}
 		sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(sigB64)))
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/params"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -26,6 +27,9 @@ type Params struct {
 	ExpectDigest          string   `json:"expectDigest" doc:"sha256:... the single image must resolve to; a moved tag is rejected." example:"'sha256:9f86d0...'"`
 	Checksums             string   `json:"checksums" doc:"also write this goreleaser-style SHA256SUMS of the files and sign it." example:"'dist/SHA256SUMS'"`
 	Bundle                bool     `json:"bundle" default:"false" doc:"also write <file>.bundle (cosign key-based bundle, for cosign verify-blob --bundle)." example:"true"`
+	BundleFormat          string   `json:"bundleFormat" doc:"v0.3: write blob bundles as sigstore bundle v0.3 (implies bundle) and attach a bundle v0.3 referrer to each image, as cosign v3 does by default." example:"'v0.3'"`
+	TimestampURL          string   `json:"timestampUrl" doc:"RFC 3161 timestamp authority for the notation signatures, so they verify after the certificate expires." example:"'https://tsa.example.com/tsr'"`
+	TimestampRootCert     string   `json:"timestampRootCert" need:"required with timestampUrl" doc:"PEM root certificate of the timestampUrl authority." example:"'pki/tsa-root.pem'"`
 	ExpectPlatform        string   `json:"expectPlatform" doc:"Go binaries among files must be built for this os/arch." example:"'linux/amd64'"`
 	AllowDirty            bool     `json:"allowDirty" default:"false" doc:"accept Go binaries built from a modified work tree (vcs.modified=true)." example:"true"`
 	OutDir                string   `json:"outDir" doc:"write blob signatures here instead of next to each file." example:"'dist/signatures'"`
@@ -104,6 +108,15 @@ func (p *Params) Validate() error {
 	}
 	if (p.TrustPolicy == "") != (p.TrustStore == "") {
 		return inputf("set trustPolicy and trustStore together (the notation trust policy JSON and its trust store dir)")
+	}
+	if _, err := bundle.ParseFormat(p.BundleFormat); err != nil {
+		return inputf("bundleFormat must be v0.3 (or unset); got '%s'", p.BundleFormat)
+	}
+	if (p.TimestampURL == "") != (p.TimestampRootCert == "") {
+		return inputf("set timestampUrl and timestampRootCert together (the timestamp authority and its PEM root certificate)")
+	}
+	if p.TimestampURL != "" && (len(p.Images) == 0 || !p.has("notation")) {
+		return inputf("timestampUrl applies to notation signatures of images: set images and keep 'notation' in formats")
 	}
 	if p.Parallel < 1 || p.Parallel > 64 {
 		return inputf("parallel must be a whole number from 1 to 64; got %d", p.Parallel)

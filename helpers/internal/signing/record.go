@@ -4,6 +4,7 @@ import (
 	"log"
 
 	"github.com/release-gates/release-gates/helpers/internal/blob"
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -56,6 +57,9 @@ func ImageItem(o image.Outcome, verb string, lg *log.Logger) result.Item {
 	}
 	if o.Cosign != nil {
 		it.Details["cosign"] = map[string]any{"location": o.Cosign.Location, "signatures": o.Cosign.Signatures, "reused": o.Cosign.Reused, "verified": o.Cosign.Verified}
+		if b := o.Cosign.Bundle; b != nil {
+			it.Details["cosign_bundle"] = map[string]any{"format": bundle.FormatV03, "location": "referrers", "reused": b.Reused}
+		}
 	}
 	if o.Notation != nil {
 		it.Details["notation"] = map[string]any{"media_type": o.Notation.MediaType, "reused": o.Notation.Reused, "verified": o.Notation.Verified}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/release-gates/release-gates/helpers/internal/blob"
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
@@ -116,7 +117,8 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 				return result.Errorf(result.ClassOf(err), "files: %w", err)
 			}
 			return SignBlobs(ctx, rec, k, files, BlobSignOptions{
-				SignOptions: blob.SignOptions{Parallel: p.Parallel, OutDir: p.OutDir, Checksums: p.Checksums, Bundle: p.Bundle,
+				SignOptions: blob.SignOptions{Parallel: p.Parallel, OutDir: p.OutDir, Checksums: p.Checksums, Bundle: p.Bundle || p.BundleFormat != "",
+					BundleFormat:   bundleFormat(p.BundleFormat),
 					ExpectPlatform: p.ExpectPlatform, AllowDirty: p.AllowDirty, Log: o.Log},
 				Load: loadOpts, PublicKeyOut: pubOut})
 		})
@@ -148,7 +150,8 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 		}
 		ok = stage("imageSign", func(rec *result.Recorder) error {
 			return SignImages(ctx, rec, rc, k, p.Images, ImageSignOptions{Formats: formats, NotationFormat: p.NotationFormat, Referrers: p.Referrers,
-				ExpectDigest: p.ExpectDigest, CertChain: p.CertChain, Parallel: p.Parallel, Load: loadOpts, PublicKeyOut: pubOut, Log: o.Log})
+				ExpectDigest: p.ExpectDigest, BundleFormat: p.BundleFormat, TimestampURL: p.TimestampURL, TimestampRootCert: p.TimestampRootCert,
+				CertChain: p.CertChain, Parallel: p.Parallel, Load: loadOpts, PublicKeyOut: pubOut, Log: o.Log})
 		})
 		if ok && pubOut != "" {
 			exported, verifyKeys = pubOut, []string{pubOut}
@@ -170,6 +173,12 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 	out.PubKey = exported
 	out.combine(p, o)
 	return out
+}
+
+// bundleFormat normalises a validated bundleFormat parameter ("0.3" is "v0.3").
+func bundleFormat(s string) string {
+	f, _ := bundle.ParseFormat(s)
+	return f
 }
 
 // combine builds the map the step returns (the helper result schema, so slackApproval can summarise it).

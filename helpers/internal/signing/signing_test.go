@@ -60,6 +60,9 @@ func TestValidateNamesTheJenkinsfileKeyOfEveryRule(t *testing.T) {
 		{`{"key":"k","files":["f"],"verifyKeys":["pkcs11:token=t;object=o?pin-value=4711"]}`, "verifyKeys must list public key files"},
 		{`{"key":"k","files":["f"],"verifyKeys":[" "]}`, "verifyKeys must list public key files"},
 		{`{"key":"k","files":"dist/*"}`, "parameter 'files' must be a List of Strings"},
+		{`{"key":"k","files":["f"],"bundleFormat":"v0.2"}`, "bundleFormat must be v0.3 (or unset); got 'v0.2'"},
+		{`{"key":"k","images":["r/a:1"],"certChain":"c","timestampUrl":"https://tsa"}`, "set timestampUrl and timestampRootCert together"},
+		{`{"key":"k","images":["r/a:1"],"formats":["cosign"],"timestampUrl":"https://tsa","timestampRootCert":"r.pem"}`, "timestampUrl applies to notation signatures of images"},
 		{`{"key":"k","files":["f"],"paralel":2}`, "unknown parameter 'paralel' (did you mean 'parallel'?)"},
 	}
 	for _, c := range cases {

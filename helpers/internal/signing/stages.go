@@ -12,10 +12,12 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/atomicfile"
 	"github.com/release-gates/release-gates/helpers/internal/blob"
+	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/tsa"
 )
 
 func discard(lg *log.Logger) *log.Logger {
@@ -103,17 +105,25 @@ type ImageSignOptions struct {
 	NotationFormat string // jws or cose
 	Referrers      bool
 	ExpectDigest   string // sha256:... the single image must resolve to
-	CertChain      string // PEM chain file, leaf first; default: the keyring's chain of k
-	Parallel       int
-	Load           keys.LoadOptions
-	PublicKeyOut   string // also write the key's public PEM here
-	Log            *log.Logger
+	BundleFormat   string // "v0.3" also attaches a sigstore bundle v0.3 referrer (cosign v3's default)
+	// TimestampURL, with TimestampRootCert, gives notation signatures an RFC 3161 timestamp (notation sign --timestamp-url).
+	TimestampURL      string
+	TimestampRootCert string
+	CertChain         string // PEM chain file, leaf first; default: the keyring's chain of k
+	Parallel          int
+	Load              keys.LoadOptions
+	PublicKeyOut      string // also write the key's public PEM here
+	Log               *log.Logger
 }
 
 // SignImages signs every image by digest with k in the formats, records one item per image and counts the signatures.
 func SignImages(ctx context.Context, rec *result.Recorder, rc *registry.Client, k Key, images []string, o ImageSignOptions) error {
 	lg := discard(o.Log)
 	mediaType, err := image.NotationMediaType(o.NotationFormat)
+	if err != nil {
+		return err
+	}
+	bundleFormat, err := bundle.ParseFormat(o.BundleFormat)
 	if err != nil {
 		return err
 	}
@@ -147,9 +157,18 @@ func SignImages(ctx context.Context, rec *result.Recorder, rc *registry.Client, 
 		}
 		rec.Set("public_key", o.PublicKeyOut)
 	}
+	ik := image.Key{Signer: key.Signer, CertChain: key.CertChain, ID: key.ID}
+	if o.TimestampURL != "" || o.TimestampRootCert != "" {
+		a, err := tsa.Open(o.TimestampURL, o.TimestampRootCert)
+		if err != nil {
+			return err
+		}
+		ik.Timestamper, ik.TSARootCAs = a.Timestamper, a.Roots
+		rec.Set("timestamp_url", o.TimestampURL)
+	}
 	var made atomic.Int64
-	err = image.SignAll(ctx, rc, images, image.Key{Signer: key.Signer, CertChain: key.CertChain, ID: key.ID},
-		image.SignOptions{Formats: o.Formats, NotationMediaType: mediaType, Referrers: o.Referrers, Expect: expect, Workers: o.Parallel},
+	err = image.SignAll(ctx, rc, images, ik,
+		image.SignOptions{Formats: o.Formats, NotationMediaType: mediaType, Referrers: o.Referrers, BundleFormat: bundleFormat, Expect: expect, Workers: o.Parallel},
 		func(out image.Outcome) {
 			rec.Add(ImageItem(out, "signed", lg))
 			made.Add(NewSignatures(out))

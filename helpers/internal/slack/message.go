@@ -31,6 +31,7 @@ type Request struct {
 type Summary struct {
 	Helper, Verb, Status string
 	Lines                []string
+	Digests              []string // sha256:... digests of the items
 }
 
 // LoadSummary reads a result.Result JSON file written by any helper.
@@ -48,6 +49,12 @@ func LoadSummary(path string) (Summary, error) {
 		line := fmt.Sprintf("%s %s", statusIcon(it.Status), it.Name)
 		if d, ok := it.Details["digest"].(string); ok && d != "" {
 			line += " `" + d + "`"
+			if i := strings.LastIndex(d, "@"); i >= 0 {
+				d = d[i+1:] // an image reference by digest
+			}
+			if strings.HasPrefix(d, "sha256:") {
+				s.Digests = append(s.Digests, d)
+			}
 		}
 		s.Lines = append(s.Lines, line)
 	}
@@ -143,4 +150,78 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
+}
+
+// View is the relay's approval message at one moment: the request, the tally, and (once closed) the outcome.
+type View struct {
+	Request
+	RequestID string
+	Required  int
+	Approvals []string // "name (U...)" of each approval so far, in order
+	Summary   []string // one line per artifact or gate
+	// State is pending, approved, rejected or expired; buttons show only while pending.
+	State  string
+	Reason string
+}
+
+// ProgressLine is the tally line, e.g. "1 of 2: bob approved".
+func (v View) ProgressLine() string {
+	if len(v.Approvals) == 0 {
+		return fmt.Sprintf("0 of %d approvals", v.Required)
+	}
+	return fmt.Sprintf("%d of %d: %s approved", len(v.Approvals), v.Required, strings.Join(v.Approvals, ", "))
+}
+
+// ViewBlocks renders v; the buttons carry the request id and appear only while the request is pending.
+func ViewBlocks(v View) ([]slack.Block, string) {
+	md := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+	}
+	header := slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(fmt.Sprintf("Release approval: %s → %s", v.Service, v.Environment), 150), false, false))
+	fields := []*slack.TextBlockObject{
+		md("*Service*\n" + esc(v.Service)), md("*Environment*\n" + esc(v.Environment)), md("*Version*\n" + esc(v.Version)),
+		md("*Commit*\n`" + esc(shortSHA(v.Commit)) + "`"), md("*Branch*\n" + esc(v.Branch)), md("*Requested by*\n" + mentions(v.Requester)),
+	}
+	blocks := []slack.Block{header, slack.NewSectionBlock(nil, fields, nil), slack.NewSectionBlock(md(fmt.Sprintf("<%s|Open the build in Jenkins>", v.BuildURL)), nil, nil)}
+	if len(v.Summary) > 0 {
+		blocks = append(blocks, slack.NewSectionBlock(md(truncate(esc(strings.Join(v.Summary, "\n")), maxSectionText)), nil, nil))
+	}
+	status := ":hourglass_flowing_sand: " + esc(v.ProgressLine())
+	text := RequestText(v.Request)
+	switch v.State {
+	case "approved":
+		status, text = ":white_check_mark: *Approved* · "+esc(v.ProgressLine()), "Release approved: "+v.Service+" → "+v.Environment
+	case "rejected":
+		status, text = ":no_entry: *Rejected* · "+esc(v.Reason), "Release rejected: "+v.Service+" → "+v.Environment
+	case "expired":
+		status, text = ":hourglass: *Expired* · "+esc(v.ProgressLine()), "Release approval expired: "+v.Service+" → "+v.Environment
+	}
+	blocks = append(blocks, slack.NewSectionBlock(md(status), nil, nil))
+	if v.State == "pending" || v.State == "" {
+		approve := slack.NewButtonBlockElement(ActionApprove, v.RequestID, slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false)).WithStyle(slack.StylePrimary)
+		reject := slack.NewButtonBlockElement(ActionReject, v.RequestID, slack.NewTextBlockObject(slack.PlainTextType, "Reject", false, false)).WithStyle(slack.StyleDanger)
+		blocks = append(blocks, slack.NewActionBlock(BlockActions, approve, reject))
+	}
+	blocks = append(blocks, slack.NewContextBlock("", md(fmt.Sprintf("trace `%s` · request `%s` · expires %s", esc(v.TraceID), esc(shortID(v.RequestID)), v.Expires.UTC().Format(time.RFC3339)))))
+	return blocks, text
+}
+
+func mentions(ids string) string {
+	var out []string
+	for _, id := range strings.Split(ids, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			out = append(out, "<@"+esc(id)+">")
+		}
+	}
+	if len(out) == 0 {
+		return "unknown"
+	}
+	return strings.Join(out, ", ")
+}
+
+func shortID(s string) string {
+	if len(s) > 8 {
+		return s[:8]
+	}
+	return s
 }

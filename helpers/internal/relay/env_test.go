@@ -1,0 +1,314 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/slack-go/slack"
+
+	"github.com/release-gates/release-gates/helpers/internal/audit"
+	"github.com/release-gates/release-gates/helpers/internal/decision"
+	"github.com/release-gates/release-gates/helpers/internal/jenkins"
+	"github.com/release-gates/release-gates/helpers/internal/rbac"
+	rgslack "github.com/release-gates/release-gates/helpers/internal/slack"
+	"github.com/release-gates/release-gates/helpers/internal/store"
+	"github.com/release-gates/release-gates/helpers/internal/testing/jenkinsfake"
+	"github.com/release-gates/release-gates/helpers/internal/testing/pgtest"
+)
+
+var pg *pgtest.Server
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &pg)) }
+
+const (
+	signingSecret = "signing-secret-for-tests"
+	relayUser     = "slack-relay"
+	jenkinsToken  = "jenkins-api-token-1"
+	ctlToken      = "controller-token-0123456789"
+	build         = "/job/orders/7"
+)
+
+const testRBAC = `version: 1
+users: {U01ALICE: alice, U02BOB: bob, U03CAROL: carol, U04DAVE: dave}
+groups: {S01RELEASE: [U01ALICE, U02BOB, U03CAROL]}
+identities: {"alice@example.com": U01ALICE}
+approvals:
+  - {service: orders, environment: prod, approvers: [S01RELEASE], required: 2, allowSelfApproval: false, branches: [main],
+     escalationGroup: S01RELEASE, escalateAfter: 10m, maxTimeout: 1h}
+  - {service: orders, environment: staging, approvers: [U04DAVE], required: 1, allowSelfApproval: true}
+`
+
+// fakeSlack records the relay's Web API calls (the relay's Slack interface).
+type fakeSlack struct {
+	mu      sync.Mutex
+	posts   int
+	updates [][]slack.Block
+	replies []string
+}
+
+func (f *fakeSlack) Post(_ context.Context, channel, _ string, _ []slack.Block) (string, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.posts++
+	return channel, fmt.Sprintf("1700000000.%06d", f.posts), nil
+}
+
+func (f *fakeSlack) Update(_ context.Context, _, _, _ string, blocks []slack.Block) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.updates = append(f.updates, blocks)
+	return nil
+}
+
+func (f *fakeSlack) Reply(_ context.Context, _, _, text string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replies = append(f.replies, text)
+	return "1.1", nil
+}
+
+// lastUpdate returns the last message rendered as JSON text.
+func (f *fakeSlack) lastUpdate() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.updates) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(f.updates[len(f.updates)-1])
+	return string(b)
+}
+
+type answers struct {
+	mu   sync.Mutex
+	text []string
+}
+
+func (a *answers) Respond(_ context.Context, _, text string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.text = append(a.text, text)
+	return nil
+}
+
+func (a *answers) all() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return strings.Join(a.text, "\n")
+}
+
+type env struct {
+	t       *testing.T
+	dsn     string
+	jenkins *jenkinsfake.Server
+	jurl    string
+	slack   *fakeSlack
+	answers *answers
+	signer  *decision.Signer
+	relay   *Relay
+	srv     *httptest.Server
+	now     atomic.Int64 // unix ms offset added to the real clock
+	audit   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func fastRetry() backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxElapsedTime = 5*time.Millisecond, 300*time.Millisecond
+	return b
+}
+
+// newEnv starts a fake Jenkins with build 7 running (started by alice), and a relay on dsn.
+func newEnv(t *testing.T, dsn string) *env {
+	e := &env{t: t, dsn: dsn, jenkins: jenkinsfake.New(relayUser, jenkinsToken), slack: &fakeSlack{}, answers: &answers{}, audit: &syncBuffer{}}
+	js := httptest.NewServer(e.jenkins)
+	t.Cleanup(js.Close)
+	e.jurl = js.URL
+	e.jenkins.StartBuild(build, "alice")
+	s, err := decision.GenerateKey(filepath.Join(t.TempDir(), "decision.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.signer = s
+	e.start()
+	return e
+}
+
+func (e *env) controllers() []Controller {
+	u, _ := ParseJenkinsURL(e.jurl)
+	return []Controller{{Name: "ci", URL: u, TokenSHA256: sha256.Sum256([]byte(ctlToken)), User: relayUser,
+		Jenkins: &jenkins.Client{User: relayUser, Token: jenkinsToken, Retry: fastRetry}}}
+}
+
+// start (re)starts the relay process on the same database.
+func (e *env) start() {
+	t := e.t
+	st, err := store.Open(context.Background(), e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := rbac.Parse([]byte(testRBAC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aw := audit.New(e.audit)
+	r, err := New(Config{Store: st, RBAC: cfg, Controllers: e.controllers(), Slack: e.slack, Responder: e.answers, Signer: e.signer,
+		Audit: aw, SigningSecret: signingSecret, Poll: 20 * time.Millisecond, Lease: 2 * time.Second,
+		Now: func() time.Time { return time.Now().Add(time.Duration(e.now.Load()) * time.Millisecond) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start()
+	e.relay = r
+	e.srv = httptest.NewServer(r.Handler())
+	t.Cleanup(func() { e.stop(); _ = st.Close() })
+}
+
+func (e *env) stop() {
+	if e.srv != nil {
+		e.srv.Close()
+		e.relay.Close()
+		e.srv = nil
+	}
+}
+
+func (e *env) advance(d time.Duration) { e.now.Add(d.Milliseconds()) }
+
+func (e *env) body(mod func(*ApprovalRequest)) ApprovalRequest {
+	ar := ApprovalRequest{BuildURL: e.jurl + build + "/", TraceID: "rg-trace-1", Service: "orders", Environment: "prod", Version: "1.0.0",
+		Commit: "0123456789abcdef0123456789abcdef01234567", Branch: "main", Channel: "C0DEPLOY",
+		Digests: []string{"sha256:" + strings.Repeat("ab", 32)}, Summary: []string{"signed orders-linux-amd64"}}
+	if mod != nil {
+		mod(&ar)
+	}
+	return ar
+}
+
+// request posts an approval request with bearer and returns the status and the decoded body.
+func (e *env) request(bearer string, ar ApprovalRequest) (int, ApprovalResponse, apiError) {
+	b, _ := json.Marshal(ar)
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/approvals", bytes.NewReader(b))
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var ok ApprovalResponse
+	var bad apiError
+	if resp.StatusCode == http.StatusCreated {
+		_ = json.Unmarshal(raw, &ok)
+	} else {
+		_ = json.Unmarshal(raw, &bad)
+	}
+	return resp.StatusCode, ok, bad
+}
+
+func (e *env) mustRequest(mod func(*ApprovalRequest)) ApprovalResponse {
+	code, resp, bad := e.request(ctlToken, e.body(mod))
+	if code != http.StatusCreated {
+		e.t.Fatalf("request: %d %+v", code, bad)
+	}
+	return resp
+}
+
+func payload(user, action, requestID, actionTS string) string {
+	id := rgslack.ActionApprove
+	if action == "reject" {
+		id = rgslack.ActionReject
+	}
+	p, _ := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]any{"id": user}, "team": map[string]any{"id": "T1"},
+		"channel": map[string]any{"id": "C0DEPLOY"}, "container": map[string]any{"message_ts": "1700000000.000001"}, "response_url": "https://hooks.slack.test/r",
+		"actions": []map[string]any{{"type": "button", "block_id": rgslack.BlockActions, "action_id": id, "value": requestID, "action_ts": actionTS}}})
+	return url.Values{"payload": {string(p)}}.Encode()
+}
+
+func sign(req *http.Request, body string) {
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	m := hmac.New(sha256.New, []byte(signingSecret))
+	fmt.Fprintf(m, "v0:%s:%s", ts, body)
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(m.Sum(nil)))
+}
+
+// click posts a signed click and returns the HTTP status.
+func (e *env) click(user, action, requestID, actionTS string) int {
+	body := payload(user, action, requestID, actionTS)
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/slack/interactions", strings.NewReader(body))
+	sign(req, body)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// arm makes the pipeline reach the request's input with the parameters the step declares.
+func (e *env) arm(resp ApprovalResponse) {
+	e.jenkins.Arm(build, jenkinsfake.Input{ID: resp.InputID, Message: "approve?", Submitter: resp.Submitter, Params: resp.InputParams})
+}
+
+func (e *env) waitSubmission(resp ApprovalResponse) jenkinsfake.Submission {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	sub, err := e.jenkins.WaitSubmission(ctx, build, resp.InputID)
+	if err != nil {
+		e.t.Fatalf("%v (audit: %s)", err, e.audit.String())
+	}
+	return sub
+}
+
+// eventually polls cond for up to 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func backends(t *testing.T, f func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, "sqlite:"+filepath.Join(t.TempDir(), "relay.db")) })
+	t.Run("postgres", func(t *testing.T) { f(t, pg.NewDB(t)) })
+}

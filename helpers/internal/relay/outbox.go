@@ -1,0 +1,349 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/release-gates/release-gates/helpers/internal/audit"
+	"github.com/release-gates/release-gates/helpers/internal/jenkins"
+	rgslack "github.com/release-gates/release-gates/helpers/internal/slack"
+	"github.com/release-gates/release-gates/helpers/internal/store"
+)
+
+// Delivery outcomes, used as the metrics label.
+const (
+	DeliverySubmitted = "submitted"          // Jenkins accepted the answer
+	DeliveryPresumed  = "presumed-submitted" // a replica posted before it died, and the input is gone since
+	DeliveryGone      = "build-gone"         // the build finished or disappeared before the input was reached
+	DeliveryWaiting   = "waiting"            // the input is not pending yet; tried again shortly
+	DeliveryFailed    = "failed"             // Jenkins refused or was unreachable; tried again later
+)
+
+var deliveryResults = []string{DeliverySubmitted, DeliveryPresumed, DeliveryGone, DeliveryWaiting, DeliveryFailed}
+
+func (r *Relay) deliverLoop() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.Poll)
+	defer t.Stop()
+	for {
+		r.deliverDue()
+		select {
+		case <-r.stop:
+			return
+		case <-r.kick:
+		case <-t.C:
+		}
+	}
+}
+
+// deliverDue claims due outbox rows and delivers each one, concurrently, until none is due.
+func (r *Relay) deliverDue() {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Lease*9/10)
+		rows, err := r.cfg.Store.Claim(ctx, r.cfg.Replica, r.cfg.Now(), r.cfg.Lease, 32)
+		if err != nil {
+			cancel()
+			r.cfg.Log.Printf("outbox: claiming failed: %v", err)
+			return
+		}
+		if len(rows) == 0 {
+			cancel()
+			return
+		}
+		done := make(chan struct{}, len(rows))
+		for _, d := range rows {
+			go func(d store.Delivery) {
+				r.deliver(ctx, d)
+				done <- struct{}{}
+			}(d)
+		}
+		for range rows {
+			<-done
+		}
+		cancel()
+	}
+}
+
+// deliver answers one input: only when Jenkins lists it as pending, and at most once.
+func (r *Relay) deliver(ctx context.Context, d store.Delivery) {
+	sr, err := r.cfg.Store.Request(ctx, d.RequestID)
+	if err != nil {
+		r.retry(ctx, d, "loading the request: "+err.Error())
+		return
+	}
+	ctl := r.controllerNamed(sr.Controller)
+	if ctl == nil {
+		r.retry(ctx, d, "controller "+sr.Controller+" is no longer configured")
+		return
+	}
+	pending, err := ctl.Jenkins.PendingInputs(ctx, d.BuildURL)
+	if errors.Is(err, jenkins.ErrNoBuild) {
+		r.finish(ctx, d, sr, DeliveryGone)
+		return
+	}
+	if err != nil {
+		r.retry(ctx, d, "reading pending inputs: "+err.Error())
+		return
+	}
+	id := jenkins.Capitalize(d.InputID)
+	if !slices.ContainsFunc(pending, func(p jenkins.PendingInput) bool { return p.ID == id }) {
+		if d.SubmitStarted {
+			// Only a pending input is ever posted to, and it stays pending until answered: it was answered.
+			r.finish(ctx, d, sr, DeliveryPresumed)
+			return
+		}
+		b, err := ctl.Jenkins.BuildInfo(ctx, d.BuildURL)
+		switch {
+		case errors.Is(err, jenkins.ErrNoBuild) || (err == nil && !b.Building):
+			r.finish(ctx, d, sr, DeliveryGone)
+		default:
+			r.metrics.delivery(DeliveryWaiting)
+			_ = r.cfg.Store.Retry(ctx, d.RequestID, r.cfg.Now().Add(waitBackoff(d.Attempts)), "waiting for the pipeline to reach the input")
+		}
+		return
+	}
+	if err := r.cfg.Store.StartSubmit(ctx, d.RequestID, r.cfg.Replica, r.cfg.Now()); err != nil {
+		return // another replica owns it now
+	}
+	var params []jenkins.Param
+	_ = json.Unmarshal(d.Params, &params)
+	err = ctl.Jenkins.Submit(ctx, d.BuildURL, d.InputID, "Proceed", params)
+	switch {
+	case err == nil:
+		r.finish(ctx, d, sr, DeliverySubmitted)
+	case errors.Is(err, jenkins.ErrInputGone):
+		// Answered or aborted between the listing and the POST; the next round decides which.
+		r.retry(ctx, d, "the input went away before the answer")
+	default:
+		r.retry(ctx, d, "submitting: "+err.Error())
+	}
+}
+
+func (r *Relay) finish(ctx context.Context, d store.Delivery, sr store.Request, outcome string) {
+	if err := r.cfg.Store.Delivered(ctx, d.RequestID, outcome, r.cfg.Now()); err != nil {
+		r.cfg.Log.Printf("outbox: marking %s delivered failed (it is re-checked): %v", d.RequestID[:8], err)
+		return
+	}
+	r.metrics.delivery(outcome)
+	if outcome == DeliverySubmitted {
+		r.metrics.deliveredAfter(d.RequestID)
+	}
+	ev := audit.EventApproved
+	switch d.Decision {
+	case store.StateRejected:
+		ev = audit.EventRejected
+	case store.StateExpired:
+		ev = audit.EventExpired
+	}
+	if outcome == DeliveryGone {
+		ev = audit.EventFailed
+	}
+	r.audit(audit.Record{Event: ev, TraceID: sr.TraceID, BuildURL: sr.BuildURL, InputID: sr.InputID, Service: sr.Service,
+		Environment: sr.Environment, Decision: d.Decision, Reason: "jenkins answer: " + outcome, Source: "outbox:" + r.cfg.Replica})
+	r.cfg.Log.Printf("request %s: %s delivered to %s (%s)", d.RequestID[:8], d.Decision, d.BuildURL, outcome)
+}
+
+func (r *Relay) retry(ctx context.Context, d store.Delivery, why string) {
+	r.metrics.delivery(DeliveryFailed)
+	r.cfg.Log.Printf("outbox: request %s: %s; retrying", d.RequestID[:8], why)
+	_ = r.cfg.Store.Retry(ctx, d.RequestID, r.cfg.Now().Add(failBackoff(d.Attempts)), why)
+}
+
+// waitBackoff polls a not-yet-pending input quickly first: the pipeline usually re-arms within seconds.
+func waitBackoff(attempts int) time.Duration {
+	d := time.Duration(attempts) * 50 * time.Millisecond
+	return min(max(d, 20*time.Millisecond), 2*time.Second)
+}
+
+// failBackoff waits longer after failures, up to a minute.
+func failBackoff(attempts int) time.Duration {
+	d := 250 * time.Millisecond << min(attempts, 8)
+	return min(d, time.Minute)
+}
+
+func (r *Relay) clockLoop() {
+	defer r.wg.Done()
+	t := time.NewTicker(max(r.cfg.Poll, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			r.Tick(context.Background())
+		}
+	}
+}
+
+// Tick expires requests past their deadline and escalates those due, on the relay's clock.
+func (r *Relay) Tick(ctx context.Context) {
+	now := r.cfg.Now()
+	expire, escalate, err := r.cfg.Store.Due(ctx, now)
+	if err != nil {
+		r.cfg.Log.Printf("clock: %v", err)
+		return
+	}
+	for _, id := range expire {
+		ok, sr, err := r.cfg.Store.Decide(ctx, id, now, r.expirer(now))
+		if err != nil || !ok {
+			continue
+		}
+		r.metrics.decided(store.StateExpired)
+		r.audit(audit.Record{Event: audit.EventExpired, TraceID: sr.TraceID, BuildURL: sr.BuildURL, InputID: sr.InputID, Service: sr.Service,
+			Environment: sr.Environment, Reason: "deadline passed", Source: "clock"})
+		r.queueRedraw(redrawJob{id: id})
+		r.nudge()
+	}
+	for _, id := range escalate {
+		won, err := r.cfg.Store.MarkEscalated(ctx, id)
+		if err != nil || !won {
+			continue
+		}
+		sr, err := r.cfg.Store.Request(ctx, id)
+		if err != nil {
+			continue
+		}
+		var snap struct {
+			EscalationGroup string `json:"escalationGroup"`
+		}
+		_ = json.Unmarshal(sr.Rule, &snap)
+		if snap.EscalationGroup == "" || sr.MessageTS == "" {
+			continue
+		}
+		text := "<!subteam^" + snap.EscalationGroup + "> this release of " + sr.Service + " to " + sr.Environment + " is still waiting for approval."
+		if _, err := r.cfg.Slack.Reply(ctx, sr.Channel, sr.MessageTS, text); err != nil {
+			r.cfg.Log.Printf("escalating %s: %v", id[:8], err)
+		}
+	}
+}
+
+// redrawJob redraws one request's message: from the click's committed snapshot (so a quick second click still
+// shows "1 of 2" first), or, with req nil, from the database.
+type redrawJob struct {
+	id     string
+	req    *store.Request
+	clicks []store.Click
+}
+
+// queueRedraw hands a redraw to the updater.
+func (r *Relay) queueRedraw(j redrawJob) {
+	select {
+	case r.updates <- j:
+	default:
+		r.cfg.Log.Printf("slack update queue full; request %s is redrawn at its next change", j.id[:8])
+	}
+}
+
+func (r *Relay) updateLoop() {
+	defer r.wg.Done()
+	const workers = 4
+	lanes := make([]chan redrawJob, workers)
+	done := make(chan struct{})
+	for i := range lanes {
+		lanes[i] = make(chan redrawJob, 256)
+		go func(ch chan redrawJob) {
+			drawn := map[string]int{} // request -> clicks shown; a snapshot older than what is shown is skipped
+			for j := range ch {
+				r.redraw(j, drawn)
+			}
+			done <- struct{}{}
+		}(lanes[i])
+	}
+	defer func() {
+		for _, ch := range lanes {
+			close(ch)
+		}
+		for range lanes {
+			<-done
+		}
+	}()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case j := <-r.updates:
+			h := fnv.New32a()
+			_, _ = h.Write([]byte(j.id))
+			lanes[h.Sum32()%workers] <- j // one lane per request keeps its redraws in order
+		}
+	}
+}
+
+// redraw renders and sends one message state; closed states always render from the database.
+func (r *Relay) redraw(j redrawJob, drawn map[string]int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sr store.Request
+	clicks := j.clicks
+	if j.req != nil && j.req.State == store.StatePending {
+		sr = *j.req
+		if len(clicks) <= drawn[j.id] {
+			return // a newer state is already shown
+		}
+	} else {
+		var err error
+		if sr, err = r.cfg.Store.Request(ctx, j.id); err != nil {
+			return
+		}
+		if clicks, err = r.cfg.Store.Clicks(ctx, j.id); err != nil {
+			return
+		}
+	}
+	if sr.MessageTS == "" {
+		return
+	}
+	n := len(clicks)
+	if sr.State != store.StatePending {
+		n = 1 << 30
+	}
+	if n < drawn[j.id] {
+		return
+	}
+	drawn[j.id] = n
+	blocks, text := rgslack.ViewBlocks(r.view(sr, clicks))
+	if err := r.cfg.Slack.Update(ctx, sr.Channel, sr.MessageTS, text, blocks); err != nil {
+		r.cfg.Log.Printf("updating the Slack message of %s: %v", j.id[:8], err)
+	}
+}
+
+// answer is a message for the clicker, sent through response_url.
+type answer struct{ url, text string }
+
+func (r *Relay) answer(responseURL, text string) {
+	if responseURL == "" {
+		return
+	}
+	select {
+	case r.answers <- answer{responseURL, text}:
+	default:
+		r.cfg.Log.Printf("answer queue full; dropped a reply to the clicker")
+	}
+}
+
+func (r *Relay) answerLoop() {
+	defer r.wg.Done()
+	sem := make(chan struct{}, 8)
+	for {
+		select {
+		case <-r.stop:
+			for i := 0; i < cap(sem); i++ {
+				sem <- struct{}{}
+			}
+			return
+		case a := <-r.answers:
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := r.cfg.Responder.Respond(ctx, a.url, a.text); err != nil {
+					r.cfg.Log.Printf("answering the clicker failed: %v", err)
+				}
+			}()
+		}
+	}
+}

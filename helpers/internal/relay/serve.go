@@ -1,0 +1,103 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"time"
+
+	goslack "github.com/slack-go/slack"
+
+	"github.com/release-gates/release-gates/helpers/internal/audit"
+	"github.com/release-gates/release-gates/helpers/internal/breaker"
+	rgslack "github.com/release-gates/release-gates/helpers/internal/slack"
+	"github.com/release-gates/release-gates/helpers/internal/store"
+)
+
+// ServeOptions are what the command line adds to a loaded config.
+type ServeOptions struct {
+	// Listen overrides the config's listen address.
+	Listen string
+	Log    *log.Logger
+	// OnListen is called with the bound address once the relay serves.
+	OnListen func(addr string)
+}
+
+// ErrServe wraps failures to bind or serve (infrastructure, not configuration).
+var ErrServe = errors.New("relay cannot serve")
+
+// Serve runs the relay from setup until ctx ends: it opens the database (migrating it), serves HTTP, runs Socket
+// Mode when configured, and on the way out stops accepting, drains and keeps undelivered decisions in the outbox.
+func Serve(ctx context.Context, setup *Setup, opt ServeOptions) (*Metrics, error) {
+	st, err := store.Open(ctx, setup.DatabaseDSN)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrServe, err)
+	}
+	defer st.Close()
+	aw, err := audit.Open(setup.File.Audit)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %v", err)
+	}
+	defer aw.Close()
+	hc := &http.Client{Timeout: 15 * time.Second}
+	sc := rgslack.New(setup.BotToken, setup.File.Slack.APIURL, hc)
+	sc.Breakers = breaker.FromEnv()
+	sc.Log = opt.Log
+	r, err := New(Config{Store: st, RBAC: setup.RBAC, Controllers: setup.Controllers, Slack: sc, Responder: &rgslack.Responder{HTTP: hc},
+		Signer: setup.Signer, Audit: aw, SigningSecret: setup.SigningToken, Log: opt.Log, Replica: setup.File.Replica})
+	if err != nil {
+		return nil, err
+	}
+	listen := setup.File.Listen
+	if opt.Listen != "" {
+		listen = opt.Listen
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: listen %s: %v", ErrServe, listen, err)
+	}
+	r.Start()
+	defer r.Close()
+	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	if opt.Log != nil {
+		opt.Log.Printf("relay (%s mode, %s database, replica %s) listening on %s", setup.File.Mode, st.Backend, r.cfg.Replica, ln.Addr())
+	}
+	if opt.OnListen != nil {
+		opt.OnListen(ln.Addr().String())
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sockDone := make(chan struct{})
+	if setup.File.Mode == "socket" {
+		apiURL := setup.File.Slack.APIURL
+		if apiURL == "" {
+			apiURL = rgslack.DefaultAPIURL
+		}
+		api := goslack.New(setup.BotToken, goslack.OptionAppLevelToken(setup.AppToken), goslack.OptionAPIURL(apiURL))
+		go func() {
+			defer close(sockDone)
+			_ = r.RunSocket(sctx, api, SocketOptions{})
+		}()
+	} else {
+		close(sockDone)
+	}
+	var serr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			serr = fmt.Errorf("%w: %v", ErrServe, err)
+		}
+	}
+	cancel()
+	<-sockDone
+	shut, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	_ = srv.Shutdown(shut)
+	return r.metrics, serr
+}

@@ -1,0 +1,644 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+)
+
+// Request states.
+const (
+	StatePending  = "pending"
+	StateApproved = "approved"
+	StateRejected = "rejected"
+	StateExpired  = "expired"
+)
+
+// ErrNotFound means no request has that id.
+var ErrNotFound = errors.New("no such approval request")
+
+// ErrDuplicate means a request for that build and input id exists already.
+var ErrDuplicate = errors.New("an approval request for this build and input exists already")
+
+// Request is one approval the relay owns.
+type Request struct {
+	ID, InputID, Controller, BuildURL, TraceID    string
+	Service, Environment, Version, Commit, Branch string
+	Digests                                       []string
+	Summary                                       []string        // lines shown in the Slack message
+	Rule                                          json.RawMessage // the rule snapshot taken at request time
+	Requesters                                    []string        // Slack user ids
+	Channel, MessageTS                            string
+	State                                         string
+	Created, Deadline, EscalateAt                 time.Time // EscalateAt is zero without escalation
+	Escalated                                     bool
+}
+
+// Click is one counted approve or reject.
+type Click struct {
+	RequestID, Approver, Name, Decision, EventID string
+	// ReplayKey identifies the Slack event (action_ts + user); it is unique across all requests.
+	ReplayKey string
+	At        time.Time
+}
+
+// Decision closes a request: its final state and what to tell Jenkins.
+type Decision struct {
+	State  string
+	Params []byte // JSON list of {name, value} for the input's submit
+	Record []byte // the signed decision record
+}
+
+// Vote outcomes.
+const (
+	VoteCounted   = "counted"
+	VoteDuplicate = "duplicate" // this approver already voted on this request
+	VoteReplayed  = "replayed"  // this Slack event was recorded before
+	VoteClosed    = "closed"    // the request is decided or expired
+)
+
+// VoteResult says what became of a click.
+type VoteResult struct {
+	Outcome string
+	Request Request
+	Clicks  []Click // all counted clicks, this one included when counted
+	Decided *Decision
+}
+
+// Delivery is one outbox row waiting to reach Jenkins.
+type Delivery struct {
+	RequestID, BuildURL, InputID, Decision string
+	Params                                 []byte
+	Attempts                               int
+	// SubmitStarted is set once a replica began the POST; after a crash the input may already be answered.
+	SubmitStarted bool
+}
+
+// Decider turns a request and its counted clicks into a Decision, or nil while it stays open.
+type Decider func(r Request, clicks []Click) (*Decision, error)
+
+// Store is the relay's database.
+type Store struct {
+	db      *sql.DB
+	rdb     *sql.DB // reads; on SQLite a separate pool, since WAL readers do not wait for the writer
+	pg      bool
+	Backend string
+	// SQLite group commit: writes queue here for batchWrites.
+	jobs    chan writeJob
+	quit    chan struct{}
+	batched chan struct{}
+	once    sync.Once
+}
+
+// Open opens "sqlite:PATH" or a postgres:// URL and applies the migrations.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	var s *Store
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			return nil, errors.New("database: sqlite:PATH needs a file path")
+		}
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate")
+		if err != nil {
+			return nil, fmt.Errorf("opening sqlite: %w", err)
+		}
+		db.SetMaxOpenConns(1) // one writer; transactions queue here instead of failing busy
+		rdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&mode=ro")
+		if err != nil {
+			return nil, fmt.Errorf("opening sqlite: %w", err)
+		}
+		rdb.SetMaxOpenConns(4)
+		s = &Store{db: db, rdb: rdb, Backend: "sqlite", jobs: make(chan writeJob, 1024), quit: make(chan struct{}), batched: make(chan struct{})}
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("opening postgres: %w", err)
+		}
+		db.SetMaxOpenConns(16)
+		s = &Store{db: db, rdb: db, pg: true, Backend: "postgres"}
+	default:
+		return nil, errors.New("database: use sqlite:PATH or a postgres:// URL")
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = s.db.Close()
+		return nil, err
+	}
+	if s.jobs != nil {
+		go s.batchWrites()
+	}
+	return s, nil
+}
+
+// Close stops the group commit and closes the database.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		if s.quit != nil {
+			close(s.quit)
+			<-s.batched
+		}
+	})
+	if s.rdb != s.db {
+		_ = s.rdb.Close()
+	}
+	return s.db.Close()
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return err
+	}
+	var one int
+	return s.rdb.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+// q rewrites ? placeholders to $n for PostgreSQL.
+func (s *Store) q(query string) string {
+	if !s.pg {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func isUnique(err error) bool {
+	if err == nil {
+		return false
+	}
+	m := err.Error()
+	return strings.Contains(m, "UNIQUE constraint") || strings.Contains(m, "SQLSTATE 23505") || strings.Contains(m, "duplicate key")
+}
+
+// CreateRequest stores a new pending request.
+func (s *Store) CreateRequest(ctx context.Context, r Request) error {
+	dig, _ := json.Marshal(r.Digests)
+	sum, _ := json.Marshal(r.Summary)
+	req, _ := json.Marshal(r.Requesters)
+	rule := r.Rule
+	if rule == nil {
+		rule = json.RawMessage("{}")
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO requests (id, input_id, controller, build_url, trace_id, service, environment, version,
+		commit_sha, branch, digests, summary, rule, requesters, channel, message_ts, state, created_at, deadline, escalate_at, escalated)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)`),
+		r.ID, r.InputID, r.Controller, r.BuildURL, r.TraceID, r.Service, r.Environment, r.Version, r.Commit, r.Branch,
+		string(dig), string(sum), string(rule), string(req), r.Channel, r.MessageTS, StatePending, ms(r.Created), ms(r.Deadline), ms(r.EscalateAt))
+	if isUnique(err) {
+		return ErrDuplicate
+	}
+	if err != nil {
+		return fmt.Errorf("storing the request: %w", err)
+	}
+	return nil
+}
+
+// SetMessage records where the Slack message landed.
+func (s *Store) SetMessage(ctx context.Context, id, channel, ts string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?`), channel, ts, id)
+	return err
+}
+
+const requestCols = `id, input_id, controller, build_url, trace_id, service, environment, version, commit_sha, branch, digests, summary, rule,
+	requesters, channel, message_ts, state, created_at, deadline, escalate_at, escalated`
+
+type scanner interface{ Scan(...any) error }
+
+func scanRequest(row scanner) (Request, error) {
+	var r Request
+	var dig, sum, rule, req string
+	var created, deadline, esc int64
+	var escalated int
+	err := row.Scan(&r.ID, &r.InputID, &r.Controller, &r.BuildURL, &r.TraceID, &r.Service, &r.Environment, &r.Version, &r.Commit,
+		&r.Branch, &dig, &sum, &rule, &req, &r.Channel, &r.MessageTS, &r.State, &created, &deadline, &esc, &escalated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, ErrNotFound
+	}
+	if err != nil {
+		return r, err
+	}
+	_ = json.Unmarshal([]byte(dig), &r.Digests)
+	_ = json.Unmarshal([]byte(req), &r.Requesters)
+	_ = json.Unmarshal([]byte(sum), &r.Summary)
+	r.Rule = json.RawMessage(rule)
+	r.Created, r.Deadline, r.EscalateAt, r.Escalated = fromMS(created), fromMS(deadline), fromMS(esc), escalated != 0
+	return r, nil
+}
+
+// Request loads one request.
+func (s *Store) Request(ctx context.Context, id string) (Request, error) {
+	return scanRequest(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+requestCols+` FROM requests WHERE id = ?`), id))
+}
+
+// Clicks returns the counted clicks of a request in the order they were stored.
+func (s *Store) Clicks(ctx context.Context, id string) ([]Click, error) {
+	return clicks(ctx, s.rdb, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), id)
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func clicks(ctx context.Context, q querier, query, id string) ([]Click, error) {
+	rows, err := q.QueryContext(ctx, query, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Click
+	for rows.Next() {
+		var c Click
+		var at int64
+		if err := rows.Scan(&c.RequestID, &c.Approver, &c.Name, &c.Decision, &c.EventID, &c.ReplayKey, &at); err != nil {
+			return nil, err
+		}
+		c.At = fromMS(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// lockRequest loads a request inside tx, locking its row on PostgreSQL (SQLite transactions are already exclusive).
+func (s *Store) lockRequest(ctx context.Context, tx *sql.Tx, id string) (Request, error) {
+	query := `SELECT ` + requestCols + ` FROM requests WHERE id = ?`
+	if s.pg {
+		query += ` FOR UPDATE`
+	}
+	return scanRequest(tx.QueryRowContext(ctx, s.q(query), id))
+}
+
+// Vote records a click and, in the same transaction, closes the request when decide says so. It returns only
+// after the commit, so a counted click is durable before the caller acknowledges it.
+func (s *Store) Vote(ctx context.Context, c Click, decide Decider) (VoteResult, error) {
+	var res VoteResult
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = s.voteIn(ctx, tx, c, decide)
+		if errors.Is(err, ErrNotFound) {
+			return logical{err}
+		}
+		return err
+	})
+	var l logical
+	if errors.As(err, &l) {
+		err = l.err
+	}
+	return res, err
+}
+
+// logical is a job's own outcome (not found, lease lost): it fails that job only, not the batch it shares.
+type logical struct{ err error }
+
+func (l logical) Error() string { return l.err.Error() }
+
+// write runs fn in a transaction and returns after the commit. On SQLite, writes arriving together share one
+// transaction and one fsync (group commit); on PostgreSQL each has its own.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.jobs == nil {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("starting a transaction: %w", err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("committing: %w", err)
+		}
+		return nil
+	}
+	j := writeJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.quit:
+		return errors.New("store closed")
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // the batch may still commit it; the caller answers 503 and Slack retries
+	}
+}
+
+type writeJob struct {
+	ctx  context.Context
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// batchWrites runs the SQLite group commit: up to 128 queued writes per transaction.
+func (s *Store) batchWrites() {
+	defer close(s.batched)
+	for {
+		var first writeJob
+		select {
+		case first = <-s.jobs:
+		case <-s.quit:
+			return
+		}
+		batch := []writeJob{first}
+	more:
+		for len(batch) < 128 {
+			select {
+			case j := <-s.jobs:
+				batch = append(batch, j)
+			default:
+				break more
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+func (s *Store) runBatch(batch []writeJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fail := func(err error) {
+		for _, j := range batch {
+			j.done <- err
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("starting a transaction: %w", err))
+		return
+	}
+	out := make([]error, len(batch))
+	for i, j := range batch {
+		if j.ctx.Err() != nil {
+			out[i] = j.ctx.Err()
+			continue
+		}
+		err := j.fn(tx)
+		var l logical
+		if err != nil && !errors.As(err, &l) {
+			_ = tx.Rollback()
+			fail(err)
+			return
+		}
+		out[i] = err
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("committing: %w", err))
+		return
+	}
+	for i, j := range batch {
+		j.done <- out[i]
+	}
+}
+
+// voteIn is one vote inside tx; it commits nothing.
+func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider) (VoteResult, error) {
+	r, err := s.lockRequest(ctx, tx, c.RequestID)
+	if err != nil {
+		return VoteResult{}, err
+	}
+	res := VoteResult{Request: r}
+	var n int
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM clicks WHERE replay_key = ?`), c.ReplayKey).Scan(&n); err != nil {
+		return res, err
+	}
+	if n > 0 {
+		res.Outcome = VoteReplayed
+		return res, nil
+	}
+	prior, err := clicks(ctx, tx, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), c.RequestID)
+	if err != nil {
+		return res, err
+	}
+	res.Clicks = prior
+	if r.State != StatePending {
+		res.Outcome = VoteClosed
+		return res, nil
+	}
+	for _, p := range prior {
+		if p.Approver == c.Approver {
+			res.Outcome = VoteDuplicate
+			return res, nil
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clicks (request_id, approver, name, decision, event_id, replay_key, at) VALUES (?,?,?,?,?,?,?)`),
+		c.RequestID, c.Approver, c.Name, c.Decision, c.EventID, c.ReplayKey, ms(c.At)); err != nil {
+		if isUnique(err) {
+			res.Outcome = VoteReplayed
+			return res, nil
+		}
+		return res, fmt.Errorf("storing the click: %w", err)
+	}
+	res.Clicks = append(prior, c)
+	d, err := decide(r, res.Clicks)
+	if err != nil {
+		return res, err
+	}
+	if d != nil {
+		if err := s.close(ctx, tx, r, d, c.At); err != nil {
+			return res, err
+		}
+		res.Decided = d
+		res.Request.State = d.State
+	}
+	res.Outcome = VoteCounted
+	return res, nil
+}
+
+func (s *Store) close(ctx context.Context, tx *sql.Tx, r Request, d *Decision, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE requests SET state = ?, decided_at = ? WHERE id = ?`), d.State, ms(now), r.ID); err != nil {
+		return fmt.Errorf("closing the request: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO outbox (request_id, decision, params, record, created_at, next_attempt) VALUES (?,?,?,?,?,?)`),
+		r.ID, d.State, string(d.Params), string(d.Record), ms(now), ms(now)); err != nil {
+		return fmt.Errorf("queueing the answer to jenkins: %w", err)
+	}
+	return nil
+}
+
+// Close decides a pending request without a click (expiry); it reports false when the request was no longer pending.
+func (s *Store) Decide(ctx context.Context, id string, now time.Time, decide Decider) (bool, Request, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, Request{}, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	r, err := s.lockRequest(ctx, tx, id)
+	if err != nil || r.State != StatePending {
+		return false, r, err
+	}
+	cl, err := clicks(ctx, tx, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), id)
+	if err != nil {
+		return false, r, err
+	}
+	d, err := decide(r, cl)
+	if err != nil || d == nil {
+		return false, r, err
+	}
+	if err := s.close(ctx, tx, r, d, now); err != nil {
+		return false, r, err
+	}
+	r.State = d.State
+	return true, r, tx.Commit()
+}
+
+// Record returns the signed decision record of a decided request.
+func (s *Store) Record(ctx context.Context, id string) ([]byte, string, error) {
+	var rec, decision string
+	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT record, decision FROM outbox WHERE request_id = ?`), id).Scan(&rec, &decision)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", ErrNotFound
+	}
+	return []byte(rec), decision, err
+}
+
+// Due returns pending requests whose deadline passed (expire) and those due for escalation.
+func (s *Store) Due(ctx context.Context, now time.Time) (expire, escalate []string, err error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT id, deadline FROM requests WHERE state = ? AND (deadline <= ? OR (escalated = 0 AND escalate_at > 0 AND escalate_at <= ?))`),
+		StatePending, ms(now), ms(now))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var deadline int64
+		if err := rows.Scan(&id, &deadline); err != nil {
+			return nil, nil, err
+		}
+		if deadline <= ms(now) {
+			expire = append(expire, id)
+		} else {
+			escalate = append(escalate, id)
+		}
+	}
+	return expire, escalate, rows.Err()
+}
+
+// MarkEscalated claims the escalation of a request; only one caller (replica) gets true.
+func (s *Store) MarkEscalated(ctx context.Context, id string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE requests SET escalated = 1 WHERE id = ? AND escalated = 0 AND state = ?`), id, StatePending)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// Claim leases up to limit due outbox rows to owner until now+lease; other replicas skip leased rows.
+func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Delivery, error) {
+	skip := ""
+	if s.pg {
+		skip = ` FOR UPDATE SKIP LOCKED`
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT o.request_id, r.build_url, r.input_id, o.decision, o.params, o.attempts, o.submit_started
+		FROM outbox o JOIN requests r ON r.id = o.request_id
+		WHERE o.delivered_at = 0 AND o.next_attempt <= ? AND o.lease_until <= ? ORDER BY o.next_attempt LIMIT ?`+skip), ms(now), ms(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []Delivery
+	for rows.Next() {
+		var d Delivery
+		var params string
+		var started int64
+		if err := rows.Scan(&d.RequestID, &d.BuildURL, &d.InputID, &d.Decision, &params, &d.Attempts, &started); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		d.Params, d.SubmitStarted = []byte(params), started != 0
+		out = append(out, d)
+	}
+	rows.Close()
+	for _, d := range out {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE request_id = ?`),
+			owner, ms(now.Add(lease)), d.RequestID); err != nil {
+			return nil, err
+		}
+	}
+	return out, tx.Commit()
+}
+
+// StartSubmit notes that owner is about to POST the answer; it fails when owner lost the lease.
+func (s *Store) StartSubmit(ctx context.Context, id, owner string, now time.Time) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET submit_started = ? WHERE request_id = ? AND lease_owner = ? AND delivered_at = 0`), ms(now), id, owner)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return logical{errors.New("the outbox lease was lost")}
+		}
+		return nil
+	})
+}
+
+// Delivered marks an outbox row done with an outcome (submitted, presumed-submitted, build-finished).
+func (s *Store) Delivered(ctx context.Context, id, outcome string, now time.Time) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET delivered_at = ?, outcome = ?, lease_until = 0 WHERE request_id = ?`), ms(now), outcome, id)
+		return err
+	})
+}
+
+// Retry releases an outbox row for another attempt at next.
+func (s *Store) Retry(ctx context.Context, id string, next time.Time, why string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET next_attempt = ?, lease_until = 0, outcome = ? WHERE request_id = ?`), ms(next), why, id)
+		return err
+	})
+}
+
+// Outbox reports a row's delivery: when, how, and attempts.
+func (s *Store) Outbox(ctx context.Context, id string) (delivered time.Time, outcome string, attempts int, err error) {
+	var at int64
+	err = s.rdb.QueryRowContext(ctx, s.q(`SELECT delivered_at, outcome, attempts FROM outbox WHERE request_id = ?`), id).Scan(&at, &outcome, &attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	return fromMS(at), outcome, attempts, err
+}
+
+// Undelivered counts outbox rows not yet delivered.
+func (s *Store) Undelivered(ctx context.Context) (int, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE delivered_at = 0`).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,287 @@
+// Command relaybench loads real `slack-approval relay` processes with paced, signed clicks against the Jenkins
+// fake, and prints bench table rows: ack p99, click→delivered p99, duplicate submissions, lost approvals.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/release-gates/release-gates/helpers/internal/testing/jenkinsfake"
+	"github.com/release-gates/release-gates/helpers/internal/testing/pgtest"
+)
+
+const (
+	secret  = "bench-signing-secret"
+	ctlTok  = "bench-controller-credential"
+	jToken  = "bench-jenkins-token"
+	botTok  = "xoxb-bench"
+	relayAc = "slack-relay"
+)
+
+type req struct {
+	id, input, build string
+	acked            [2]time.Time // when each click was sent (acked ones only)
+	ackedBy          [2]bool
+}
+
+func main() {
+	bin := flag.String("bin", "bin/slack-approval", "the slack-approval binary")
+	db := flag.String("db", "sqlite", "sqlite or postgres (a throwaway cluster from Debian's package)")
+	replicas := flag.Int("replicas", 1, "relay processes sharing the database")
+	n := flag.Int("requests", 1000, "approval requests; each gets two clicks")
+	rate := flag.Int("rate", 2000, "clicks per second")
+	kill := flag.Bool("kill", false, "SIGKILL replica 0 half-way through the clicks")
+	rbac := flag.String("rbac", "resources/rbac.example.yaml", "rbac.yaml")
+	label := flag.String("case", "", "row label")
+	flag.Parse()
+	if err := run(*bin, *db, *replicas, *n, *rate, *kill, *rbac, *label); err != nil {
+		fmt.Fprintln(os.Stderr, "relaybench:", err)
+		os.Exit(1)
+	}
+}
+
+func freePort() int {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label string) error {
+	dir, err := os.MkdirTemp("", "relaybench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	dsnLine := "database: sqlite:" + filepath.Join(dir, "relay.db")
+	env := append(os.Environ(), "SLACK_BOT_TOKEN="+botTok, "SLACK_SIGNING_SECRET="+secret, "RG_JENKINS_TOKEN="+jToken, "RELEASE_GATES_STATE_DIR="+dir)
+	if db == "postgres" {
+		pgtest.Fsync = true // durable commits, as in production
+		pg, err := pgtest.Start()
+		if err != nil {
+			return err
+		}
+		defer pg.Stop()
+		dsnLine = "databaseURL: {env: RG_RELAY_DATABASE_URL}"
+		env = append(env, "RG_RELAY_DATABASE_URL="+pg.URL("postgres"))
+	}
+	fake := jenkinsfake.New(relayAc, jToken)
+	js := httptest.NewServer(fake)
+	defer js.Close()
+	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1700000000.%06d"}`, r.PostForm.Get("channel"), time.Now().Nanosecond()/1000)
+	}))
+	defer slack.Close()
+	key := filepath.Join(dir, "decision.pem")
+	if out, err := exec.Command(bin, "keygen", "--out", key, "--public-out", key+".pub", "--result-file", filepath.Join(dir, "k.json")).CombinedOutput(); err != nil {
+		return fmt.Errorf("keygen: %v %s", err, out)
+	}
+	sum := sha256.Sum256([]byte(ctlTok))
+	addrs := make([]string, replicas)
+	procs := make([]*exec.Cmd, replicas)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", freePort())
+		cfg := fmt.Sprintf("listen: %s\nmode: http\n%s\nrbac: %s\naudit: %s\ndecisionKey: %s\nreplica: r%d\nslack:\n  apiURL: %s/\n  botToken: {env: SLACK_BOT_TOKEN}\n  signingSecret: {env: SLACK_SIGNING_SECRET}\ncontrollers:\n  - {name: ci, url: '%s/', user: %s, apiToken: {env: RG_JENKINS_TOKEN}, credentialSHA256: %s}\n",
+			addrs[i], dsnLine, rbacPath, filepath.Join(dir, fmt.Sprintf("audit%d.jsonl", i)), key, i, slack.URL, js.URL, relayAc, hex.EncodeToString(sum[:]))
+		p := filepath.Join(dir, fmt.Sprintf("relay%d.yaml", i))
+		if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+			return err
+		}
+		cmd := exec.Command(bin, "relay", "--config", p, "--result-file", filepath.Join(dir, fmt.Sprintf("r%d.json", i)))
+		cmd.Env = env
+		logf, _ := os.Create(filepath.Join(dir, fmt.Sprintf("relay%d.log", i)))
+		cmd.Stderr = logf
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		procs[i] = cmd
+		defer func(c *exec.Cmd) { _ = c.Process.Signal(syscall.SIGTERM); _ = c.Wait() }(cmd)
+		if err := waitReady(addrs[i]); err != nil {
+			b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("relay%d.log", i)))
+			return fmt.Errorf("%v: %s", err, b)
+		}
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 0}}
+	reqs := make([]*req, n)
+	for i := range reqs {
+		build := fmt.Sprintf("/job/payments/%d", i+1)
+		fake.StartBuild(build, "alice")
+		body, _ := json.Marshal(map[string]any{"buildUrl": js.URL + build + "/", "service": "payments", "environment": "prod", "version": "1.0.0",
+			"commit": "0123456789abcdef0123", "branch": "main", "channel": "C0DEPLOY"})
+		hr, _ := http.NewRequest(http.MethodPost, "http://"+addrs[i%replicas]+"/v1/approvals", bytes.NewReader(body))
+		hr.Header.Set("Authorization", "Bearer "+ctlTok)
+		resp, err := hc.Do(hr)
+		if err != nil {
+			return err
+		}
+		var out struct {
+			RequestID, InputID string
+			InputParams        []string
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("request %d: HTTP %d", i, resp.StatusCode)
+		}
+		fake.Arm(build, jenkinsfake.Input{ID: out.InputID, Submitter: relayAc, Params: out.InputParams})
+		reqs[i] = &req{id: out.RequestID, input: out.InputID, build: build}
+	}
+	total := 2 * n
+	var mu sync.Mutex
+	var acks []time.Duration
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	dead := make([]bool, replicas)
+	for k := 0; k < total; k++ {
+		if kill && k == total/2 {
+			_ = procs[0].Process.Signal(syscall.SIGKILL)
+			mu.Lock()
+			dead[0] = true
+			mu.Unlock()
+		}
+		time.Sleep(time.Until(start.Add(time.Duration(k) * interval)))
+		r, which := reqs[k%n], k/n // first all first clicks, then all second clicks
+		user := []string{"U02BOB", "U03CAROL"}[which]
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			sent := time.Now()
+			for attempt := 0; attempt < replicas+2; attempt++ {
+				target := (k + attempt) % replicas
+				mu.Lock()
+				skip := dead[target] && replicas > 1
+				mu.Unlock()
+				if skip {
+					continue
+				}
+				if clickOnce(hc, addrs[target], user, r.id, fmt.Sprintf("%d.%06d", 1700000000+k, k)) {
+					mu.Lock()
+					acks = append(acks, time.Since(sent))
+					r.acked[which], r.ackedBy[which] = sent, true
+					mu.Unlock()
+					return
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	sendDur := time.Since(start)
+	// Wait for the decisions to reach Jenkins (bounded).
+	deadline := time.Now().Add(60 * time.Second)
+	want := 0
+	for _, r := range reqs {
+		if r.ackedBy[0] && r.ackedBy[1] {
+			want++
+		}
+	}
+	for time.Now().Before(deadline) && len(fake.Submissions()) < want {
+		time.Sleep(50 * time.Millisecond)
+	}
+	subs := fake.Submissions()
+	byInput := map[string][]jenkinsfake.Submission{}
+	for _, s := range subs {
+		byInput[s.InputID] = append(byInput[s.InputID], s)
+	}
+	var delivered []time.Duration
+	lost, dup := 0, fake.NotPendingPosts()
+	for _, r := range reqs {
+		s := byInput[jenkinsfake.Capitalize(r.input)]
+		if len(s) > 1 {
+			dup += len(s) - 1
+		}
+		if !(r.ackedBy[0] && r.ackedBy[1]) {
+			continue
+		}
+		if len(s) == 0 || !strings.Contains(s[0].Params["approvers"], "U02BOB") || !strings.Contains(s[0].Params["approvers"], "U03CAROL") {
+			lost++
+			continue
+		}
+		last := r.acked[0]
+		if r.acked[1].After(last) {
+			last = r.acked[1]
+		}
+		delivered = append(delivered, max(s[0].At.Sub(last), 0))
+	}
+	ackedN := len(acks)
+	fmt.Printf("| %s ack p99 (%d clicks at %d/s, sent in %s) | %s | - | - | ≤ 20 ms: %s |\n", label, ackedN, rate, sendDur.Round(time.Millisecond),
+		ms(pct(acks, 99)), verdict(pct(acks, 99), 20*time.Millisecond))
+	fmt.Printf("| %s click→delivered p99 (%d decisions) | %s | - | - | ≤ 100 ms: %s |\n", label, len(delivered), ms(pct(delivered, 99)),
+		verdict(pct(delivered, 99), 100*time.Millisecond))
+	fmt.Printf("| %s duplicate submissions / lost acknowledged approvals | %d / %d | - | - | 0 / 0: %s |\n", label, dup, lost,
+		map[bool]string{true: "met", false: "MISSED"}[dup == 0 && lost == 0])
+	return nil
+}
+
+func clickOnce(hc *http.Client, addr, user, id, actionTS string) bool {
+	p, _ := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]any{"id": user}, "team": map[string]any{"id": "T1"},
+		"channel": map[string]any{"id": "C0DEPLOY"}, "container": map[string]any{"message_ts": "1"},
+		"actions": []map[string]any{{"type": "button", "block_id": "rg_decision", "action_id": "rg_approve", "value": id, "action_ts": actionTS}}})
+	body := url.Values{"payload": {string(p)}}.Encode()
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	m := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(m, "v0:%s:%s", ts, body)
+	hr, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/slack/interactions", strings.NewReader(body))
+	hr.Header.Set("X-Slack-Request-Timestamp", ts)
+	hr.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(m.Sum(nil)))
+	resp, err := hc.Do(hr)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func waitReady(addr string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("relay on %s not ready", addr)
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[min(max(i-1, 0), len(s)-1)]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func verdict(v, limit time.Duration) string {
+	if v <= limit {
+		return "met"
+	}
+	return "MISSED"
+}
