@@ -99,7 +99,7 @@ func setup(t *testing.T) fixture {
 	write("bin/orders", "a Go binary, say")
 	write(".release-gates/goBuildGate.json", `{"helper":"go-build-gate","verb":"run","status":"passed","trace_id":"rg-1","items":[{"name":"modverify","kind":"check","status":"passed"}]}`)
 	write(".release-gates/slackApproval.json", `{"decision":"approved","environment":"prod","traceId":"rg-1","service":"orders","required":2,
-		"approvers":[{"approver":"U02BOB"},{"approver":"U03CAROL"}],"auditFile":".release-gates/approval-audit.jsonl"}`)
+		"approvers":[{"approver":"U02BOB","at":"2026-01-02T03:04:05Z"},{"approver":"U03CAROL"}],"auditFile":".release-gates/approval-audit.jsonl"}`)
 	write(".release-gates/slackApproval-rule.json", `{"data":{"rule":{"allowSelfApproval":false}}}`)
 	write(".release-gates/approval-audit.jsonl", `{"time":"2026-01-02T03:04:05Z","event":"approved","trace_id":"rg-1","user":"U02BOB","by":"bob","environment":"prod"}`+"\n")
 	return fixture{dir: dir, releaseKey: filepath.Join(dir, "release.key"), auditKey: filepath.Join(dir, "audit.key"), auditPub: filepath.Join(dir, "audit.pub")}
@@ -144,6 +144,14 @@ func TestRunAttestsProvenanceAndTheApprovalAndChainsEverythingInTheLedger(t *tes
 	appr := out.Results["approval"].Items[0]
 	if appr.Details["rule"] != "orders/prod" {
 		t.Fatalf("approval item %+v", appr)
+	}
+	env, err := os.ReadFile(".release-gates/attestations/orders.approval.intoto.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dsse struct{ Payload []byte }
+	if err := json.Unmarshal(env, &dsse); err != nil || !strings.Contains(string(dsse.Payload), `"user":"U02BOB","at":"2026-01-02T03:04:05Z"`) {
+		t.Fatalf("the approval does not carry the time the relay recorded: %s (%v)", dsse.Payload, err)
 	}
 	if sum := strings.Join(out.Summary(), "\n"); !strings.Contains(sum, "record(s) appended to .release-gates/audit.jsonl") || !strings.Contains(sum, "no gate result .release-gates/signArtifacts.json") {
 		t.Fatalf("summary:\n%s", sum)

@@ -194,8 +194,12 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 	if ok && approval != nil {
 		stage("approval", func(rec *result.Recorder) error {
 			var aps []provenance.Approver
-			for _, user := range out.Approvers {
-				a, err := provenance.ParseApprover(user, o.Now())
+			for _, ap := range approval.Approvers {
+				s := ap["approver"].(string)
+				if at, _ := ap["at"].(string); at != "" { // when the relay recorded the click
+					s += "@" + at
+				}
+				a, err := provenance.ParseApprover(s, o.Now())
 				if err != nil {
 					return err
 				}
