@@ -45,6 +45,12 @@ abstract class PipelineTestBase {
 
     protected final List<List> shMocks = []
     protected final List<File> tempFiles = []
+    /**
+     * Every secret value a withCredentials block bound in this test (a file credential: its content). None may
+     * appear in an sh script (checked at each sh), the console or a file under .release-gates/ (checked at teardown):
+     * the same rule for every step test. Usernames are left out, as Jenkins leaves them unmasked by default.
+     */
+    protected final Set<String> boundSecrets = [] as Set
 
     /** Prints the console of a failed test to stderr. */
     @Rule
@@ -67,9 +73,36 @@ abstract class PipelineTestBase {
 
     @After
     void tearDownPipeline() {
-        workspace?.deleteDir()
-        for (File f : tempFiles) {
-            f.delete()
+        try {
+            assertNoBoundSecretLeaked()
+        } finally {
+            workspace?.deleteDir()
+            for (File f : tempFiles) {
+                f.delete()
+            }
+        }
+    }
+
+    /** Fails when a bound secret is in the console or in a file under any .release-gates/ directory of the workspace. */
+    void assertNoBoundSecretLeaked() {
+        assertNoBoundSecretIn('the console', console.toString())
+        if (workspace == null || !workspace.exists()) {
+            return
+        }
+        workspace.eachFileRecurse(groovy.io.FileType.FILES) { File f ->
+            String rel = workspace.toPath().relativize(f.toPath()).toString()
+            if (('/' + rel).contains('/.release-gates/') && f.length() <= 8L * 1024 * 1024) {
+                assertNoBoundSecretIn(rel, f.getText('UTF-8'))
+            }
+        }
+    }
+
+    /** Fails when text (named where in the message) contains a value bound by withCredentials in this test. */
+    void assertNoBoundSecretIn(String where, String text) {
+        for (String secret : boundSecrets) {
+            if (secret && text?.contains(secret)) {
+                org.junit.Assert.fail("a bound secret (credential value of ${secret.length()} chars) leaked into ${where}".toString())
+            }
         }
     }
 
@@ -225,6 +258,7 @@ abstract class PipelineTestBase {
 
     protected Object withCredentialsDo(List bindings, Closure body) {
         Map overrides = [:]
+        List<File> secretFiles = []
         for (Object b : bindings) {
             Map m = (Map) b
             String id = m.credentialsId
@@ -236,21 +270,33 @@ abstract class PipelineTestBase {
                 case 'usernamePassword':
                     overrides[m.usernameVariable] = secret.username
                     overrides[m.passwordVariable] = secret.password
+                    boundSecrets.add(secret.password.toString())
                     break
                 case 'string':
                     overrides[m.variable] = secret.toString()
+                    boundSecrets.add(secret.toString())
                     break
                 case 'file':
                     File f = File.createTempFile('rg-secret-', '.tmp')
                     f.text = secret.toString()
                     tempFiles.add(f)
+                    secretFiles.add(f)
                     overrides[m.variable] = f.path
+                    boundSecrets.add(secret.toString())
                     break
                 default:
                     throw new PipelineError("unsupported credential binding ${m.$class}")
             }
         }
-        return withOverrides(overrides, body)
+        try {
+            return withOverrides(overrides, body)
+        } finally {
+            // As Jenkins does when the block exits, normally or not: credentials-binding's
+            // AbstractOnDiskBinding.UnbinderImpl.unbind deletes the secretFiles/<dir> it wrote. Nothing after may read it.
+            for (File f : secretFiles) {
+                f.delete()
+            }
+        }
     }
 
     protected Object withOverrides(Map overrides, Closure body) {
@@ -274,6 +320,8 @@ abstract class PipelineTestBase {
 
     protected Object sh(Map a) {
         String script = a.script.toString()
+        assertNoBoundSecretIn("the script of sh${a.label ? " '${a.label}'" : ''}", script)
+        assertNoBoundSecretIn('the label of an sh', a.label?.toString())
         if (a.label) {
             console.append("[sh: ${a.label}]\n")
         }

@@ -42,6 +42,7 @@ test  debootstrap              /usr/sbin/debootstrap                       the l
 test  gcc-aarch64-linux-gnu    /usr/bin/aarch64-linux-gnu-gcc              make release's linux/arm64 cgo build
 test  libc6-dev-arm64-cross    /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
 test  python3-minimal          /usr/bin/python3                            make release rewrites helpers.lock (ReleaseDownloadRealTest)
+test  strace                   /usr/bin/strace                             the fsync-order tests of atomicfile and the approval journal
 demo  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
 demo  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the demo runs the real steps in the harness
 demo  junit4                   /usr/share/java/junit4.jar                  the step harness' classpath

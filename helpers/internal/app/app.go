@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -108,12 +109,17 @@ func Run(ctx context.Context, a *cli.App, args []string, stdout, stderr io.Write
 	if err == nil && ctx.Err() != nil && !call.cleanStop {
 		err = result.Errorf(result.ClassUnavailable, "interrupted: %v", ctx.Err())
 	}
-	if err != nil && result.ClassOf(err) == result.ClassInternal && isParseError(err) {
+	var panicked *result.Panic
+	if err != nil && result.ClassOf(err) == result.ClassInternal && !errors.As(err, &panicked) && isParseError(err) {
 		err = result.Wrap(result.ClassInput, err)
 	}
 	res := call.Result.Finish(err, "")
 	if err != nil && res.FailureClass == result.ClassInternal {
 		fmt.Fprintf(stderr, "%s: %s\n", a.Name, res.Message)
+		var p *result.Panic
+		if errors.As(err, &p) {
+			fmt.Fprintf(stderr, "%s\n", p.Stack)
+		}
 	} else if err != nil {
 		fmt.Fprintf(stderr, "%s: %s error: %v\n", a.Name, res.FailureClass, err)
 	}
@@ -130,11 +136,7 @@ func Run(ctx context.Context, a *cli.App, args []string, stdout, stderr io.Write
 
 // runRecovering runs a, turning a panic into an internal-class error (exit 4) so the result file is still written.
 func runRecovering(ctx context.Context, a *cli.App, args []string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = result.Errorf(result.ClassInternal, "panic: %v", r)
-		}
-	}()
+	defer result.Recover(&err)
 	return a.RunContext(ctx, args)
 }
 

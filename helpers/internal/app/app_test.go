@@ -103,6 +103,9 @@ func TestAPanicIsExit4WithAHelperBugMessageAndStillWritesTheResult(t *testing.T)
 	if !strings.Contains(errb.String(), "t-helper: helper bug, please report: panic: assignment to entry in nil map") {
 		t.Fatalf("stderr %q does not tell the user to report a helper bug", errb.String())
 	}
+	if !strings.Contains(errb.String(), "app_test.go") || strings.Contains(r.Message, "goroutine ") {
+		t.Fatalf("the stack must go to stderr only: stderr %q, message %q", errb.String(), r.Message)
+	}
 }
 
 func TestRunCreatesATraceIDWhenMissing(t *testing.T) {

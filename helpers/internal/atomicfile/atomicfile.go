@@ -2,6 +2,7 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +12,7 @@ import (
 	"syscall"
 )
 
-// WriteFile writes data to path through a temp file in the same directory, fsync and rename.
+// WriteFile writes data to path through a temp file in the same directory: fsync, rename, fsync the directory.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
 	return Write(path, perm, func(w io.Writer) error {
 		_, err := w.Write(data)
@@ -51,6 +52,23 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 	}
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("renaming into %s: %w", path, err)
+	}
+	// Without this the rename itself may be lost on a crash: the new name lives in the directory, not the file.
+	if err = SyncDir(dir); err != nil {
+		return fmt.Errorf("syncing the directory of %s: %w", path, err)
+	}
+	return nil
+}
+
+// SyncDir fsyncs directory dir, making a file created or renamed in it durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) { // EINVAL: the file system cannot sync directories
+		return err
 	}
 	return nil
 }

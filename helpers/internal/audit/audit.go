@@ -2,11 +2,16 @@ package audit
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/release-gates/release-gates/helpers/internal/atomicfile"
 )
 
 // Event names one kind of approval-journal line.
@@ -62,6 +67,7 @@ type Writer struct {
 	mu sync.Mutex
 	w  io.Writer
 	c  io.Closer
+	f  *os.File // synced after every record; nil for stdout and in-memory sinks
 }
 
 // Open appends to path (created 0600 if missing), or to stdout when path is "" or "-".
@@ -69,17 +75,24 @@ func Open(path string) (*Writer, error) {
 	if path == "" || path == "-" {
 		return &Writer{w: os.Stdout}, nil
 	}
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening audit file %s: %w", path, err)
 	}
-	return &Writer{w: f, c: f}, nil
+	if errors.Is(statErr, fs.ErrNotExist) { // a new journal: its name must survive a crash too
+		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("syncing the directory of audit file %s: %w", path, err)
+		}
+	}
+	return &Writer{w: f, c: f, f: f}, nil
 }
 
 // New appends to w; used for tests and in-memory sinks.
 func New(w io.Writer) *Writer { return &Writer{w: w} }
 
-// Write appends rec as one line in a single write, so concurrent appenders never interleave.
+// Write appends rec as one line in a single write, so concurrent appenders never interleave, and fsyncs a file.
 func (w *Writer) Write(rec Record) error {
 	if rec.Time.IsZero() {
 		rec.Time = time.Now().UTC()
@@ -100,6 +113,11 @@ func (w *Writer) Write(rec Record) error {
 	}
 	if err != nil {
 		return fmt.Errorf("appending audit record: %w", err)
+	}
+	if w.f != nil { // a decision the journal acknowledged must not vanish on a power cut
+		if err := w.f.Sync(); err != nil {
+			return fmt.Errorf("syncing audit record: %w", err)
+		}
 	}
 	return nil
 }

@@ -108,6 +108,7 @@ func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions)
 	)
 	go func() {
 		defer close(keyDone)
+		defer result.Recover(&keyErr) // a panic in the key loader is exit 4, not a crash
 		key, keyErr = load(ctx)
 	}()
 	defer func() {
@@ -122,7 +123,7 @@ func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions)
 	}
 
 	arts := make([]Artifact, len(files))
-	forEach(ctx, len(files), opts.Parallel, func(i int) {
+	perr := forEach(ctx, len(files), opts.Parallel, func(i int) {
 		a := &arts[i]
 		a.Path = files[i]
 		start := time.Now()
@@ -134,6 +135,9 @@ func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions)
 			opts.Log.Printf("ok   %s sha256:%s%s", a.Path, a.SHA256, goNote(a.Go))
 		}
 	})
+	if perr != nil {
+		return arts, perr
+	}
 	if _, err := getKey(); err != nil {
 		return arts, err
 	}
@@ -152,7 +156,7 @@ func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions)
 	}
 	var mu sync.Mutex
 	var writeErr error
-	forEach(ctx, len(arts), opts.Parallel, func(i int) {
+	perr = forEach(ctx, len(arts), opts.Parallel, func(i int) {
 		if err := writeSignature(&arts[i], key.Public(), opts); err != nil {
 			mu.Lock()
 			if writeErr == nil {
@@ -161,6 +165,9 @@ func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions)
 			mu.Unlock()
 		}
 	})
+	if perr != nil {
+		return arts, perr
+	}
 	if writeErr != nil {
 		return arts, result.Errorf(result.ClassInput, "writing signatures: %v", writeErr)
 	}
@@ -360,7 +367,7 @@ func Verify(ctx context.Context, pubs []PublicKey, files []string, opts VerifyOp
 	so := SignOptions{Parallel: opts.Parallel, Log: opts.Log}
 	so.defaults()
 	arts := make([]Artifact, len(files))
-	forEach(ctx, len(files), so.Parallel, func(i int) {
+	perr := forEach(ctx, len(files), so.Parallel, func(i int) {
 		a := &arts[i]
 		a.Path = files[i]
 		start := time.Now()
@@ -372,6 +379,9 @@ func Verify(ctx context.Context, pubs []PublicKey, files []string, opts VerifyOp
 			so.Log.Printf("ok   %s verified with key %s", a.Path, a.KeyID)
 		}
 	})
+	if perr != nil {
+		return arts, perr
+	}
 	if err := ctx.Err(); err != nil {
 		return arts, result.Errorf(result.ClassUnavailable, "verification interrupted: %v", err)
 	}
@@ -478,29 +488,29 @@ func firstFailure(arts []Artifact, what string) error {
 	return result.Errorf(result.ClassOf(first), "%s failed for %d of %d files; first: %v", what, failed, len(arts), first)
 }
 
-// forEach runs fn(0..n-1) on up to parallel goroutines, stopping early when ctx ends.
-func forEach(ctx context.Context, n, parallel int, fn func(i int)) {
+// forEach runs fn(0..n-1) on up to parallel goroutines, stopping early when ctx ends or fn panics (a ClassInternal error).
+func forEach(ctx context.Context, n, parallel int, fn func(i int)) error {
 	if parallel > n {
 		parallel = n
 	}
 	next := make(chan int)
-	var wg sync.WaitGroup
+	var wg result.Group
 	for w := 0; w < parallel; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range next {
 				fn(i)
 			}
-		}()
+		})
 	}
 	for i := 0; i < n; i++ {
 		select {
 		case next <- i:
 		case <-ctx.Done():
 			i = n
+		case <-wg.Panicked():
+			i = n
 		}
 	}
 	close(next)
-	wg.Wait()
+	return wg.Wait()
 }

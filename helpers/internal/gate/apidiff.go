@@ -88,6 +88,7 @@ func apiDiff(ctx context.Context, opts APIDiffOptions, o *Outcome) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer result.Recover(&headErr) // a panic while parsing is exit 4, not a crash
 		head, headVer, headErr = loadSpecFile(opts.Spec, "head spec")
 	}()
 	base, baseVer, baseInfo, baseErr = loadBase(ctx, opts)

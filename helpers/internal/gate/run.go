@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log"
 	"strings"
-	"sync"
 
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -24,11 +23,9 @@ func Run(ctx context.Context, p *Params, opts RunOptions) ([]*Outcome, error) {
 		return nil, err
 	}
 	outcomes := make([]*Outcome, len(p.Checks))
-	var wg sync.WaitGroup
+	var wg result.Group // a panicking check is exit 4 with the result file written, not a crash
 	for i, check := range p.Checks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			switch check {
 			case CheckModVerify:
 				outcomes[i] = ModVerify(ctx, ModOptions{Dir: p.Dir, Go: opts.Go, Log: lg})
@@ -43,9 +40,11 @@ func Run(ctx context.Context, p *Params, opts RunOptions) ([]*Outcome, error) {
 			}
 			o := outcomes[i]
 			lg.Printf("%s: %s %s", o.Check, statusOf(o), firstLineOf(o.Err))
-		}()
+		})
 	}
-	wg.Wait()
+	if err := wg.Wait(); err != nil {
+		return nil, err
+	}
 	return outcomes, Summarize(outcomes)
 }
 

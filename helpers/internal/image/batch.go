@@ -195,14 +195,12 @@ func forEach(ctx context.Context, rc *reg.Client, images []string, expect v1.Has
 	var (
 		mu   sync.Mutex
 		errs = make([]error, len(refs))
-		wg   sync.WaitGroup
+		wg   result.Group // a panicking worker is exit 4 with the result file written, not a crash
 		sem  = make(chan struct{}, workers)
 	)
 	for i, r := range refs {
-		wg.Add(1)
 		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			defer func() { <-sem }()
 			start := time.Now()
 			o := Outcome{Given: r.Given}
@@ -216,9 +214,11 @@ func forEach(ctx context.Context, rc *reg.Client, images []string, expect v1.Has
 			errs[i] = err
 			mu.Unlock()
 			each(o)
-		}()
+		})
 	}
-	wg.Wait()
+	if err := wg.Wait(); err != nil {
+		return err
+	}
 	failed := 0
 	for _, e := range errs {
 		if e != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/sigtag"
 )
 
 // CosignOutcome describes a cosign signature written for one image.
@@ -74,19 +75,93 @@ func SignCosign(ctx context.Context, reg *registry.Client, target registry.Targe
 	if err != nil {
 		return CosignOutcome{}, errf(result.ClassInternal, "cosign payload: %v", err)
 	}
-	var out CosignOutcome
-	err = reg.Retry(ctx, "pushing cosign signature for "+target.Digest.String(), func() error {
-		out = CosignOutcome{}
-		if referrers {
-			// Referrer manifests are content-addressed with the signature inside, so dedupe by verifying first.
-			n, err := verifyCosignReferrers(ctx, reg, target, verifier)
+	if referrers {
+		return signCosignReferrer(ctx, reg, target, s, verifier, payload)
+	}
+	h, err := v1.NewHash(target.Digest.DigestStr())
+	if err != nil {
+		return CosignOutcome{}, errf(result.ClassInput, "image digest %s: %v", target.Digest, err)
+	}
+	opts := ociOptions(ctx, reg)
+	tag, err := ociremote.SignatureTag(target.Digest, opts...)
+	if err != nil {
+		return CosignOutcome{}, err
+	}
+	out := CosignOutcome{Location: tag.String()}
+	var sig oci.Signature // signed once: a re-merge pushes the same signature again
+	wrote := false
+	write := func() error {
+		return reg.Retry(ctx, "pushing cosign signature for "+target.Digest.String(), func() error {
+			if sig == nil {
+				raw, err := signCosignPayload(s, payload)
+				if err != nil {
+					return errf(result.ClassKey, "cosign signing with the key: %v", err)
+				}
+				if sig, err = cstatic.NewSignature(payload, base64.StdEncoding.EncodeToString(raw)); err != nil {
+					return err
+				}
+				// A signature that does not verify would never be found again and would be pushed every round.
+				if _, err := cosign.VerifyImageSignature(ctx, sig, h, checkOpts(ctx, reg, verifier)); err != nil {
+					return errf(result.ClassKey, "the key made a cosign signature that does not verify with its own public key: %v", oneLine(err))
+				}
+			}
+			se, err := ociremote.SignedEntity(target.Digest, opts...)
+			var nf *ociremote.EntityNotFoundError
+			if errors.As(err, &nf) {
+				return errf(result.ClassInput, "image %s not found", target.Digest)
+			} else if err != nil {
+				return err
+			}
+			before, err := countSignatures(se)
 			if err != nil {
 				return err
 			}
-			if n > 0 {
-				out.Location, out.Reused = "referrers", true
+			newSE, err := mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(cremote.NewDupeDetector(verifier)))
+			if err != nil {
+				return err
+			}
+			after, err := countSignatures(newSE)
+			if err != nil {
+				return err
+			}
+			out.Signatures = after
+			if after == before { // a valid signature by this key is there already
 				return nil
 			}
+			wrote = true
+			return ociremote.WriteSignatures(target.Digest.Repository, newSE, opts...)
+		})
+	}
+	// The check that ours survived is also the verification of what the registry now holds.
+	present := func() (bool, error) {
+		sigs, _, err := fetchCosignSignatures(ctx, reg, tag, "fetching cosign signatures of "+target.Digest.String())
+		if err != nil {
+			return false, err
+		}
+		n, _ := countValid(ctx, sigs, h, checkOpts(ctx, reg, verifier))
+		out.Signatures = len(sigs)
+		return n > 0, nil
+	}
+	if err := sigtag.Converge(ctx, "cosign signature tag "+tag.String(), write, present); err != nil {
+		return out, err
+	}
+	out.Reused, out.Verified = !wrote, true
+	return out, nil
+}
+
+// signCosignReferrer stores a cosign signature as an OCI 1.1 referrer unless one by this key verifies already;
+// referrer manifests are content-addressed and listed, never overwritten, so no other signer can drop ours.
+func signCosignReferrer(ctx context.Context, reg *registry.Client, target registry.Target, s crypto.Signer, verifier signature.Verifier, payload []byte) (CosignOutcome, error) {
+	out := CosignOutcome{Location: "referrers"}
+	err := reg.Retry(ctx, "pushing cosign signature for "+target.Digest.String(), func() error {
+		out.Reused, out.Signatures = false, 0
+		n, err := verifyCosignReferrers(ctx, reg, target, verifier)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			out.Reused = true
+			return nil
 		}
 		raw, err := signCosignPayload(s, payload)
 		if err != nil {
@@ -96,46 +171,13 @@ func SignCosign(ctx context.Context, reg *registry.Client, target registry.Targe
 		if err != nil {
 			return err
 		}
-		if referrers {
-			out.Location, out.Signatures = "referrers", 1
-			return writeCosignReferrer(ctx, reg, target, sig)
-		}
-		opts := ociOptions(ctx, reg)
-		se, err := ociremote.SignedEntity(target.Digest, opts...)
-		var nf *ociremote.EntityNotFoundError
-		if errors.As(err, &nf) {
-			return errf(result.ClassInput, "image %s not found", target.Digest)
-		} else if err != nil {
-			return err
-		}
-		before, err := countSignatures(se)
-		if err != nil {
-			return err
-		}
-		newSE, err := mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(cremote.NewDupeDetector(verifier)))
-		if err != nil {
-			return err
-		}
-		after, err := countSignatures(newSE)
-		if err != nil {
-			return err
-		}
-		out.Signatures = after
-		tag, err := ociremote.SignatureTag(target.Digest, opts...)
-		if err != nil {
-			return err
-		}
-		out.Location = tag.String()
-		if after == before {
-			out.Reused = true
-			return nil
-		}
-		return ociremote.WriteSignatures(target.Digest.Repository, newSE, opts...)
+		out.Signatures = 1
+		return writeCosignReferrer(ctx, reg, target, sig)
 	})
 	if err != nil {
 		return out, err
 	}
-	if _, _, err := verifyCosign(ctx, reg, target, []signature.Verifier{verifier}, referrers); err != nil {
+	if _, _, err := verifyCosign(ctx, reg, target, []signature.Verifier{verifier}, true); err != nil {
 		return out, fmt.Errorf("verifying the cosign signature just written: %w", err)
 	}
 	out.Verified = true

@@ -117,6 +117,7 @@ func (c *Client) Retry(ctx context.Context, what string, fn func() error) error 
 		Initial:      c.opts.Backoff,
 		Max:          c.opts.MaxBackoff,
 		ClassifyFunc: func(err error) result.Class { return result.ClassOf(Classify(err, "")) },
+		Sleep:        c.opts.Sleep,
 	}
 	err := retry.Do(ctx, p, "registry", func(context.Context) error {
 		tries++

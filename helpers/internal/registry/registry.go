@@ -40,6 +40,8 @@ type Options struct {
 	MaxBackoff time.Duration     // cap on one pause and on an honoured Retry-After; default 10s
 	Transport  http.RoundTripper // replaces the default resilient transport (per-request retries + per-host breaker)
 	Breakers   *breaker.Set      // breakers of the default transport; nil: breaker.FromEnv() (state shared on the agent)
+	// Sleep replaces the real pause between operation tries (retry.Policy.Sleep), for tests; nil sleeps.
+	Sleep func(time.Duration)
 }
 
 // Client talks to registries for go-containerregistry (cosign) and oras (notation) with one credential source.

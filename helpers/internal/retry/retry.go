@@ -157,6 +157,9 @@ type Policy struct {
 	Max          time.Duration // cap on one backoff and on an honoured Retry-After
 	OnRetry      func(attempt int, wait time.Duration, err error)
 	ClassifyFunc func(error) result.Class // defaults to Classify
+	// Sleep replaces the real pause between tries, so a test can check the wait asked for (a Retry-After honoured)
+	// without spending it; nil waits on a timer.
+	Sleep func(time.Duration)
 }
 
 // Default is the policy the helpers use for registries, HSMs, Slack and Jenkins.
@@ -180,7 +183,11 @@ func Do(ctx context.Context, p Policy, dependency string, op func(context.Contex
 	b := backoff.WithContext(backoff.WithMaxRetries(ra, uint64(p.Tries-1)), ctx)
 	attempt := 0
 	var last error
-	err := backoff.RetryNotify(func() error {
+	var timer backoff.Timer // nil: backoff's real timer
+	if p.Sleep != nil {
+		timer = &sleepTimer{sleep: p.Sleep}
+	}
+	err := backoff.RetryNotifyWithTimer(func() error {
 		attempt++
 		err := op(ctx)
 		if err == nil {
@@ -199,7 +206,7 @@ func Do(ctx context.Context, p Policy, dependency string, op func(context.Contex
 		if p.OnRetry != nil {
 			p.OnRetry(attempt, wait, err)
 		}
-	})
+	}, timer)
 	if err == nil {
 		return nil
 	}
@@ -235,3 +242,19 @@ func (r *retryAfter) NextBackOff() time.Duration {
 }
 
 func (r *retryAfter) Reset() { r.inner.Reset(); r.next = 0 }
+
+// sleepTimer is a backoff.Timer that hands each pause to Policy.Sleep and then fires at once.
+type sleepTimer struct {
+	sleep func(time.Duration)
+	c     chan time.Time
+}
+
+func (t *sleepTimer) Start(d time.Duration) {
+	t.sleep(d)
+	t.c = make(chan time.Time, 1)
+	t.c <- time.Now()
+}
+
+func (t *sleepTimer) Stop() {}
+
+func (t *sleepTimer) C() <-chan time.Time { return t.c }

@@ -89,18 +89,20 @@ func TestDoGivesUpWithClassUnavailableAfterTheLastTry(t *testing.T) {
 
 func TestDoHonoursRetryAfterFromARealServer(t *testing.T) {
 	var hits atomic.Int32
-	var first, second time.Time
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) == 1 {
-			first = time.Now()
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusTooManyRequests)
 			return
 		}
-		second = time.Now()
 	}))
 	defer srv.Close()
-	p := Policy{Tries: 3, Initial: time.Millisecond, Max: 2 * time.Second}
+	var waits []time.Duration
+	var hitsAtSleep []int32
+	p := Policy{Tries: 3, Initial: time.Millisecond, Max: 2 * time.Second, Sleep: func(d time.Duration) {
+		waits = append(waits, d)
+		hitsAtSleep = append(hitsAtSleep, hits.Load())
+	}}
 	err := Do(context.Background(), p, "slack", func(ctx context.Context) error {
 		resp, err := http.Get(srv.URL)
 		if err != nil {
@@ -115,8 +117,34 @@ func TestDoHonoursRetryAfterFromARealServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gap := second.Sub(first); gap < 900*time.Millisecond {
-		t.Fatalf("second try came %v after a 429 with Retry-After: 1", gap)
+	if hits.Load() != 2 || len(waits) != 1 || waits[0] != time.Second || hitsAtSleep[0] != 1 {
+		t.Fatalf("%d requests, waits %v (after requests %v); want one wait of exactly the Retry-After (1s) between the 429 and the retry",
+			hits.Load(), waits, hitsAtSleep)
+	}
+}
+
+func TestARetryAfterAboveMaxIsCappedAndTheBackoffIsUsedWithoutOne(t *testing.T) {
+	cases := []struct {
+		name       string
+		retryAfter time.Duration
+		want       func(time.Duration) bool
+	}{
+		{"capped at Max", time.Minute, func(d time.Duration) bool { return d == 2*time.Second }},
+		{"no header: the jittered backoff, well under a second", 0, func(d time.Duration) bool { return d > 0 && d < 100*time.Millisecond }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var waits []time.Duration
+			p := Policy{Tries: 2, Initial: 10 * time.Millisecond, Max: 2 * time.Second, Sleep: func(d time.Duration) { waits = append(waits, d) }}
+			tries := 0
+			_ = Do(context.Background(), p, "registry", func(context.Context) error {
+				tries++
+				return &HTTPError{Dependency: "registry", Status: http.StatusServiceUnavailable, RetryAfter: tc.retryAfter}
+			})
+			if tries != 2 || len(waits) != 1 || !tc.want(waits[0]) {
+				t.Fatalf("%d tries, waits %v", tries, waits)
+			}
+		})
 	}
 }
 
