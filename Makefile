@@ -28,6 +28,11 @@ helpers:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -buildvcs=false -tags '$(BUILD_TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./helpers/cmd/,$(HELPERS))
 
+# resources/steps/<step>.json and vars/<step>.txt from the Go Params structs (helpers/internal/steps); a test checks them.
+.PHONY: generate
+generate:
+	RG_GENERATE=1 $(GO) test -count=1 -run '^TestGenerated$$' ./helpers/internal/steps
+
 vet:
 	@out=$$(gofmt -l helpers test agent-image scripts deploy); test -z "$$out" || { echo "vet: run gofmt -w on: $$out" >&2; exit 1; }
 	$(GO) vet ./...

@@ -64,14 +64,13 @@ run_gate_direct() { # SPEC: the params document the step would write, run by go-
   cp "$SERVICE_BIN" "$svc/orders"
   port=$(free_port)
   cat >"$svc/params.json" <<JSON
-{"dir": "$svc", "checks": ["modverify", "apidiff", "smoke"],
- "apidiff": {"spec": "$spec", "baseSpec": "docs/v1/swagger.json", "baseRef": "", "basePath": "", "tagPattern": "v*", "failOn": "ERR", "allowList": ""},
- "smoke": {"command": "./orders", "args": [], "env": {"PORT": "$port"}, "workdir": "", "url": "http://127.0.0.1:$port/healthz",
-           "tryTimeout": "3s", "deadline": "30s", "expectBody": {"status": "ok"}}}
+{"step": "goBuildGate", "context": {"traceId": "$RELEASE_TRACE_ID"}, "secrets": {},
+ "params": {"dir": "$svc", "spec": "$spec", "baseSpec": "docs/v1/swagger.json", "smokeCommand": "./orders", "smokeEnv": {"PORT": "$port"},
+            "healthUrl": "http://127.0.0.1:$port/healthz", "deadline": "30s", "expectBody": {"status": "ok"}, "resultFile": "$svc/result.json"}}
 JSON
   echo "go-build-gate run --params params.json (spec $spec)"
   local rc=0
-  "$RG_BIN/go-build-gate" run --params "$svc/params.json" --junit "$svc/junit.xml" --result-file "$svc/result.json" 2>&1 | sed 's/^/  | /' || true
+  "$RG_BIN/go-build-gate" run --params "$svc/params.json" --result-file "$svc/result.json" 2>&1 | sed 's/^/  | /' || true
   rc=$(sed -n 's/^  "exit_code": \([0-9]*\),$/\1/p' "$svc/result.json")
   sed -n 's/^  "message": "\(.*\)",$/  result: \1/p' "$svc/result.json"
   return "${rc:-2}"

@@ -58,7 +58,7 @@ class AttestReleaseRealTest extends PipelineTestBase {
 
     /** Checks the DSSE envelope's signature with openssl and the release public key; returns the decoded statement. */
     Map verifiedStatement(String path) {
-        Map envelope = HelperRunner.parseJson(file(path).text)
+        Map envelope = new groovy.json.JsonSlurperClassic().parseText(file(path).text)
         byte[] payload = envelope.payload.decodeBase64()
         String type = envelope.payloadType
         ByteArrayOutputStream pae = new ByteArrayOutputStream()
@@ -70,7 +70,7 @@ class AttestReleaseRealTest extends PipelineTestBase {
             .directory(workspace).redirectErrorStream(true).start()
         String out = p.inputStream.text
         assertEquals("openssl on ${path}: ${out}".toString(), 0, p.waitFor())
-        return HelperRunner.parseJson(new String(payload, 'UTF-8'))
+        return new groovy.json.JsonSlurperClassic().parseText(new String(payload, 'UTF-8'))
     }
 
     @Test
@@ -115,6 +115,6 @@ class AttestReleaseRealTest extends PipelineTestBase {
             assertTrue(e.message, e.message.startsWith('attestRelease: bad input or configuration: '))
         }
         assertFalse(file('.release-gates/attestations/orders.provenance.intoto.json').exists())
-        assertEquals(2, HelperRunner.parseJson(file('.release-gates/attestRelease.json').text).exit_code)
+        assertEquals(2, new groovy.json.JsonSlurperClassic().parseText(file('.release-gates/attestRelease.json').text).exit_code)
     }
 }

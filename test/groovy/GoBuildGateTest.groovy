@@ -8,12 +8,11 @@ import static org.junit.Assert.assertFalse
 import static org.junit.Assert.assertTrue
 import static org.junit.Assert.fail
 
-/** goBuildGate with a recorded sh: command line, params file, error mapping, JUnit publishing. */
+/** goBuildGate with a recorded sh: command line, params document, error mapping, JUnit publishing (rules: gate.StepParams tests). */
 class GoBuildGateTest extends PipelineTestBase {
     static final String HELPER = '/opt/rg/bin/go-build-gate'
     static final String RUN_SCRIPT = "mkdir -p '.release-gates' && rm -f '.release-gates/goBuildGate.json'\n" +
-        "'/opt/rg/bin/go-build-gate' 'run' '--junit' '.release-gates/goBuildGate.junit.xml' " +
-        "'--params' '.release-gates/goBuildGate.params.json' '--result-file' '.release-gates/goBuildGate.json'\n"
+        "'/opt/rg/bin/go-build-gate' 'run' '--params' '.release-gates/goBuildGate.params.json' '--result-file' '.release-gates/goBuildGate.json'\n"
 
     @Before
     void helperIsOnThePath() {
@@ -25,10 +24,15 @@ class GoBuildGateTest extends PipelineTestBase {
     void helperAnswers(int status, String message) {
         mockSh(/go-build-gate' 'run'/) { Map a ->
             if (message != null) {
-                Map r = [helper: 'go-build-gate', verb: 'run', status: status == 0 ? 'passed' : 'rejected', exit_code: status,
-                         message: message, trace_id: env.RELEASE_TRACE_ID,
-                         items: [[name: 'modverify', status: 'passed'], [name: 'apidiff', status: status == 0 ? 'passed' : 'rejected',
-                                  message: status == 0 ? null : message]]]
+                String st = status == 0 ? 'passed' : 'rejected'
+                List items = [[name: 'modverify', status: 'passed'], [name: 'apidiff', status: st, message: status == 0 ? null : message]]
+                Map p = new JsonSlurperClassic().parseText(file('.release-gates/goBuildGate.params.json').text)
+                Map r = [helper: 'go-build-gate', verb: 'run', status: st, exit_code: status, message: message, trace_id: env.RELEASE_TRACE_ID,
+                         items: items, archive: ['.release-gates/goBuildGate.junit.xml'],
+                         junit: p.params.junit == false ? [] : ['.release-gates/goBuildGate.junit.xml'],
+                         summary: ["goBuildGate: ${st} (trace ${env.RELEASE_TRACE_ID})".toString(), 'goBuildGate:   modverify passed',
+                                   "goBuildGate:   apidiff ${st}${status == 0 ? '' : ': ' + message}".toString()],
+                         returns: [status: st, exit_code: status, trace_id: env.RELEASE_TRACE_ID, items: items]]
                 file('.release-gates/goBuildGate.json').text = JsonOutput.toJson(r)
             }
             status
@@ -56,27 +60,24 @@ class GoBuildGateTest extends PipelineTestBase {
     }
 
     @Test
-    void itWritesTheParamsFileInTheSchemaTheHelperReads() {
-        runStep('goBuildGate', [dir: 'services/orders', checks: ['apidiff', 'smoke'], spec: 'docs/v2/swagger.json',
-                                baseRef: 'v1.0.0', basePath: 'services/orders/docs/swagger.json', failOn: 'WARN',
-                                allowList: 'accepted.yaml', smokeCommand: './orders', smokeArgs: ['--port', 18080],
-                                smokeEnv: [PORT: 18080, MODE: "smo${'ke'}"], healthUrl: 'http://127.0.0.1:18080/healthz',
-                                tryTimeout: '1s', deadline: '20s', expectBody: [status: 'ok']])
-        Map want = [dir: 'services/orders', checks: ['apidiff', 'smoke'],
-                    apidiff: [spec: 'docs/v2/swagger.json', baseSpec: '', baseRef: 'v1.0.0', basePath: 'services/orders/docs/swagger.json',
-                              tagPattern: 'v*', failOn: 'WARN', allowList: 'accepted.yaml'],
-                    smoke: [command: './orders', args: ['--port', '18080'], env: [PORT: '18080', MODE: 'smoke'], workdir: '',
-                            url: 'http://127.0.0.1:18080/healthz', tryTimeout: '1s', deadline: '20s', expectBody: [status: 'ok']]]
-        assertEquals(want, new JsonSlurperClassic().parseText(file('.release-gates/goBuildGate.params.json').text))
-    }
-
-    @Test
-    void itWritesEmptyStringsAndNullForUnsetOptionalParams() {
-        runStep('goBuildGate', [checks: ['modverify', 'apidiff']])
-        Map p = new JsonSlurperClassic().parseText(file('.release-gates/goBuildGate.params.json').text)
-        assertEquals([spec: 'docs/swagger.json', baseSpec: '', baseRef: '', basePath: '', tagPattern: 'v*', failOn: 'ERR', allowList: ''], p.apidiff)
-        assertEquals([command: '', args: [], env: [:], workdir: '', url: 'http://127.0.0.1:8080/healthz', tryTimeout: '3s',
-                      deadline: '60s', expectBody: null], p.smoke)
+    void itWritesTheMapVerbatimWithTheBuildContextIntoTheParamsDocument() {
+        env.GIT_URL = 'https://git.example.com/orders.git'
+        env.GIT_COMMIT = 'c0ffee'
+        env.BRANCH_NAME = 'main'
+        env.JOB_URL = 'https://ci.example.com/job/demo/'
+        Map config = [dir: 'services/orders', checks: ['apidiff', 'smoke'], spec: 'docs/v2/swagger.json', baseRef: 'v1.0.0',
+                      smokeCommand: './orders', smokeArgs: ['--port', 18080], smokeEnv: [PORT: 18080, MODE: "smo${'ke'}"],
+                      expectBody: [status: 'ok'], baseSpec: null]
+        runStep('goBuildGate', config)
+        Map doc = new JsonSlurperClassic().parseText(file('.release-gates/goBuildGate.params.json').text)
+        assertEquals('goBuildGate', doc.step)
+        assertEquals([dir: 'services/orders', checks: ['apidiff', 'smoke'], spec: 'docs/v2/swagger.json', baseRef: 'v1.0.0',
+                      smokeCommand: './orders', smokeArgs: ['--port', 18080], smokeEnv: [PORT: 18080, MODE: 'smoke'],
+                      expectBody: [status: 'ok'], baseSpec: null], doc.params)
+        assertEquals([buildUrl: env.BUILD_URL, jobName: 'demo', jobUrl: 'https://ci.example.com/job/demo/', buildNumber: '7',
+                      gitUrl: 'https://git.example.com/orders.git', gitCommit: 'c0ffee', branch: 'main', traceId: env.RELEASE_TRACE_ID,
+                      workspace: workspace.path], doc.context)
+        assertEquals([:], doc.secrets)
     }
 
     @Test
@@ -107,10 +108,12 @@ class GoBuildGateTest extends PipelineTestBase {
 
     @Test
     void itMapsEveryExitCodeToAClearError() {
+        env.RELEASE_TRACE_ID = 'rg-t'
         Map cases = [
             1: 'goBuildGate: rejected: boom',
             2: 'goBuildGate: bad input or configuration: boom',
             3: 'goBuildGate: infrastructure unavailable: boom (retry later)',
+            4: 'goBuildGate: helper bug, please report (helper go-build-gate, trace rg-t): boom',
             7: 'goBuildGate: helper go-build-gate failed with exit code 7: boom',
         ]
         cases.each { code, want ->
@@ -141,29 +144,25 @@ class GoBuildGateTest extends PipelineTestBase {
     }
 
     @Test
-    void itRequiresSmokeCommandWhenSmokeIsChecked() {
-        assertEquals("goBuildGate: parameter 'smokeCommand' is required when checks include 'smoke' " +
-            "(the built service binary, e.g. smokeCommand: './bin/orders'), or drop 'smoke' from checks", failureOf([:]))
-        assertEquals([], shCalls())
-    }
-
-    @Test
-    void itRunsWithoutSmokeCommandWhenSmokeIsNotChecked() {
-        assertEquals('passed', runStep('goBuildGate', [checks: ['modverify']]).status)
-    }
-
-    @Test
-    void itRejectsInconsistentParameters() {
+    void itRejectsAWrongTypeBeforeRunningAnything() {
         Map cases = [
-            ([checks: ['modverify', 'lint']] + SMOKE): "goBuildGate: checks must be a non-empty subset of modverify, apidiff, smoke; got ['modverify', 'lint']",
-            ([checks: []])                           : "goBuildGate: checks must be a non-empty subset of modverify, apidiff, smoke; got []",
-            ([failOn: 'error'] + SMOKE)              : "goBuildGate: failOn must be ERR, WARN or INFO; got 'error'",
-            ([baseSpec: 'a.json', baseRef: 'v1'] + SMOKE): 'goBuildGate: set baseSpec (a file) or baseRef/basePath (git), not both',
-            ([baseSpec: 'a.json', basePath: 'b.json'] + SMOKE): 'goBuildGate: set baseSpec (a file) or baseRef/basePath (git), not both',
-            ([expectBody: 'ok'] + SMOKE)             : "goBuildGate: parameter 'expectBody' must be a Map, got String 'ok' (see vars/goBuildGate.txt)",
+            ([expectBody: 'ok'] + SMOKE)  : "goBuildGate: parameter 'expectBody' must be a Map, got String 'ok' (see vars/goBuildGate.txt)",
+            ([checks: 'modverify'])       : "goBuildGate: parameter 'checks' must be a List, got String 'modverify' (see vars/goBuildGate.txt)",
+            ([junit: 'yes'] + SMOKE)      : "goBuildGate: parameter 'junit' must be a Boolean, got String 'yes' (see vars/goBuildGate.txt)",
+            ([smokeEnv: ['PORT=1']] + SMOKE): "goBuildGate: parameter 'smokeEnv' must be a Map, got List [PORT=1] (see vars/goBuildGate.txt)",
         ]
         cases.each { config, want -> assertEquals(want, failureOf(config)) }
         assertEquals([], shCalls())
+    }
+
+    @Test
+    void itLeavesCrossParameterRulesToTheHelperAndReportsItsMessage() {
+        mockSh(/go-build-gate' 'run'/) { Map a ->
+            file('.release-gates/goBuildGate.json').text = JsonOutput.toJson([helper: 'go-build-gate', status: 'error', exit_code: 2,
+                message: "failOn must be ERR, WARN or INFO; got 'error'", items: []])
+            2
+        }
+        assertEquals("goBuildGate: bad input or configuration: failOn must be ERR, WARN or INFO; got 'error'", failureOf(SMOKE + [failOn: 'error']))
     }
 
     @Test

@@ -52,7 +52,7 @@ class HelperRunnerTest extends PipelineTestBase {
         try {
             run([args: [[env: 'A B']]])
             fail('expected a bad env name to be refused')
-        } catch (IllegalArgumentException e) {
+        } catch (Exception e) {
             assertEquals("not an environment variable name: 'A B'", e.message)
         }
     }

@@ -70,7 +70,7 @@ class SignArtifactsRealTest extends PipelineTestBase {
         assertEquals('passed', r.status)
         assertEquals(['dist/SHA256SUMS', 'dist/orders-linux-amd64', 'dist/orders-linux-arm64', 'svc/go.sum'], r.items*.name.sort())
         assertEquals(new File(keys, 'release.pub').text, file('.release-gates/signArtifacts.pub').text)
-        assertEquals(['blobSign', 'blobVerify'], r.results.keySet() as List)
+        assertEquals(['blobSign', 'blobVerify'] as Set, r.results.keySet() as Set)
         assertEquals(4, r.results.blobVerify.items.size())
         for (String f : ['dist/SHA256SUMS', 'dist/orders-linux-amd64', 'svc/go.sum']) {
             assertTrue(f, opensslVerifies(new File(keys, 'release.pub'), f))
@@ -105,7 +105,7 @@ class SignArtifactsRealTest extends PipelineTestBase {
 
     @Test
     void itFailsClearlyWhenAGlobMatchesNothing() {
-        assertEquals('signArtifacts: bad input or configuration: glob "build/*.tar.gz" matched no files: check the path and that the build produced them',
+        assertEquals('signArtifacts: bad input or configuration: files: glob "build/*.tar.gz" matched no files: check the path and that the build produced them',
             failureOf([files: ['build/*.tar.gz'], key: keyPair('release').path, passwordCredentialsId: 'cosign-password']))
     }
 

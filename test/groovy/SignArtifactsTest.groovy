@@ -3,15 +3,16 @@ import groovy.json.JsonSlurperClassic
 import org.junit.Before
 import org.junit.Test
 
-import java.util.regex.Matcher
-
 import static org.junit.Assert.assertEquals
 import static org.junit.Assert.assertFalse
 import static org.junit.Assert.assertNull
 import static org.junit.Assert.assertTrue
 import static org.junit.Assert.fail
 
-/** signArtifacts with a recorded sh: exact command lines, credential bindings, secrets kept off every command line, errors. */
+/**
+ * signArtifacts with a recorded sh: one helper call on the runner contract, the params document, credential bindings,
+ * secrets kept off every command line and file, errors (the cross-parameter rules: helpers/internal/signing tests).
+ */
 class SignArtifactsTest extends PipelineTestBase {
     static final String HELPER = '/opt/rg/bin/sign-artifacts'
     static final String KEY_PEM = '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nS3CRETKEYMATERIAL\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n'
@@ -19,58 +20,50 @@ class SignArtifactsTest extends PipelineTestBase {
     static final String PIN = '918273'
     static final Map FILE_KEY = [keyCredentialsId: 'cosign-key', passwordCredentialsId: 'cosign-password']
     static final String HSM_KEY = 'pkcs11:token=release;object=signer?module-path=/usr/lib/softhsm/libsofthsm2.so'
+    static final String RUN = "mkdir -p '.release-gates' && rm -f '.release-gates/signArtifacts.json'\n" +
+        "'${HELPER}' 'run' '--params' '.release-gates/signArtifacts.params.json' '--result-file' '.release-gates/signArtifacts.json'\n"
 
-    /** Exit status per verb ('blob sign', ...); missing means 0. */
-    Map<String, Integer> exitOf = [:]
-    /** The environment each helper verb saw, by verb. */
-    Map<String, Map> envSeen = [:]
+    /** Exit status of the helper run. */
+    int exitCode = 0
+    /** The secrets the helper saw, by env var name (the key file by its content). */
+    Map envSeen = null
 
     @Before
-    void helperOnThePathAnsweringEveryVerb() {
+    void helperOnThePath() {
         credentials['cosign-key'] = KEY_PEM
         credentials['cosign-password'] = PASSWORD
         credentials['hsm-pin'] = PIN
         credentials['registry'] = [username: 'ci-bot', password: 'registry-t0ken']
         mockSh(/^h='sign-artifacts'/) { Map a -> "found ${HELPER}\n" }
-        mockSh(/sign-artifacts' '(blob|image|keys)' '(sign|verify|public|select)'/) { Map a -> answer(a.script.toString()) }
+        mockSh(/sign-artifacts' 'run'/) { Map a -> answer() }
     }
 
-    /** Writes the result a real helper would write for the script's verb and returns the configured status. */
-    int answer(String script) {
-        Matcher m = script =~ /sign-artifacts' '(\w+)' '(\w+)'/
-        assertTrue(m.find())
-        String verb = "${m.group(1)} ${m.group(2)}".toString()
-        Map seen = [:]
-        ['RG_SIGNING_KEY', 'COSIGN_PASSWORD', 'PKCS11_PIN', 'REGISTRY_USERNAME', 'REGISTRY_PASSWORD'].each { k ->
-            if (env.containsKey(k)) {
-                seen[k] = k == 'RG_SIGNING_KEY' ? new File(env[k].toString()).text : env[k]
+    /** Writes the result sign-artifacts run writes and returns exitCode; it reads the secrets by the names the document gives. */
+    int answer() {
+        Map doc = paramsDoc()
+        envSeen = [:]
+        doc.secrets.each { role, name ->
+            if (env.containsKey(name)) {
+                envSeen[name] = role == 'key' ? new File(env[name].toString()).text : env[name]
             }
         }
-        envSeen[verb] = seen
-        int status = exitOf[verb] ?: 0
-        List items = []
-        if (verb == 'blob sign') {
-            items = [[name: 'dist/orders', kind: 'blob', status: 'passed', details: [sha256: 'ab' * 32, signature: 'dist/orders.sig']],
-                     [name: 'go.sum', kind: 'blob', status: status == 0 ? 'passed' : 'failed', details: [sha256: 'cd' * 32, signature: 'go.sum.sig']]]
-        } else if (verb == 'image sign') {
-            items = [[name: 'registry.example.com/orders:1.4.0', kind: 'image', status: 'passed', details: [digest: 'sha256:' + 'ef' * 32]]]
-        } else if (verb.endsWith('verify')) {
-            items = [[name: 'x', status: status == 0 ? 'passed' : 'failed']]
-        }
-        Map r = [helper: 'sign-artifacts', verb: verb, status: status == 0 ? 'passed' : 'failed', exit_code: status,
-                 message: status == 0 ? '' : "${verb} went wrong".toString(), trace_id: env.RELEASE_TRACE_ID, items: items]
-        Matcher pk = script =~ /'--public-key-out' '([^']+)'/
-        if (verb == 'blob sign' && status == 0 && pk.find()) {
-            r.data = [public_key: pk.group(1)]
-        }
-        if (verb == 'keys select') {
-            r.data = [key_ref: HSM_KEY, cert_chain: 'trust/prod-2026.chain.pem']
-        }
-        Matcher rf = script =~ /'--result-file' '([^']+)'/
-        assertTrue(rf.find())
-        file(rf.group(1)).parentFile.mkdirs()
-        file(rf.group(1)).text = JsonOutput.toJson(r)
-        return status
+        String st = exitCode == 0 ? 'passed' : 'rejected'
+        List items = [[name: 'dist/orders', kind: 'blob', status: 'passed', details: [sha256: 'ab' * 32, signature: 'dist/orders.sig']],
+                      [name: 'registry.example.com/orders:1.4.0', kind: 'image', status: st, details: [digest: 'sha256:' + 'ef' * 32]]]
+        Map returns = [helper: 'sign-artifacts', verb: 'signArtifacts', status: st, exit_code: exitCode, trace_id: env.RELEASE_TRACE_ID,
+                       message: exitCode == 0 ? '' : 'image sign: went wrong', items: items, signatures: ['dist/orders.sig'],
+                       publicKey: '.release-gates/signArtifacts.pub', resultFiles: ['.release-gates/signArtifacts-blob-sign.json'],
+                       results: [blobSign: [verb: 'blob sign', items: [items[0]]], imageSign: [verb: 'image sign', items: [items[1]]]]]
+        Map r = [helper: 'sign-artifacts', verb: 'run', status: st, exit_code: exitCode, message: returns.message, trace_id: env.RELEASE_TRACE_ID,
+                 items: items, archive: ['.release-gates/signArtifacts-blob-sign.json', '.release-gates/signArtifacts.pub', 'dist/orders.sig', '/abs/outside.sig'],
+                 summary: ["signArtifacts: ${st} (trace ${env.RELEASE_TRACE_ID})".toString(), 'signArtifacts:   blob dist/orders passed'],
+                 returns: returns]
+        file('.release-gates/signArtifacts.json').text = JsonOutput.toJson(r)
+        return exitCode
+    }
+
+    Map paramsDoc() {
+        return new JsonSlurperClassic().parseText(file('.release-gates/signArtifacts.params.json').text)
     }
 
     String failureOf(Map config) {
@@ -82,211 +75,133 @@ class SignArtifactsTest extends PipelineTestBase {
         fail('expected signArtifacts to fail')
     }
 
-    /** Returns the helper command line (second line of the run script) of the sh labelled label. */
-    String commandOf(String label) {
-        Map sh = shCalls().find { it.label == label }
-        assertTrue("no sh labelled ${label}".toString(), sh != null)
-        return sh.script.toString().readLines()[1]
-    }
-
-    void assertCommand(Object want, String label) {
-        assertEquals(want.toString(), commandOf(label))
-    }
-
     void assertNoSecretAnywhere() {
         String scripts = shCalls()*.script.join('\n')
-        String results = workspace.listFiles().collect { it.isDirectory() ? it.listFiles()*.text.join('\n') : it.text }.join('\n')
+        List files = []
+        workspace.eachFileRecurse { if (it.isFile()) files.add(it.text) }
+        String written = files.join('\n')
         for (String s : [PASSWORD, PIN, 'S3CRETKEYMATERIAL', 'registry-t0ken']) {
-            assertFalse("secret in an sh script", scripts.contains(s))
-            assertFalse("secret in the console", console.toString().contains(s))
-            assertFalse("secret in a result or params file", results.contains(s))
+            assertFalse('secret in an sh script', scripts.contains(s))
+            assertFalse('secret in the console', console.toString().contains(s))
+            assertFalse('secret in a result or params file', written.contains(s))
         }
     }
 
     @Test
-    void itSignsFilesExportingThePublicKeyInTheSameCallThenVerifies() {
-        runStep('signArtifacts', FILE_KEY + [files: ['dist/*', 'go.sum']])
-        assertEquals(['signArtifacts: locate sign-artifacts', 'signArtifacts: blob sign',
-                      'signArtifacts: locate sign-artifacts', 'signArtifacts: blob verify'], shCalls()*.label)
-        assertCommand("'${HELPER}' 'blob' 'sign' '--key' \"\$RG_SIGNING_KEY\" '--public-key-out' '.release-gates/signArtifacts.pub' '--parallel' '4' " +
-            "'--result-file' '.release-gates/signArtifacts-blob-sign.json' '--' 'dist/*' 'go.sum'", 'signArtifacts: blob sign')
-        assertCommand("'${HELPER}' 'blob' 'verify' '--key' '.release-gates/signArtifacts.pub' '--parallel' '4' " +
-            "'--result-file' '.release-gates/signArtifacts-blob-verify.json' '--' 'dist/orders' 'go.sum'", 'signArtifacts: blob verify')
-        assertEquals("mkdir -p '.release-gates' && rm -f '.release-gates/signArtifacts-blob-sign.json'",
-            shCalls().find { it.label == 'signArtifacts: blob sign' }.script.readLines()[0])
+    void itRunsTheWholeFlowInOneLabelledHelperCall() {
+        runStep('signArtifacts', FILE_KEY + [files: ['dist/*', 'go.sum'], images: ['registry.example.com/orders:1.4.0'], certChain: 'pki/chain.pem'])
+        assertEquals(['signArtifacts: locate sign-artifacts', 'signArtifacts: run'], shCalls()*.label)
+        assertEquals(RUN, shCalls()[1].script)
+        assertEquals(true, shCalls()[1].returnStatus)
     }
 
     @Test
-    void itSignsWithTheKeyringsCurrentKeySoTheHelperHealthChecksAndCountsIt() {
-        runStep('signArtifacts', [keyring: 'keys.yaml', environment: 'prod', pinCredentialsId: 'hsm-pin', files: ['go.sum'],
-                                  images: ['registry.example.com/orders:1.4.0'], trustPolicy: 'tp.json', trustStore: 'ts'])
-        assertCommand("'${HELPER}' 'keys' 'select' '--keyring' 'keys.yaml' '--environment' 'prod' " +
-            "'--result-file' '.release-gates/signArtifacts-keys-select.json'", 'signArtifacts: keys select')
-        assertCommand("'${HELPER}' 'blob' 'sign' '--keyring' 'keys.yaml' '--environment' 'prod' '--public-key-out' '.release-gates/signArtifacts.pub' " +
-            "'--parallel' '4' '--result-file' '.release-gates/signArtifacts-blob-sign.json' '--' 'go.sum'", 'signArtifacts: blob sign')
-        assertFalse('the key was exported by blob sign', shCalls()*.label.contains('signArtifacts: keys public'))
-        String image = commandOf('signArtifacts: image sign')
-        assertTrue(image, image.startsWith("'${HELPER}' 'image' 'sign' '--keyring' 'keys.yaml' '--environment' 'prod' '--format' 'cosign,notation' "))
-        assertFalse('the keyring names the chain: no --cert-chain', image.contains('--cert-chain'))
-        assertEquals('PKCS#11 PIN bound for the health check', PIN, envSeen['keys select'].PKCS11_PIN)
-        assertNoSecretAnywhere()
-        assertEquals('signArtifacts: set keyring and environment together (keys.yaml and the environment whose current key signs)',
-            failureOf([keyring: 'keys.yaml', files: ['go.sum']]))
-        assertTrue(failureOf([keyring: 'keys.yaml', environment: 'prod', key: 'k.key', files: ['go.sum']]).contains('set one of key'))
+    void itHandsTheMapOverVerbatimAndNamesOnlyTheSecretsEnvVars() {
+        Map config = FILE_KEY + [files: ['dist/*', 'go.sum'], checksums: "dist/${'SHA256SUMS'}", parallel: 8, allowDirty: true, outDir: null]
+        runStep('signArtifacts', config)
+        Map doc = paramsDoc()
+        assertEquals('signArtifacts', doc.step)
+        assertEquals([keyCredentialsId: 'cosign-key', passwordCredentialsId: 'cosign-password', files: ['dist/*', 'go.sum'],
+                      checksums: 'dist/SHA256SUMS', parallel: 8, allowDirty: true, outDir: null], doc.params)
+        assertEquals([key: 'RG_SIGNING_KEY', password: 'COSIGN_PASSWORD'], doc.secrets)
+        assertEquals(env.RELEASE_TRACE_ID, doc.context.traceId)
     }
 
     @Test
     void itBindsTheKeyFileAndPasswordOnlyAsEnvironmentVariables() {
         runStep('signArtifacts', FILE_KEY + [files: ['go.sum']])
-        List bindings = [[$class: 'file', credentialsId: 'cosign-key', variable: 'RG_SIGNING_KEY'],
-                         [$class: 'string', credentialsId: 'cosign-password', variable: 'COSIGN_PASSWORD']]
-        assertEquals([[bindings], [bindings]], callsTo('withCredentials'))
-        Map want = [RG_SIGNING_KEY: KEY_PEM, COSIGN_PASSWORD: PASSWORD]
-        assertEquals(['blob sign': want, 'blob verify': want], envSeen)
+        assertEquals([[[[$class: 'file', credentialsId: 'cosign-key', variable: 'RG_SIGNING_KEY'],
+                        [$class: 'string', credentialsId: 'cosign-password', variable: 'COSIGN_PASSWORD']]]], callsTo('withCredentials'))
+        assertEquals([RG_SIGNING_KEY: KEY_PEM, COSIGN_PASSWORD: PASSWORD], envSeen)
         assertFalse(env.containsKey('COSIGN_PASSWORD'))
         assertNoSecretAnywhere()
     }
 
     @Test
-    void itSignsImagesWithAnHsmKeyThePinAndRegistryCredentials() {
+    void itBindsThePinAndTheRegistryLoginForAnHsmKey() {
         runStep('signArtifacts', [key: HSM_KEY, pinCredentialsId: 'hsm-pin', registryCredentialsId: 'registry', certChain: 'pki/chain.pem',
-                                  images: ['registry.example.com/orders:1.4.0'], notationFormat: 'cose', referrers: true,
-                                  expectDigest: 'sha256:' + 'ef' * 32, plainHttp: true, parallel: 2])
-        assertEquals(['signArtifacts: locate sign-artifacts', 'signArtifacts: image sign'], shCalls()*.label)
-        assertCommand("'${HELPER}' 'image' 'sign' '--key' '${HSM_KEY}' '--format' 'cosign,notation' '--cert-chain' 'pki/chain.pem' " +
-            "'--notation-format' 'cose' '--referrers' '--expect-digest' 'sha256:${'ef' * 32}' '--plain-http' '--parallel' '2' " +
-            "'--result-file' '.release-gates/signArtifacts-image-sign.json' '--' 'registry.example.com/orders:1.4.0'", 'signArtifacts: image sign')
+                                  images: ['registry.example.com/orders:1.4.0']])
         assertEquals([[[[$class: 'string', credentialsId: 'hsm-pin', variable: 'PKCS11_PIN'],
                         [$class: 'usernamePassword', credentialsId: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD']]]],
             callsTo('withCredentials'))
-        assertEquals(['image sign': [PKCS11_PIN: PIN, REGISTRY_USERNAME: 'ci-bot', REGISTRY_PASSWORD: 'registry-t0ken']], envSeen)
+        assertEquals([pin: 'PKCS11_PIN', registryUsername: 'REGISTRY_USERNAME', registryPassword: 'REGISTRY_PASSWORD'], paramsDoc().secrets)
+        assertEquals([PKCS11_PIN: PIN, REGISTRY_USERNAME: 'ci-bot', REGISTRY_PASSWORD: 'registry-t0ken'], envSeen)
         assertNoSecretAnywhere()
     }
 
     @Test
-    void itVerifiesImagesWithTheTrustPolicyAndTheExportedKeyWhenATrustPolicyIsGiven() {
-        runStep('signArtifacts', FILE_KEY + [images: ['registry.example.com/orders:1.4.0'], certChain: 'chain.pem',
-                                             trustPolicy: 'tp.json', trustStore: 'ts'])
-        assertEquals(['signArtifacts: locate sign-artifacts', 'signArtifacts: image sign', 'signArtifacts: locate sign-artifacts',
-                      'signArtifacts: keys public', 'signArtifacts: locate sign-artifacts', 'signArtifacts: image verify'], shCalls()*.label)
-        assertCommand("'${HELPER}' 'image' 'verify' '--key' '.release-gates/signArtifacts.pub' '--trust-policy' 'tp.json' '--trust-store' 'ts' " +
-            "'--format' 'cosign,notation' '--parallel' '4' " +
-            "'--result-file' '.release-gates/signArtifacts-image-verify.json' '--' 'registry.example.com/orders:1.4.0'", 'signArtifacts: image verify')
-    }
-
-    @Test
-    void itVerifiesWithTheGivenKeysInsteadOfExportingTheSigningKeysPublicKey() {
-        runStep('signArtifacts', FILE_KEY + [files: ['go.sum'], verifyKeys: ['keys/a.pub', 'keys/b.pub'], outDir: 'sigs'])
-        assertFalse(shCalls()*.label.contains('signArtifacts: keys public'))
-        assertCommand("'${HELPER}' 'blob' 'verify' '--key' 'keys/a.pub' '--key' 'keys/b.pub' '--signature-dir' 'sigs' '--parallel' '4' " +
-            "'--result-file' '.release-gates/signArtifacts-blob-verify.json' '--' 'dist/orders' 'go.sum'", 'signArtifacts: blob verify')
-    }
-
-    @Test
-    void itPassesEveryBlobOptionAsItsFlag() {
-        runStep('signArtifacts', [key: 'file://keys/cosign.key', files: ['dist/*'], checksums: 'dist/SHA256SUMS', bundle: true,
-                                  expectPlatform: 'linux/arm64', allowDirty: true, outDir: 'dist/sigs', parallel: 8])
-        assertCommand("'${HELPER}' 'blob' 'sign' '--key' 'file://keys/cosign.key' '--public-key-out' '.release-gates/signArtifacts.pub' '--checksums' 'dist/SHA256SUMS' '--bundle' " +
-            "'--expect-platform' 'linux/arm64' '--allow-dirty' '--out-dir' 'dist/sigs' '--parallel' '8' " +
-            "'--result-file' '.release-gates/signArtifacts-blob-sign.json' '--' 'dist/*'", 'signArtifacts: blob sign')
+    void itRunsWithoutCredentialsWhenTheMapNamesNone() {
+        runStep('signArtifacts', [key: 'file://keys/cosign.key', files: ['dist/*']])
         assertEquals([], callsTo('withCredentials'))
+        assertEquals([:], paramsDoc().secrets)
     }
 
     @Test
-    void itRefusesAPinValueInTheKeyUriBeforeRunningAnythingAndNeverEchoesIt() {
-        ['pkcs11:token=release;object=signer;pin-value=4711', 'pkcs11:token=release;object=signer?PIN-VALUE=4711&module-path=/x.so'].each { k ->
-            String msg = failureOf([key: k, files: ['go.sum']])
-            assertEquals('signArtifacts: a pin-value in the key URI is refused (it would be on the command line and in the log): ' +
-                'store the PIN as a secret text credential and pass pinCredentialsId (bound as PKCS11_PIN)', msg)
-        }
-        assertTrue(failureOf([key: HSM_KEY, files: ['go.sum'], verifyKeys: ['pkcs11:token=t;object=o?pin-value=4711']]).contains('verifyKeys'))
-        assertEquals([], shCalls())
-        assertFalse(console.toString().contains('4711'))
+    void itFailsClearlyOnAnUnknownCredentialId() {
+        assertEquals("Could not find credentials entry with ID 'nope'", failureOf([keyring: 'keys.yaml', environment: 'prod', pinCredentialsId: 'nope', files: ['go.sum']]))
     }
 
     @Test
     void itRejectsAMistypedParameterNamingTheNearestOne() {
         String msg = failureOf([keyCredentialId: 'cosign-key', files: ['go.sum']])
         assertTrue(msg, msg.startsWith("signArtifacts: unknown parameter 'keyCredentialId' (did you mean 'keyCredentialsId'?); known parameters: "))
+        assertTrue(msg, msg.endsWith(' (see vars/signArtifacts.txt)'))
         assertEquals([], shCalls())
     }
 
     @Test
-    void itRejectsInconsistentParametersWithOneActionableLine() {
+    void itRejectsAWrongTypeBeforeRunningAnything() {
         Map cases = [
-            'nothing to sign'                   : [key: 'k'],
-            'not both'                          : [key: 'k', keyCredentialsId: 'c', files: ['f']],
-            "parameter 'key', 'keyCredentialsId' or 'keyring' is required": [files: ['f']],
-            'formats must be a non-empty subset': [key: 'k', files: ['f'], formats: ['gpg']],
-            'notationFormat must be jws or cose': [key: 'k', files: ['f'], notationFormat: 'xml'],
-            "parameter 'certChain' is required" : [key: 'k', images: ['r/i:1']],
-            'expectDigest needs exactly one'    : [key: 'k', images: ['r/a:1', 'r/b:1'], formats: ['cosign'], expectDigest: 'sha256:' + '0' * 64],
-            'expectDigest must be sha256'       : [key: 'k', images: ['r/a:1'], formats: ['cosign'], expectDigest: 'latest'],
-            'apply to files, and files is empty': [key: 'k', images: ['r/a:1'], formats: ['cosign'], checksums: 'SHA256SUMS'],
-            'apply to images, and images is empty': [key: 'k', files: ['f'], trustPolicy: 'tp.json', trustStore: 'ts'],
-            'set trustPolicy and trustStore together': [key: 'k', images: ['r/a:1'], formats: ['cosign'], trustPolicy: 'tp.json'],
-            'parallel must be a whole number'   : [key: 'k', files: ['f'], parallel: 0],
-            'expectPlatform must be os/arch'    : [key: 'k', files: ['f'], expectPlatform: 'arm64'],
-            "parameter 'files' must be a List"  : [key: 'k', files: 'dist/*'],
+            "parameter 'files' must be a List, got String 'dist/*'"      : [key: 'k', files: 'dist/*'],
+            "parameter 'parallel' must be a Integer, got String '4'"     : [key: 'k', files: ['f'], parallel: '4'],
+            "parameter 'allowDirty' must be a Boolean, got String 'yes'" : [key: 'k', files: ['f'], allowDirty: 'yes'],
+            "parameter 'key' must be a String, got List [a]"             : [key: ['a'], files: ['f']],
+            "parameter 'parallel' must be a Integer, got Number 1.5"     : [key: 'k', files: ['f'], parallel: 1.5],
         ]
-        cases.each { want, config ->
-            String msg = failureOf(config)
-            assertTrue("${config}: ${msg}".toString(), msg.startsWith('signArtifacts: ') && msg.contains(want) && !msg.contains('\n'))
-        }
+        cases.each { want, config -> assertEquals("signArtifacts: ${want} (see vars/signArtifacts.txt)".toString(), failureOf(config)) }
         assertEquals([], shCalls())
     }
 
     @Test
-    void itMapsEveryExitCodeToAClearErrorAfterArchivingAndStopsAtTheFailingCall() {
+    void itMapsEveryExitCodeToAClearErrorAfterArchivingAndEchoingTheSummary() {
+        env.RELEASE_TRACE_ID = 'rg-t'
         Map cases = [
-            1: 'signArtifacts: rejected: blob sign went wrong',
-            2: 'signArtifacts: bad input or configuration: blob sign went wrong',
-            3: 'signArtifacts: infrastructure unavailable: blob sign went wrong (retry later)',
-            7: 'signArtifacts: helper sign-artifacts failed with exit code 7: blob sign went wrong',
+            1: 'signArtifacts: rejected: image sign: went wrong',
+            2: 'signArtifacts: bad input or configuration: image sign: went wrong',
+            3: 'signArtifacts: infrastructure unavailable: image sign: went wrong (retry later)',
+            4: 'signArtifacts: helper bug, please report (helper sign-artifacts, trace rg-t): image sign: went wrong',
+            7: 'signArtifacts: helper sign-artifacts failed with exit code 7: image sign: went wrong',
         ]
         cases.each { code, want ->
             calls.clear()
-            exitOf['blob sign'] = code
-            assertEquals(want, failureOf(FILE_KEY + [files: ['go.sum'], images: ['r/a:1'], formats: ['cosign']]))
-            assertEquals(['signArtifacts: locate sign-artifacts', 'signArtifacts: blob sign'], shCalls()*.label)
+            exitCode = code
+            assertEquals(want, failureOf(FILE_KEY + [files: ['go.sum']]))
             List names = calls*.name
             assertTrue(names.indexOf('archiveArtifacts') >= 0 && names.indexOf('archiveArtifacts') < names.indexOf('error'))
-            Map combined = new JsonSlurperClassic().parseText(file('.release-gates/signArtifacts.json').text)
-            assertEquals(code, combined.exit_code)
+            assertTrue(names.indexOf('echo') >= 0 && names.indexOf('echo') < names.indexOf('error'))
         }
-    }
-
-    @Test
-    void itFailsWhenTheVerificationRightAfterSigningRejectsASignature() {
-        exitOf['blob verify'] = 1
-        assertEquals('signArtifacts: rejected: blob verify went wrong', failureOf(FILE_KEY + [files: ['go.sum']]))
-        assertTrue(console.toString().contains('signArtifacts: failed (trace '))
     }
 
     @Test
     void itFailsWhenTheHelperWritesNoResult() {
-        mockSh(/sign-artifacts' 'blob' 'sign'/) { Map a -> 2 }
+        mockSh(/sign-artifacts' 'run'/) { Map a -> 2 }
         assertEquals('signArtifacts: helper sign-artifacts failed with exit code 2 and wrote no result file', failureOf(FILE_KEY + [files: ['go.sum']]))
     }
 
     @Test
-    void itReturnsAndWritesTheCombinedResultAsAPlainSerializableMapAndArchivesTheSignatures() {
-        Map r = runStep('signArtifacts', FILE_KEY + [files: ['dist/*', 'go.sum'], images: ['registry.example.com/orders:1.4.0'], formats: ['cosign']])
+    void itReturnsTheCombinedResultAsAPlainSerializableMapAndArchivesWhatTheHelperLists() {
+        Map r = runStep('signArtifacts', FILE_KEY + [files: ['dist/*'], images: ['registry.example.com/orders:1.4.0'], formats: ['cosign']])
         assertEquals('passed', r.status)
         assertEquals(env.RELEASE_TRACE_ID, r.trace_id)
-        assertEquals(['dist/orders', 'go.sum', 'registry.example.com/orders:1.4.0'], r.items*.name)
-        assertEquals(['dist/orders.sig', 'go.sum.sig'], r.signatures)
+        assertEquals(['dist/orders', 'registry.example.com/orders:1.4.0'], r.items*.name)
+        assertEquals('sha256:' + 'ef' * 32, r.results.imageSign.items[0].details.digest)
         assertEquals('.release-gates/signArtifacts.pub', r.publicKey)
-        assertEquals(['blobSign', 'blobVerify', 'imageSign'], r.results.keySet() as List)
         new ObjectOutputStream(new ByteArrayOutputStream()).writeObject(r)
-        Map written = new JsonSlurperClassic().parseText(file('.release-gates/signArtifacts.json').text)
-        assertEquals([helper: 'sign-artifacts', verb: 'signArtifacts', status: 'passed'], written.subMap(['helper', 'verb', 'status']))
-        assertEquals([[[artifacts: '.release-gates/signArtifacts.json,.release-gates/signArtifacts-blob-sign.json,' +
-            '.release-gates/signArtifacts-blob-verify.json,' +
-            '.release-gates/signArtifacts-image-sign.json,.release-gates/signArtifacts.pub,dist/orders.sig,go.sum.sig', allowEmptyArchive: true]]],
+        assertEquals([[[artifacts: '.release-gates/signArtifacts.json,.release-gates/signArtifacts.params.json,' +
+            '.release-gates/signArtifacts-blob-sign.json,.release-gates/signArtifacts.pub,dist/orders.sig', allowEmptyArchive: true]]],
             callsTo('archiveArtifacts'))
-        assertTrue(console.toString().contains("signArtifacts:   image registry.example.com/orders:1.4.0 passed sha256:${'ef' * 32}\n"))
-        assertTrue(console.toString().contains('signArtifacts: blob verify: 1 verified\n'))
+        assertEquals(["signArtifacts: passed (trace ${env.RELEASE_TRACE_ID})".toString(), 'signArtifacts:   blob dist/orders passed'],
+            callsTo('echo').collect { it[0] })
         assertNull(env.COSIGN_PASSWORD)
     }
 }

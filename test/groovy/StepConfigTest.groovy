@@ -57,8 +57,8 @@ class StepConfigTest extends PipelineTestBase {
         Map cases = [
             ([checks: 'a,b'])          : "demoStep: parameter 'checks' must be a List, got String 'a,b' (see vars/demoStep.txt)",
             ([junit: 'yes'])           : "demoStep: parameter 'junit' must be a Boolean, got String 'yes' (see vars/demoStep.txt)",
-            ([smokeEnv: ['A=1']])      : "demoStep: parameter 'smokeEnv' must be a Map, got ArrayList ['A=1'] (see vars/demoStep.txt)",
-            ([baseSpec: ['a.json']])   : "demoStep: parameter 'baseSpec' must be a String, got ArrayList ['a.json'] (see vars/demoStep.txt)",
+            ([smokeEnv: ['A=1']])      : "demoStep: parameter 'smokeEnv' must be a Map, got List [A=1] (see vars/demoStep.txt)",
+            ([baseSpec: ['a.json']])   : "demoStep: parameter 'baseSpec' must be a String, got List [a.json] (see vars/demoStep.txt)",
         ]
         cases.each { config, want -> assertEquals(want, failureOf(config, [], [baseSpec: String])) }
     }

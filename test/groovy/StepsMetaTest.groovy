@@ -20,7 +20,7 @@ import static org.junit.Assert.assertTrue
  */
 class StepsMetaTest extends PipelineTestBase {
     /** A parameter line of a vars/<step>.txt: "  name (Type, optional, default value): description". */
-    static final String PARAM_LINE = /(?m)^  (\w+) \((String|List|Map|Boolean|Number), ([^,()]+), default (.*?)\): \S.*$/
+    static final String PARAM_LINE = /(?m)^  (\w+) \((String|List|Map|Boolean|Number|Integer), ([^,()]+), default (.*?)\): \S.*$/
 
     static List<String> steps() {
         return new File(REPO, 'vars').listFiles().findAll { it.name.endsWith('.groovy') }.collect { it.name - '.groovy' }.sort()
@@ -33,6 +33,23 @@ class StepsMetaTest extends PipelineTestBase {
             out[m.group(1)] = [m.group(2), m.group(3), m.group(4)]
         }
         return out
+    }
+
+    /** Returns resources/steps/<step>.json parsed, or null for a step still declaring defaults() in Groovy. */
+    static Map schemaOf(String step) {
+        File f = new File(REPO, "resources/steps/${step}.json")
+        return f.isFile() ? (Map) new groovy.json.JsonSlurperClassic().parseText(f.text) : null
+    }
+
+    static final Map GROOVY_TYPES = [string: 'String', boolean: 'Boolean', integer: 'Integer', list: 'List', map: 'Map']
+
+    /** Returns the step's parameters and defaults: from its generated schema, else from defaults(). */
+    Map defaultsOf(String step) {
+        Map schema = schemaOf(step)
+        if (schema == null) {
+            return loadStep(step).invokeMethod('defaults', null)
+        }
+        return schema.params.collectEntries { [(it.name): it['default']] }
     }
 
     static String typeName(Object v) {
@@ -72,17 +89,65 @@ class StepsMetaTest extends PipelineTestBase {
     }
 
     @Test
-    void everyStepExposesItsDefaults() {
+    void everyStepDeclaresItsParameters() {
         eachStep { String s ->
-            Object d = loadStep(s).invokeMethod('defaults', null)
-            d instanceof Map && !d.isEmpty() ? [] : ["vars/${s}.groovy: defaults() must return the non-empty Map of parameters".toString()]
+            Object d = defaultsOf(s)
+            d instanceof Map && !d.isEmpty() ? [] : ["vars/${s}: resources/steps/${s}.json (make generate) or defaults() must list the parameters".toString()]
+        }
+    }
+
+    @Test
+    void everyStepWithASchemaIsAThinAdapterOverTheRunner() {
+        eachStep { String s ->
+            if (schemaOf(s) == null) {
+                return []
+            }
+            String src = new File(REPO, "vars/${s}.groovy").text
+            List<String> p = []
+            if (!src.contains("StepRunner.run(this, '${s}'")) {
+                p << "vars/${s}.groovy does not hand its Map to StepRunner.run(this, '${s}', config)".toString()
+            }
+            if (src.contains('HelperRunner.run') || src.contains('defaults()') || src.contains("'--")) {
+                p << "vars/${s}.groovy builds a helper call itself; the Go Params struct and the runner own that".toString()
+            }
+            int lines = src.readLines().size()
+            if (lines > 40) {
+                p << "vars/${s}.groovy has ${lines} lines; a thin step has about 15-30".toString()
+            }
+            p
+        }
+    }
+
+    @Test
+    void theCommittedSchemasAndHelpPagesAreWhatTheGoParamsStructsGenerate() {
+        ProcessBuilder pb = new ProcessBuilder('go', 'test', '-count=1', '-run', '^TestGenerated$', './helpers/internal/steps')
+            .directory(REPO).redirectErrorStream(true)
+        pb.environment().remove('RG_GENERATE')
+        pb.environment().put('GOTOOLCHAIN', 'local')
+        Process p = pb.start()
+        String out = p.inputStream.text
+        assertEquals("go test ./helpers/internal/steps (run make generate after changing a Params struct):\n${out}".toString(), 0, p.waitFor())
+    }
+
+    @Test
+    void everyCredentialOfASchemaIsAStringParameter() {
+        eachStep { String s ->
+            Map schema = schemaOf(s)
+            if (schema == null) {
+                return []
+            }
+            Map types = schema.params.collectEntries { [(it.name): it.type] }
+            schema.credentials.findAll { types[it.param] != 'string' || !(it.kind in ['file', 'string', 'usernamePassword']) }
+                .collect { "resources/steps/${s}.json: credential ${it.param} (${it.kind}) is not a string parameter".toString() }
         }
     }
 
     @Test
     void everyDefaultIsDocumentedWithTheSameDefaultAndType() {
         eachStep { String s ->
-            Map d = loadStep(s).invokeMethod('defaults', null)
+            Map d = defaultsOf(s)
+            Map schema = schemaOf(s)
+            Map types = schema == null ? [:] : schema.params.collectEntries { [(it.name): GROOVY_TYPES[it.type]] }
             Map<String, List> docs = documented(s)
             List<String> p = []
             d.each { k, v ->
@@ -91,7 +156,9 @@ class StepsMetaTest extends PipelineTestBase {
                     p << "vars/${s}.txt does not document '${k}' (want a line '  ${k} (Type, optional, default ${v.inspect()}): ...')".toString()
                 } else if (doc[2] != v.inspect()) {
                     p << "vars/${s}.txt says '${k}' defaults to ${doc[2]} but defaults() says ${v.inspect()}".toString()
-                } else if (v != null && doc[0] != typeName(v)) {
+                } else if (types[k] != null && doc[0] != types[k]) {
+                    p << "vars/${s}.txt says '${k}' is a ${doc[0]} but resources/steps/${s}.json says ${types[k]}: run make generate".toString()
+                } else if (types[k] == null && v != null && doc[0] != typeName(v)) {
                     p << "vars/${s}.txt says '${k}' is a ${doc[0]} but its default is a ${typeName(v)}".toString()
                 }
             }
@@ -196,7 +263,7 @@ List pure(List l) { l.collect { it * 2 } }
             Matcher m = readme =~ /(?s)\b${s}\((.*?)\)\s*\n\s*}/
             while (m.find()) {
                 Set keys = (m.group(1) =~ /(?m)(?:^|[(,])\s*(\w+):/).collect { it[1] } as Set
-                Map d = loadStep(s).invokeMethod('defaults', null)
+                Map d = defaultsOf(s)
                 keys.findAll { !d.containsKey(it) }.each { p << "README.md calls ${s} with unknown parameter '${it}'".toString() }
             }
         }

@@ -58,7 +58,7 @@ class VerifyReleaseRealTest extends PipelineTestBase {
         recordRelease('staging', 'registry.example.com/orders@sha256:' + 'ab' * 32)
         String msg = failureOf(trust + [rollback: true, environment: 'prod'])
         assertEquals("verifyRelease: rejected: no earlier release for environment prod in releases.jsonl to roll back to", msg)
-        assertEquals('rejected', HelperRunner.parseJson(file('.release-gates/verifyRelease.json').text).status)
+        assertEquals('rejected', new groovy.json.JsonSlurperClassic().parseText(file('.release-gates/verifyRelease.json').text).status)
         assertFalse(shCalls()*.script.join('\n').contains(PASSWORD))
     }
 
@@ -69,13 +69,13 @@ class VerifyReleaseRealTest extends PipelineTestBase {
         File idx = file('releases.jsonl')
         idx.text = idx.text.replaceFirst('abab', 'efef')
         String msg = failureOf(trust + [rollback: true, environment: 'prod'])
-        assertTrue(msg, msg.startsWith('verifyRelease: rejected: ledger releases.jsonl: record 1 is bad: signature does not verify'))
+        assertTrue(msg, msg.startsWith('verifyRelease: rejected: the evidence index does not verify: ledger releases.jsonl: record 1 is bad: signature does not verify'))
     }
 
     @Test
     void verifyWithAMissingTrustPolicyIsBadInput() {
         String msg = failureOf(trust + [image: 'registry.example.com/orders@sha256:' + 'ab' * 32, environment: 'prod', trustPolicy: 'keys/none.json',
                                         index: null])
-        assertTrue(msg, msg.startsWith('verifyRelease: bad input or configuration: reading trust policy'))
+        assertTrue(msg, msg.startsWith('verifyRelease: bad input or configuration: trustPolicy/trustStore: reading trust policy'))
     }
 }

@@ -2,13 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/gate"
+	"github.com/release-gates/release-gates/helpers/internal/params"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
@@ -117,6 +120,13 @@ func runCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			call := app.From(c)
+			doc, data, err := params.ReadFile(c.String("params"))
+			if data != nil && params.IsDoc(data) {
+				if err != nil {
+					return err
+				}
+				return runStep(c, call, doc)
+			}
 			junit := c.String("junit")
 			outcomes, err := runParams(c, call)
 			if junit != "" {
@@ -130,6 +140,56 @@ func runCommand() *cli.Command {
 			return err
 		},
 	}
+}
+
+// runStep runs the goBuildGate step's params document (the runner contract): checks, JUnit, archive, summary, returns.
+func runStep(c *cli.Context, call *app.Call, doc *params.Doc) error {
+	var p gate.StepParams
+	if err := doc.Decode(&p); err != nil {
+		return err
+	}
+	gp := p.GateParams()
+	call.Result.Set("dir", gp.Dir)
+	call.Result.Set("checks", gp.Checks)
+	outcomes, err := gate.Run(c.Context, gp, gate.RunOptions{Log: call.Log})
+	for _, o := range outcomes {
+		call.Result.Add(o.Item())
+	}
+	junit := strings.TrimSuffix(p.ResultFile, ".json") + ".junit.xml"
+	if err != nil && outcomes == nil {
+		outcomes = []*gate.Outcome{{Check: "params", Err: err}}
+	}
+	if werr := gate.WriteJUnit(junit, "goBuildGate", outcomes); werr != nil && err == nil {
+		err = result.Errorf(result.ClassInput, "writing JUnit report %s: %v", junit, werr)
+	}
+	call.Result.Archive(junit)
+	if p.JUnit {
+		call.Result.JUnit(junit)
+	}
+	status := result.ClassOf(err).Status()
+	call.Result.Summary(fmt.Sprintf("goBuildGate: %s (trace %s)", status, call.TraceID))
+	items := call.Result.Items()
+	for _, it := range items {
+		msg := ""
+		if it.Message != "" {
+			first, _, _ := strings.Cut(it.Message, "\n")
+			if len(first) > 200 {
+				first = first[:200] + "..."
+			}
+			msg = ": " + first
+		}
+		call.Result.Summary(fmt.Sprintf("goBuildGate:   %s %s%s", it.Name, it.Status, msg))
+	}
+	call.Result.Returns(map[string]any{"helper": "go-build-gate", "verb": "run", "status": status, "exit_code": result.ClassOf(err).ExitCode(),
+		"message": messageOf(err), "trace_id": call.TraceID, "items": items, "data": map[string]any{"dir": gp.Dir, "checks": gp.Checks}})
+	return err
+}
+
+func messageOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func runParams(c *cli.Context, call *app.Call) ([]*gate.Outcome, error) {

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
-	"github.com/release-gates/release-gates/helpers/internal/atomicfile"
-	"github.com/release-gates/release-gates/helpers/internal/keys"
-	"github.com/release-gates/release-gates/helpers/internal/ledger"
+	"github.com/release-gates/release-gates/helpers/internal/attest"
 	"github.com/release-gates/release-gates/helpers/internal/provenance"
-	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
@@ -22,7 +17,7 @@ func subjectFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "blob", Usage: "file to attest (repeatable); the DSSE envelope is written to --out-dir/<name>.<kind>.intoto.json"},
 		&cli.StringFlag{Name: "out-dir", Value: ".", Usage: "where blob attestations are written"},
 		&cli.StringFlag{Name: "ledger", Usage: "record each attestation in this audit ledger (needs --audit-key)"},
-	}, append(append(keyFlags("release", "the release (attestation) signing key"), keyFlags("audit", "the audit signing key")...), registryFlags()...)...)
+	}, append(append(releaseSigningKeyFlags(), keyFlags("audit", "the audit signing key")...), registryFlags()...)...)
 }
 
 func attestCommand() *cli.Command {
@@ -66,49 +61,11 @@ func attestCommand() *cli.Command {
 	}
 }
 
-// target is one artifact to attest.
-type target struct {
-	name    string
-	subject provenance.Subject
-	image   *registry.Target
-	blob    string
-}
-
-func targets(c *cli.Context) ([]target, *registry.Client, error) {
-	if len(c.StringSlice("image")) == 0 && len(c.StringSlice("blob")) == 0 {
-		return nil, nil, result.Errorf(result.ClassInput, "nothing to attest: pass --image or --blob")
-	}
-	rc := registryClient(c)
-	var out []target
-	for _, s := range c.StringSlice("image") {
-		ref, err := rc.Parse(s)
-		if err != nil {
-			return nil, nil, err
-		}
-		t, err := rc.Resolve(c.Context, ref, ref.Digest)
-		if err != nil {
-			return nil, nil, err
-		}
-		subj, err := provenance.SubjectOf(t.Digest.Context().Name(), t.Digest.DigestStr())
-		if err != nil {
-			return nil, nil, err
-		}
-		out = append(out, target{name: t.Digest.String(), subject: subj, image: &t})
-	}
-	for _, p := range c.StringSlice("blob") {
-		subj, err := provenance.BlobSubject(p)
-		if err != nil {
-			return nil, nil, err
-		}
-		out = append(out, target{name: p, subject: subj, blob: p})
-	}
-	return out, rc, nil
-}
-
-// attest signs stmt(subject) for every target, stores it, and records it in the ledger when asked.
-func attest(c *cli.Context, kind, predicateType string, replace bool, stmt func(provenance.Subject) (any, error), data map[string]any) error {
+// attestTargets signs o's statement for every --image and --blob with --release-signing-key (and records each in --ledger).
+func attestTargets(c *cli.Context, o attest.Options) error {
 	call := app.From(c)
-	ts, rc, err := targets(c)
+	rc := registryClient(c)
+	ts, err := attest.Targets(c.Context, rc, c.StringSlice("image"), c.StringSlice("blob"))
 	if err != nil {
 		return err
 	}
@@ -120,65 +77,16 @@ func attest(c *cli.Context, kind, predicateType string, replace bool, stmt func(
 		return err
 	}
 	defer rk.Close()
-	var ak *keys.Key
 	if c.String("ledger") != "" {
-		if ak, err = loadKey(c, "audit", true); err != nil {
+		ak, err := loadKey(c, "audit", true)
+		if err != nil {
 			return err
 		}
 		defer ak.Close()
+		o.AuditKey, o.Ledger = ak, c.String("ledger")
 	}
-	for _, t := range ts {
-		start := time.Now()
-		s, err := stmt(t.subject)
-		if err != nil {
-			return err
-		}
-		env, err := provenance.Sign(s, rk.Signer)
-		if err != nil {
-			return err
-		}
-		loc := ""
-		if t.image != nil {
-			if loc, err = provenance.Attach(c.Context, rc, *t.image, env, predicateType, rk.Public(), replace); err != nil {
-				call.Result.Add(result.Item{Name: t.name, Kind: kind, FailureClass: result.ClassOf(err), Message: err.Error()})
-				return err
-			}
-		} else {
-			loc = filepath.Join(c.String("out-dir"), filepath.Base(t.blob)+"."+kind+".intoto.json")
-			if err := atomicfile.WriteFile(loc, env, 0o644); err != nil {
-				return result.Errorf(result.ClassInput, "writing %s: %v", loc, err)
-			}
-		}
-		digest := "sha256:" + t.subject.Digest["sha256"]
-		subject := t.name
-		if t.blob != "" {
-			subject = digest
-		}
-		details := map[string]any{"digest": digest, "key_id": rk.ID, "location": loc, "predicate_type": predicateType, "trace_id": call.TraceID, "subject": subject}
-		for k, v := range data { // what the attestation says (builder, branch, approvers ...), so `audit append --from-result` can chain it
-			details[k] = v
-		}
-		call.Result.Add(result.Item{Name: t.name, Kind: kind, Status: result.StatusPassed, DurationMS: time.Since(start).Milliseconds(), Details: details})
-		call.Log.Printf("%s attestation for %s -> %s (key %s)", kind, t.name, loc, rk.ID)
-		if ak != nil {
-			d := map[string]any{"predicate_type": predicateType, "key_id": rk.ID, "location": loc}
-			for k, v := range data {
-				d[k] = v
-			}
-			es, err := ledger.Append(c.String("ledger"), ak.Signer, ledger.Body{TraceID: call.TraceID, Kind: ledger.KindAttestation,
-				Source: "release-evidence attest " + kind, Status: result.StatusPassed, Environment: str(data["environment"]), Subject: subject, Data: d})
-			if err != nil {
-				return err
-			}
-			call.Result.Set("ledger_head", es[0].Hash) // verify --ledger-head checks the ledger still ends here
-		}
-	}
-	return nil
-}
-
-func str(v any) string {
-	s, _ := v.(string)
-	return s
+	o.ReleaseKey, o.OutDir, o.TraceID, o.Log = rk, c.String("out-dir"), call.TraceID, call.Log
+	return attest.Attest(c.Context, call.Result, rc, ts, o)
 }
 
 func attestProvenance(c *cli.Context) error {
@@ -196,12 +104,11 @@ func attestProvenance(c *cli.Context) error {
 	if t := c.Timestamp("finished"); t != nil {
 		b.FinishedOn = *t
 	}
-	if _, err := provenance.Provenance([]provenance.Subject{{Name: "check", Digest: map[string]string{"sha256": strings.Repeat("0", 64)}}}, b); err != nil {
-		return err // refuse bad build facts before touching keys or registries
+	o, err := attest.Provenance(b)
+	if err != nil {
+		return err
 	}
-	return attest(c, "provenance", provenance.SLSAPredicateType, true, func(s provenance.Subject) (any, error) {
-		return provenance.Provenance([]provenance.Subject{s}, b)
-	}, map[string]any{"builder": b.BuilderID, "repository": b.Repository, "branch": b.Branch, "commit": b.Commit})
+	return attestTargets(c, o)
 }
 
 func attestApproval(c *cli.Context) error {
@@ -219,28 +126,10 @@ func attestApproval(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	aps = append(aps, fromAudit...)
-	a := provenance.Approval{Environment: env, Approvers: aps, Rule: provenance.Rule{Name: c.String("rule"), MinApprovals: c.Int("min-approvals"),
-		FourEyes: c.Bool("four-eyes")}, BuildURL: c.String("build-url"), TraceID: call.TraceID}
-	if distinct(aps) < a.Rule.MinApprovals {
-		return result.Errorf(result.ClassPolicy, "approval for %s has %d distinct approver(s); rule %q needs %d: not attesting", env, distinct(aps), a.Rule.Name, a.Rule.MinApprovals)
-	}
-	if _, err := provenance.ApprovalStatement([]provenance.Subject{{Name: "check", Digest: map[string]string{"sha256": strings.Repeat("0", 64)}}}, a); err != nil {
+	o, err := attest.Approval(provenance.Approval{Environment: env, Approvers: append(aps, fromAudit...), Rule: provenance.Rule{Name: c.String("rule"),
+		MinApprovals: c.Int("min-approvals"), FourEyes: c.Bool("four-eyes")}, BuildURL: c.String("build-url"), TraceID: call.TraceID})
+	if err != nil {
 		return err
 	}
-	users := make([]any, 0, len(aps))
-	for _, ap := range aps {
-		users = append(users, ap.User)
-	}
-	return attest(c, "approval", provenance.ApprovalPredicateType, false, func(s provenance.Subject) (any, error) {
-		return provenance.ApprovalStatement([]provenance.Subject{s}, a)
-	}, map[string]any{"environment": env, "approvers": users, "rule": a.Rule.Name})
-}
-
-func distinct(aps []provenance.Approver) int {
-	seen := map[string]bool{}
-	for _, a := range aps {
-		seen[a.User] = true
-	}
-	return len(seen)
+	return attestTargets(c, o)
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
+	"github.com/release-gates/release-gates/helpers/internal/attest"
 	"github.com/release-gates/release-gates/helpers/internal/ledger"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -44,20 +45,9 @@ func auditCommand() *cli.Command {
 
 func auditAppend(c *cli.Context) error {
 	call := app.From(c)
-	var bodies []ledger.Body
-	for _, p := range c.StringSlice("from-result") {
-		bs, err := ledger.FromResults(p)
-		if err != nil {
-			return err
-		}
-		bodies = append(bodies, bs...)
-	}
-	for _, p := range c.StringSlice("from-audit") {
-		bs, err := ledger.FromAudit(p)
-		if err != nil {
-			return err
-		}
-		bodies = append(bodies, bs...)
+	bodies, err := attest.Bodies(c.StringSlice("from-result"), c.StringSlice("from-audit"), call.TraceID)
+	if err != nil {
+		return err
 	}
 	if k := c.String("kind"); k != "" {
 		bodies = append(bodies, ledger.Body{Kind: k, Source: "release-evidence audit append", Status: c.String("status"),

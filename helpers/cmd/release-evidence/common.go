@@ -1,27 +1,28 @@
 package main
 
 import (
+	"context"
 	"crypto"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
-func registryFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.BoolFlag{Name: "plain-http", Usage: "allow plain HTTP registries (tests, local registries only)"},
-		&cli.StringFlag{Name: "docker-config", Usage: "directory holding config.json (default $DOCKER_CONFIG or ~/.docker); or set $" + registry.UsernameEnv + "/$" + registry.PasswordEnv},
-	}
-}
+func registryFlags() []cli.Flag { return []cli.Flag{app.PlainHTTPFlag(), app.DockerConfigFlag()} }
 
-func registryClient(c *cli.Context) *registry.Client {
-	return registry.New(registry.Options{PlainHTTP: c.Bool("plain-http"), ConfigDir: c.String("docker-config"),
-		Username: os.Getenv(registry.UsernameEnv), Password: os.Getenv(registry.PasswordEnv)})
+func registryClient(c *cli.Context) *registry.Client { return app.RegistryClient(c) }
+
+// releaseSigningKeyFlags are attest's private release key: --release-signing-key (deprecated alias --release-key,
+// which verify now spells --release-pub for the public half) plus its secret files.
+func releaseSigningKeyFlags() []cli.Flag {
+	f := keyFlags("release", "the release (attestation) signing key")
+	f[0] = &cli.StringFlag{Name: "release-signing-key", Aliases: []string{"release-key"}, Usage: "the release (attestation) signing key: file://cosign.key, a path, or a pkcs11: URI"}
+	return f
 }
 
 // keyFlags are the flags of one signing key: NAME-key plus its secret files (secrets also come from env).
@@ -35,10 +36,14 @@ func keyFlags(name, usage string) []cli.Flag {
 
 // loadKey loads NAME-key; required says whether a missing flag is an error (else nil is returned).
 func loadKey(c *cli.Context, name string, required bool) (*keys.Key, error) {
-	s := c.String(name + "-key")
+	flag := name + "-key"
+	if name == "release" {
+		flag = "release-signing-key"
+	}
+	s := c.String(flag)
 	if s == "" {
 		if required {
-			return nil, result.Errorf(result.ClassInput, "--%s-key is required", name)
+			return nil, result.Errorf(result.ClassInput, "--%s is required", flag)
 		}
 		return nil, nil
 	}
@@ -49,28 +54,9 @@ func loadKey(c *cli.Context, name string, required bool) (*keys.Key, error) {
 	return keys.Load(c.Context, ref, keys.LoadOptions{PasswordFile: c.String(name + "-password-file"), PINFile: c.String(name + "-pin-file")})
 }
 
-// readPubs reads PEM public key files.
+// readPubs reads public keys (PEM files or pkcs11: URIs) with the one reader every helper uses.
 func readPubs(paths []string, flag string) ([]crypto.PublicKey, error) {
-	var out []crypto.PublicKey
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, result.Errorf(result.ClassInput, "--%s %s: %v", flag, p, unwrap(err))
-		}
-		k, err := keys.ParsePublicPEM(b, p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, nil
-}
-
-func unwrap(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
+	return keys.LoadPublics(context.Background(), paths, "--"+flag, keys.LoadOptions{})
 }
 
 func splitPair(s, flag string) (string, string, error) {

@@ -16,7 +16,7 @@ import (
 func newApp() *cli.App {
 	a := app.New("release-evidence", "audit chain, provenance and approval attestations, verify before deploy, rollback, admission policies, report")
 	a.DisableSliceFlagSeparator = true
-	a.Commands = []*cli.Command{auditCommand(), attestCommand(), verifyCommand(), verifyVSACommand(), rollbackCommand(), policyCommand(), reportCommand()}
+	a.Commands = []*cli.Command{runCommand(), auditCommand(), attestCommand(), verifyCommand(), verifyVSACommand(), rollbackCommand(), policyCommand(), reportCommand()}
 	return a
 }
 

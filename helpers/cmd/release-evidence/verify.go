@@ -9,7 +9,6 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
-	"github.com/release-gates/release-gates/helpers/internal/ledger"
 	"github.com/release-gates/release-gates/helpers/internal/release"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -19,7 +18,7 @@ func evidenceFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "cosign-key", Required: true, Usage: "cosign public key of the image signer (PEM; repeatable)"},
 		&cli.StringFlag{Name: "trust-policy", Required: true, Usage: "notation trust policy JSON"},
 		&cli.StringFlag{Name: "trust-store", Required: true, Usage: "notation trust store dir (x509/ca/<name>/*.pem)"},
-		&cli.StringSliceFlag{Name: "release-key", Required: true, Usage: "public key that signs provenance and approvals (PEM; repeatable)"},
+		&cli.StringSliceFlag{Name: "release-pub", Aliases: []string{"release-key"}, Required: true, Usage: "public key that signs provenance and approvals (PEM; repeatable; --release-key is the deprecated name)"},
 		&cli.StringSliceFlag{Name: "blob", Usage: "PATH=SIGNATURE: a blob and its cosign signature (base64) to verify (repeatable)"},
 		&cli.StringSliceFlag{Name: "blob-key", Usage: "public key of blob signatures (default: --cosign-key)"},
 		&cli.StringSliceFlag{Name: "revoked-key-id", Usage: "key id (16 hex) no longer trusted (repeatable)"},
@@ -41,7 +40,7 @@ func verifyOptions(c *cli.Context) (release.Options, error) {
 	if o.CosignKeys, err = readPubs(c.StringSlice("cosign-key"), "cosign-key"); err != nil {
 		return o, err
 	}
-	if o.ReleaseKeys, err = readPubs(c.StringSlice("release-key"), "release-key"); err != nil {
+	if o.ReleaseKeys, err = readPubs(c.StringSlice("release-pub"), "release-pub"); err != nil {
 		return o, err
 	}
 	if o.BlobKeys, err = readPubs(c.StringSlice("blob-key"), "blob-key"); err != nil {
@@ -70,6 +69,13 @@ func verifyOptions(c *cli.Context) (release.Options, error) {
 	return o, nil
 }
 
+// recording says where verify and rollback record their outcome; the audit key is loaded only when needed.
+func recording(c *cli.Context) release.Recording {
+	call := app.From(c)
+	return release.Recording{Index: c.String("index"), Ledger: c.String("ledger"), TraceID: call.TraceID, Log: call.Log,
+		AuditKey: func() (*keys.Key, error) { return loadKey(c, "audit", true) }}
+}
+
 func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name: "verify",
@@ -86,23 +92,21 @@ func verifyCommand() *cli.Command {
 				return err
 			}
 			o.Image = c.String("image")
-			var ak *keys.Key
-			if c.String("index") != "" || c.String("ledger") != "" {
-				if ak, err = loadKey(c, "audit", true); err != nil {
-					return err
-				}
-				defer ak.Close()
-				o.LedgerKeys = []crypto.PublicKey{ak.Public()}
-			}
-			out, err := release.Verify(c.Context, registryClient(c), o, func(ch release.Check) { addCheck(call, ch) })
+			out, done, err := release.VerifyAndRecord(c.Context, registryClient(c), o, recording(c), call.Result.Add)
 			if out.Digest != "" {
 				call.Result.Set("checked_digest", out.Digest)
 			}
-			if rerr := recordOutcome(c, ak, o, out, err); rerr != nil && err == nil {
-				err = rerr
+			if done.IndexHead != "" {
+				call.Result.Set("index_head", done.IndexHead)
+			}
+			if done.LedgerHead != "" {
+				call.Result.Set("ledger_head", done.LedgerHead) // verify --ledger-head checks the ledger still ends here
 			}
 			if err != nil {
 				return err
+			}
+			if done.AuditKey != nil {
+				o.LedgerKeys = []crypto.PublicKey{done.AuditKey} // the VSA covers the ledger head this key checked
 			}
 			if err := issueVSA(c, o, out); err != nil {
 				return err
@@ -113,48 +117,6 @@ func verifyCommand() *cli.Command {
 			return nil
 		},
 	}
-}
-
-func addCheck(call *app.Call, ch release.Check) {
-	it := result.Item{Name: ch.Name, Kind: "evidence", DurationMS: ch.Duration.Milliseconds(), Details: ch.Details}
-	if ch.Err != nil {
-		it.FailureClass, it.Message = result.ClassOf(ch.Err), ch.Err.Error()
-		call.Log.Printf("%s: %s: %v", ch.Name, it.FailureClass, ch.Err)
-	} else {
-		it.Status = result.StatusPassed
-		call.Log.Printf("%s: passed", ch.Name)
-	}
-	call.Result.Add(it)
-}
-
-// recordOutcome appends a verified release to --index and the outcome to --ledger, each only if it verifies.
-func recordOutcome(c *cli.Context, ak *keys.Key, o release.Options, out release.Outcome, verr error) error {
-	if ak == nil {
-		return nil
-	}
-	call := app.From(c)
-	env := c.String("environment")
-	if verr == nil && c.String("index") != "" {
-		e, err := release.Record(c.String("index"), ak.Signer, call.TraceID, out, env)
-		if err != nil {
-			return err
-		}
-		call.Log.Printf("recorded release #%d for %s in %s", e.Seq, env, c.String("index"))
-		call.Result.Set("index_head", e.Hash)
-	}
-	if c.String("ledger") != "" {
-		b := ledger.Body{TraceID: call.TraceID, Kind: ledger.KindRelease, Source: "release-evidence verify", Status: "verified", Environment: env, Subject: out.Digest}
-		if verr != nil {
-			b.Kind, b.Status = ledger.KindResult, "rejected"
-			b.Data = map[string]any{"message": verr.Error(), "failure_class": string(result.ClassOf(verr))}
-		}
-		es, err := ledger.AppendVerified(c.String("ledger"), ak.Signer, ledger.VerifyOptions{ExpectHead: o.ExpectedLedgerHead}, b)
-		if err != nil {
-			return err
-		}
-		call.Result.Set("ledger_head", es[0].Hash)
-	}
-	return nil
 }
 
 func rollbackCommand() *cli.Command {
@@ -180,35 +142,10 @@ func rollbackCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			o.LedgerKeys = pubs
-			out, tried, err := release.FindRollback(c.Context, registryClient(c), release.RollbackOptions{Index: c.String("index"), IndexKeys: pubs, IndexHead: c.String("index-head"),
-				Current: c.String("current"), Verify: o}, func(cd release.Candidate) {
-				it := result.Item{Name: cd.Digest, Kind: "candidate", Details: map[string]any{"seq": cd.Seq, "trace_id": cd.TraceID}}
-				if cd.Err != nil {
-					it.FailureClass, it.Message = result.ClassOf(cd.Err), cd.Err.Error()
-					call.Log.Printf("skipping %s: %v", cd.Digest, cd.Err)
-				} else {
-					it.Status = result.StatusPassed
-					call.Log.Printf("rollback target %s (release #%d, trace %s)", cd.Digest, cd.Seq, cd.TraceID)
-				}
-				call.Result.Add(it)
-			})
+			out, tried, err := release.RollbackAndRecord(c.Context, registryClient(c), release.RollbackOptions{Index: c.String("index"), IndexKeys: pubs,
+				IndexHead: c.String("index-head"), Current: c.String("current"), Verify: o}, recording(c), call.Result.Add)
 			if err != nil {
 				return err
-			}
-			// The key is loaded only once there is a choice to record: a failed search needs no secret.
-			ak, err := loadKey(c, "audit", true)
-			if err != nil {
-				return err
-			}
-			defer ak.Close()
-			for _, p := range []string{c.String("index"), c.String("ledger")} {
-				if p == "" {
-					continue
-				}
-				if err := release.RecordRollback(p, ak.Signer, call.TraceID, o.Expect.Environment, c.String("current"), out, tried, pubs...); err != nil {
-					return err
-				}
 			}
 			call.Result.Set("digest", out.Digest)
 			call.Result.Set("environment", o.Expect.Environment)

@@ -9,10 +9,9 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/atomicfile"
-	"github.com/release-gates/release-gates/helpers/internal/breaker"
-	"github.com/release-gates/release-gates/helpers/internal/keyring"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/signing"
 )
 
 // keysCommand wires `keys generate` and `keys public`; lifecycle subcommands are appended in main.
@@ -198,69 +197,27 @@ func signingKeyFlags() []cli.Flag {
 	}
 }
 
-// signingKey is the key a signing call uses and, when keys.yaml chose it, which entry and environment.
-type signingKey struct {
-	ref       keys.Ref
-	certChain string // the key's chain from keys.yaml, "" for --key
-	keyring   string // keys.yaml path, "" for --key
-	id        string // the key's id in keys.yaml
-	env       string
-}
-
-// chooseSigningKey resolves --key or --keyring/--environment; the keyring path applies the HSM health check and the
-// software-fallback policy (a fallback is logged, recorded and appended to --audit-log) and records the choice.
-func chooseSigningKey(c *cli.Context, call *app.Call) (signingKey, error) {
+// chooseSigningKey checks --key versus --keyring/--environment and resolves the key with signing.ChooseKey
+// (HSM health check, software-fallback policy, fallback log), recording the choice in the result.
+func chooseSigningKey(c *cli.Context, call *app.Call) (signing.Key, error) {
 	key, kr, env := c.String("key"), c.String("keyring"), c.String("environment")
 	switch {
 	case key != "" && kr != "":
-		return signingKey{}, result.Errorf(result.ClassInput, "--key and --keyring exclude each other: pass --key KEYREF, or --keyring keys.yaml --environment ENV")
+		return signing.Key{}, result.Errorf(result.ClassInput, "--key and --keyring exclude each other: pass --key KEYREF, or --keyring keys.yaml --environment ENV")
 	case key == "" && kr == "":
-		return signingKey{}, result.Errorf(result.ClassInput, "no signing key: pass --key KEYREF, or --keyring keys.yaml --environment ENV")
+		return signing.Key{}, result.Errorf(result.ClassInput, "no signing key: pass --key KEYREF, or --keyring keys.yaml --environment ENV")
 	case kr != "" && env == "":
-		return signingKey{}, result.Errorf(result.ClassInput, "--keyring needs --environment ENV: the environment whose current key signs")
+		return signing.Key{}, result.Errorf(result.ClassInput, "--keyring needs --environment ENV: the environment whose current key signs")
 	case kr == "" && env != "":
-		return signingKey{}, result.Errorf(result.ClassInput, "--environment applies only with --keyring keys.yaml")
+		return signing.Key{}, result.Errorf(result.ClassInput, "--environment applies only with --keyring keys.yaml")
 	case kr == "" && c.String("audit-log") != "":
-		return signingKey{}, result.Errorf(result.ClassInput, "--audit-log applies only with --keyring keys.yaml")
+		return signing.Key{}, result.Errorf(result.ClassInput, "--audit-log applies only with --keyring keys.yaml")
 	}
-	if key != "" {
-		ref, err := keys.ParseRef(key)
-		return signingKey{ref: ref}, err
-	}
-	f, err := keyring.Load(kr)
+	k, err := signing.ChooseKey(signing.KeyOptions{Key: key, Keyring: kr, Environment: env, FallbackLog: c.String("audit-log"),
+		PINFile: c.String("pin-file"), TraceID: call.TraceID, Log: call.Log})
 	if err != nil {
-		return signingKey{}, err
+		return k, err
 	}
-	sel, err := f.Select(env, time.Now(), call.TraceID, keyring.CheckHSM(c.String("pin-file"), breaker.FromEnv()))
-	if err != nil {
-		return signingKey{}, err
-	}
-	if sel.Fallback != nil {
-		call.Log.Print(sel.Fallback.String())
-		call.Result.Set("fallback", sel.Fallback)
-		if p := c.String("audit-log"); p != "" {
-			if err := keyring.AppendAudit(p, sel.Fallback); err != nil {
-				return signingKey{}, err
-			}
-		}
-	}
-	call.Result.Set("keyring", kr)
-	call.Result.Set("environment", env)
-	call.Result.Set("keyring_key_id", sel.Key.ID)
-	call.Log.Printf("keyring %s: environment %s signs with key %s", kr, env, sel.Key.ID)
-	return signingKey{ref: sel.Ref, certChain: sel.CertChain, keyring: kr, id: sel.Key.ID, env: env}, nil
-}
-
-// count adds n signatures to the key's counter in keys.yaml (nothing for --key), so rotation.maxSignatures can act.
-// A count that cannot be written fails the call: an uncounted signature would let a key outlive its limit.
-func (k signingKey) count(call *app.Call, n int64) error {
-	if k.keyring == "" {
-		return nil
-	}
-	total, err := keyring.CountSignatures(k.keyring, k.id, n)
-	if err != nil {
-		return result.Errorf(result.ClassOf(err), "signed, but counting %d signature(s) for key %s failed: %v", n, k.id, err)
-	}
-	call.Result.Set("key_signatures", total)
-	return nil
+	k.Record(call.Result)
+	return k, nil
 }

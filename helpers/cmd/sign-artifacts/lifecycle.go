@@ -7,10 +7,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
-	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/keyring"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/signing"
 )
 
 // lifecycleCommands returns the keys.yaml subcommands of `keys`: status, rotate, revoke and select.
@@ -163,26 +163,17 @@ func lifecycleCommands() []*cli.Command {
 				&cli.StringFlag{Name: "audit-log", Usage: "append a JSON line here for every software fallback (it is always in the result file too)"}},
 			Action: func(c *cli.Context) error {
 				call := app.From(c)
-				f, err := keyring.Load(c.String("keyring"))
-				if err != nil {
-					return err
-				}
-				sel, err := f.Select(c.String("environment"), time.Now(), call.TraceID, keyring.CheckHSM(c.String("pin-file"), breaker.FromEnv()))
+				sel, err := signing.ChooseKey(signing.KeyOptions{Keyring: c.String("keyring"), Environment: c.String("environment"),
+					FallbackLog: c.String("audit-log"), PINFile: c.String("pin-file"), TraceID: call.TraceID, Log: call.Log})
 				if err != nil {
 					return err
 				}
 				details := map[string]any{"environment": sel.Env, "ref": sel.Ref.String(), "cert_chain": sel.CertChain}
 				if sel.Fallback != nil {
-					call.Log.Print(sel.Fallback.String())
 					details["fallback"] = sel.Fallback
-					call.Result.Set("fallback", sel.Fallback)
-					if p := c.String("audit-log"); p != "" {
-						if err := keyring.AppendAudit(p, sel.Fallback); err != nil {
-							return err
-						}
-					}
 				}
-				call.Result.Add(result.Item{Name: sel.Key.ID, Kind: "key", Status: result.StatusPassed, Details: details})
+				sel.Record(call.Result)
+				call.Result.Add(result.Item{Name: sel.ID, Kind: "key", Status: result.StatusPassed, Details: details})
 				call.Result.Set("key_ref", sel.Ref.String())
 				call.Result.Set("cert_chain", sel.CertChain)
 				fmt.Fprintln(call.Stdout, sel.Ref.String())

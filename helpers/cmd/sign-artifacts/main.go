@@ -16,7 +16,7 @@ func newApp() *cli.App {
 	a := app.New("sign-artifacts", "sign and verify blobs and images (cosign, Notary Project), keys from files or PKCS#11")
 	keys := keysCommand()
 	keys.Subcommands = append(keys.Subcommands, lifecycleCommands()...) // keys.yaml: status, rotate, revoke
-	a.Commands = []*cli.Command{blobCommand(), imageCommand(), keys}
+	a.Commands = []*cli.Command{runCommand(), blobCommand(), imageCommand(), keys}
 	return a
 }
 

@@ -39,6 +39,22 @@ type LoadOptions struct {
 	PasswordFile  string // key file password; else $COSIGN_PASSWORD
 	PINFile       string // PKCS#11 user PIN; else the URI's pin-source, else $PKCS11_PIN
 	CertChainFile string // optional PEM chain, leaf first; the leaf must match the key
+	PasswordEnv   string // env var holding the password when PasswordFile is unset; default $COSIGN_PASSWORD
+	PINEnv        string // env var holding the PIN when no file is given; default $PKCS11_PIN
+}
+
+func (o LoadOptions) passwordEnv() string {
+	if o.PasswordEnv != "" {
+		return o.PasswordEnv
+	}
+	return PasswordEnv
+}
+
+func (o LoadOptions) pinEnv() string {
+	if o.PINEnv != "" {
+		return o.PINEnv
+	}
+	return PINEnv
 }
 
 // Key is a loaded signing key; Close releases an HSM session.
@@ -106,7 +122,7 @@ func loadFile(ref Ref, opts LoadOptions) (*Key, error) {
 	if err != nil {
 		return nil, result.Errorf(result.ClassInput, "reading key file %s: %v", ref.Path, unwrapPath(err))
 	}
-	pass, err := ReadSecret(opts.PasswordFile, PasswordEnv, "key password")
+	pass, err := ReadSecret(opts.PasswordFile, opts.passwordEnv(), "key password")
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +171,7 @@ func loadPKCS11(ref Ref, opts LoadOptions) (*Key, error) {
 	if pinFile == "" {
 		pinFile = ref.PINSource
 	}
-	pin, err := ReadSecret(pinFile, PINEnv, "PKCS#11 PIN")
+	pin, err := ReadSecret(pinFile, opts.pinEnv(), "PKCS#11 PIN")
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +206,7 @@ func GeneratePKCS11(ctx context.Context, ref Ref, opts LoadOptions) (*Key, error
 	if pinFile == "" {
 		pinFile = ref.PINSource
 	}
-	pin, err := ReadSecret(pinFile, PINEnv, "PKCS#11 PIN")
+	pin, err := ReadSecret(pinFile, opts.pinEnv(), "PKCS#11 PIN")
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,11 @@ type Result struct {
 	DurationMS   int64          `json:"duration_ms"`
 	Items        []Item         `json:"items"`
 	Data         map[string]any `json:"data,omitempty"`
+	// The runner contract (`<helper> run`): what the step archives, publishes as JUnit, echoes and returns.
+	Archive []string       `json:"archive,omitempty"`
+	JUnit   []string       `json:"junit,omitempty"`
+	Summary []string       `json:"summary,omitempty"`
+	Returns map[string]any `json:"returns,omitempty"`
 }
 
 // Recorder collects items and data for one helper call; it is safe for concurrent use.
@@ -82,6 +87,48 @@ func (rec *Recorder) Set(key string, value any) {
 		rec.r.Data = map[string]any{}
 	}
 	rec.r.Data[key] = value
+}
+
+// Archive lists workspace files the step archives (duplicates and empty paths are dropped).
+func (rec *Recorder) Archive(paths ...string) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, p := range paths {
+		if p == "" || contains(rec.r.Archive, p) {
+			continue
+		}
+		rec.r.Archive = append(rec.r.Archive, p)
+	}
+}
+
+// JUnit lists JUnit XML reports the step publishes.
+func (rec *Recorder) JUnit(paths ...string) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.r.JUnit = append(rec.r.JUnit, paths...)
+}
+
+// Summary appends console lines the step echoes.
+func (rec *Recorder) Summary(lines ...string) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.r.Summary = append(rec.r.Summary, lines...)
+}
+
+// Returns sets the map the step returns to the Jenkinsfile.
+func (rec *Recorder) Returns(m map[string]any) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.r.Returns = m
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // Items returns a copy of the items recorded so far.

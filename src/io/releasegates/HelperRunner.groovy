@@ -2,7 +2,6 @@ package io.releasegates
 
 import com.cloudbees.groovy.cps.NonCPS
 import groovy.json.JsonOutput
-import groovy.json.JsonSlurperClassic
 
 /**
  * HelperRunner runs one release-gates Go helper from a step: it finds (or downloads and verifies) the
@@ -43,7 +42,7 @@ class HelperRunner implements Serializable {
         String paramsFile = null
         if (o.params != null) {
             paramsFile = siblingPath(resultFile, '.params.json')
-            script.writeFile(file: paramsFile, text: toJson(o.params))
+            script.writeFile(file: paramsFile, text: toJson(o.params), encoding: 'UTF-8')
         }
         String command = commandLine(path, o.verb, o.args, paramsFile, resultFile, o.positional)
         List envList = ["RELEASE_TRACE_ID=${traceId}".toString()]
@@ -209,7 +208,13 @@ class HelperRunner implements Serializable {
     /** Reads and parses resources/helpers.lock. */
     static Map readLock(Object script, String step) {
         String text = script.libraryResource('helpers.lock')
-        Map lock = parseJson(text)
+        Map lock = null
+        try {
+            Object v = script.readJSON(text: text, returnPojo: true)
+            lock = v instanceof Map ? (Map) v : null
+        } catch (Exception ignored) {
+            lock = null
+        }
         if (lock == null || !(lock.version instanceof String) || !(lock.helpers instanceof Map)) {
             script.error("${step}: resources/helpers.lock is not valid: it needs \"version\", \"baseUrl\" and \"helpers\"")
         }
@@ -363,17 +368,7 @@ chmod 0755 "\$work/\$file" && mv -f "\$work/\$file" "\$dest" && rm -rf "\$work" 
             return null
         }
         try {
-            return parseJson(script.readFile(file: resultFile, encoding: 'UTF-8').toString())
-        } catch (Exception ignored) {
-            return null
-        }
-    }
-
-    /** Parses a JSON object into plain serializable HashMaps/ArrayLists (never LazyMap), or null. */
-    @NonCPS
-    static Map parseJson(String text) {
-        try {
-            Object v = new JsonSlurperClassic().parseText(text)
+            Object v = script.readJSON(file: resultFile, returnPojo: true)
             return v instanceof Map ? (Map) v : null
         } catch (Exception ignored) {
             return null

@@ -10,7 +10,7 @@ class Shell implements Serializable {
     @NonCPS
     static String quote(Object s) {
         if (s == null) {
-            throw new IllegalArgumentException('cannot shell-quote null')
+            throw new Exception('cannot shell-quote null') // Exception(String): the only exception constructor the sandbox whitelists
         }
         return "'" + s.toString().replace("'", "'\"'\"'") + "'"
     }
@@ -35,7 +35,7 @@ class Shell implements Serializable {
     @NonCPS
     static String envRef(Object name) {
         if (!(name?.toString() ==~ /[A-Za-z_][A-Za-z0-9_]*/)) {
-            throw new IllegalArgumentException("not an environment variable name: ${name?.toString()?.inspect()}")
+            throw new Exception("not an environment variable name: '${name}'".toString())
         }
         return '"$' + name + '"'
     }

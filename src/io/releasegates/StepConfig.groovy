@@ -48,11 +48,116 @@ class StepConfig implements Serializable {
             }
             Class want = defaults[e.key] != null ? typeOf(defaults[e.key]) : (Class) types[e.key]
             if (want != null && !want.isInstance(e.value) && !(want == String && e.value instanceof CharSequence)) {
-                return "${step}: parameter '${e.key}' must be a ${want.simpleName}, got ${e.value.getClass().simpleName} " +
-                    "${e.value.inspect()} (see ${docs})".toString()
+                return "${step}: parameter '${e.key}' must be a ${want.simpleName}, got ${typeName(e.value)} " +
+                    "${show(e.value)} (see ${docs})".toString()
             }
         }
         return null
+    }
+
+    /**
+     * Returns the first problem of config against a step schema (resources/steps/<step>.json: params with name, type,
+     * required), or null: an unknown key (naming the nearest known one), a wrong type, a missing required key.
+     */
+    @NonCPS
+    static String problemWithSchema(String step, Map schema, Map config) {
+        String docs = "vars/${step}.txt"
+        Map fields = [:]
+        List<String> known = []
+        for (Object f : (List) schema.params) {
+            fields.put(f.name.toString(), f)
+            known.add(f.name.toString())
+        }
+        known = known.sort()
+        List<String> unknown = []
+        for (Object k : config.keySet()) {
+            if (!fields.containsKey(k.toString())) {
+                unknown.add(k.toString())
+            }
+        }
+        unknown = unknown.sort()
+        if (unknown) {
+            String hint = ''
+            if (unknown.size() == 1) {
+                String near = nearest(unknown[0], known)
+                hint = near ? " (did you mean '${near}'?)" : ''
+            }
+            String noun = unknown.size() == 1 ? 'parameter' : 'parameters'
+            List quoted = []
+            for (String u : unknown) {
+                quoted.add("'${u}'".toString())
+            }
+            return "${step}: unknown ${noun} ${quoted.join(', ')}${hint}; known parameters: ${known.join(', ')} (see ${docs})".toString()
+        }
+        for (String k : known) {
+            Map f = (Map) fields[k]
+            Object v = config[k]
+            if (v == null) {
+                if (f.required && !f.containsKey('default')) {
+                    return "${step}: parameter '${k}' is required (see ${docs})".toString()
+                }
+                continue
+            }
+            if (f.required && v instanceof CharSequence && v.toString().trim().isEmpty()) {
+                return "${step}: parameter '${k}' is required (see ${docs})".toString()
+            }
+            String want = f.type.toString()
+            if (!hasType(v, want)) {
+                return "${step}: parameter '${k}' must be a ${groovyType(want)}, got ${typeName(v)} ${show(v)} (see ${docs})".toString()
+            }
+        }
+        return null
+    }
+
+    /** Reports whether v has the schema type want (string, boolean, integer, list, map). */
+    @NonCPS
+    static boolean hasType(Object v, String want) {
+        switch (want) {
+            case 'string': return v instanceof CharSequence
+            case 'boolean': return v instanceof Boolean
+            case 'integer': return v instanceof Integer || v instanceof Long || v instanceof BigInteger
+            case 'list': return v instanceof List
+            case 'map': return v instanceof Map
+            default: return true
+        }
+    }
+
+    /** Returns the Groovy name of a schema type, as the help pages use it. */
+    @NonCPS
+    static String groovyType(String t) {
+        Map names = [string: 'String', boolean: 'Boolean', integer: 'Integer', list: 'List', map: 'Map']
+        return names[t] ?: t
+    }
+
+    /** Returns the Groovy type name of a value, for error messages. */
+    @NonCPS
+    static String typeName(Object v) {
+        if (v instanceof CharSequence) {
+            return 'String'
+        }
+        if (v instanceof Boolean) {
+            return 'Boolean'
+        }
+        if (v instanceof Integer || v instanceof Long || v instanceof BigInteger) {
+            return 'Integer'
+        }
+        if (v instanceof Number) {
+            return 'Number'
+        }
+        if (v instanceof List) {
+            return 'List'
+        }
+        if (v instanceof Map) {
+            return 'Map'
+        }
+        return v.getClass().getSimpleName()
+    }
+
+    /** Returns a short rendering of a value for error messages (strings quoted, long values cut). */
+    @NonCPS
+    static String show(Object v) {
+        String s = v instanceof CharSequence ? "'${v}'".toString() : String.valueOf(v)
+        return s.length() > 80 ? s.substring(0, 80) + '...' : s
     }
 
     /** Returns the closest known key to key when it is a plausible typo, else null. */
@@ -73,22 +178,19 @@ class StepConfig implements Serializable {
 
     @NonCPS
     private static int distance(String a, String b) {
-        int[] prev = new int[b.length() + 1]
-        int[] cur = new int[b.length() + 1]
+        List prev = []
         for (int j = 0; j <= b.length(); j++) {
-            prev[j] = j
+            prev.add(j)
         }
         for (int i = 1; i <= a.length(); i++) {
-            cur[0] = i
+            List cur = [i]
             for (int j = 1; j <= b.length(); j++) {
                 int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1
-                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost)
+                cur.add(Math.min(Math.min((int) cur[j - 1] + 1, (int) prev[j] + 1), (int) prev[j - 1] + cost))
             }
-            int[] t = prev
             prev = cur
-            cur = t
         }
-        return prev[b.length()]
+        return (int) prev[b.length()]
     }
 
     @NonCPS
@@ -113,7 +215,7 @@ class StepConfig implements Serializable {
 
     @NonCPS
     private static Map merge(Map defaults, Map config) {
-        Map out = new LinkedHashMap()
+        Map out = [:]
         for (Map.Entry e : defaults.entrySet()) {
             Object v = config.containsKey(e.key) && config[e.key] != null ? config[e.key] : e.value
             out.put(e.key.toString(), plain(v))
@@ -128,14 +230,14 @@ class StepConfig implements Serializable {
             return v.toString()
         }
         if (v instanceof Map) {
-            Map m = new LinkedHashMap()
+            Map m = [:]
             for (Map.Entry e : ((Map) v).entrySet()) {
                 m.put(e.key.toString(), plain(e.value))
             }
             return m
         }
         if (v instanceof List) {
-            List l = new ArrayList()
+            List l = []
             for (Object o : (List) v) {
                 l.add(plain(o))
             }
