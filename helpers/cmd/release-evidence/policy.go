@@ -28,7 +28,7 @@ func policyCommand() *cli.Command {
 				&cli.StringFlag{Name: "name", Value: "release-gates", Usage: "policy name (DNS label)"},
 				&cli.StringSliceFlag{Name: "image-glob", Required: true, Usage: "images the policy applies to, e.g. registry.example/orders* (repeatable)"},
 				&cli.StringSliceFlag{Name: "cosign-key", Usage: "cosign public key of the image signer (PEM; repeatable)"},
-				&cli.StringSliceFlag{Name: "release-key", Usage: "public key of the attestations (PEM; repeatable)"},
+				&cli.StringSliceFlag{Name: "release-pub", Aliases: []string{"release-key"}, Usage: "public key of the attestations (PEM; repeatable; --release-key is the deprecated name)"},
 				&cli.StringSliceFlag{Name: "notation-cert-chain", Usage: "PEM chain of a notation signing key, leaf first (repeatable); required for the kyverno formats"},
 				&cli.StringFlag{Name: "expect-repo", Usage: "provenance repository"},
 				&cli.StringFlag{Name: "expect-branch", Usage: "provenance branch"},
@@ -52,7 +52,7 @@ func policyCommand() *cli.Command {
 				if b.CosignKeys, err = policyexport.ReadPEMFiles(c.StringSlice("cosign-key"), keys.PublicKeyPEM); err != nil {
 					return err
 				}
-				if b.ReleaseKeys, err = policyexport.ReadPEMFiles(c.StringSlice("release-key"), keys.PublicKeyPEM); err != nil {
+				if b.ReleaseKeys, err = policyexport.ReadPEMFiles(c.StringSlice("release-pub"), keys.PublicKeyPEM); err != nil {
 					return err
 				}
 				if b.VSAKeys, err = policyexport.ReadPEMFiles(c.StringSlice("vsa-key"), keys.PublicKeyPEM); err != nil {

@@ -27,7 +27,7 @@ func TestPolicyExportWritesEachFormatValidAgainstTheEnginesCRDs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the admission engines' CRDs are needed: %v", err)
 	}
-	base := []string{"policy", "export", "--image-glob", "registry.example/orders*", "--cosign-key", kit.CosignPub, "--release-key", kit.ReleasePub,
+	base := []string{"policy", "export", "--image-glob", "registry.example/orders*", "--cosign-key", kit.CosignPub, "--release-pub", kit.ReleasePub,
 		"--notation-cert-chain", kit.CertChainPEM, "--expect-repo", releasetest.Repo, "--expect-branch", "main", "--expect-builder", releasetest.Builder,
 		"--environment", "prod", "--min-approvals", "2"}
 	cases := []struct {
@@ -47,7 +47,7 @@ func TestPolicyExportWritesEachFormatValidAgainstTheEnginesCRDs(t *testing.T) {
 			want: []string{"name: release-gates-vsa", "verification_summary/v1"}, crd: "policy.sigstore.dev_clusterimagepolicies.yaml", version: "v1beta1", docs: 3},
 		{name: "a VSA-only ImageValidatingPolicy needs only the verifier key", args: []string{"policy", "export", "--format", "kyverno", "--image-glob", "registry.example/orders*", "--vsa-key", kit.AuditPub, "--vsa-only"},
 			want: []string{"attestations.vsa", "'PASSED'"}, crd: "policies.kyverno.io_imagevalidatingpolicies.yaml", version: "v1", docs: 1},
-		{name: "kyverno without the signer's chain is bad input", args: []string{"policy", "export", "--format", "kyverno", "--image-glob", "registry.example/orders*", "--cosign-key", kit.CosignPub, "--release-key", kit.ReleasePub,
+		{name: "kyverno without the signer's chain is bad input", args: []string{"policy", "export", "--format", "kyverno", "--image-glob", "registry.example/orders*", "--cosign-key", kit.CosignPub, "--release-pub", kit.ReleasePub,
 			"--expect-repo", releasetest.Repo, "--expect-branch", "main", "--expect-builder", releasetest.Builder}, wantCode: result.ExitInput, want: []string{"--notation-cert-chain"}},
 		{name: "a CA certificate in place of the signer's chain is bad input", args: append(append([]string{}, base[:8]...), append([]string{"--notation-cert-chain", caFile}, append(base[10:], "--format", "kyverno")...)...),
 			wantCode: result.ExitInput, want: []string{"starts with a CA certificate"}},
