@@ -22,7 +22,7 @@ deps-demo:
 	@test/scripts/install-deps.sh demo
 
 tools: deps
-	@test/scripts/tools.sh cosign cosign3 notation timestamp-server >/dev/null
+	@test/scripts/tools.sh cosign cosign3 notation timestamp-server crane >/dev/null
 
 helpers:
 	@mkdir -p $(BIN)
@@ -34,17 +34,18 @@ generate:
 	RG_GENERATE=1 $(GO) test -count=1 -run '^TestGenerated$$' ./helpers/internal/steps
 
 vet:
-	@out=$$(gofmt -l helpers test agent-image); test -z "$$out" || { echo "vet: run gofmt -w on: $$out" >&2; exit 1; }
+	@out=$$(gofmt -l helpers test agent-image scripts); test -z "$$out" || { echo "vet: run gofmt -w on: $$out" >&2; exit 1; }
 	$(GO) vet ./...
 	@bad=$$($(GO) list -deps $(addprefix ./helpers/cmd/,$(HELPERS)) | grep -E '/internal/testing/|$(MODULE)/test/' || true); \
 	test -z "$$bad" || { echo "vet: shipped helpers must not link test support (helpers/internal/testing, test/): $$bad" >&2; exit 1; }
 
 test-go: tools helpers
-	PATH=$(RG_TOOLS_DIR)/bin:$$PATH RG_REQUIRE_TOOLS=1 RELEASE_GATES_STATE_DIR=$$(mktemp -d) $(GO) test -race -count=1 -timeout 40m ./...
+	PATH=$(RG_TOOLS_DIR)/bin:$$PATH RG_REQUIRE_TOOLS=1 RELEASE_GATES_STATE_DIR=$$(mktemp -d) $(GO) test -race -count=1 -timeout 25m ./...
 
 # The step tests also record every call vars/ and src/ make and fail on any the Jenkins sandbox would refuse (RG_SANDBOX=report lists only).
-test-groovy: deps helpers
-	test/groovy/run.sh
+# Peer CLIs are required there too (RG_REQUIRE_TOOLS=1): ReleaseDownloadRealTest checks the release with the stock cosign.
+test-groovy: tools helpers
+	PATH=$(RG_TOOLS_DIR)/bin:$$PATH RG_REQUIRE_TOOLS=1 test/groovy/run.sh
 
 # CodeNarc over vars/ and src/ (test/codenarc/ruleset.groovy); the self-test shows the rules still fire on a bad fixture.
 lint-groovy: deps
@@ -78,7 +79,7 @@ IMAGE ?= ghcr.io/release-gates/agent
 IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
 AGENT_IMAGE_OUTPUT ?= --output type=oci,dest=dist/agent-image-$(VERSION).oci.tar
 
-# Two `make helpers` builds into separate dirs must be bit for bit identical (agent-image/repro_test.go also varies the source path).
+# Two `make helpers` builds into separate dirs must be bit for bit identical (make release also varies the source path, per platform).
 helpers-repro:
 	@a=$$(mktemp -d); b=$$(mktemp -d); trap 'rm -rf "$$a" "$$b"' EXIT; set -e; \
 	$(MAKE) -s --no-print-directory helpers BIN=$$a; $(MAKE) -s --no-print-directory helpers BIN=$$b; \

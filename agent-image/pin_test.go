@@ -44,8 +44,17 @@ func runPin(t *testing.T, args ...string) (int, string) {
 
 func TestPinImagesRefreshesDigestsWithCrane(t *testing.T) {
 	if testing.Short() {
-		t.Skip("may build crane once; skipped under -short")
+		t.Skip("needs crane; skipped under -short")
 	}
+	// crane is a peer CLI built once by test/scripts/tools.sh (make tools), never during go test.
+	crane, err := exec.LookPath("crane")
+	if err != nil {
+		if os.Getenv("RG_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("crane not on PATH and RG_REQUIRE_TOOLS=1: run test/scripts/tools.sh crane and add its bin dir to PATH")
+		}
+		t.Skip("crane not on PATH (test/scripts/tools.sh crane; RG_REQUIRE_TOOLS=1 makes this a failure)")
+	}
+	t.Setenv("CRANE", crane)
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")

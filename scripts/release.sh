@@ -8,7 +8,7 @@
 #   VERSION           release tag, vMAJOR.MINOR.PATCH[-pre]; the helpers' --version and the agent image tag equal it
 #   REVISION          git revision stamped into the helpers (default: git rev-parse HEAD)
 #   RELEASE_KEY       signing key reference for SHA256SUMS: file://cosign.key or a pkcs11: URI
-#   COSIGN_PASSWORD   password of a file key (read by sign-artifacts; PKCS11_PIN for an HSM key)
+#   COSIGN_PASSWORD   password of a file key (read by sign-artifacts); PKCS11_PIN the PIN of an HSM key (never in the URI)
 #   RELEASE_BASE_URL  optional: replaces baseUrl in helpers.lock
 #   LOCK              the lock to update (default resources/helpers.lock); DIST the output dir (default dist)
 #   TRUSTED_KEY       the public key agents verify with (default resources/release-signing.pub); RELEASE_KEY must
@@ -17,11 +17,15 @@
 #                     and, when on PATH, cosign
 #
 # Output: dist/<helper>-linux-<arch>, dist/SHA256SUMS, dist/SHA256SUMS.sig; the layout the Groovy runner downloads
-# from (<baseUrl>/<version>/<helper>-<os>-<arch>). Exit codes: 0 done, 1 not reproducible or not verified, 2 bad input.
+# from (<baseUrl>/<version>/<helper>-<os>-<arch>). Exit codes: 0 done, 1 not reproducible or not verified, 2 bad input
+# (a RELEASE_KEY with pin-value= included), 3 the Go module proxy unreachable after retries. No python: the lock is
+# rewritten by scripts/pinlock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { echo "release: $2" >&2; exit "$1"; }
+# key_kind: what RELEASE_KEY is, for messages; the reference itself is never printed.
+key_kind() { case $RELEASE_KEY in file://*) echo "a file key" ;; pkcs11:*) echo "a pkcs11: URI" ;; *) echo "neither file:// nor pkcs11:" ;; esac; }
 
 PLATFORMS=(linux/amd64 linux/arm64)
 read -r -a HELPERS <<<"$(sed -n 's/^HELPERS[[:space:]]*:=[[:space:]]*//p' Makefile)"
@@ -38,6 +42,12 @@ git cat-file -e "$REVISION^{commit}" 2>/dev/null ||
   die 2 "REVISION=$REVISION is not a commit of this repository: the release is built from a committed tree"
 [ -n "${RELEASE_KEY:-}" ] ||
   die 2 "RELEASE_KEY is not set: export RELEASE_KEY=file:///path/cosign.key (password in COSIGN_PASSWORD) or a pkcs11: URI"
+# RELEASE_KEY reaches sign-artifacts as an argument and may appear in logs, so it must carry no secret (and is never
+# echoed anyway): an HSM PIN belongs in PKCS11_PIN (RFC 7512 allows pin-value= in the URI; this script does not).
+shopt -s nocasematch
+[[ "$RELEASE_KEY" != *pin-value=* ]] ||
+  die 2 "RELEASE_KEY carries a pin-value: remove it from the pkcs11: URI and export the PIN as PKCS11_PIN (secrets never go on a command line)"
+shopt -u nocasematch
 [ -f "$LOCK" ] || die 2 "$LOCK is missing: it is owned by the Groovy runner; restore it from git"
 
 # A release build never stamps VCS state: the revision is passed explicitly, so a dirty tree cannot change the bytes.
@@ -58,13 +68,35 @@ cc_for() {
 }
 
 # build PLATFORM DIR SRC: export REVISION's tree to SRC (never the working tree: uncommitted or concurrent edits must
-# not reach a release), then run its `make helpers` with GOOS/GOARCH/CC from the environment, into DIR.
+# not reach a release), then run its `make helpers` with GOOS/GOARCH/CC from the environment, into DIR. The modules
+# are already in the cache (fetch_modules), so the build never needs the network: a failure is the revision's.
 build() {
   local os=${1%/*} arch=${1#*/}
   mkdir -p "$3"
   git archive --format=tar "$REVISION" go.mod go.sum Makefile helpers | tar -x -C "$3"
-  GOOS=$os GOARCH=$arch CC=$(cc_for "$1") "$MAKE" -s --no-print-directory -C "$3" helpers \
-    BIN="$2" VERSION="$VERSION" REVISION="$REVISION" >&2
+  GOPROXY=off GOOS=$os GOARCH=$arch CC=$(cc_for "$1") "$MAKE" -s --no-print-directory -C "$3" helpers \
+    BIN="$2" VERSION="$VERSION" REVISION="$REVISION" >&2 || die 2 "make helpers for $1 failed: $REVISION does not build (see above)"
+}
+
+# fetch_modules: downloads the modules REVISION's go.mod requires (3 attempts, 2 s and 4 s apart). An unreachable
+# proxy is infrastructure (exit 3), any other failure (checksum mismatch, unknown version, GOPROXY=off) bad input.
+fetch_modules() {
+  local dir=$work/modules out attempt rc
+  mkdir -p "$dir"
+  git archive --format=tar "$REVISION" go.mod go.sum | tar -x -C "$dir"
+  for attempt in 1 2 3; do
+    rc=0
+    out=$(cd "$dir" && timeout "${RELEASE_FETCH_TIMEOUT:-900}" go mod download 2>&1) || rc=$?
+    [ "$rc" != 0 ] || return 0
+    # The go command redacts URL passwords itself; the proxy's host is not a secret.
+    case $out in
+    *"dial tcp"* | *"no such host"* | *"connection refused"* | *"connection reset"* | *"i/o timeout"* | *"TLS handshake timeout"* | \
+      *"network is unreachable"* | *"server misbehaving"* | *" 502 "* | *" 503 "* | *" 504 "* | *"unexpected EOF"* | "") ;;
+    *) [ "$rc" = 124 ] || die 2 "go mod download for $REVISION failed, not for want of the network: $(tail -n 3 <<<"$out")" ;;
+    esac
+    [ "$attempt" = 3 ] || sleep $((attempt * 2))
+  done
+  die 3 "the Go module proxy is unreachable (GOPROXY=$(go env GOPROXY | sed 's#//[^/@]*@#//***@#g'), 3 attempts): $(tail -n 1 <<<"$out"); retry when it is back, nothing was built"
 }
 
 work=$(mktemp -d)
@@ -78,13 +110,18 @@ fingerprint() { openssl pkey -pubin -in "$1" -outform DER 2>/dev/null | sha256su
 if [ -f "$TRUSTED_KEY" ]; then
   command -v openssl >/dev/null 2>&1 || die 2 "openssl is needed to check RELEASE_KEY against $TRUSTED_KEY"
   openssl pkey -pubin -in "$TRUSTED_KEY" -noout 2>/dev/null || die 2 "$TRUSTED_KEY is not a PEM public key: restore it from git"
+fi
+fetch_modules
+# The lock is pinned at the end by scripts/pinlock (Go, standard library only); built now so it cannot fail late.
+go build -o "$work/pinlock" ./scripts/pinlock || die 2 "building scripts/pinlock failed"
+if [ -f "$TRUSTED_KEY" ]; then
   mkdir -p "$work/keycheck"
   git archive --format=tar "$REVISION" go.mod go.sum Makefile helpers | tar -x -C "$work/keycheck"
-  "$MAKE" -s --no-print-directory -C "$work/keycheck" helpers HELPERS=sign-artifacts BIN="$work/keycheck/bin" \
+  GOPROXY=off "$MAKE" -s --no-print-directory -C "$work/keycheck" helpers HELPERS=sign-artifacts BIN="$work/keycheck/bin" \
     VERSION="$VERSION" REVISION="$REVISION" >&2 || die 2 "building sign-artifacts to check RELEASE_KEY failed"
   "$work/keycheck/bin/sign-artifacts" keys public --key "$RELEASE_KEY" --out "$work/release-key.pub" \
     --result-file "$work/keycheck.json" >&2 ||
-    die 2 "cannot read the public key of RELEASE_KEY=$RELEASE_KEY (result: $(cat "$work/keycheck.json" 2>/dev/null || echo none))"
+    die 2 "cannot read the public key of RELEASE_KEY ($(key_kind)) (result: $(cat "$work/keycheck.json" 2>/dev/null || echo none))"
   want=$(fingerprint "$TRUSTED_KEY") got=$(fingerprint "$work/release-key.pub")
   [ "$got" = "$want" ] ||
     die 2 "RELEASE_KEY does not match $TRUSTED_KEY, the key agents trust: its public key has sha256 $got, $TRUSTED_KEY has sha256 $want (DER): sign with the matching key, or commit the new public key as $TRUSTED_KEY first; nothing was built"
@@ -156,49 +193,5 @@ if [ -f "$TRUSTED_KEY" ]; then
 fi
 
 # Pin the sums: rewrite only version, sha256 (and baseUrl when given), keeping the file's layout; atomic rename.
-python3 - "$LOCK" "$VERSION" "$DIST/SHA256SUMS" "${RELEASE_BASE_URL:-}" <<'PY' || die 1 "updating $LOCK failed"
-import json, os, sys, tempfile
-lock_path, version, sums_path, base_url = sys.argv[1:]
-with open(lock_path) as f:
-    lock = json.load(f)
-sums = {}
-for line in open(sums_path):
-    digest, name = line.split()
-    helper, goos, goarch = name.rsplit("-", 2)
-    sums[(helper, goos + "/" + goarch)] = digest
-helpers = lock.setdefault("helpers", {})
-for (helper, platform), digest in sums.items():
-    helpers.setdefault(helper, {}).setdefault(platform, {})["sha256"] = digest
-stale = [h + " " + p for h, ps in helpers.items() for p in ps if (h, p) not in sums]
-if stale:
-    sys.exit("release: helpers.lock names builds this release did not make: " + ", ".join(stale))
-lock["version"] = version
-if base_url:
-    lock["baseUrl"] = base_url
-def dump(lock):
-    out, keys = ["{"], list(lock)
-    for i, k in enumerate(keys):
-        comma = "," if i < len(keys) - 1 else ""
-        if k != "helpers":
-            out.append("  %s: %s%s" % (json.dumps(k), json.dumps(lock[k], indent=2).replace("\n", "\n  "), comma))
-            continue
-        out.append('  "helpers": {')
-        hs = list(lock[k])
-        for j, h in enumerate(hs):
-            out.append("    %s: {" % json.dumps(h))
-            ps = list(lock[k][h])
-            for l, p in enumerate(ps):
-                entry = json.dumps(lock[k][h][p], separators=(", ", ": "))
-                out.append("      %s: %s%s" % (json.dumps(p), entry, "," if l < len(ps) - 1 else ""))
-            out.append("    }" + ("," if j < len(hs) - 1 else ""))
-        out.append("  }" + comma)
-    return "\n".join(out + ["}"]) + "\n"
-fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(lock_path)), prefix=".helpers.lock.")
-with os.fdopen(fd, "w") as f:
-    f.write(dump(lock))
-    f.flush()
-    os.fsync(f.fileno())
-os.chmod(tmp, 0o644)
-os.replace(tmp, lock_path)
-PY
+"$work/pinlock" "$LOCK" "$VERSION" "$DIST/SHA256SUMS" "${RELEASE_BASE_URL:-}" || die 2 "updating $LOCK failed"
 echo "release: $VERSION (revision $REVISION) signed; $LOCK pins ${#files[@]} sha256 sums" >&2

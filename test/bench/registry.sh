@@ -4,7 +4,10 @@
 # registry_start: serves filesystem storage in $work/registry on 127.0.0.1:<free port>.
 registry_start() {
   local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)))
+  for _ in $(seq 100); do # a port nothing listens on (bash /dev/tcp)
+    port=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+  done
   host="127.0.0.1:$port"
   cat > "$work/registry.yml" <<YML
 version: 0.1

@@ -46,12 +46,23 @@ run_gate() { # SPEC
   fi
 }
 
+# free_port: a loopback port nothing listens on (bash /dev/tcp; nothing beyond the demo group of install-deps).
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  echo "demo: no free loopback port found" >&2
+  return 2
+}
+
 run_gate_direct() { # SPEC: the params document the step would write, run by go-build-gate run
   local spec=$1 svc="$DEMO_DIR/svc-$RANDOM" port
   mkdir -p "$svc"
   cp -r "$root/test/fixtures/example-service/." "$svc/"
   cp "$SERVICE_BIN" "$svc/orders"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   cat >"$svc/params.json" <<JSON
 {"step": "goBuildGate", "context": {"traceId": "$RELEASE_TRACE_ID"}, "secrets": {},
  "params": {"dir": "$svc", "spec": "$spec", "baseSpec": "docs/v1/swagger.json", "smokeCommand": "./orders", "smokeEnv": {"PORT": "$port"},

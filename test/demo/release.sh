@@ -239,14 +239,7 @@ EOF
   wait "$b" "$c"
   wait "$job" || die "the slackApproval stage failed"
   say "the approval message as the relay updated it (oldest first):"
-  grep chat.update "$DEMO/slack-api.jsonl" | python3 -c '
-import json, sys
-for line in sys.stdin:
-    blocks = json.loads(json.loads(line)["params"].get("blocks", "[]"))
-    texts = [b["text"]["text"] for b in blocks if b.get("type") == "section" and b.get("text")]
-    buttons = any(b.get("type") == "actions" for b in blocks)
-    print("    " + (texts[-1] if texts else "?") + ("   [Approve] [Reject]" if buttons else "   (buttons removed)"))
-' || true
+  "$DEMO/bin/slackapi" --summary "$DEMO/slack-api.jsonl" || true
   kill "$relay" 2>/dev/null || true
   wait "$relay" 2>/dev/null || true
   grep -E 'request |denied|delivered' "$relay_log" | sed 's/^slack-approval: /  [relay]   /' || true

@@ -51,9 +51,9 @@ class ReleaseDownloadRealTest extends PipelineTestBase {
         pb.redirectErrorStream(true).redirectOutput(log)
         long start = System.nanoTime()
         Process p = pb.start()
-        if (!p.waitFor(40, TimeUnit.MINUTES)) {
+        if (!p.waitFor(15, TimeUnit.MINUTES)) {
             p.destroyForcibly()
-            fail("make-test-release.sh did not finish within 40 minutes:\n${log.text}")
+            fail("make-test-release.sh did not finish within 15 minutes:\n${log.text}")
         }
         releaseSeconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start)
         if (p.exitValue() != 0) {
@@ -181,8 +181,12 @@ class ReleaseDownloadRealTest extends PipelineTestBase {
         String log = new File(OUT, 'release.log').text
         assertTrue(log, log.contains("release: RELEASE_KEY matches resources/release-signing.pub (sha256 ${keyDigest(pub)})"))
         assertTrue(log, log.contains("release: ${VERSION} (revision "))
-        // openssl (as agents check) and, when tools.sh has built it, the stock cosign verify-blob.
+        // openssl (as agents check) and the stock cosign verify-blob built by tools.sh; under RG_REQUIRE_TOOLS=1 (make test)
+        // cosign must be there, so the interop check cannot quietly drop out.
         File cosign = new File(System.getenv('RG_TOOLS_DIR') ?: "${System.getProperty('user.home')}/.cache/release-gates/tools", 'bin/cosign')
+        if (System.getenv('RG_REQUIRE_TOOLS') == '1') {
+            assertTrue("RG_REQUIRE_TOOLS=1 but ${cosign} is missing: run test/scripts/tools.sh cosign (make tools)".toString(), cosign.canExecute())
+        }
         assertEquals(log, cosign.canExecute() ? 2 : 1, log.readLines().count { it == 'Verified OK' })
     }
 
@@ -317,6 +321,8 @@ class ReleaseDownloadRealTest extends PipelineTestBase {
             ([])              : 'release: RELEASE_KEY is not set: export RELEASE_KEY=file:///path/cosign.key (password in COSIGN_PASSWORD) or a pkcs11: URI',
             (["TRUSTED_KEY=${junk.path}".toString(), "RELEASE_KEY=file://${OUT}/keys/release.key".toString()]):
                 "release: ${junk.path} is not a PEM public key: restore it from git".toString(),
+            (['RELEASE_KEY=pkcs11:token=release;object=k?module-path=/x.so&pin-value=s3cret-1234']):
+                'release: RELEASE_KEY carries a pin-value: remove it from the pkcs11: URI and export the PIN as PKCS11_PIN (secrets never go on a command line)',
         ]
         cases.each { List vars, String want ->
             List cmd = ['env', "DIST=${workspace}/dist".toString(), 'VERSION=' + VERSION] + vars + ['scripts/release.sh']
@@ -325,6 +331,7 @@ class ReleaseDownloadRealTest extends PipelineTestBase {
             assertEquals(out, 2, p.waitFor())
             assertTrue(out, out.readLines().contains(want))
             assertFalse(out, out.contains('release: building'))
+            assertFalse(out, out.contains('s3cret-1234'))
         }
     }
 
@@ -340,5 +347,20 @@ class ReleaseDownloadRealTest extends PipelineTestBase {
         // The refused run left the good release alone (the download tests use it too).
         assertEquals(lock.helpers['go-build-gate'][hostPlatform()].sha256, sha256(new File(DIST, "go-build-gate-${hostPlatform().replace('/', '-')}").bytes))
         assertTrue(new File(DIST, 'SHA256SUMS.sig').file)
+    }
+
+    @Test
+    void makeReleaseExits3WhenTheGoProxyIsUnreachableAndBuildsNothing() {
+        File modcache = new File(workspace, 'empty-modcache')
+        modcache.mkdirs()
+        List cmd = ['env', "DIST=${workspace}/dist".toString(), 'VERSION=' + VERSION, "RELEASE_KEY=file://${OUT}/keys/release.key".toString(),
+                    'GOPROXY=http://127.0.0.1:1/', "GOMODCACHE=${modcache.path}".toString(), 'GOFLAGS=-modcacherw', 'scripts/release.sh']
+        Process p = new ProcessBuilder(cmd).directory(CLONE).redirectErrorStream(true).start()
+        String out = p.inputStream.text
+        assertEquals(out, 3, p.waitFor())
+        assertTrue(out, out.readLines().any { it.startsWith('release: the Go module proxy is unreachable (GOPROXY=http://127.0.0.1:1/, 3 attempts): ') &&
+            it.contains('connection refused') })
+        assertFalse(out, out.contains('release: building'))
+        assertFalse(new File(workspace, 'dist').exists())
     }
 }

@@ -49,6 +49,9 @@ files.sort { it.path }.each { f ->
 }
 
 class Lines extends RunListener {
+    /** Tests whose assumption failed (Assume): JUnit counts them as run, this runner as skipped. */
+    int assumptionFailures = 0
+
     void testStarted(Description d) { SandboxRecorder.currentTest = "${d.className}.${d.methodName}".toString() }
     void testFinished(Description d) { }
     void testFailure(Failure f) {
@@ -60,14 +63,20 @@ class Lines extends RunListener {
         println(f.trace.readLines().findAll { it.contains('.groovy:') || it.startsWith('\tat') && it.contains('Test') }.take(6).join('\n'))
     }
     void testIgnored(Description d) { println "SKIP ${d.className}.${d.methodName}" }
+    void testAssumptionFailure(Failure f) {
+        assumptionFailures++
+        println "SKIP ${f.description.className}.${f.description.methodName}: ${f.message}"
+    }
 }
 
 JUnitCore core = new JUnitCore()
-core.addListener(new Lines())
+Lines lines = new Lines()
+core.addListener(lines)
 Result r = core.run(classes as Class[])
 int failed = r.failureCount + broken
-int passed = r.runCount - r.failureCount
-println "Groovy: ${passed} passed, ${failed} failed"
+int skipped = lines.assumptionFailures + r.ignoreCount
+int passed = r.runCount - r.failureCount - lines.assumptionFailures
+println "Groovy: ${passed} passed, ${failed} failed, ${skipped} skipped"
 if (SandboxRecorder.installed) {
     SandboxRecorder.addStatic(SandboxStatic.scan(new File('.'), SandboxRecorder.signatures, loader))
 }

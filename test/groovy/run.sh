@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Groovy step tests (test/groovy/**/*Test.groovy) with Groovy 2.4 + JUnit 4; args filter test classes by name.
-# Prints "Groovy: N passed, M failed", then the sandbox check (every call vars/ and src/ made that Jenkins' sandbox
-# would refuse: "SANDBOX <signature>" with its call sites; RG_SANDBOX=report|off), and exits non-zero on any failure.
+# Prints "Groovy: N passed, M failed, K skipped" (a failed Assume is a skip, not a pass), then the sandbox check (every
+# call vars/ and src/ made that Jenkins' sandbox would refuse: "SANDBOX <signature>" with its call sites;
+# RG_SANDBOX=report|off), and exits non-zero on any failure.
 # The stock script-security lists are read from $RG_SCRIPT_SECURITY_DIR, else the first shared/jenkins/script-security above the repo.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -75,3 +75,36 @@ func TestCheckRefusesWhatNoPackageProvides(t *testing.T) {
 		}
 	})
 }
+
+// TestInstallWithoutRootOrSudoSaysSo: a user without sudo gets one actionable line, not "sudo: command not found".
+func TestInstallWithoutRootOrSudoSaysSo(t *testing.T) {
+	if _, err := exec.LookPath("dpkg-query"); err != nil {
+		t.Skip("no dpkg-query: not a Debian machine")
+	}
+	// PATH holds only what install-deps.sh runs, with an id that says uid 1000 and no sudo.
+	bin := t.TempDir()
+	for _, c := range []string{"bash", "cat", "cut", "dirname", "dpkg-query", "grep"} {
+		p, err := exec.LookPath(c)
+		if err != nil {
+			t.Skipf("no %s", c)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := "#!/bin/sh\ncase $1 in -u) echo 1000 ;; -un) echo builder ;; *) echo 'uid=1000(builder)' ;; esac\n"
+	if err := os.WriteFile(filepath.Join(bin, "id"), []byte(id), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/bash", "./install-deps.sh", "test")
+	cmd.Env = append(os.Environ(), "PATH="+bin, "RG_DEPS_NEEDS=test rg-no-such-package-xyz /no/such/file why")
+	out, err := cmd.CombinedOutput()
+	code := -1
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	want := "install-deps: missing rg-no-such-package-xyz; installing needs root, and this is user builder without sudo: run test/scripts/install-deps.sh test as root (or install sudo)"
+	if code != 2 || !strings.Contains(string(out), want) || strings.Contains(string(out), "not found") {
+		t.Errorf("exit %d, want 2 with %q:\n%s", code, want, out)
+	}
+}

@@ -22,9 +22,9 @@ test  junit4                   /usr/share/java/junit4.jar                  JUnit
 test  libhamcrest-java         /usr/share/java/hamcrest-core.jar           JUnit 4's matchers
 test  libsofthsm2              /usr/lib/softhsm/libsofthsm2.so             the PKCS#11 module the HSM tests load
 test  softhsm2                 /usr/bin/softhsm2-util                      initialises the test tokens
-test  opensc                   /usr/bin/pkcs11-tool                        makes HSM keys as an operator would
 test  docker-registry          /usr/bin/docker-registry                    Debian's distribution registry for image tests
 test  git                      /usr/bin/git                                tags, worktrees, base specs
+test  make                     /usr/bin/make                               make test itself, make -n check (check_test) and make release (ReleaseDownloadRealTest)
 test  gcc                      /usr/bin/gcc                                cgo (crypto11) and -race
 test  libc6-dev                /usr/include/stdio.h                        cgo headers
 test  curl                     /usr/bin/curl                               the Groovy runner's helper download
@@ -41,7 +41,6 @@ test  buildah                  /usr/bin/buildah                            build
 test  debootstrap              /usr/sbin/debootstrap                       the local bookworm stand-in base image
 test  gcc-aarch64-linux-gnu    /usr/bin/aarch64-linux-gnu-gcc              make release's linux/arm64 cgo build
 test  libc6-dev-arm64-cross    /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
-test  python3-minimal          /usr/bin/python3                            make release rewrites helpers.lock (ReleaseDownloadRealTest)
 test  strace                   /usr/bin/strace                             the fsync-order tests of atomicfile and the approval journal
 demo  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
 demo  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the demo runs the real steps in the harness
@@ -49,12 +48,14 @@ demo  junit4                   /usr/share/java/junit4.jar                  the s
 demo  libhamcrest-java         /usr/share/java/hamcrest-core.jar           the step harness' classpath
 demo  docker-registry          /usr/bin/docker-registry                    the demo pushes and signs the service image
 demo  git                      /usr/bin/git                                the example service's release tags
+demo  make                     /usr/bin/make                               make demo and make helpers
 demo  gcc                      /usr/bin/gcc                                cgo helpers
 demo  libc6-dev                /usr/include/stdio.h                        cgo headers
 demo  curl                     /usr/bin/curl                               health probes
 demo  openssl                  /usr/bin/openssl                            key material for the demo
 images buildah                 /usr/bin/buildah                            builds and runs the agent and relay images
 images debootstrap             /usr/sbin/debootstrap                       the local bookworm stand-in base image
+images make                    /usr/bin/make                               make images
 images docker-registry         /usr/bin/docker-registry                    the stand-ins and built images are pushed here
 release gcc-aarch64-linux-gnu  /usr/bin/aarch64-linux-gnu-gcc              linux/arm64 cgo build
 release libc6-dev-arm64-cross  /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
@@ -62,8 +63,9 @@ release openssl                /usr/bin/openssl                            check
 release gcc                    /usr/bin/gcc                                linux/amd64 cgo build
 release libc6-dev              /usr/include/stdio.h                        cgo headers
 release git                    /usr/bin/git                                git archive of the released revision
-release python3-minimal        /usr/bin/python3                            rewrites helpers.lock
+release make                   /usr/bin/make                               scripts/release.sh runs each revision's make helpers
 bench  time                    /usr/bin/time                               peak RSS
+bench  make                     /usr/bin/make                               make bench
 bench  libsofthsm2             /usr/lib/softhsm/libsofthsm2.so             HSM signing rows
 bench  docker-registry         /usr/bin/docker-registry                    image signing rows
 bench  postgresql-15           /usr/lib/postgresql/15/bin/initdb           relay rows on PostgreSQL
@@ -72,12 +74,14 @@ check  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the 
 check  junit4                   /usr/share/java/junit4.jar                  JUnitCore drives the Groovy step tests
 check  libhamcrest-java         /usr/share/java/hamcrest-core.jar           JUnit 4's matchers
 check  git                      /usr/bin/git                                tags, worktrees, base specs
+check  make                     /usr/bin/make                               make check
 check  gcc                      /usr/bin/gcc                                cgo (crypto11)
 check  libc6-dev                /usr/include/stdio.h                        cgo headers
 check  curl                     /usr/bin/curl                               the runner's download tests (loopback)
 check  openssl                  /usr/bin/openssl                            the runner verifies SHA256SUMS.sig with it
 lint   default-jre-headless    /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java
 lint   groovy                  /usr/share/groovy/lib/groovy-2.4.21.jar     CodeNarc runs on Groovy
+lint   make                    /usr/bin/make                               make lint-groovy
 lint   libcodenarc-groovy-java /usr/share/java/CodeNarc.jar                CodeNarc lints vars/ and src/
 lint   libgmetrics-groovy-java /usr/share/java/GMetrics.jar                on CodeNarc.jar's manifest Class-Path (its metric rules)
 lint   liblog4j1.2-java        /usr/share/java/log4j-1.2.jar               on CodeNarc.jar's manifest Class-Path (its logging)
@@ -146,9 +150,13 @@ if [ $check = 1 ]; then
   exit 0
 fi
 if [ ${#want[@]} -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "install-deps: missing ${want[*]}; installing needs root, and this is user $(id -un 2>/dev/null || id -u) without sudo: run test/scripts/install-deps.sh ${groups[*]} as root (or install sudo)" >&2; exit 2; }
+    SUDO=sudo
+  fi
   [ -z "$ROOT$RG_DEPS_NEEDS" ] || { echo "install-deps: RG_DEPS_ROOT and RG_DEPS_NEEDS are for --check only" >&2; exit 2; }
   echo "install-deps: installing ${want[*]}" >&2
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
   # Prove the install met every need (a package that no longer ships the file fails here, not in a test).

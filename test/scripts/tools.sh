@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the pinned peer CLIs (cosign, cosign3, notation, oasdiff, timestamp-server) into a cached tools dir; they are for interop tests and benchmarks only.
+# Builds the pinned peer CLIs (cosign, cosign3, notation, oasdiff, timestamp-server, crane) into a cached tools dir; they are for interop tests and benchmarks only.
 set -euo pipefail
 TOOLS_DIR=${RG_TOOLS_DIR:-${HOME}/.cache/release-gates/tools}
 COSIGN_VERSION=v2.6.5
@@ -51,6 +51,15 @@ for tool in $want; do
       tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/oasdiff/oasdiff@$OASDIFF_VERSION") && mv "$tmp/oasdiff" "$bin"; rm -rf "$tmp"
     fi
     ln -sf "$bin" "$TOOLS_DIR/bin/oasdiff" ;;
+  crane) # go-containerregistry's version in go.mod; the same binary scripts/pin-images.sh builds when run alone
+    ver=$(awk '$1 == "github.com/google/go-containerregistry" {print $2}' "$(dirname "$0")/../../go.mod")
+    [ -n "$ver" ] || { echo "tools: go-containerregistry is not in go.mod" >&2; exit 2; }
+    bin="$TOOLS_DIR/bin/crane-$ver"
+    if [ ! -x "$bin" ]; then
+      echo "tools: building crane $ver" >&2
+      tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/google/go-containerregistry/cmd/crane@$ver") && mv "$tmp/crane" "$bin"; rm -rf "$tmp"
+    fi
+    ln -sf "$bin" "$TOOLS_DIR/bin/crane" ;;
   *) echo "tools: unknown tool $tool" >&2; exit 2 ;;
   esac
 done
