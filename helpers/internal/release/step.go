@@ -26,6 +26,7 @@ type StepParams struct {
 	ExpectBuilder              string            `json:"expectBuilder" doc:"builder id (Jenkins build URL) prefix; default env.JOB_URL." example:"'https://ci.example.com/job/orders/'"`
 	ExpectCommit               string            `json:"expectCommit" doc:"the provenance must name this commit (prefix)." example:"'3f1c9a0'"`
 	MinApprovals               int               `json:"minApprovals" default:"1" doc:"distinct approvers required at least (the recorded rule may ask for more)." example:"2"`
+	RelayPublicKeys            []string          `json:"relayPublicKeys" default:"[]" doc:"relay decision public keys (PEM): the approval must embed a decision record signed by one of them that backs this digest, environment and commit; only its approvers count toward minApprovals." example:"['keys/relay.pub']"`
 	CosignKeys                 []string          `json:"cosignKeys" default:"[]" need:"required" doc:"cosign public key files (PEM) of the image signer." example:"['keys/release.pub']"`
 	ReleaseKeys                []string          `json:"releaseKeys" default:"[]" need:"required" doc:"public key files of the provenance and approval attestations (release-evidence verify --release-pub)." example:"['keys/attest.pub']"`
 	TrustPolicy                string            `json:"trustPolicy" need:"required" doc:"notation trust policy JSON." example:"'trust/policy.json'"`
@@ -348,6 +349,10 @@ func (p *StepParams) verifyOptions(ctx context.Context, lg *log.Logger) (Options
 	if o.ReleaseKeys, err = keys.LoadPublics(ctx, p.ReleaseKeys, "releaseKeys", keys.LoadOptions{}); err != nil {
 		return o, err
 	}
+	var relay []crypto.PublicKey
+	if relay, err = keys.LoadPublics(ctx, p.RelayPublicKeys, "relayPublicKeys", keys.LoadOptions{}); err != nil {
+		return o, err
+	}
 	if o.BlobKeys, err = keys.LoadPublics(ctx, p.BlobKeys, "blobKeys", keys.LoadOptions{}); err != nil {
 		return o, err
 	}
@@ -371,7 +376,7 @@ func (p *StepParams) verifyOptions(ctx context.Context, lg *log.Logger) (Options
 	}
 	o.Ledger, o.ExpectedLedgerHead = p.Ledger, p.LedgerHead
 	o.Expect = Expect{Repository: p.ExpectRepo, Branch: p.ExpectBranch, BuilderPrefix: p.ExpectBuilder, Commit: p.ExpectCommit,
-		Environment: p.Environment, MinApprovals: p.MinApprovals}
+		Environment: p.Environment, MinApprovals: p.MinApprovals, RelayKeys: relay}
 	return o, nil
 }
 
