@@ -45,6 +45,8 @@ func main() {
 GO
 printf 'module sha256timer\n\ngo 1.21\n' > "$work/sha256timer/go.mod"
 (cd "$work/sha256timer" && GOFLAGS= go build -o "$work/sha256" .)
+# The other limit: decrypting the cosign key file (scrypt + secretbox) and nothing else, as its own process.
+go build -trimpath -o "$work/keytimer" ./helpers/internal/testing/cmd/keytimer
 
 have_cosign=0
 command -v cosign >/dev/null 2>&1 && have_cosign=1
@@ -112,10 +114,28 @@ if [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null
   hsm=1
 fi
 
-# 3. sign 200 MiB (includes process start and scrypt key decryption, overlapped with hashing) vs one Go sha256 pass.
-ours=$(med "$sa" blob sign --key "$work/k.key" "$work/big.bin")
-limit=$(med "$work/sha256" "$work/big.bin")
-row "sign 200 MiB, file key, vs Go sha256 of the file" "${ours} ms" "${limit} ms (sha256)" "$(ratio "$ours" "$limit")" "≤1.30×"
+# 3. sign 200 MiB with a file key against its two physical limits, each its own process, interleaved in this run:
+# one Go sha256 pass over the file, and the key's scrypt decryption (keytimer). Signing overlaps the two (the key
+# decrypts while the file hashes) and reads the file once, so on free cores it costs about the larger of them.
+# CPU seconds (user+sys) are reported too: on a busy machine the overlap cannot happen and wall time tends to the sum.
+cpu_ms() { # cpu_ms CMD...: prints "wall_ms cpu_ms" of one run
+  local s e
+  s=$(now)
+  /usr/bin/time -f '%U %S' -o "$work/cpu" "$@" >/dev/null 2>"$work/last.err" || { echo "bench: failed: $* : $(tail -3 "$work/last.err")" >&2; exit 1; }
+  e=$(now)
+  echo "$(((e - s) / 1000000)) $(awk '{printf "%d", ($1 + $2) * 1000}' "$work/cpu")"
+}
+ws=(); wk=(); wo=(); cs=(); ck=(); co=()
+for ((i = 0; i < RUNS; i++)); do
+  read -r w c < <(cpu_ms "$work/sha256" "$work/big.bin"); ws+=("$w"); cs+=("$c")
+  read -r w c < <(cpu_ms "$work/keytimer" "$work/k.key"); wk+=("$w"); ck+=("$c")
+  read -r w c < <(cpu_ms "$sa" blob sign --key "$work/k.key" "$work/big.bin"); wo+=("$w"); co+=("$c")
+done
+sha=$(median "${ws[@]}"); scr=$(median "${wk[@]}"); ours=$(median "${wo[@]}")
+limit=$((sha > scr ? sha : scr))
+row "sign 200 MiB, file key, vs max(one sha256 pass, the key's scrypt decryption)" "${ours} ms" "max(${sha} ms sha256, ${scr} ms scrypt)" "$(ratio "$ours" "$limit")" "≤1.15× (before: 1.76× of the sha256 pass alone)"
+row "sign 200 MiB, file key: CPU time vs sha256 + scrypt CPU" "$(median "${co[@]}") ms" "$(median "${cs[@]}") + $(median "${ck[@]}") ms" "$(ratio "$(median "${co[@]}")" "$(($(median "${cs[@]}") + $(median "${ck[@]}")))")" "-"
+limit=$sha
 if [ $hsm = 1 ]; then
   ours_hsm=$(med "$sa" blob sign --key "$uri" --out-dir "$work/hsmsig" "$work/big.bin")
   row "sign 200 MiB, SoftHSM key, vs Go sha256 of the file" "${ours_hsm} ms" "${limit} ms (sha256)" "$(ratio "$ours_hsm" "$limit")" "≤1.30×"

@@ -54,3 +54,25 @@ push() {
   curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "@$m" "http://$host/v2/$repo/manifests/$tag"
   echo "$host/$repo@sha256:$(sha256sum "$m" | cut -d' ' -f1)"
 }
+
+# push_many PREFIX TAG N: pushes N distinct one-layer images PREFIX0..PREFIX<N-1>:TAG in one curl process
+# (one shared layer and config, cross-mounted into each repository; the manifests differ by an annotation);
+# prints one repo@digest per line.
+push_many() {
+  local prefix=$1 tag=$2 n=$3 i base ref ld cd m cfg="$work/push-many.curl"
+  ref=$(push "${prefix}base" "$tag")
+  base="${ref%@*}"; base="${base#"$host"/}"
+  ld=$(jq -r '.layers[0].digest' "$work/manifest.json"); cd=$(jq -r '.config.digest' "$work/manifest.json")
+  mkdir -p "$work/many"
+  : > "$cfg"
+  for ((i = 0; i < n; i++)); do
+    m="$work/many/$i.json"
+    jq -c --arg a "$tag/$i" '. + {annotations: {"org.opencontainers.image.ref.name": $a}}' "$work/manifest.json" > "$m"
+    printf 'next\nurl = "http://%s/v2/%s%d/blobs/uploads/?mount=%s&from=%s"\nrequest = "POST"\noutput = "/dev/null"\n' "$host" "$prefix" "$i" "$ld" "$base" >> "$cfg"
+    printf 'next\nurl = "http://%s/v2/%s%d/blobs/uploads/?mount=%s&from=%s"\nrequest = "POST"\noutput = "/dev/null"\n' "$host" "$prefix" "$i" "$cd" "$base" >> "$cfg"
+    printf 'next\nurl = "http://%s/v2/%s%d/manifests/%s"\nrequest = "PUT"\nupload-file = "%s"\nheader = "Content-Type: application/vnd.oci.image.manifest.v1+json"\noutput = "/dev/null"\n' "$host" "$prefix" "$i" "$tag" "$m" >> "$cfg"
+  done
+  sed -i '1d' "$cfg" # no "next" before the first URL
+  curl -fsS -K "$cfg" || { echo "bench: pushing $n images failed" >&2; return 1; }
+  for ((i = 0; i < n; i++)); do echo "$host/$prefix$i@sha256:$(sha256sum "$work/many/$i.json" | cut -d' ' -f1)"; done
+}

@@ -69,6 +69,8 @@ bench  make                     /usr/bin/make                               make
 bench  libsofthsm2             /usr/lib/softhsm/libsofthsm2.so             HSM signing rows
 bench  docker-registry         /usr/bin/docker-registry                    image signing rows
 bench  postgresql-15           /usr/lib/postgresql/15/bin/initdb           relay rows on PostgreSQL
+bench  jq                       /usr/bin/jq                                 image row: push_many and the duplicate-signature count
+bench  curl                     /usr/bin/curl                               image rows: pushing images, reading signature manifests
 check  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
 check  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the mocked Groovy step tests
 check  junit4                   /usr/share/java/junit4.jar                  JUnitCore drives the Groovy step tests

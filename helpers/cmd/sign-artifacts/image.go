@@ -8,6 +8,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
+	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 	"github.com/release-gates/release-gates/helpers/internal/signing"
 )
@@ -20,6 +21,7 @@ func imageCommand() *cli.Command {
 			app.PlainHTTPFlag(),
 			app.DockerConfigFlag(),
 			&cli.IntFlag{Name: "parallel", Value: 4, Usage: "images processed at once"},
+			&cli.IntFlag{Name: "max-requests", Value: registry.DefaultMaxRequests, Usage: "registry requests in flight at once, across all images (separate from --parallel)"},
 		}
 	}
 	return &cli.Command{

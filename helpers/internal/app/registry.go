@@ -23,5 +23,6 @@ func DockerConfigFlag() cli.Flag {
 // from $REGISTRY_USERNAME/$REGISTRY_PASSWORD (bound by withCredentials), else the docker config.
 func RegistryClient(c *cli.Context) *registry.Client {
 	return registry.New(registry.Options{PlainHTTP: c.Bool("plain-http"), ConfigDir: c.String("docker-config"),
-		Username: os.Getenv(registry.UsernameEnv), Password: os.Getenv(registry.PasswordEnv)})
+		Username: os.Getenv(registry.UsernameEnv), Password: os.Getenv(registry.PasswordEnv),
+		MaxRequests: c.Int("max-requests")}) // 0 (no --max-requests flag) is the default bound
 }

@@ -9,14 +9,16 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci"
@@ -105,31 +107,31 @@ func SignCosign(ctx context.Context, reg *registry.Client, target registry.Targe
 					return errf(result.ClassKey, "the key made a cosign signature that does not verify with its own public key: %v", oneLine(err))
 				}
 			}
-			se, err := ociremote.SignedEntity(target.Digest, opts...)
-			var nf *ociremote.EntityNotFoundError
-			if errors.As(err, &nf) {
-				return errf(result.ClassInput, "image %s not found", target.Digest)
-			} else if err != nil {
-				return err
-			}
-			before, err := countSignatures(se)
+			// One GET of the .sig image serves the duplicate check, the count and the write: the target was
+			// resolved already, so its manifest is not fetched again.
+			base, err := ociremote.Signatures(tag, opts...)
 			if err != nil {
 				return err
 			}
-			newSE, err := mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(cremote.NewDupeDetector(verifier)))
+			before, err := base.Get()
 			if err != nil {
 				return err
 			}
-			after, err := countSignatures(newSE)
+			out.Signatures = len(before)
+			dupe, err := cremote.NewDupeDetector(verifier).Find(base, sig)
 			if err != nil {
 				return err
 			}
-			out.Signatures = after
-			if after == before { // a valid signature by this key is there already
+			if dupe != nil { // a valid signature by this key is there already
 				return nil
 			}
+			sigs, err := mutate.AppendSignatures(base, false, sig)
+			if err != nil {
+				return err
+			}
+			out.Signatures++
 			wrote = true
-			return ociremote.WriteSignatures(target.Digest.Repository, newSE, opts...)
+			return writeSigImage(ctx, reg, tag, sigs, len(before))
 		})
 	}
 	// The check that ours survived is also the verification of what the registry now holds.
@@ -184,13 +186,62 @@ func signCosignReferrer(ctx context.Context, reg *registry.Client, target regist
 	return out, nil
 }
 
-func countSignatures(se oci.SignedEntity) (int, error) {
-	sigs, err := se.Signatures()
+// writeSigImage publishes the cosign signature image sigs at tag, laid out exactly as cosign's WriteSignatures
+// lays it out, in fewer requests: each new blob goes up in one POST + PUT (no HEAD, no chunked PATCH) and the
+// manifest in one PUT. The first `existing` layers are the signatures already there: they are not sent again.
+func writeSigImage(ctx context.Context, reg *registry.Client, tag name.Tag, sigs oci.Signatures, existing int) error {
+	repo, err := reg.Repository(tag.Repository)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	l, err := sigs.Get()
-	return len(l), err
+	layers, err := sigs.Layers()
+	if err != nil {
+		return err
+	}
+	push := func(mt types.MediaType, raw []byte) error {
+		d := sha256.Sum256(raw)
+		return repo.Blobs().Push(ctx, ocispec.Descriptor{MediaType: string(mt), Digest: digest.NewDigestFromBytes(digest.SHA256, d[:]), Size: int64(len(raw))}, bytes.NewReader(raw))
+	}
+	for _, l := range layers[min(existing, len(layers)):] {
+		mt, err := l.MediaType()
+		if err != nil {
+			return err
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return err
+		}
+		raw, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		if err := push(mt, raw); err != nil {
+			return err
+		}
+	}
+	cfg, err := sigs.RawConfigFile()
+	if err != nil {
+		return err
+	}
+	m, err := sigs.Manifest()
+	if err != nil {
+		return err
+	}
+	if err := push(m.Config.MediaType, cfg); err != nil {
+		return err
+	}
+	raw, err := sigs.RawManifest()
+	if err != nil {
+		return err
+	}
+	mt, err := sigs.MediaType()
+	if err != nil {
+		return err
+	}
+	d := sha256.Sum256(raw)
+	desc := ocispec.Descriptor{MediaType: string(mt), Digest: digest.NewDigestFromBytes(digest.SHA256, d[:]), Size: int64(len(raw))}
+	return repo.PushReference(ctx, desc, bytes.NewReader(raw), tag.TagStr())
 }
 
 // CosignResult says which key verified how many cosign signatures.

@@ -99,7 +99,7 @@ func SignNotation(ctx context.Context, rc *reg.Client, target reg.Target, k Key,
 			out.Reused = true
 			return nil
 		}
-		rec := &pushRecorder{Repository: repo}
+		rec := &pushRecorder{Repository: repo, target: desc}
 		_, err = notation.Sign(ctx, s, rec, notation.SignOptions{
 			SignerSignOptions: notation.SignerSignOptions{SignatureMediaType: mediaType, Timestamper: k.Timestamper, TSARootCAs: k.TSARootCAs},
 			ArtifactReference: target.Digest.String(),
@@ -154,10 +154,19 @@ func SignNotation(ctx context.Context, rc *reg.Client, target reg.Target, k Key,
 
 // pushRecorder keeps the typed error of a signature push, which notation.Sign flattens into a message: the
 // registry's HTTP status (429, 503) and Retry-After must reach the retry loop.
+// It also answers notation's resolve of the digest with the descriptor already resolved: a digest never moves.
 type pushRecorder struct {
 	registry.Repository
+	target   ocispec.Descriptor
 	err      error
 	manifest ocispec.Descriptor
+}
+
+func (r *pushRecorder) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
+	if reference == r.target.Digest.String() && r.target.MediaType != "" && r.target.Size > 0 {
+		return r.target, nil
+	}
+	return r.Repository.Resolve(ctx, reference)
 }
 
 func (r *pushRecorder) PushSignature(ctx context.Context, mediaType string, blob []byte, subject ocispec.Descriptor, annotations map[string]string) (ocispec.Descriptor, ocispec.Descriptor, error) {

@@ -40,9 +40,15 @@ type Options struct {
 	MaxBackoff time.Duration     // cap on one pause and on an honoured Retry-After; default 10s
 	Transport  http.RoundTripper // replaces the default resilient transport (per-request retries + per-host breaker)
 	Breakers   *breaker.Set      // breakers of the default transport; nil: breaker.FromEnv() (state shared on the agent)
+	// MaxRequests caps the registry requests in flight at once across the client, whatever runs them (cosign,
+	// notation, retries); 0 means DefaultMaxRequests. It is separate from how many images are signed at once.
+	MaxRequests int
 	// Sleep replaces the real pause between operation tries (retry.Policy.Sleep), for tests; nil sleeps.
 	Sleep func(time.Duration)
 }
+
+// DefaultMaxRequests is the registry requests in flight at once when Options.MaxRequests is 0.
+const DefaultMaxRequests = 16
 
 // Client talks to registries for go-containerregistry (cosign) and oras (notation) with one credential source.
 type Client struct {
@@ -50,6 +56,9 @@ type Client struct {
 	transport  http.RoundTripper
 	keychain   authn.Keychain
 	retryAfter *retryAfters
+	// noReferrers holds the hosts that answered a referrers API request 404: they have no referrers API
+	// (OCI distribution spec 1.1), so later repositories there go straight to the sha256-<hex> tag.
+	noReferrers *sync.Map
 
 	once   sync.Once
 	puller *remote.Puller // share pinged, authenticated transports across calls
@@ -67,19 +76,24 @@ func New(opts Options) *Client {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = retry.Default.Max
 	}
+	if opts.MaxRequests <= 0 {
+		opts.MaxRequests = DefaultMaxRequests
+	}
 	base := opts.Transport
 	if base == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		t.ResponseHeaderTimeout = 60 * time.Second
+		t.MaxIdleConnsPerHost = opts.MaxRequests // keep a connection per slot: the default 2 would reconnect per request
 		set := opts.Breakers
 		if set == nil {
 			set = breaker.FromEnv()
 		}
 		base = breaker.Stack(t, set, retry.RequestDefault)
 	}
-	ra := &retryAfters{}
-	c := &Client{opts: opts, transport: &schemeGuard{next: base, plainHTTP: opts.PlainHTTP, retryAfter: ra}, retryAfter: ra}
+	base = &limiter{next: base, slots: make(chan struct{}, opts.MaxRequests)}
+	ra, nr := &retryAfters{}, &sync.Map{}
+	c := &Client{opts: opts, transport: &schemeGuard{next: base, plainHTTP: opts.PlainHTTP, retryAfter: ra, noReferrers: nr}, retryAfter: ra, noReferrers: nr}
 	c.keychain = keychain{c}
 	return c
 }
@@ -127,6 +141,9 @@ func (c *Client) Repository(repo name.Repository) (*orasremote.Repository, error
 		return nil, result.Errorf(result.ClassInput, "repository %s: %v", repo.Name(), err)
 	}
 	r.PlainHTTP = c.opts.PlainHTTP
+	if _, no := c.noReferrers.Load(repo.RegistryStr()); no {
+		_ = r.SetReferrersCapability(false) // a fresh repository: it cannot have been set already
+	}
 	r.Client = &orasauth.Client{
 		Client: &http.Client{Transport: c.transport},
 		Cache:  orasauth.NewCache(),
@@ -180,9 +197,10 @@ var errPlainHTTP = errors.New("plain HTTP refused")
 // schemeGuard refuses http:// requests unless plain HTTP was asked for: go-containerregistry silently falls back to HTTP for loopback hosts.
 // It also notes a Retry-After for Client.Retry.
 type schemeGuard struct {
-	next       http.RoundTripper
-	plainHTTP  bool
-	retryAfter *retryAfters
+	next        http.RoundTripper
+	plainHTTP   bool
+	retryAfter  *retryAfters
+	noReferrers *sync.Map
 }
 
 func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -193,7 +211,32 @@ func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err == nil && g.retryAfter != nil {
 		g.retryAfter.note(req.URL.Host, resp)
 	}
+	if err == nil && g.noReferrers != nil && resp.StatusCode == http.StatusNotFound && req.Method == http.MethodGet &&
+		strings.HasPrefix(req.URL.Path, "/v2/") && strings.Contains(req.URL.Path, "/referrers/") {
+		g.noReferrers.Store(req.URL.Host, true)
+	}
 	return resp, err
+}
+
+// limiter holds a slot from sending a request until its response headers arrive (or it fails), retries included,
+// so a registry never sees more than cap(slots) requests from this client at once. Response bodies are read
+// outside the slot: a caller holding one open while it sends the next request can never deadlock.
+type limiter struct {
+	next  http.RoundTripper
+	slots chan struct{}
+}
+
+func (l *limiter) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-req.Context().Done():
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, req.Context().Err()
+	}
+	defer func() { <-l.slots }()
+	return l.next.RoundTrip(req)
 }
 
 // Target is an image resolved to its digest.
