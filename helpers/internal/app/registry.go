@@ -24,5 +24,6 @@ func DockerConfigFlag() cli.Flag {
 func RegistryClient(c *cli.Context) *registry.Client {
 	return registry.New(registry.Options{PlainHTTP: c.Bool("plain-http"), ConfigDir: c.String("docker-config"),
 		Username: os.Getenv(registry.UsernameEnv), Password: os.Getenv(registry.PasswordEnv),
-		MaxRequests: c.Int("max-requests")}) // 0 (no --max-requests flag) is the default bound
+		// --max-requests where the command has it; 0 (no flag) is the default bound, never unbounded
+		MaxRequests: c.Int("max-requests")})
 }
