@@ -140,7 +140,7 @@ class ReleaseDemo extends PipelineTestBase {
     /** Stage attest: attestRelease signs SLSA provenance and the approval as attestations on the image and chains the evidence. */
     void stageAttest() {
         Map config = [image: need('IMAGE_DIGEST_REF'), environment: 'prod', repo: need('DEMO_REPO'), module: 'example.com/orders',
-            goos: 'linux', goarch: 'amd64', releaseKey: 'keys/release.key', releasePasswordCredentialsId: 'demo-key-password',
+            goos: 'linux', goarch: 'amd64', releaseKey: 'keys/release.key', releasePasswordCredentialsId: 'demo-key-password', relayPublicKey: 'keys/relay.pub',
             auditKey: 'keys/audit.key', auditPasswordCredentialsId: 'demo-key-password', plainHttp: true]
         if (System.getenv('DEMO_GO_VERSION')) {
             config.goVersion = System.getenv('DEMO_GO_VERSION')
@@ -154,6 +154,7 @@ class ReleaseDemo extends PipelineTestBase {
             expectBranch: 'main', expectCommit: need('DEMO_COMMIT'), minApprovals: 2, cosignKeys: ['keys/signer.pub'], releaseKeys: ['keys/release.pub'],
             trustPolicy: 'keys/trustpolicy.json', trustStore: 'keys/truststore',
             blobs: ['dist/orders-linux-amd64': 'dist/orders-linux-amd64.sig', 'dist/SHA256SUMS': 'dist/SHA256SUMS.sig', 'svc/go.sum': 'svc/go.sum.sig'],
+            relayPublicKeys: ['keys/relay.pub'], vsaKey: 'keys/vsa.key', vsaPasswordCredentialsId: 'demo-key-password',
             index: '.release-gates/releases.jsonl', ledger: '.release-gates/audit.jsonl', auditKey: 'keys/audit.key',
             auditPasswordCredentialsId: 'demo-key-password', plainHttp: true]) { String d ->
             println("  [jenkins] deploy would run: kubectl set image deploy/orders orders=${d}")
@@ -192,6 +193,8 @@ class ReleaseDemo extends PipelineTestBase {
         Map att = (provenance.items ?: [[:]])[0] as Map
         rows << ['attestations', att.status, "SLSA provenance + approval attached to the image, release key ${att.details?.key_id}".toString()]
         rows << ['verifyRelease', verified.status, (verified.items ?: []).collect { it.name }.join(', ')]
+        Map vsa = (verified.returns ?: [:]).vsa ?: [:]
+        rows << ['VSA', vsa.ref ? 'attached' : 'none', vsa.ref ? "${vsa.digest} (verifier key ${vsa.key_id}), on ${vsa.ref}".toString() : '-']
         rows << ['verified digest', '', file('.release-gates/verified-digest.txt').exists() ? file('.release-gates/verified-digest.txt').text : '(none)']
         rows << ['audit ledger', ledger.status, "${ledger.data?.records} signed, hash-chained records, head ${ledger.data?.head?.take(16)}...".toString()]
         rows << ['release report', '', need('DEMO_REPORT')]
