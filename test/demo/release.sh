@@ -287,8 +287,7 @@ stage_interop() {
   export TUF_ROOT=$DEMO/tuf SIGSTORE_NO_CACHE=1
   for tool in cosign cosign3; do
     local v=v2
-    local -a blob=(--insecure-ignore-tlog=true) # v2 takes --trusted-root only with --new-bundle-format
-    [ "$tool" = cosign3 ] && v=v3 blob=("${off[@]}")
+    [ "$tool" = cosign3 ] && v=v3
     check "cosign $v verify: image signature (keys/signer.pub)" \
       "$tools/$tool" verify --key keys/signer.pub "${off[@]}" --allow-http-registry "$IMAGE_DIGEST_REF"
     check "cosign $v verify-attestation: SLSA provenance (keys/release.pub)" \
@@ -298,8 +297,9 @@ stage_interop() {
     check "cosign $v verify-attestation: VSA (keys/vsa.pub)" \
       "$tools/$tool" verify-attestation --key keys/vsa.pub "${off[@]}" --allow-http-registry --type https://slsa.dev/verification_summary/v1 "$IMAGE_DIGEST_REF"
     for b in dist/orders-linux-amd64 dist/SHA256SUMS svc/go.sum; do
+      # a detached .sig (signArtifacts' default format): --trusted-root applies only to bundles
       check "cosign $v verify-blob: $b (keys/signer.pub)" \
-        "$tools/$tool" verify-blob --key keys/signer.pub "${blob[@]}" --signature "$b.sig" "$b"
+        "$tools/$tool" verify-blob --key keys/signer.pub --insecure-ignore-tlog=true --signature "$b.sig" "$b"
     done
   done
   check "release-evidence verify-vsa: admitted on the VSA alone" \
@@ -310,7 +310,7 @@ stage_interop() {
     --environment prod --min-approvals 2 --vsa-key keys/vsa.pub \
     --out "$OUT/kyverno-policy.yaml" --result-file .release-gates/policy-export.json
   check "kyverno policy valid against the ImageValidatingPolicy CRD (policies.kyverno.io/v1)" \
-    "$DEMO/bin/crdcheck" --crd policies.kyverno.io_imagevalidatingpolicies.yaml --version v1 --file "$OUT/kyverno-policy.yaml"
+    "$DEMO/bin/crdcheck" --from "$REPO" --crd policies.kyverno.io_imagevalidatingpolicies.yaml --version v1 --file "$OUT/kyverno-policy.yaml"
   cd "$REPO"
 }
 

@@ -2,7 +2,7 @@
 //
 //	crdcheck --crd policies.kyverno.io_imagevalidatingpolicies.yaml --version v1 --file policy.yaml
 //
-// --crd is a file name in the admission CRD dir (crdcheck.Dir) or a path; it prints how many documents were valid
+// --crd is a file name in the admission CRD dir (crdcheck.Dir above --from) or a path; it prints how many documents were valid
 // and exits 1 when one is not (or none is of the CRD's kind), 2 on bad input.
 package main
 
@@ -19,6 +19,7 @@ func main() {
 	crd := flag.String("crd", "", "CRD file: a name in the admission CRD dir, or a path")
 	version := flag.String("version", "v1", "served CRD version to validate against")
 	file := flag.String("file", "", "YAML file to validate")
+	from := flag.String("from", ".", "look for shared/admission above this directory (crdcheck.Dir)")
 	flag.Parse()
 	if *crd == "" || *file == "" {
 		fmt.Fprintln(os.Stderr, "crdcheck: --crd and --file are required")
@@ -26,7 +27,7 @@ func main() {
 	}
 	path := *crd
 	if _, err := os.Stat(path); err != nil {
-		dir, derr := crdcheck.Dir(".")
+		dir, derr := crdcheck.Dir(*from)
 		if derr != nil {
 			fmt.Fprintln(os.Stderr, "crdcheck:", derr)
 			os.Exit(2)
