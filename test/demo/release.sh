@@ -274,6 +274,17 @@ check() {
   fi
 }
 
+# refused NAME WANT_EXIT CMD...: like check, but CMD must fail with WANT_EXIT (a check that cannot fail proves nothing).
+refused() {
+  local name=$1 want=$2 got=0
+  shift 2
+  printf '\n$ %s\n' "$*" >>"$DEMO/checks.log"
+  "$@" >>"$DEMO/checks.log" 2>&1 || got=$?
+  [ "$got" = "$want" ] || die "check failed: $name: exit $got, want $want"
+  CHECKS+=("ok    $name (exit $got)")
+  say "ok    $name (exit $got)"
+}
+
 stage_interop() {
   header interop "stock cosign v2 + v3 verify every signature and attestation; verify-vsa admits on the VSA alone; the Kyverno policy fits its CRD"
   local tools=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin re=$RG_BIN/release-evidence tool b
@@ -304,6 +315,10 @@ stage_interop() {
   done
   check "release-evidence verify-vsa: admitted on the VSA alone" \
     "$re" verify-vsa --plain-http --image "$IMAGE_DIGEST_REF" --vsa-pub keys/vsa.pub --result-file .release-gates/verify-vsa.json
+  refused "cosign v2 verify-attestation: VSA under the release key is refused" 1 \
+    "$tools/cosign" verify-attestation --key keys/release.pub "${off[@]}" --allow-http-registry --type https://slsa.dev/verification_summary/v1 "$IMAGE_DIGEST_REF"
+  refused "release-evidence verify-vsa: a VSA not signed by the trusted verifier key is refused" 1 \
+    "$re" verify-vsa --plain-http --image "$IMAGE_DIGEST_REF" --vsa-pub keys/release.pub --result-file .release-gates/verify-vsa-refused.json
   check "release-evidence policy export --format kyverno --vsa-key keys/vsa.pub" \
     "$re" policy export --format kyverno --image-glob "$REGISTRY/demo/orders*" --cosign-key keys/signer.pub --release-key keys/release.pub \
     --notation-cert-chain keys/pki/chain.pem --expect-repo "$DEMO_REPO" --expect-branch main --expect-builder "$DEMO_JOB_URL" \
