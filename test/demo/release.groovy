@@ -145,7 +145,29 @@ class ReleaseDemo extends PipelineTestBase {
         if (System.getenv('DEMO_GO_VERSION')) {
             config.goVersion = System.getenv('DEMO_GO_VERSION')
         }
+        refuseForgedApproval(config)
         loadStep('attestRelease').call(config)
+    }
+
+    /**
+     * Edits the relay-signed decision record (adds eve as an approver, keeps the relay's signature) and points a copy of
+     * slackApproval's result at it: attestRelease must refuse it (exit 1) before signing anything.
+     */
+    void refuseForgedApproval(Map config) {
+        Map approval = new JsonSlurperClassic().parseText(file('.release-gates/slackApproval.json').text) as Map
+        Map env = new JsonSlurperClassic().parseText(file(approval.decisionRecord.toString()).text) as Map
+        String body = new String(env.payload.toString().decodeBase64(), 'UTF-8')
+        String forged = body.replace('"approvers":[', '"approvers":[{"slackId":"U09EVE","name":"eve","decision":"approve","eventId":"1.0-U09EVE","at":"2026-01-01T00:00:00Z"},')
+        assertThat(forged != body, 'the decision record lists no approvers to add to')
+        env.payload = forged.bytes.encodeBase64().toString()
+        file('.release-gates/forged-decision.json').text = JsonOutput.toJson(env)
+        approval.decisionRecord = '.release-gates/forged-decision.json'
+        file('.release-gates/slackApproval-forged.json').text = JsonOutput.toJson(approval)
+        String msg = failureOf {
+            loadStep('attestRelease').call(config + [approval: '.release-gates/slackApproval-forged.json', resultFile: '.release-gates/attestRelease-forged.json'])
+        }
+        assertThat(msg != null && msg.contains('rejected') && msg.contains('signature does not verify'), "a forged decision record was not refused: ${msg}")
+        println("  [jenkins] a decision record edited to add eve is refused: ${msg.readLines()[0]}")
     }
 
     /** Stage verify: verifyRelease checks both signatures, provenance, approval and the blobs; prints the digest. */
