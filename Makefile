@@ -54,7 +54,7 @@ lint-groovy: deps
 
 test: deps vet test-go test-groovy lint-groovy
 
-demo: deps-demo helpers
+demo: deps-demo tools helpers
 	test/demo/demo.sh
 
 bench: deps helpers

@@ -140,12 +140,34 @@ class ReleaseDemo extends PipelineTestBase {
     /** Stage attest: attestRelease signs SLSA provenance and the approval as attestations on the image and chains the evidence. */
     void stageAttest() {
         Map config = [image: need('IMAGE_DIGEST_REF'), environment: 'prod', repo: need('DEMO_REPO'), module: 'example.com/orders',
-            goos: 'linux', goarch: 'amd64', releaseKey: 'keys/release.key', releasePasswordCredentialsId: 'demo-key-password',
+            goos: 'linux', goarch: 'amd64', releaseKey: 'keys/release.key', releasePasswordCredentialsId: 'demo-key-password', relayPublicKey: 'keys/relay.pub',
             auditKey: 'keys/audit.key', auditPasswordCredentialsId: 'demo-key-password', plainHttp: true]
         if (System.getenv('DEMO_GO_VERSION')) {
             config.goVersion = System.getenv('DEMO_GO_VERSION')
         }
+        refuseForgedApproval(config)
         loadStep('attestRelease').call(config)
+    }
+
+    /**
+     * Edits the relay-signed decision record (adds eve as an approver, keeps the relay's signature) and points a copy of
+     * slackApproval's result at it: attestRelease must refuse it (exit 1) before signing anything.
+     */
+    void refuseForgedApproval(Map config) {
+        Map approval = new JsonSlurperClassic().parseText(file('.release-gates/slackApproval.json').text) as Map
+        Map env = new JsonSlurperClassic().parseText(file(approval.decisionRecord.toString()).text) as Map
+        String body = new String(env.payload.toString().decodeBase64(), 'UTF-8')
+        String forged = body.replace('"approvers":[', '"approvers":[{"slackId":"U09EVE","name":"eve","decision":"approve","eventId":"1.0-U09EVE","at":"2026-01-01T00:00:00Z"},')
+        assertThat(forged != body, 'the decision record lists no approvers to add to')
+        env.payload = forged.bytes.encodeBase64().toString()
+        file('.release-gates/forged-decision.json').text = JsonOutput.toJson(env)
+        approval.decisionRecord = '.release-gates/forged-decision.json'
+        file('.release-gates/slackApproval-forged.json').text = JsonOutput.toJson(approval)
+        String msg = failureOf {
+            loadStep('attestRelease').call(config + [approval: '.release-gates/slackApproval-forged.json', resultFile: '.release-gates/attestRelease-forged.json'])
+        }
+        assertThat(msg != null && msg.contains('rejected') && msg.contains('signature does not verify'), "a forged decision record was not refused: ${msg}")
+        println("  [jenkins] a decision record edited to add eve is refused: ${msg.readLines()[0]}")
     }
 
     /** Stage verify: verifyRelease checks both signatures, provenance, approval and the blobs; prints the digest. */
@@ -154,6 +176,7 @@ class ReleaseDemo extends PipelineTestBase {
             expectBranch: 'main', expectCommit: need('DEMO_COMMIT'), minApprovals: 2, cosignKeys: ['keys/signer.pub'], releaseKeys: ['keys/release.pub'],
             trustPolicy: 'keys/trustpolicy.json', trustStore: 'keys/truststore',
             blobs: ['dist/orders-linux-amd64': 'dist/orders-linux-amd64.sig', 'dist/SHA256SUMS': 'dist/SHA256SUMS.sig', 'svc/go.sum': 'svc/go.sum.sig'],
+            relayPublicKeys: ['keys/relay.pub'], vsaKey: 'keys/vsa.key', vsaPasswordCredentialsId: 'demo-key-password',
             index: '.release-gates/releases.jsonl', ledger: '.release-gates/audit.jsonl', auditKey: 'keys/audit.key',
             auditPasswordCredentialsId: 'demo-key-password', plainHttp: true]) { String d ->
             println("  [jenkins] deploy would run: kubectl set image deploy/orders orders=${d}")
@@ -192,6 +215,8 @@ class ReleaseDemo extends PipelineTestBase {
         Map att = (provenance.items ?: [[:]])[0] as Map
         rows << ['attestations', att.status, "SLSA provenance + approval attached to the image, release key ${att.details?.key_id}".toString()]
         rows << ['verifyRelease', verified.status, (verified.items ?: []).collect { it.name }.join(', ')]
+        Map vsa = (verified.returns ?: [:]).vsa ?: [:]
+        rows << ['VSA', vsa.ref ? 'attached' : 'none', vsa.ref ? "${vsa.digest} (verifier key ${vsa.key_id}), on ${vsa.ref}".toString() : '-']
         rows << ['verified digest', '', file('.release-gates/verified-digest.txt').exists() ? file('.release-gates/verified-digest.txt').text : '(none)']
         rows << ['audit ledger', ledger.status, "${ledger.data?.records} signed, hash-chained records, head ${ledger.data?.head?.take(16)}...".toString()]
         rows << ['release report', '', need('DEMO_REPORT')]

@@ -98,7 +98,7 @@ preflight() {
   go build -trimpath -o "$RG_BIN/" ./helpers/cmd/release-evidence
   mkdir -p "$DEMO/bin" "$OUT"
   go build -trimpath -o "$DEMO/bin/" ./test/demo/cmd/pushimage ./test/demo/cmd/slackclick ./helpers/internal/testing/cmd/slackapi \
-    ./helpers/internal/testing/cmd/jenkinsfake
+    ./helpers/internal/testing/cmd/jenkinsfake ./helpers/internal/testing/cmd/crdcheck
 
   # One build of the "orders" job: workspace, trace id, job URL (the Jenkins stand-in's port), demo secrets.
   export DEMO_DIR=$DEMO DEMO_WS=$DEMO/ws
@@ -153,7 +153,7 @@ stage_keys() {
   local sa=$RG_BIN/sign-artifacts k
   mkdir -p "$DEMO_WS/keys"
   cd "$DEMO_WS"
-  for k in signer release audit; do
+  for k in signer release audit vsa; do
     COSIGN_PASSWORD=$DEMO_KEY_PASSWORD helper "$sa" keys generate --type file --out-prefix "keys/$k" --result-file ".release-gates/keys-$k.json"
   done
   COSIGN_PASSWORD=$DEMO_KEY_PASSWORD helper "$sa" keys generate --type ca --key keys/signer.key --out-dir keys/pki \
@@ -167,7 +167,7 @@ stage_keys() {
   "trustedIdentities": ["x509.subject: C=DE, ST=Berlin, L=Berlin, O=release-gates demo, CN=orders release signer"]}]}
 EOF
   cd "$REPO"
-  say "keys/signer.key (+ keys/pki/chain.pem for notation), keys/release.key (attestations), keys/audit.key (ledger)"
+  say "keys/signer.key (+ keys/pki/chain.pem for notation), keys/release.key (attestations), keys/audit.key (ledger), keys/vsa.key (VSA verifier)"
 }
 
 stage_sign() {
@@ -259,6 +259,76 @@ stage_evidence() {
   say "release report: $OUT/report.html (also summary.md, release.prom)"
 }
 
+# check NAME CMD...: runs CMD (its output to $DEMO/checks.log), prints one line and records it; a failed check ends the demo.
+CHECKS=()
+check() {
+  local name=$1
+  shift
+  printf '\n$ %s\n' "$*" >>"$DEMO/checks.log"
+  if "$@" >>"$DEMO/checks.log" 2>&1; then
+    CHECKS+=("ok    $name")
+    say "ok    $name"
+  else
+    tail -n 15 "$DEMO/checks.log" | cut -c1-300 | sed 's/^/  | /'
+    die "check failed: $name"
+  fi
+}
+
+# refused NAME WANT_EXIT CMD...: like check, but CMD must fail with WANT_EXIT (a check that cannot fail proves nothing).
+refused() {
+  local name=$1 want=$2 got=0
+  shift 2
+  printf '\n$ %s\n' "$*" >>"$DEMO/checks.log"
+  "$@" >>"$DEMO/checks.log" 2>&1 || got=$?
+  [ "$got" = "$want" ] || die "check failed: $name: exit $got, want $want"
+  CHECKS+=("ok    $name (exit $got)")
+  say "ok    $name (exit $got)"
+}
+
+stage_interop() {
+  header interop "stock cosign v2 + v3 verify every signature and attestation; verify-vsa admits on the VSA alone; the Kyverno policy fits its CRD"
+  local tools=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin re=$RG_BIN/release-evidence tool b
+  for tool in cosign cosign3; do
+    [ -x "$tools/$tool" ] || die "$tools/$tool missing: run 'make tools' (test/scripts/tools.sh cosign cosign3)"
+  done
+  cd "$DEMO_WS"
+  printf '{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}\n' >"$DEMO/trusted_root.json"
+  # Offline, key-based: no transparency log; v3 also needs a trusted root (an empty one: keys only).
+  local -a off=(--insecure-ignore-tlog=true --trusted-root "$DEMO/trusted_root.json")
+  export TUF_ROOT=$DEMO/tuf SIGSTORE_NO_CACHE=1
+  for tool in cosign cosign3; do
+    local v=v2
+    [ "$tool" = cosign3 ] && v=v3
+    check "cosign $v verify: image signature (keys/signer.pub)" \
+      "$tools/$tool" verify --key keys/signer.pub "${off[@]}" --allow-http-registry "$IMAGE_DIGEST_REF"
+    check "cosign $v verify-attestation: SLSA provenance (keys/release.pub)" \
+      "$tools/$tool" verify-attestation --key keys/release.pub "${off[@]}" --allow-http-registry --type https://slsa.dev/provenance/v1 "$IMAGE_DIGEST_REF"
+    check "cosign $v verify-attestation: approval (keys/release.pub)" \
+      "$tools/$tool" verify-attestation --key keys/release.pub "${off[@]}" --allow-http-registry --type https://release-gates.dev/approval/v1 "$IMAGE_DIGEST_REF"
+    check "cosign $v verify-attestation: VSA (keys/vsa.pub)" \
+      "$tools/$tool" verify-attestation --key keys/vsa.pub "${off[@]}" --allow-http-registry --type https://slsa.dev/verification_summary/v1 "$IMAGE_DIGEST_REF"
+    for b in dist/orders-linux-amd64 dist/SHA256SUMS svc/go.sum; do
+      # a detached .sig (signArtifacts' default format): --trusted-root applies only to bundles
+      check "cosign $v verify-blob: $b (keys/signer.pub)" \
+        "$tools/$tool" verify-blob --key keys/signer.pub --insecure-ignore-tlog=true --signature "$b.sig" "$b"
+    done
+  done
+  check "release-evidence verify-vsa: admitted on the VSA alone" \
+    "$re" verify-vsa --plain-http --image "$IMAGE_DIGEST_REF" --vsa-pub keys/vsa.pub --result-file .release-gates/verify-vsa.json
+  refused "cosign v2 verify-attestation: VSA under the release key is refused" 1 \
+    "$tools/cosign" verify-attestation --key keys/release.pub "${off[@]}" --allow-http-registry --type https://slsa.dev/verification_summary/v1 "$IMAGE_DIGEST_REF"
+  refused "release-evidence verify-vsa: a VSA not signed by the trusted verifier key is refused" 1 \
+    "$re" verify-vsa --plain-http --image "$IMAGE_DIGEST_REF" --vsa-pub keys/release.pub --result-file .release-gates/verify-vsa-refused.json
+  check "release-evidence policy export --format kyverno --vsa-key keys/vsa.pub" \
+    "$re" policy export --format kyverno --image-glob "$REGISTRY/demo/orders*" --cosign-key keys/signer.pub --release-key keys/release.pub \
+    --notation-cert-chain keys/pki/chain.pem --expect-repo "$DEMO_REPO" --expect-branch main --expect-builder "$DEMO_JOB_URL" \
+    --environment prod --min-approvals 2 --vsa-key keys/vsa.pub \
+    --out "$OUT/kyverno-policy.yaml" --result-file .release-gates/policy-export.json
+  check "kyverno policy valid against the ImageValidatingPolicy CRD (policies.kyverno.io/v1)" \
+    "$DEMO/bin/crdcheck" --from "$REPO" --crd policies.kyverno.io_imagevalidatingpolicies.yaml --version v1 --file "$OUT/kyverno-policy.yaml"
+  cd "$REPO"
+}
+
 # no_secret_leaked fails when a demo secret appears in the console, a result, audit or relay log, or the report.
 no_secret_leaked() {
   local name value hits
@@ -274,6 +344,8 @@ stage_summary() {
   header summary "what happened"
   no_secret_leaked
   groovy_stage summary
+  printf '  interop and admission checks (%d):\n' "${#CHECKS[@]}"
+  printf '    %s\n' "${CHECKS[@]}"
   printf '\ndemo: release of orders %s passed every gate in %ss\n' "$DEMO_VERSION" "$(($(date +%s) - T0))"
 }
 
@@ -285,4 +357,5 @@ stage_keys
 stage_sign
 stage_approve
 stage_evidence
+stage_interop
 stage_summary

@@ -92,6 +92,13 @@ func runVerify(c *cli.Context, doc *params.Doc) error {
 		RegistryUsername: doc.Secret("registryUsername"), RegistryPassword: doc.Secret("registryPassword"),
 		TraceID: call.TraceID, Log: call.Log, Record: call.Result.Add,
 	})
+	var vsaOut map[string]any
+	if out.Err == nil && p.HasVSAKey() {
+		vsaOut, out.Err = runStepVSA(c, doc, &p, out)
+		if out.Err != nil {
+			out.Digest = ""
+		}
+	}
 	for k, v := range out.Data {
 		call.Result.Set(k, v)
 	}
@@ -106,7 +113,7 @@ func runVerify(c *cli.Context, doc *params.Doc) error {
 		msg = out.Err.Error()
 	}
 	call.Result.Returns(map[string]any{"helper": "release-evidence", "verb": "verifyRelease", "status": class.Status(), "exit_code": class.ExitCode(),
-		"message": msg, "trace_id": call.TraceID, "items": items, "digest": out.Digest, "environment": p.Environment, "rollback": p.Rollback})
+		"message": msg, "trace_id": call.TraceID, "items": items, "digest": out.Digest, "environment": p.Environment, "rollback": p.Rollback, "vsa": vsaOut})
 	if out.Err == nil {
 		fmt.Fprintln(call.Stdout, out.Digest)
 	}

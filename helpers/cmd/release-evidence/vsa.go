@@ -9,6 +9,8 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/bundle"
+	"github.com/release-gates/release-gates/helpers/internal/keys"
+	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/release"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 	"github.com/release-gates/release-gates/helpers/internal/version"
@@ -29,45 +31,61 @@ func issueVSA(c *cli.Context, o release.Options, out release.Outcome) error {
 	if c.String("vsa-key") == "" {
 		return nil
 	}
-	call := app.From(c)
-	bf, err := bundle.ParseFormat(c.String("vsa-bundle-format"))
-	if err != nil {
-		return err
-	}
-	head, err := ledgerHead(c, o)
-	if err != nil {
-		return err
-	}
-	ev, err := vsa.Evidence(out, o, filepath.Base(c.String("ledger")), head)
-	if err != nil {
-		return err
-	}
-	pol, err := vsa.PolicyOf(o)
-	if err != nil {
-		return err
-	}
-	stmt, err := vsa.Statement(vsa.Input{Image: out.Digest, VerifierID: c.String("vsa-verifier-id"), VerifierVersion: version.Version,
-		Policy: pol, Evidence: ev, Levels: c.StringSlice("vsa-level")})
-	if err != nil {
-		return err
-	}
 	k, err := loadKey(c, "vsa", true)
 	if err != nil {
 		return err
 	}
 	defer k.Close()
-	rc := registryClient(c)
+	_, err = attachVSA(c, registryClient(c), k, o, out, vsaArgs{Ledger: c.String("ledger"), VerifierID: c.String("vsa-verifier-id"),
+		Levels: c.StringSlice("vsa-level"), BundleFormat: c.String("vsa-bundle-format")})
+	return err
+}
+
+// vsaArgs say how a VSA is issued: the ledger it covers ("" none), the verifier id, the levels and the bundle format.
+type vsaArgs struct {
+	Ledger, VerifierID, BundleFormat string
+	Levels                           []string
+}
+
+// attachVSA signs a VSA for the verified release out with k, attaches it to the image and records a "vsa" item; it returns the item's details.
+func attachVSA(c *cli.Context, rc *registry.Client, k *keys.Key, o release.Options, out release.Outcome, a vsaArgs) (map[string]any, error) {
+	call := app.From(c)
+	bf, err := bundle.ParseFormat(a.BundleFormat)
+	if err != nil {
+		return nil, err
+	}
+	head, err := ledgerHead(a.Ledger, o)
+	if err != nil {
+		return nil, err
+	}
+	ledgerName := ""
+	if a.Ledger != "" {
+		ledgerName = filepath.Base(a.Ledger)
+	}
+	ev, err := vsa.Evidence(out, o, ledgerName, head)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := vsa.PolicyOf(o)
+	if err != nil {
+		return nil, err
+	}
+	stmt, err := vsa.Statement(vsa.Input{Image: out.Digest, VerifierID: a.VerifierID, VerifierVersion: version.Version,
+		Policy: pol, Evidence: ev, Levels: a.Levels})
+	if err != nil {
+		return nil, err
+	}
 	ref, err := rc.Parse(out.Digest)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	target, err := rc.Resolve(c.Context, ref, ref.Digest)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	issued, err := vsa.Issue(c.Context, rc, target, k.Signer, stmt, bf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pd, _ := vsa.PolicyDigest(pol)
 	details := map[string]any{"predicate_type": vsa.PredicateType, "tag": issued.Tag, "key_id": k.ID, "policy_digest": pd,
@@ -78,13 +96,12 @@ func issueVSA(c *cli.Context, o release.Options, out release.Outcome) error {
 	call.Result.Add(result.Item{Name: "vsa", Kind: "vsa", Status: result.StatusPassed, Details: details})
 	call.Result.Set("vsa_policy_digest", pd)
 	call.Log.Printf("vsa: attached a signed %s for %s (key %s)", vsa.PredicateType, out.Digest, k.ID)
-	return nil
+	return details, nil
 }
 
-// ledgerHead checks --ledger's whole chain (after verify recorded its outcome there) with verify's audit keys and
-// returns its head, or "" without --ledger.
-func ledgerHead(c *cli.Context, o release.Options) (string, error) {
-	p := c.String("ledger")
+// ledgerHead checks the ledger at p's whole chain (after verify recorded its outcome there) with verify's audit keys
+// and returns its head, or "" without a ledger.
+func ledgerHead(p string, o release.Options) (string, error) {
 	if p == "" {
 		return "", nil
 	}

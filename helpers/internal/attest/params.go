@@ -15,6 +15,7 @@ type Params struct {
 	OutDir                       string   `json:"outDir" default:"\".release-gates/attestations\"" doc:"where blob attestations are written." example:"'dist/attestations'"`
 	Environment                  string   `json:"environment" need:"required with approval" doc:"the environment approved for." example:"'prod'"`
 	Approval                     string   `json:"approval" default:"\".release-gates/slackApproval.json\"" null:"empty" doc:"slackApproval's result file; null (or '') attests no approval." example:"null"`
+	RelayPublicKey               string   `json:"relayPublicKey" doc:"the relay's decision public key (PEM): the approval's relay-signed decision record must verify with it and back this image, environment and commit; it is embedded in the approval attestation. Unset: no record is embedded." example:"'keys/relay.pub'"`
 	Rule                         string   `json:"rule" doc:"approval rule name; default '<service>/<environment>' of the approval." example:"'orders-prod'"`
 	GateResults                  []string `json:"gateResults" default:"[\".release-gates/goBuildGate.json\",\".release-gates/signArtifacts.json\"]" doc:"earlier steps' result files recorded in the provenance and the ledger; missing ones are skipped." example:"['.release-gates/goBuildGate.json']"`
 	Repo                         string   `json:"repo" doc:"git repository URL; default env.GIT_URL." example:"'https://git.example.com/shop/orders.git'"`
@@ -86,6 +87,9 @@ func (p *Params) Validate() error {
 	}
 	if p.Approval != "" && p.Environment == "" {
 		return inputf("parameter 'environment' is required for the approval attestation (or pass approval: null to skip it)")
+	}
+	if p.RelayPublicKey != "" && p.Approval == "" {
+		return inputf("relayPublicKey checks the approval's decision record, but approval is null: drop relayPublicKey or set approval")
 	}
 	if p.HasAuditKey() && p.Ledger == "" {
 		return inputf("an audit key needs a ledger to append to: set ledger")

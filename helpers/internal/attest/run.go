@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/release-gates/release-gates/helpers/internal/decision"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/ledger"
 	"github.com/release-gates/release-gates/helpers/internal/provenance"
@@ -57,6 +58,8 @@ type approvalResult struct {
 	Required    int              `json:"required"`
 	AuditFile   string           `json:"auditFile"`
 	Approvers   []map[string]any `json:"approvers"`
+	RecordFile  string           `json:"decisionRecord"`
+	RelayKeyID  string           `json:"relayKeyId"`
 }
 
 // readApproval reads slackApproval's result and checks that it backs this build's release for p.Environment.
@@ -163,6 +166,23 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 			rk.Close()
 		}
 	}()
+	var record *decision.Record
+	var recordEnv []byte
+	if approval != nil && p.RelayPublicKey != "" { // before anything is signed
+		var err error
+		if targets, err = Targets(ctx, rc, images, blobs); err != nil {
+			out.Err = err
+			return out
+		}
+		r, env, err := checkRecord(p, approval, o.TraceID, targets)
+		if err != nil {
+			out.Err = err
+			return out
+		}
+		record, recordEnv = &r, env
+		out.Approvers = r.ApprovedBy()
+		o.Log.Printf("approval: relay-signed decision record %s verifies (request %s, approved by %s)", approval.RecordFile, r.RequestID, strings.Join(out.Approvers, ", "))
+	}
 	attestWith := func(rec *result.Recorder, opts Options) error {
 		if targets == nil {
 			var err error
@@ -194,7 +214,19 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 	if ok && approval != nil {
 		stage("approval", func(rec *result.Recorder) error {
 			var aps []provenance.Approver
+			required := approval.Required
+			if record != nil { // who approved and under which rule: as the relay signed it, not as the workspace file says
+				for _, ap := range record.Approvers {
+					if ap.Decision == "approve" {
+						aps = append(aps, provenance.Approver{User: ap.SlackID, At: ap.At.UTC()})
+					}
+				}
+				required, fourEyes = max(required, record.Rule.Required), !record.Rule.AllowSelfApproval
+			}
 			for _, ap := range approval.Approvers {
+				if record != nil {
+					break
+				}
 				s := ap["approver"].(string)
 				if at, _ := ap["at"].(string); at != "" { // when the relay recorded the click
 					s += "@" + at
@@ -213,12 +245,11 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 				}
 				rule = svc + "/" + p.Environment
 			}
-			required := approval.Required
 			if required < 1 {
 				required = 1
 			}
 			opts, err := Approval(provenance.Approval{Environment: p.Environment, Approvers: aps,
-				Rule: provenance.Rule{Name: rule, MinApprovals: required, FourEyes: fourEyes}, BuildURL: p.BuilderID, TraceID: o.TraceID})
+				Rule: provenance.Rule{Name: rule, MinApprovals: required, FourEyes: fourEyes}, BuildURL: p.BuilderID, TraceID: o.TraceID, RelayKeyID: relayKeyID(record, approval), DecisionRecord: recordEnv})
 			if err != nil {
 				return err
 			}
@@ -402,4 +433,46 @@ func nonNilS(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// checkRecord verifies the approval's relay-signed decision record with relayPublicKey and that it backs this
+// release (approved, p.Environment, p.Commit, this build's trace, every subject's digest); it returns the record and its envelope.
+func checkRecord(p *Params, a *approvalResult, traceID string, ts []Target) (decision.Record, []byte, error) {
+	if a.RecordFile == "" {
+		return decision.Record{}, nil, result.Errorf(result.ClassPolicy, "approval %s names no decisionRecord: relayPublicKey needs the relay-signed decision record (slackApproval writes it)", p.Approval)
+	}
+	env, err := os.ReadFile(a.RecordFile)
+	if err != nil {
+		return decision.Record{}, nil, result.Errorf(result.ClassInput, "approval %s: decision record %s: %v", p.Approval, a.RecordFile, err)
+	}
+	pub, err := decision.LoadPublicKey(p.RelayPublicKey)
+	if err != nil {
+		return decision.Record{}, nil, result.Errorf(result.ClassInput, "relayPublicKey: %v", err)
+	}
+	rec, err := decision.Verify(env, pub)
+	if err != nil {
+		return decision.Record{}, nil, result.Errorf(result.ClassTamper, "approval %s: decision record %s: %v (relayPublicKey %s): refusing to attest an approval the relay did not sign",
+			p.Approval, a.RecordFile, err, p.RelayPublicKey)
+	}
+	var digests []string
+	for _, t := range ts {
+		digests = append(digests, "sha256:"+t.Subject.Digest["sha256"])
+	}
+	if err := rec.Covers(p.Environment, p.Commit, digests); err != nil {
+		return decision.Record{}, nil, result.Errorf(result.ClassPolicy, "approval %s: %v", p.Approval, err)
+	}
+	if rec.TraceID != traceID {
+		return decision.Record{}, nil, result.Errorf(result.ClassPolicy, "approval %s: the decision record belongs to trace %s, not this build's %s", p.Approval, rec.TraceID, traceID)
+	}
+	if len(rec.ApprovedBy()) == 0 {
+		return decision.Record{}, nil, result.Errorf(result.ClassPolicy, "approval %s: the decision record counts no approving click", p.Approval)
+	}
+	return rec, env, nil
+}
+
+func relayKeyID(r *decision.Record, a *approvalResult) string {
+	if r == nil {
+		return ""
+	}
+	return a.RelayKeyID
 }

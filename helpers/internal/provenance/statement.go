@@ -2,6 +2,7 @@ package provenance
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -142,12 +143,14 @@ func Provenance(subjects []Subject, b Build) (Statement[SLSA], error) {
 
 // Approval is the approval predicate: who approved a release for which environment, when, under which rule.
 type Approval struct {
-	Environment string     `json:"environment"`
-	Decision    string     `json:"decision"` // "approved"
-	Approvers   []Approver `json:"approvers"`
-	Rule        Rule       `json:"rule"`
-	BuildURL    string     `json:"buildURL,omitempty"`
-	TraceID     string     `json:"traceID"`
+	Environment    string          `json:"environment"`
+	Decision       string          `json:"decision"` // "approved"
+	Approvers      []Approver      `json:"approvers"`
+	Rule           Rule            `json:"rule"`
+	BuildURL       string          `json:"buildURL,omitempty"`
+	TraceID        string          `json:"traceID"`
+	RelayKeyID     string          `json:"relayKeyId,omitempty"`     // key id of the relay key that signed DecisionRecord
+	DecisionRecord json.RawMessage `json:"decisionRecord,omitempty"` // the relay-signed decision record (DSSE envelope), verbatim
 }
 
 // Approver is one person's approval.

@@ -26,6 +26,7 @@ type StepParams struct {
 	ExpectBuilder              string            `json:"expectBuilder" doc:"builder id (Jenkins build URL) prefix; default env.JOB_URL." example:"'https://ci.example.com/job/orders/'"`
 	ExpectCommit               string            `json:"expectCommit" doc:"the provenance must name this commit (prefix)." example:"'3f1c9a0'"`
 	MinApprovals               int               `json:"minApprovals" default:"1" doc:"distinct approvers required at least (the recorded rule may ask for more)." example:"2"`
+	RelayPublicKeys            []string          `json:"relayPublicKeys" default:"[]" doc:"relay decision public keys (PEM): the approval must embed a decision record signed by one of them that backs this digest, environment and commit; only its approvers count toward minApprovals." example:"['keys/relay.pub']"`
 	CosignKeys                 []string          `json:"cosignKeys" default:"[]" need:"required" doc:"cosign public key files (PEM) of the image signer." example:"['keys/release.pub']"`
 	ReleaseKeys                []string          `json:"releaseKeys" default:"[]" need:"required" doc:"public key files of the provenance and approval attestations (release-evidence verify --release-pub)." example:"['keys/attest.pub']"`
 	TrustPolicy                string            `json:"trustPolicy" need:"required" doc:"notation trust policy JSON." example:"'trust/policy.json'"`
@@ -43,6 +44,10 @@ type StepParams struct {
 	AuditKeyCredentialsID      string            `json:"auditKeyCredentialsId" doc:"file credential holding the encrypted audit key (bound as RG_AUDIT_KEY)." example:"'audit-key'"`
 	AuditPasswordCredentialsID string            `json:"auditPasswordCredentialsId" doc:"secret text: the audit key password (bound as COSIGN_PASSWORD)." example:"'audit-password'"`
 	AuditPinCredentialsID      string            `json:"auditPinCredentialsId" doc:"secret text: the PKCS#11 PIN (bound as PKCS11_PIN)." example:"'hsm-pin'"`
+	VSAKey                     string            `json:"vsaKey" doc:"verifier key: when set and the release verifies, a signed SLSA VSA (https://slsa.dev/verification_summary/v1) is attached to the image; a path, file:// or pkcs11: URI (no pin-value)." example:"'pkcs11:token=release;object=vsa?module-path=/usr/lib/softhsm/libsofthsm2.so'"`
+	VSAKeyCredentialsID        string            `json:"vsaKeyCredentialsId" doc:"file credential holding the encrypted verifier key (bound as RG_VSA_KEY)." example:"'vsa-key'"`
+	VSAPasswordCredentialsID   string            `json:"vsaPasswordCredentialsId" doc:"secret text: the verifier key password (bound as RG_VSA_PASSWORD)." example:"'vsa-password'"`
+	VSAPinCredentialsID        string            `json:"vsaPinCredentialsId" doc:"secret text: the verifier key's PKCS#11 PIN (bound as RG_VSA_PIN)." example:"'hsm-pin'"`
 	RegistryCredentialsID      string            `json:"registryCredentialsId" doc:"username/password credential for the registry (bound as REGISTRY_USERNAME/REGISTRY_PASSWORD)." example:"'registry-pull'"`
 	PlainHTTP                  bool              `json:"plainHttp" default:"false" doc:"allow plain HTTP to the registry." example:"true"`
 	Rollback                   bool              `json:"rollback" default:"false" doc:"find the last release for environment in index that still verifies, instead of image." example:"true"`
@@ -92,6 +97,15 @@ func (p *StepParams) Validate() error {
 	if p.AuditKey != "" && p.AuditKeyCredentialsID != "" {
 		return inputf("set auditKey or auditKeyCredentialsId, not both")
 	}
+	if p.VSAKey != "" && p.VSAKeyCredentialsID != "" {
+		return inputf("set vsaKey or vsaKeyCredentialsId, not both")
+	}
+	if p.HasVSAKey() && p.Rollback {
+		return inputf("a VSA is issued for the image verifyRelease verified: drop vsaKey/vsaKeyCredentialsId with rollback: true")
+	}
+	if strings.Contains(strings.ToLower(p.VSAKey), "pin-value") {
+		return inputf("a pin-value in vsaKey is refused (it would be on the command line and in the log): use vsaPinCredentialsId")
+	}
 	if strings.Contains(strings.ToLower(p.AuditKey), "pin-value") {
 		return inputf("a pin-value in auditKey is refused (it would be on the command line and in the log): use auditPinCredentialsId")
 	}
@@ -115,6 +129,16 @@ func (p *StepParams) Validate() error {
 // StepName is the verifyRelease step's name.
 const StepName = "verifyRelease"
 
+// HasVSAKey reports whether the Map names a verifier key (then a verified release gets a VSA).
+func (p *StepParams) HasVSAKey() bool { return p.VSAKey != "" || p.VSAKeyCredentialsID != "" }
+
+// Env vars the verifyRelease step binds the verifier key's file and secrets to (the audit key has COSIGN_PASSWORD and PKCS11_PIN).
+const (
+	VSAKeyEnv      = "RG_VSA_KEY"
+	VSAPasswordEnv = "RG_VSA_PASSWORD"
+	VSAPINEnv      = "RG_VSA_PIN"
+)
+
 // AuditKeyEnv is the env var the verifyRelease step binds the audit key file to.
 const AuditKeyEnv = "RG_AUDIT_KEY"
 
@@ -127,6 +151,9 @@ var Step = params.Step{
 		{Param: "auditKeyCredentialsId", Kind: params.KindFile, Role: "auditKey", Variable: AuditKeyEnv},
 		{Param: "auditPasswordCredentialsId", Kind: params.KindString, Role: "auditPassword", Variable: keys.PasswordEnv},
 		{Param: "auditPinCredentialsId", Kind: params.KindString, Role: "auditPin", Variable: keys.PINEnv},
+		{Param: "vsaKeyCredentialsId", Kind: params.KindFile, Role: "vsaKey", Variable: VSAKeyEnv},
+		{Param: "vsaPasswordCredentialsId", Kind: params.KindString, Role: "vsaPassword", Variable: VSAPasswordEnv},
+		{Param: "vsaPinCredentialsId", Kind: params.KindString, Role: "vsaPin", Variable: VSAPINEnv},
 		{Param: "registryCredentialsId", Kind: params.KindUsernamePassword, Role: "registry", UsernameVariable: registry.UsernameEnv, PasswordVariable: registry.PasswordEnv},
 	},
 	Help: `verifyRelease: the deploy-time gate. With the release-evidence helper it checks, for one image by digest:
@@ -137,6 +164,8 @@ var Step = params.Step{
   approval    an approval attestation for environment with at least minApprovals distinct approvers.
 Only then is the verified digest handed to the deploy closure (and returned). With index, a verified release is
 recorded in the evidence index; with ledger, the outcome goes to the audit ledger (both signed with the audit key).
+With vsaKey (or vsaKeyCredentialsId), a verified release gets a signed SLSA VSA attached to the image (the admission
+path: release-evidence verify-vsa, or the exported Kyverno policy).
 With rollback: true it instead walks index newest first and returns the last release for environment whose
 evidence still verifies (never current).
 
@@ -145,6 +174,7 @@ runs one labelled sh ("verifyRelease: run": release-evidence run). The audit key
 COSIGN_PASSWORD and PKCS11_PIN, the registry login as REGISTRY_USERNAME/REGISTRY_PASSWORD.
 
 Returns the verified digest (repo@sha256:...); verifyRelease(config) { digest -> ... } calls the closure with it.
+The result file (resultFile) also holds vsa: the VSA's ref, digest, key id and policy digest (null without vsaKey).
 
 Fails the build with:
   verifyRelease: rejected: ...                          a signature, the provenance or the approval does not verify (exit 1)
@@ -173,10 +203,12 @@ type StepOptions struct {
 
 // StepOutcome is what the verifyRelease step reports.
 type StepOutcome struct {
-	Digest  string         // the verified digest ("" unless it passed)
-	Checked string         // the digest checked, also when it failed
-	Data    map[string]any // result data: environment, skipped candidates
-	Err     error
+	Digest   string         // the verified digest ("" unless it passed)
+	Checked  string         // the digest checked, also when it failed
+	Data     map[string]any // result data: environment, skipped candidates
+	Err      error
+	Verified Outcome // the verified evidence (not with rollback)
+	Options  Options // what it was verified with; LedgerKeys is the audit key that checked the ledger
 }
 
 // RunStep verifies the release (or finds the rollback target), then records the outcome in index and ledger.
@@ -225,6 +257,10 @@ func RunStep(ctx context.Context, p *StepParams, o StepOptions) StepOutcome {
 		out.Err = err
 		return out
 	}
+	if done.AuditKey != nil {
+		vo.LedgerKeys = []crypto.PublicKey{done.AuditKey}
+	}
+	out.Verified, out.Options = got, vo
 	out.Digest = got.Digest
 	out.Data["digest"] = got.Digest
 	return out
@@ -348,6 +384,10 @@ func (p *StepParams) verifyOptions(ctx context.Context, lg *log.Logger) (Options
 	if o.ReleaseKeys, err = keys.LoadPublics(ctx, p.ReleaseKeys, "releaseKeys", keys.LoadOptions{}); err != nil {
 		return o, err
 	}
+	var relay []crypto.PublicKey
+	if relay, err = keys.LoadPublics(ctx, p.RelayPublicKeys, "relayPublicKeys", keys.LoadOptions{}); err != nil {
+		return o, err
+	}
 	if o.BlobKeys, err = keys.LoadPublics(ctx, p.BlobKeys, "blobKeys", keys.LoadOptions{}); err != nil {
 		return o, err
 	}
@@ -371,7 +411,7 @@ func (p *StepParams) verifyOptions(ctx context.Context, lg *log.Logger) (Options
 	}
 	o.Ledger, o.ExpectedLedgerHead = p.Ledger, p.LedgerHead
 	o.Expect = Expect{Repository: p.ExpectRepo, Branch: p.ExpectBranch, BuilderPrefix: p.ExpectBuilder, Commit: p.ExpectCommit,
-		Environment: p.Environment, MinApprovals: p.MinApprovals}
+		Environment: p.Environment, MinApprovals: p.MinApprovals, RelayKeys: relay}
 	return o, nil
 }
 

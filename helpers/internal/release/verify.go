@@ -20,6 +20,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/blob"
 	"github.com/release-gates/release-gates/helpers/internal/bundle"
+	"github.com/release-gates/release-gates/helpers/internal/decision"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/ledger"
@@ -36,12 +37,13 @@ type Blob struct {
 
 // Expect is what the evidence must show.
 type Expect struct {
-	Repository    string // provenance repository, exact
-	Branch        string // provenance branch, exact
-	BuilderPrefix string // the builder id (Jenkins build URL) must start with this, e.g. the job URL
-	Commit        string // optional: the provenance commit
-	Environment   string // the approval must be for this environment
-	MinApprovals  int    // distinct approvers required at least; the recorded rule may ask for more
+	Repository    string             // provenance repository, exact
+	Branch        string             // provenance branch, exact
+	BuilderPrefix string             // the builder id (Jenkins build URL) must start with this, e.g. the job URL
+	Commit        string             // optional: the provenance commit
+	Environment   string             // the approval must be for this environment
+	MinApprovals  int                // distinct approvers required at least; the recorded rule may ask for more
+	RelayKeys     []crypto.PublicKey // when set, the approval must embed a decision record signed by one of them, and its approvers are the ones counted
 }
 
 // Options say what to verify and with which keys.
@@ -155,7 +157,7 @@ func Verify(ctx context.Context, rc *registry.Client, opts Options, each func(Ch
 		if attErr != nil {
 			return result.Errorf(result.ClassTamper, "approval: %v", attErr)
 		}
-		a, err := matchApproval(atts, opts.Expect, c)
+		a, err := matchApproval(atts, opts.Expect, c, out.Digest)
 		out.Approval = a
 		return err
 	})
@@ -400,7 +402,7 @@ func matchProvenance(atts []provenance.Fetched, e Expect, c *Check) (*provenance
 	return nil, result.Errorf(result.ClassPolicy, "provenance does not match: %s", strings.Join(why, "; "))
 }
 
-func matchApproval(atts []provenance.Fetched, e Expect, c *Check) (*provenance.Statement[provenance.Approval], error) {
+func matchApproval(atts []provenance.Fetched, e Expect, c *Check, digest string) (*provenance.Statement[provenance.Approval], error) {
 	var envs, why []string
 	for _, a := range atts {
 		if a.PredicateType != provenance.ApprovalPredicateType {
@@ -424,6 +426,16 @@ func matchApproval(atts []provenance.Fetched, e Expect, c *Check) (*provenance.S
 		need := e.MinApprovals
 		if p.Rule.MinApprovals > need {
 			need = p.Rule.MinApprovals
+		}
+		if len(e.RelayKeys) > 0 {
+			signed, err := signedApprovers(p, e, digest)
+			if err != nil {
+				why = append(why, err.Error())
+				continue
+			}
+			users = signed.users
+			need = max(need, signed.required)
+			c.Details["decision_record"] = signed.requestID
 		}
 		if need < 1 {
 			need = 1
@@ -473,4 +485,31 @@ func worst(errs []error) result.Class {
 		}
 	}
 	return best
+}
+
+type signedApproval struct {
+	users     map[string]bool
+	required  int
+	requestID string
+}
+
+// signedApprovers verifies the decision record embedded in p with e.RelayKeys and that it backs digest for
+// e.Environment (and e.Commit); the approvers that count are the record's.
+func signedApprovers(p provenance.Approval, e Expect, digest string) (signedApproval, error) {
+	if len(p.DecisionRecord) == 0 {
+		return signedApproval{}, errors.New("it embeds no relay-signed decision record (relayPublicKeys requires one: attestRelease with relayPublicKey)")
+	}
+	rec, err := decision.VerifyAny(p.DecisionRecord, e.RelayKeys)
+	if err != nil {
+		return signedApproval{}, fmt.Errorf("its decision record: %v (relayPublicKeys)", err)
+	}
+	_, hexd, _ := strings.Cut(digest, "@")
+	if err := rec.Covers(e.Environment, e.Commit, []string{hexd}); err != nil {
+		return signedApproval{}, err
+	}
+	users := map[string]bool{}
+	for _, u := range rec.ApprovedBy() {
+		users[u] = true
+	}
+	return signedApproval{users: users, required: rec.Rule.Required, requestID: rec.RequestID}, nil
 }

@@ -145,6 +145,7 @@ type Spec struct {
 	NoNotation, NoCosign          bool
 	NoProvenance, NoApproval      bool
 	TraceID                       string
+	DecisionRecord                func(digest string) []byte // when set, the approval embeds what it returns for the image digest (sha256:...)
 }
 
 // Release is what Build made.
@@ -215,6 +216,9 @@ func (k *Kit) Build(ctx context.Context, rc *registry.Client, host, repoName str
 			Rule: provenance.Rule{Name: s.Environment + "-rule", MinApprovals: s.MinApprovals}, TraceID: s.TraceID, BuildURL: s.Builder + "7/"})
 		if err != nil {
 			return Release{}, err
+		}
+		if s.DecisionRecord != nil {
+			st.Predicate.DecisionRecord = s.DecisionRecord(d.String())
 		}
 		if err := k.attach(ctx, rc, target, st, provenance.ApprovalPredicateType, false); err != nil {
 			return Release{}, err
