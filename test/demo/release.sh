@@ -220,7 +220,7 @@ EOF
   PIDS+=("$job")
   click() {
     env SLACK_SIGNING_SECRET="$SIGNING_SECRET" "$DEMO/bin/slackclick" --relay "$DEMO_RELAY_URL/slack/interactions" \
-      --messages "$DEMO/slack-api.jsonl" "$@" | sed 's/^/  [slack]   /'
+      --messages "$DEMO/slack-api.jsonl" "$@" | tee -a "$DEMO/clicks.log" | sed 's/^/  [slack]   /'
   }
   local i
   for i in $(seq 1 600); do
@@ -239,10 +239,36 @@ EOF
   wait "$b" "$c"
   wait "$job" || die "the slackApproval stage failed"
   say "the approval message as the relay updated it (oldest first):"
-  "$DEMO/bin/slackapi" --summary "$DEMO/slack-api.jsonl" || true
+  local updates
+  updates=$("$DEMO/bin/slackapi" --summary "$DEMO/slack-api.jsonl") || die "cannot read the Slack stand-in's log $DEMO/slack-api.jsonl"
+  printf '%s\n' "$updates"
   kill "$relay" 2>/dev/null || true
   wait "$relay" 2>/dev/null || true
   grep -E 'request |denied|delivered' "$relay_log" | sed 's/^slack-approval: /  [relay]   /' || true
+  assert_approval "$relay_log" "$DEMO/clicks.log" "$updates"
+}
+
+# assert_approval RELAY_LOG CLICKS UPDATES: fails the demo unless the relay refused the requester's and the
+# non-approver's clicks, counted both simultaneous approvers, and Slack showed the progress: the clickers saw 1 of 2
+# then 2 of 2, the message ends at 2 of 2 without buttons, and any earlier update is 1 of 2 with its buttons. (Two
+# clicks within the relay's RedrawDelay fold into one chat.update by design, helpers/internal/relay/outbox.go, so the
+# message's own 1 of 2 shows only when the clicks are a second apart.)
+assert_approval() {
+  local log=$1 clicks=$2 updates=$3 last
+  grep -q 'denied: user U01ALICE .*four-eyes rule' "$log" ||
+    die "approve: the relay did not refuse the requester alice's own click (no 'denied: user U01ALICE ... four-eyes rule' in $log)"
+  grep -q 'denied: user U09EVE .*not an approver' "$log" ||
+    die "approve: the relay did not refuse the non-approver eve's click (no 'denied: user U09EVE ... not an approver' in $log)"
+  [ "$(grep -Ec '^(bob|carol) .*"Recorded: you approved orders for prod \(1 of 2\)\."$' "$clicks")" = 1 ] &&
+    [ "$(grep -Ec '^(bob|carol) .*"Recorded: you approved orders for prod \(2 of 2\)\. ' "$clicks")" = 1 ] ||
+    die "approve: bob and carol should have been shown 1 of 2 and 2 of 2 (one each); Slack showed: $(grep -E '^(bob|carol) ' "$clicks")"
+  last=$(printf '%s\n' "$updates" | tail -n1 | sed 's/^ *//')
+  [[ $last =~ \*Approved\*.*\ 2\ of\ 2:\ (bob,\ carol|carol,\ bob)\ approved\ +\(buttons\ removed\)$ ]] ||
+    die "approve: the last Slack update should show '2 of 2: bob, carol approved' (both simultaneous clicks counted) with the buttons removed, got: $last"
+  local bad
+  bad=$(printf '%s\n' "$updates" | sed '$d' | grep -Ev '^ *:hourglass_flowing_sand: 1 of 2: (bob|carol) approved +\[Approve\] \[Reject\]$' || true)
+  [ -z "$bad" ] || die "approve: a Slack update before the final one is not '1 of 2: bob|carol approved' with its buttons: $bad"
+  say "asserted: alice (requester) and eve (non-approver) refused; bob and carol both counted; Slack showed 1 of 2, then 2 of 2 with the buttons removed"
 }
 
 stage_evidence() {
