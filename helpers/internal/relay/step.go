@@ -130,9 +130,11 @@ func (d *StepDoc) Verify() *VerifyOutcome {
 		out.Err = err
 	}
 	if out.Err == nil {
-		names := toStrings(out.Returns["approverNames"])
-		out.Summary = []string{fmt.Sprintf("slackApproval: approved by %s (%d of %v); decision record verified", strings.Join(names, " and "),
-			len(names), out.Returns["required"])}
+		names, required := toStrings(out.Returns["approverNames"]), "?"
+		if r, ok := out.Returns["required"].(*int); ok && r != nil {
+			required = fmt.Sprint(*r)
+		}
+		out.Summary = []string{fmt.Sprintf("slackApproval: approved by %s (%d of %s); decision record verified", strings.Join(names, " and "), len(names), required)}
 	}
 	return out
 }
