@@ -97,7 +97,7 @@ preflight() {
   # release-evidence is not in the Makefile's HELPERS list yet: build it beside the others.
   go build -trimpath -o "$RG_BIN/" ./helpers/cmd/release-evidence
   mkdir -p "$DEMO/bin" "$OUT"
-  go build -trimpath -o "$DEMO/bin/" ./test/demo/cmd/pushimage ./test/demo/cmd/slackclick ./test/demo/cmd/slackapi \
+  go build -trimpath -o "$DEMO/bin/" ./test/demo/cmd/pushimage ./test/demo/cmd/slackclick ./helpers/internal/testing/cmd/slackapi \
     ./helpers/internal/testing/cmd/jenkinsfake
 
   # One build of the "orders" job: workspace, trace id, job URL (the Jenkins stand-in's port), demo secrets.

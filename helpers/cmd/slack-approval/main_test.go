@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,19 +17,18 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	goslack "github.com/slack-go/slack"
-	"github.com/slack-go/slack/slacktest"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 	rgslack "github.com/release-gates/release-gates/helpers/internal/slack"
 	"github.com/release-gates/release-gates/helpers/internal/testing/jenkinsfake"
+	"github.com/release-gates/release-gates/helpers/internal/testing/slackfake"
 )
 
 const (
@@ -56,57 +54,23 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// slackRecorder stands in for chat.postMessage and chat.update and keeps every form it got.
-type slackRecorder struct {
-	mu    sync.Mutex
-	forms map[string][]url.Values
+// newSlack is the strict Slack fake, bot token botToken, with the deploy channel.
+func newSlack(t *testing.T) *slackfake.Server {
+	s := slackfake.New(botToken, "C0DEPLOY")
+	srv := s.Start()
+	t.Cleanup(srv.Close)
+	return s
 }
 
-func (s *slackRecorder) handler(method string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		tok := r.PostForm.Get("token")
-		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-			tok = strings.TrimPrefix(h, "Bearer ")
+// lastParams returns the parameters of the last successful call of method.
+func lastParams(s *slackfake.Server, method string) map[string]string {
+	calls := s.Calls(method)
+	for i := len(calls) - 1; i >= 0; i-- {
+		if calls[i].Error == "" && calls[i].Status == http.StatusOK {
+			return calls[i].Params
 		}
-		if tok != botToken {
-			_, _ = io.WriteString(w, `{"ok":false,"error":"invalid_auth"}`)
-			return
-		}
-		s.mu.Lock()
-		if s.forms == nil {
-			s.forms = map[string][]url.Values{}
-		}
-		s.forms[method] = append(s.forms[method], r.PostForm)
-		n := len(s.forms[method])
-		s.mu.Unlock()
-		ts := r.PostForm.Get("ts")
-		if ts == "" {
-			ts = fmt.Sprintf("1700000000.%06d", n)
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": r.PostForm.Get("channel"), "ts": ts})
 	}
-}
-
-func (s *slackRecorder) last(method string) url.Values {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.forms[method]
-	if len(f) == 0 {
-		return nil
-	}
-	return f[len(f)-1]
-}
-
-func newSlack(t *testing.T) (*slacktest.Server, *slackRecorder) {
-	rec := &slackRecorder{}
-	s := slacktest.NewTestServer(func(c slacktest.Customize) {
-		c.Handle("/chat.postMessage", rec.handler("chat.postMessage"))
-		c.Handle("/chat.update", rec.handler("chat.update"))
-	})
-	s.Start()
-	t.Cleanup(s.Stop)
-	return s, rec
+	return nil
 }
 
 func run(t *testing.T, ctx context.Context, args ...string) (int, result.Result, string, string) {
@@ -139,7 +103,7 @@ type world struct {
 	dir     string
 	jenkins *jenkinsfake.Server
 	jurl    string
-	slack   *slackRecorder
+	slack   *slackfake.Server
 	config  string
 	pub     string
 	addr    string
@@ -151,8 +115,8 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(js.Close)
 	w.jurl = js.URL
 	w.jenkins.StartBuild("/job/payments/7", "alice")
-	s, rec := newSlack(t)
-	w.slack = rec
+	s := newSlack(t)
+	w.slack = s
 	key, pub := filepath.Join(w.dir, "decision.pem"), filepath.Join(w.dir, "decision.pub")
 	if code, r, _, _ := run(t, context.Background(), "keygen", "--out", key, "--public-out", pub); code != 0 {
 		t.Fatalf("keygen: %s", r.Message)
@@ -177,7 +141,7 @@ controllers:
     user: %s
     apiToken: {env: RG_JENKINS_TOKEN}
     credentialSHA256: %s
-`, w.addr, w.dir, exampleRBAC, w.dir, key, s.GetAPIURL(), js.URL, relayUser, hex.EncodeToString(sum[:]))
+`, w.addr, w.dir, exampleRBAC, w.dir, key, s.APIURL(), js.URL, relayUser, hex.EncodeToString(sum[:]))
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +240,7 @@ func TestAnApprovalGoesThroughTheRelayAndItsSignedDecisionVerifies(t *testing.T)
 	if r.Data["submitter"] != relayUser || len(r.Data["requesters"].([]any)) != 1 || r.Data["requesters"].([]any)[0] != "U01ALICE" {
 		t.Fatalf("request result %+v", r.Data)
 	}
-	blocks := w.slack.last("chat.postMessage").Get("blocks")
+	blocks := lastParams(w.slack, "chat.postMessage")["blocks"]
 	if !strings.Contains(blocks, id) || !strings.Contains(blocks, "sha256:4f1c0ffee") {
 		t.Fatalf("message blocks %s", blocks)
 	}

@@ -68,6 +68,11 @@ type Writer struct {
 	w  io.Writer
 	c  io.Closer
 	f  *os.File // synced after every record; nil for stdout and in-memory sinks
+	// Group sync: written counts records written (under mu), synced those an fsync covers (under syncMu). A
+	// writer returns once an fsync that began after its write ends; writers arriving together share that fsync.
+	syncMu  sync.Mutex
+	written uint64
+	synced  uint64
 }
 
 // Open appends to path (created 0600 if missing), or to stdout when path is "" or "-".
@@ -92,7 +97,8 @@ func Open(path string) (*Writer, error) {
 // New appends to w; used for tests and in-memory sinks.
 func New(w io.Writer) *Writer { return &Writer{w: w} }
 
-// Write appends rec as one line in a single write, so concurrent appenders never interleave, and fsyncs a file.
+// Write appends rec as one line in a single write, so concurrent appenders never interleave, and returns after a
+// file's fsync covers it (concurrent writers share one fsync).
 func (w *Writer) Write(rec Record) error {
 	if rec.Time.IsZero() {
 		rec.Time = time.Now().UTC()
@@ -106,19 +112,33 @@ func (w *Writer) Write(rec Record) error {
 	}
 	b = append(b, '\n')
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	n, err := w.w.Write(b)
 	if err == nil && n != len(b) {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
+		w.mu.Unlock()
 		return fmt.Errorf("appending audit record: %w", err)
 	}
-	if w.f != nil { // a decision the journal acknowledged must not vanish on a power cut
-		if err := w.f.Sync(); err != nil {
-			return fmt.Errorf("syncing audit record: %w", err)
-		}
+	w.written++
+	seq := w.written
+	w.mu.Unlock()
+	if w.f == nil {
+		return nil
 	}
+	// A decision the journal acknowledged must not vanish on a power cut: return after an fsync covering it.
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	if w.synced >= seq {
+		return nil // another writer's fsync began after this record was written
+	}
+	w.mu.Lock()
+	upTo := w.written
+	w.mu.Unlock()
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("syncing audit record: %w", err)
+	}
+	w.synced = upTo
 	return nil
 }
 

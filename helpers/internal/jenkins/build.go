@@ -108,15 +108,12 @@ func (c *Client) getJSON(ctx context.Context, buildURL, target string, v any) er
 		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 			return fmt.Errorf("%w: HTTP %d", ErrAuth, resp.StatusCode)
 		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-			return &TransientError{Err: fmt.Errorf("jenkins answered HTTP %d", resp.StatusCode)}
+			return &TransientError{Err: fmt.Errorf("jenkins answered HTTP %d", resp.StatusCode), Status: resp.StatusCode}
 		default:
 			return fmt.Errorf("jenkins answered HTTP %d", resp.StatusCode)
 		}
 	}
-	if c.Breakers != nil {
-		return c.Breakers.Do(ctx, "jenkins "+root, run)
-	}
-	return run(ctx)
+	return c.withRetry(ctx, root, run)
 }
 
 func lastSegments(u string) string {

@@ -14,9 +14,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/cenkalti/backoff/v4"
-
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
+	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/retry"
 )
 
 // ErrInputGone means Jenkins no longer waits on the input: the build finished or another click decided it.
@@ -28,8 +28,11 @@ var ErrAuth = errors.New("jenkins refused the credentials (check JENKINS_USER an
 // ErrUndeclaredParam means the waiting input step does not declare a parameter the caller submitted.
 var ErrUndeclaredParam = errors.New("the input step does not declare every submitted parameter")
 
-// TransientError is a failure worth another try: a network error, 5xx or 429.
-type TransientError struct{ Err error }
+// TransientError is a failure worth another try: a network error (Status 0), 5xx or 429.
+type TransientError struct {
+	Err    error
+	Status int // the HTTP status Jenkins answered, 0 for a connection-level failure
+}
 
 func (e *TransientError) Error() string { return e.Err.Error() }
 
@@ -50,8 +53,8 @@ type Client struct {
 	User, Token string
 	// HTTP is the transport; nil means a client with a 10 s timeout.
 	HTTP *http.Client
-	// Retry bounds retries of transient failures; nil means DefaultRetry.
-	Retry func() backoff.BackOff
+	// Retry bounds retries of transient failures; the zero value means DefaultRetry.
+	Retry retry.Policy
 	// Breakers, when set, fails calls fast while a Jenkins root is known to be down (state shared on the host).
 	Breakers *breaker.Set
 
@@ -59,13 +62,52 @@ type Client struct {
 	crumbs map[string][2]string // jenkins root -> field, value
 }
 
-// DefaultRetry retries transient failures for at most 5 s with exponential backoff.
-func DefaultRetry() backoff.BackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 100 * time.Millisecond
-	b.MaxInterval = 1 * time.Second
-	b.MaxElapsedTime = 5 * time.Second
-	return b
+// DefaultRetry retries transient failures six times with exponential backoff from 100 ms up to 1 s.
+var DefaultRetry = retry.Policy{Tries: 6, Initial: 100 * time.Millisecond, Max: time.Second}
+
+// hooks teach retry's one failure table the client's sentinels and the status a TransientError carries.
+var hooks = retry.Hooks{
+	Own: func(err error) result.Class {
+		switch {
+		case errors.Is(err, ErrInputGone), errors.Is(err, ErrUndeclaredParam), errors.Is(err, ErrNoBuild):
+			return result.ClassInput
+		case errors.Is(err, ErrAuth):
+			return result.ClassAuth
+		}
+		return ""
+	},
+	Status: func(err error) int {
+		var te *TransientError
+		if errors.As(err, &te) {
+			return te.Status
+		}
+		return 0
+	},
+}
+
+// Classify returns the failure class of a client error along retry's table.
+func Classify(err error) result.Class { return hooks.Classify(err) }
+
+// withRetry runs op under retry.Do and the breaker of root (when set); an exhausted, interrupted or refused
+// (breaker open) call comes back as a TransientError, so the clicker is told Jenkins is unavailable.
+func (c *Client) withRetry(ctx context.Context, root string, op func(context.Context) error) error {
+	p := c.Retry
+	if p.Tries == 0 {
+		p = DefaultRetry
+	}
+	p.ClassifyFunc = Classify
+	run := func(ctx context.Context) error { return retry.Do(ctx, p, "jenkins "+root, op) }
+	var err error
+	if c.Breakers != nil {
+		err = c.Breakers.Do(ctx, "jenkins "+root, run)
+	} else {
+		err = run(ctx)
+	}
+	var te *TransientError
+	if err != nil && !errors.As(err, &te) && (result.ClassOf(err) == result.ClassUnavailable || breaker.IsOpen(err) || ctx.Err() != nil) {
+		err = &TransientError{Err: err}
+	}
+	return err
 }
 
 // InputURL returns {build}/input/{Id}/{action} with the id capitalised as Jenkins does.
@@ -122,36 +164,9 @@ func (c *Client) Abort(ctx context.Context, buildURL, inputID string) error {
 func (c *Client) post(ctx context.Context, buildURL, target string, form url.Values) error {
 	root, err := Root(buildURL)
 	if err != nil {
-		return backoff.Permanent(err)
-	}
-	retry := c.Retry
-	if retry == nil {
-		retry = DefaultRetry
-	}
-	op := func() error {
-		err := c.once(ctx, root, target, form)
-		var te *TransientError
-		if err != nil && !errors.As(err, &te) {
-			return backoff.Permanent(err)
-		}
 		return err
 	}
-	run := func(ctx context.Context) error { return backoff.Retry(op, backoff.WithContext(retry(), ctx)) }
-	if c.Breakers != nil {
-		err = c.Breakers.Do(ctx, "jenkins "+root, run)
-		if breaker.IsOpen(err) {
-			err = &TransientError{Err: err} // the clicker is told Jenkins is unavailable, as after exhausted retries
-		}
-	} else {
-		err = run(ctx)
-	}
-	if err != nil && ctx.Err() != nil {
-		var te *TransientError
-		if !errors.As(err, &te) {
-			err = &TransientError{Err: err}
-		}
-	}
-	return err
+	return c.withRetry(ctx, root, func(ctx context.Context) error { return c.once(ctx, root, target, form) })
 }
 
 // httpClient never follows redirects: Jenkins answers an input POST with 302 to the build page.
@@ -187,7 +202,7 @@ func (c *Client) once(ctx context.Context, root, target string, form url.Values)
 			// A pipeline bug, not an outage: the input step does not declare a parameter we send.
 			return fmt.Errorf("%w: %s", ErrUndeclaredParam, firstLine(msg[strings.Index(msg, "No such parameter definition"):]))
 		case status == http.StatusTooManyRequests || status >= 500:
-			return &TransientError{Err: fmt.Errorf("jenkins answered HTTP %d", status)}
+			return &TransientError{Err: fmt.Errorf("jenkins answered HTTP %d", status), Status: status}
 		default:
 			return fmt.Errorf("jenkins answered HTTP %d: %s", status, firstLine(msg))
 		}
@@ -228,8 +243,8 @@ func (c *Client) fetchCrumb(ctx context.Context, root string) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		if resp.StatusCode >= 500 {
-			return &TransientError{Err: fmt.Errorf("fetching jenkins crumb: HTTP %d", resp.StatusCode)}
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+			return &TransientError{Err: fmt.Errorf("fetching jenkins crumb: HTTP %d", resp.StatusCode), Status: resp.StatusCode}
 		}
 		return fmt.Errorf("fetching jenkins crumb: HTTP %d", resp.StatusCode)
 	}

@@ -3,23 +3,19 @@ package jenkins
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
+	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/retry"
 	"github.com/release-gates/release-gates/helpers/internal/testing/jenkinsfake"
 )
 
-func fastRetry() backoff.BackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = time.Millisecond
-	b.MaxElapsedTime = 200 * time.Millisecond
-	return b
-}
+var fastRetry = retry.Policy{Tries: 8, Initial: time.Millisecond, Max: 20 * time.Millisecond}
 
 func newFake(t *testing.T, token string) (*jenkinsfake.Server, string) {
 	f := jenkinsfake.New("ci-bot", "tok")
@@ -195,7 +191,7 @@ func TestABreakerStopsCallingAJenkinsThatKeepsFailing(t *testing.T) {
 	f, build := newFake(t, "tok")
 	f.Arm("/job/payments/7", jenkinsfake.Input{ID: "x"})
 	f.FailNext(1000)
-	noRetry := func() backoff.BackOff { return &backoff.StopBackOff{} }
+	noRetry := retry.Policy{Tries: 1}
 	c := &Client{User: "ci-bot", Token: "tok", Retry: noRetry, Breakers: breaker.New(t.TempDir(), 2, time.Minute)}
 	for i := 0; i < 2; i++ {
 		_ = c.ProceedEmpty(context.Background(), build, "x")
@@ -208,5 +204,24 @@ func TestABreakerStopsCallingAJenkinsThatKeepsFailing(t *testing.T) {
 	f.FailNext(0)
 	if err := (&Client{User: "ci-bot", Token: "tok", Retry: noRetry}).ProceedEmpty(context.Background(), build, "x"); err != nil {
 		t.Fatalf("without a breaker the call goes through: %v", err)
+	}
+}
+
+func TestClassifyFollowsRetrysOneTable(t *testing.T) {
+	cases := []struct {
+		err  error
+		want result.Class
+	}{
+		{ErrInputGone, result.ClassInput},
+		{fmt.Errorf("%w: HTTP 401", ErrAuth), result.ClassAuth},
+		{&TransientError{Err: errors.New("jenkins answered HTTP 503"), Status: 503}, result.ClassTransient},
+		{&TransientError{Err: errors.New("jenkins answered HTTP 429"), Status: 429}, result.ClassTransient},
+		{&TransientError{Err: errors.New("connection refused")}, result.ClassTransient},
+		{errors.New("jenkins answered HTTP 400: bad"), result.ClassInternal},
+	}
+	for _, tc := range cases {
+		if got := Classify(tc.err); got != tc.want {
+			t.Errorf("Classify(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

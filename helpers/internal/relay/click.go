@@ -67,19 +67,52 @@ func (r *Relay) interaction(req *http.Request) (string, int) {
 	return outcome, http.StatusOK
 }
 
+// clickPayload is the part of an interaction payload the relay reads; decoding only it is several times cheaper than
+// slack.InteractionCallback's full decoder on the per-click path.
+type clickPayload struct {
+	Type        slack.InteractionType `json:"type"`
+	ActionTS    string                `json:"action_ts"`
+	ResponseURL string                `json:"response_url"`
+	User        struct {
+		ID string `json:"id"`
+	} `json:"user"`
+	Team struct {
+		ID string `json:"id"`
+	} `json:"team"`
+	Channel struct {
+		ID string `json:"id"`
+	} `json:"channel"`
+	Container struct {
+		MessageTS string `json:"message_ts"`
+		ChannelID string `json:"channel_id"`
+	} `json:"container"`
+	Actions []struct {
+		ActionID string `json:"action_id"`
+		BlockID  string `json:"block_id"`
+		Value    string `json:"value"`
+		ActionTS string `json:"action_ts"`
+	} `json:"actions"`
+}
+
 // ParsePayload decodes a block_actions interaction payload and checks the fields the relay relies on.
 func ParsePayload(b []byte) (*slack.InteractionCallback, error) {
-	var cb slack.InteractionCallback
-	if err := cb.UnmarshalJSON(b); err != nil {
+	var p clickPayload
+	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("decoding interaction payload: %w", err)
 	}
+	cb := &slack.InteractionCallback{Type: p.Type, ActionTs: p.ActionTS, ResponseURL: p.ResponseURL}
+	cb.User.ID, cb.Team.ID, cb.Channel.ID = p.User.ID, p.Team.ID, p.Channel.ID
+	cb.Container.MessageTs, cb.Container.ChannelID = p.Container.MessageTS, p.Container.ChannelID
+	for _, a := range p.Actions {
+		cb.ActionCallback.BlockActions = append(cb.ActionCallback.BlockActions, &slack.BlockAction{ActionID: a.ActionID, BlockID: a.BlockID, Value: a.Value, ActionTs: a.ActionTS})
+	}
 	if cb.Type != slack.InteractionTypeBlockActions {
-		return &cb, nil // not ours; ignored later
+		return cb, nil // not ours; ignored later
 	}
 	if cb.User.ID == "" {
 		return nil, errors.New("interaction payload has no user.id")
 	}
-	return &cb, nil
+	return cb, nil
 }
 
 func ourAction(cb *slack.InteractionCallback) *slack.BlockAction {
@@ -151,7 +184,7 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 		name = user
 	}
 	c := store.Click{RequestID: sr.ID, Approver: user, Name: name, Decision: want, EventID: actionTS + "-" + user, ReplayKey: actionTS + ":" + user, At: r.cfg.Now().UTC()}
-	res, err := r.cfg.Store.Vote(ctx, c, r.decider(c.At))
+	res, err := r.cfg.Store.VoteLeased(ctx, c, r.decider(c.At), r.cfg.Replica, r.cfg.Lease)
 	if err != nil {
 		r.cfg.Log.Printf("storing a click by %s on %s failed: %v", user, sr.ID[:8], err)
 		return OutcomeUnavailable
@@ -196,7 +229,11 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 		r.metrics.decided(res.Decided.State)
 		r.metrics.markDecided(sr.ID, time.Now())
 		r.cfg.Log.Printf("request %s %s", sr.ID[:8], res.Decided.State)
-		r.nudge()
+		if res.Delivery != nil {
+			r.dispatch(*res.Delivery) // leased to this replica in the deciding transaction: no claim round
+		} else {
+			r.nudge()
+		}
 	}
 	return OutcomeCounted
 }

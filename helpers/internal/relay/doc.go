@@ -17,4 +17,9 @@
 // stores it (unique per approver and per Slack event) and, at the quorum or the first reject, closes the
 // request and queues the signed decision in the outbox. The database failing answers 503: nothing is acked
 // that is not stored.
+//
+// Durability: the ack follows the commit. Clicks arriving together share one transaction (store's group commit).
+// PostgreSQL keeps synchronous_commit=on; SQLite defaults to synchronous=FULL (an fsync per commit), and
+// sqlite:PATH?synchronous=normal skips that fsync: an acked click then survives a SIGKILL of the relay (the WAL is
+// written before the commit returns) but not a power loss or a kernel crash.
 package relay

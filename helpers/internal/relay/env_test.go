@@ -21,17 +21,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/slack-go/slack"
 
 	"github.com/release-gates/release-gates/helpers/internal/audit"
 	"github.com/release-gates/release-gates/helpers/internal/decision"
 	"github.com/release-gates/release-gates/helpers/internal/jenkins"
 	"github.com/release-gates/release-gates/helpers/internal/rbac"
+	"github.com/release-gates/release-gates/helpers/internal/retry"
 	rgslack "github.com/release-gates/release-gates/helpers/internal/slack"
 	"github.com/release-gates/release-gates/helpers/internal/store"
 	"github.com/release-gates/release-gates/helpers/internal/testing/jenkinsfake"
 	"github.com/release-gates/release-gates/helpers/internal/testing/pgtest"
+	"github.com/release-gates/release-gates/helpers/internal/testing/slackfake"
 )
 
 var pg *pgtest.Server
@@ -56,33 +57,53 @@ approvals:
   - {service: orders, environment: staging, approvers: [U04DAVE], required: 1, allowSelfApproval: true}
 `
 
-// fakeSlack records the relay's Web API calls (the relay's Slack interface).
+// fakeSlack is the relay's real Slack client against the strict fake; it records what Slack accepted.
 type fakeSlack struct {
+	srv     *slackfake.Server
+	api     *rgslack.Client
 	mu      sync.Mutex
 	posts   int
 	updates [][]slack.Block
 	replies []string
 }
 
-func (f *fakeSlack) Post(_ context.Context, channel, _ string, _ []slack.Block) (string, string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.posts++
-	return channel, fmt.Sprintf("1700000000.%06d", f.posts), nil
+func newFakeSlack(t *testing.T) *fakeSlack {
+	srv := slackfake.New("xoxb-relay-test", "C0DEPLOY")
+	hs := srv.Start()
+	t.Cleanup(hs.Close)
+	api := rgslack.New("xoxb-relay-test", srv.APIURL(), nil)
+	api.MaxWait = 5 * time.Second
+	return &fakeSlack{srv: srv, api: api}
 }
 
-func (f *fakeSlack) Update(_ context.Context, _, _, _ string, blocks []slack.Block) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.updates = append(f.updates, blocks)
-	return nil
+func (f *fakeSlack) Post(ctx context.Context, channel, text string, blocks []slack.Block) (string, string, error) {
+	ch, ts, err := f.api.Post(ctx, channel, text, blocks)
+	if err == nil {
+		f.mu.Lock()
+		f.posts++
+		f.mu.Unlock()
+	}
+	return ch, ts, err
 }
 
-func (f *fakeSlack) Reply(_ context.Context, _, _, text string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.replies = append(f.replies, text)
-	return "1.1", nil
+func (f *fakeSlack) Update(ctx context.Context, channel, ts, text string, blocks []slack.Block) error {
+	err := f.api.Update(ctx, channel, ts, text, blocks)
+	if err == nil {
+		f.mu.Lock()
+		f.updates = append(f.updates, blocks)
+		f.mu.Unlock()
+	}
+	return err
+}
+
+func (f *fakeSlack) Reply(ctx context.Context, channel, threadTS, text string) (string, error) {
+	ts, err := f.api.Reply(ctx, channel, threadTS, text)
+	if err == nil {
+		f.mu.Lock()
+		f.replies = append(f.replies, text)
+		f.mu.Unlock()
+	}
+	return ts, err
 }
 
 // lastUpdate returns the last message rendered as JSON text.
@@ -145,15 +166,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func fastRetry() backoff.BackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxElapsedTime = 5*time.Millisecond, 300*time.Millisecond
-	return b
-}
+var fastRetry = retry.Policy{Tries: 8, Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}
 
 // newEnv starts a fake Jenkins with build 7 running (started by alice), and a relay on dsn.
 func newEnv(t *testing.T, dsn string) *env {
-	e := &env{t: t, dsn: dsn, jenkins: jenkinsfake.New(relayUser, jenkinsToken), slack: &fakeSlack{}, answers: &answers{}, audit: &syncBuffer{}}
+	e := &env{t: t, dsn: dsn, jenkins: jenkinsfake.New(relayUser, jenkinsToken), slack: newFakeSlack(t), answers: &answers{}, audit: &syncBuffer{}}
 	js := httptest.NewServer(e.jenkins)
 	t.Cleanup(js.Close)
 	e.jurl = js.URL

@@ -29,6 +29,7 @@ func (r *Relay) deliverLoop() {
 	defer r.wg.Done()
 	t := time.NewTicker(r.cfg.Poll)
 	defer t.Stop()
+	defer r.inflight.Wait() // the store stays open until the deliveries under way are settled
 	for {
 		r.deliverDue()
 		select {
@@ -40,32 +41,52 @@ func (r *Relay) deliverLoop() {
 	}
 }
 
-// deliverDue claims due outbox rows and delivers each one, concurrently, until none is due.
+// maxInFlight bounds the deliveries one replica runs at once.
+const maxInFlight = 64
+
+// deliverDue claims due outbox rows while there is room and delivers each one concurrently; it does not wait for
+// a claimed batch to finish (a slow Jenkins holds only its own deliveries), and each finished delivery nudges the
+// loop to claim again.
 func (r *Relay) deliverDue() {
 	for {
+		room := cap(r.sem) - len(r.sem)
+		if room == 0 {
+			r.poolFull.Store(true) // the next delivery to finish nudges the loop
+			return
+		}
+		limit := min(32, room)
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Lease*9/10)
-		rows, err := r.cfg.Store.Claim(ctx, r.cfg.Replica, r.cfg.Now(), r.cfg.Lease, 32)
+		rows, err := r.cfg.Store.Claim(ctx, r.cfg.Replica, r.cfg.Now(), r.cfg.Lease, limit)
+		cancel()
 		if err != nil {
-			cancel()
 			r.cfg.Log.Printf("outbox: claiming failed: %v", err)
 			return
 		}
-		if len(rows) == 0 {
-			cancel()
+		for _, d := range rows {
+			r.dispatch(d)
+		}
+		if len(rows) < limit {
 			return
 		}
-		done := make(chan struct{}, len(rows))
-		for _, d := range rows {
-			go func(d store.Delivery) {
-				r.deliver(ctx, d)
-				done <- struct{}{}
-			}(d)
-		}
-		for range rows {
-			<-done
-		}
-		cancel()
 	}
+}
+
+// dispatch delivers one outbox row this replica holds the lease of, waiting for room among the deliveries in flight.
+func (r *Relay) dispatch(d store.Delivery) {
+	r.inflight.Add(1)
+	go func() {
+		defer r.inflight.Done()
+		r.sem <- struct{}{}
+		defer func() {
+			<-r.sem
+			if r.poolFull.CompareAndSwap(true, false) {
+				r.nudge()
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Lease*9/10)
+		defer cancel()
+		r.deliver(ctx, d)
+	}()
 }
 
 // deliver answers one input: only when Jenkins lists it as pending, and at most once.
@@ -246,11 +267,8 @@ func (r *Relay) updateLoop() {
 	for i := range lanes {
 		lanes[i] = make(chan redrawJob, 256)
 		go func(ch chan redrawJob) {
-			drawn := map[string]int{} // request -> clicks shown; a snapshot older than what is shown is skipped
-			for j := range ch {
-				r.redraw(j, drawn)
-			}
-			done <- struct{}{}
+			defer func() { done <- struct{}{} }()
+			r.redrawLane(ch)
 		}(lanes[i])
 	}
 	defer func() {
@@ -271,6 +289,106 @@ func (r *Relay) updateLoop() {
 			lanes[h.Sum32()%workers] <- j // one lane per request keeps its redraws in order
 		}
 	}
+}
+
+// redrawLane draws the messages of one lane. Coalescing: a progress redraw waits RedrawDelay and takes in every
+// later state of its message meanwhile, so a burst of clicks costs one chat.update per message, not one per click;
+// a closing state is drawn at once. On close the lane draws what is pending.
+func (r *Relay) redrawLane(ch chan redrawJob) {
+	drawn := map[string]int{} // request -> clicks shown; a snapshot older than what is shown is skipped
+	pending := map[string]redrawJob{}
+	type waiting struct {
+		id  string
+		due time.Time
+	}
+	var urgent []string // closing states, drawn first
+	var order []waiting // progress states, due RedrawDelay after their first click: FIFO is due order
+	closing := func(j redrawJob) bool { return j.req == nil || j.req.State != store.StatePending }
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	draw := func(id string) {
+		if j, ok := pending[id]; ok {
+			delete(pending, id)
+			r.redraw(j, drawn)
+		}
+	}
+	add := func(j redrawJob) {
+		old, had := pending[j.id]
+		if had {
+			j = newer(old, j)
+		}
+		pending[j.id] = j
+		switch {
+		case closing(j) && (!had || !closing(old)):
+			urgent = append(urgent, j.id)
+		case !had:
+			order = append(order, waiting{j.id, time.Now().Add(r.cfg.RedrawDelay)})
+		}
+	}
+	for {
+		// Take in everything queued before drawing, so a closing state supersedes a progress state still waiting.
+	drain:
+		for {
+			select {
+			case j, ok := <-ch:
+				if !ok {
+					for id := range pending {
+						draw(id)
+					}
+					return
+				}
+				add(j)
+			default:
+				break drain
+			}
+		}
+		if len(urgent) > 0 {
+			id := urgent[0]
+			urgent = urgent[1:]
+			draw(id)
+			continue
+		}
+		var tick <-chan time.Time
+		if len(order) > 0 {
+			w := order[0]
+			if j, ok := pending[w.id]; !ok || closing(j) {
+				order = order[1:] // drawn already, or queued as urgent
+				continue
+			}
+			if !time.Now().Before(w.due) {
+				order = order[1:]
+				draw(w.id)
+				continue
+			}
+			timer.Reset(time.Until(w.due))
+			tick = timer.C
+		}
+		select {
+		case j, ok := <-ch:
+			if !ok {
+				for id := range pending {
+					draw(id)
+				}
+				return
+			}
+			add(j)
+		case <-tick:
+		}
+	}
+}
+
+// newer keeps the later of two redraws of one message: a database redraw (closed states) beats a snapshot, and of
+// two snapshots the one with more clicks wins.
+func newer(a, b redrawJob) redrawJob {
+	switch {
+	case a.req == nil || a.req.State != store.StatePending:
+		return a
+	case b.req == nil || b.req.State != store.StatePending:
+		return b
+	case len(b.clicks) >= len(a.clicks):
+		return b
+	}
+	return a
 }
 
 // redraw renders and sends one message state; closed states always render from the database.

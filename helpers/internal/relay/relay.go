@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -89,6 +90,9 @@ type Config struct {
 	MaxBody int64
 	// Poll is how often the outbox and the clock are checked without a nudge (default 250 ms).
 	Poll time.Duration
+	// RedrawDelay is how long a progress redraw of a message waits for more clicks to fold in (default 1 s, about
+	// Slack's one-update-a-second pace); a closing redraw goes at once. The clicker's own answer is not delayed.
+	RedrawDelay time.Duration
 	// Lease is how long a replica owns an outbox row it is delivering (default 10 s); a replica killed mid-delivery
 	// delays that delivery by at most this long, and each delivery is cancelled before its lease ends.
 	Lease time.Duration
@@ -105,7 +109,11 @@ type Relay struct {
 	answers chan answer
 	stop    chan struct{}
 	wg      sync.WaitGroup
-	once    sync.Once
+	// sem and inflight bound and track the outbox deliveries under way.
+	sem      chan struct{}
+	inflight sync.WaitGroup
+	poolFull atomic.Bool
+	once     sync.Once
 }
 
 // New validates cfg; call Start to run the background loops and Close to stop them.
@@ -124,6 +132,9 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 64 << 10
 	}
+	if cfg.RedrawDelay <= 0 {
+		cfg.RedrawDelay = time.Second
+	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 250 * time.Millisecond
 	}
@@ -139,7 +150,7 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.Replica == "" {
 		cfg.Replica = "relay-" + randomHex(4)
 	}
-	return &Relay{cfg: cfg, metrics: newMetrics(), kick: make(chan struct{}, 1), updates: make(chan redrawJob, 4096),
+	return &Relay{cfg: cfg, metrics: newMetrics(), kick: make(chan struct{}, 1), sem: make(chan struct{}, maxInFlight), updates: make(chan redrawJob, 4096),
 		answers: make(chan answer, 4096), stop: make(chan struct{})}, nil
 }
 

@@ -369,3 +369,61 @@ func TestTwoReplicasOnOnePostgreSQLShareTheTallyAndAnswerOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestARateLimitedRedrawStillLeavesTheMessageRight(t *testing.T) {
+	e := newEnv(t, "sqlite:"+filepath.Join(t.TempDir(), "r.db"))
+	resp := e.mustRequest(nil)
+	e.slack.srv.Limit("chat.update", 0, 2, 1) // the next two redraws are refused with 429, Retry-After 1 s
+	for i, u := range []string{"U02BOB", "U03CAROL"} {
+		if c := e.click(u, "approve", resp.RequestID, fmt.Sprintf("9.%d", i)); c != 200 {
+			t.Fatalf("click ack %d", c)
+		}
+	}
+	eventually(t, "the approved message in Slack", func() bool {
+		m, ok := e.slack.srv.Message(resp.Channel, resp.TS)
+		return ok && strings.Contains(string(m.Blocks), "Approved") && strings.Contains(string(m.Blocks), "2 of 2") && !strings.Contains(string(m.Blocks), "rg_approve")
+	})
+	limited := 0
+	for _, c := range e.slack.srv.Calls("chat.update") {
+		if c.Status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited != 2 {
+		t.Fatalf("%d chat.update calls were rate limited, want 2 (the retries went through)", limited)
+	}
+}
+
+func TestAMessageSlackRefusesIsAnInputErrorThatNamesInvalidBlocks(t *testing.T) {
+	e := newEnv(t, "sqlite:"+filepath.Join(t.TempDir(), "r.db"))
+	code, _, bad := e.request(ctlToken, e.body(func(a *ApprovalRequest) {
+		for i := 0; i < 200; i++ { // 200 mentions overflow the 2000-character "Requested by" field
+			a.Requesters = append(a.Requesters, fmt.Sprintf("U%08d", i))
+		}
+	}))
+	if code != http.StatusUnprocessableEntity || !strings.Contains(bad.Error, "invalid_blocks") || !strings.Contains(bad.Error, "requesters") {
+		t.Fatalf("answer %d %+v, want 422 naming invalid_blocks and the requesters", code, bad)
+	}
+	if n := len(e.slack.srv.Calls("chat.postMessage")); n != 1 {
+		t.Fatalf("Slack was called %d times; a refused message is not retried", n)
+	}
+}
+
+func TestClicksInABurstCostOneRedraw(t *testing.T) {
+	e := newEnv(t, "sqlite:"+filepath.Join(t.TempDir(), "r.db"))
+	resp := e.mustRequest(nil)
+	for i, u := range []string{"U02BOB", "U03CAROL"} { // within RedrawDelay (1 s) of each other
+		if c := e.click(u, "approve", resp.RequestID, fmt.Sprintf("10.%d", i)); c != 200 {
+			t.Fatalf("click ack %d", c)
+		}
+	}
+	eventually(t, "the approved message", func() bool {
+		m, _ := e.slack.srv.Message(resp.Channel, resp.TS)
+		return strings.Contains(string(m.Blocks), "Approved")
+	})
+	time.Sleep(1500 * time.Millisecond) // a stale "1 of 2" redraw would land now
+	m, _ := e.slack.srv.Message(resp.Channel, resp.TS)
+	if n := len(e.slack.srv.Calls("chat.update")); n != 1 || m.Updates != 1 || !strings.Contains(string(m.Blocks), "Approved") {
+		t.Fatalf("%d chat.update calls (message updated %d times), want the one closing redraw", n, m.Updates)
+	}
+}

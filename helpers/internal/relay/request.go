@@ -15,6 +15,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/decision"
 	"github.com/release-gates/release-gates/helpers/internal/jenkins"
 	"github.com/release-gates/release-gates/helpers/internal/rbac"
+	"github.com/release-gates/release-gates/helpers/internal/result"
 	rgslack "github.com/release-gates/release-gates/helpers/internal/slack"
 	"github.com/release-gates/release-gates/helpers/internal/store"
 )
@@ -197,7 +198,14 @@ func (r *Relay) create(ctx context.Context, ctl *Controller, ar ApprovalRequest)
 	}
 	blocks, text := rgslack.ViewBlocks(r.view(sr, nil))
 	ch, ts, err := r.cfg.Slack.Post(ctx, channel, text, blocks)
-	if err != nil {
+	switch class := result.ClassOf(err); {
+	case err == nil:
+	case class == result.ClassInput:
+		// Retrying cannot help: Slack refused the message itself (a Block Kit limit); say which request field grew it.
+		return nil, http.StatusUnprocessableEntity, "input", fmt.Errorf("posting the Slack message: %v (check the request's requesters, summary and version)", err)
+	case class == result.ClassAuth || class == result.ClassConfig:
+		return nil, http.StatusBadGateway, string(class), fmt.Errorf("posting the Slack message: %v", err)
+	default:
 		return nil, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("posting the Slack message: %v", err)
 	}
 	if err := r.cfg.Store.SetMessage(ctx, sr.ID, ch, ts); err != nil {

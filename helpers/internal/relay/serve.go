@@ -7,6 +7,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	goslack "github.com/slack-go/slack"
@@ -29,9 +31,17 @@ type ServeOptions struct {
 // ErrServe wraps failures to bind or serve (infrastructure, not configuration).
 var ErrServe = errors.New("relay cannot serve")
 
+// CPUProfileEnv names a file the relay writes a CPU profile to until it stops (for test/bench/relay.bench.sh).
+const CPUProfileEnv = "RG_RELAY_CPUPROFILE"
+
 // Serve runs the relay from setup until ctx ends: it opens the database (migrating it), serves HTTP, runs Socket
 // Mode when configured, and on the way out stops accepting, drains and keeps undelivered decisions in the outbox.
 func Serve(ctx context.Context, setup *Setup, opt ServeOptions) (*Metrics, error) {
+	if p := os.Getenv(CPUProfileEnv); p != "" { // the bench profiles the hot path this way
+		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+		}
+	}
 	st, err := store.Open(ctx, setup.DatabaseDSN)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrServe, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/retry"
 )
 
 // DefaultAPIURL is Slack's Web API base.
@@ -94,67 +95,63 @@ func (c *Client) retry(ctx context.Context, method string, call func() error) er
 	return c.Breakers.Do(ctx, "slack", func(ctx context.Context) error { return c.retryLoop(ctx, method, call) })
 }
 
-// retryLoop runs call, sleeping Retry-After on 429 and backing off on transport errors.
+// retryLoop runs call under retry.Do: a 429 waits its Retry-After (one longer than MaxWait gives up at once), 5xx
+// and connection errors back off; Slack's own error codes are final and named with what to check.
 func (c *Client) retryLoop(ctx context.Context, method string, call func() error) error {
-	attempts := max(c.MaxAttempts, 1)
-	var err error
-	for i := 1; ; i++ {
-		err = call()
+	p := retry.Default
+	p.Tries = max(c.MaxAttempts, 1)
+	p.Max = c.MaxWait
+	p.OnRetry = func(attempt int, wait time.Duration, err error) {
+		c.logf("%s: %v; retrying in %s (attempt %d/%d)", method, err, wait, attempt+1, p.Tries)
+	}
+	return retry.Do(ctx, p, "Slack "+method, func(context.Context) error {
+		err := call()
 		if err == nil {
 			return nil
 		}
-		wait, retryable := retryAfter(err, i)
-		if !retryable || i >= attempts {
-			break
+		var rl *slack.RateLimitedError
+		if errors.As(err, &rl) {
+			if rl.RetryAfter > c.MaxWait {
+				return result.Errorf(result.ClassUnavailable, "%s: rate limited, Retry-After %s exceeds the %s limit: Slack unavailable", method, rl.RetryAfter, c.MaxWait)
+			}
+			return &retry.HTTPError{Dependency: "Slack " + method, Status: http.StatusTooManyRequests, RetryAfter: rl.RetryAfter, Detail: "rate limited"}
 		}
-		if wait > c.MaxWait {
-			err = fmt.Errorf("%w (Retry-After %s exceeds the %s limit)", err, wait, c.MaxWait)
-			break
+		var sc slack.StatusCodeError
+		if errors.As(err, &sc) {
+			if sc.Code == http.StatusNotFound {
+				return result.Errorf(result.ClassConfig, "%s: HTTP 404: no Slack Web API there (check slack.apiURL)", method)
+			}
+			return &retry.HTTPError{Dependency: "Slack " + method, Status: sc.Code}
 		}
-		c.logf("%s: %v; retrying in %s (attempt %d/%d)", method, err, wait, i+1, attempts)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return result.Errorf(result.ClassUnavailable, "%s: %v", method, ctx.Err())
-		case <-t.C:
+		var se slack.SlackErrorResponse
+		if errors.As(err, &se) || !isTransport(err) {
+			return classify(method, err)
 		}
-	}
-	return classify(method, err)
+		return err // connection-level: retry.Classify decides
+	})
 }
 
-func retryAfter(err error, attempt int) (time.Duration, bool) {
-	var rl *slack.RateLimitedError
-	if errors.As(err, &rl) {
-		return rl.RetryAfter, true
-	}
-	var sc slack.StatusCodeError
-	if errors.As(err, &sc) && sc.Code >= 500 {
-		return time.Duration(attempt) * 250 * time.Millisecond, true
-	}
+// isTransport reports whether err came from the connection rather than from Slack's answer.
+func isTransport(err error) bool {
 	var ne net.Error
-	if errors.As(err, &ne) {
-		return time.Duration(attempt) * 250 * time.Millisecond, true
-	}
-	return 0, false
+	var ue *url.Error
+	return errors.As(err, &ne) || errors.As(err, &ue)
 }
 
-// classify maps a Slack error to a failure class and an actionable message.
+// classify maps a Slack error code to a failure class and an actionable message.
 func classify(method string, err error) error {
-	var rl *slack.RateLimitedError
-	var sc slack.StatusCodeError
-	var ne net.Error
-	switch {
-	case errors.As(err, &rl), errors.As(err, &ne), errors.As(err, &sc) && sc.Code >= 500:
-		return result.Errorf(result.ClassUnavailable, "%s: %v: Slack unavailable, retries exhausted", method, err)
+	code := err.Error()
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) && se.Err != "" {
+		code = se.Err
 	}
-	switch code := err.Error(); code {
+	switch code {
 	case "invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired", "missing_scope":
 		return result.Errorf(result.ClassAuth, "%s: %s: check SLACK_BOT_TOKEN and the app's chat:write scope", method, code)
 	case "channel_not_found", "not_in_channel", "is_archived", "message_not_found", "cant_update_message", "thread_not_found":
 		return result.Errorf(result.ClassConfig, "%s: %s: check the channel id and that the bot is a member", method, code)
-	case "invalid_blocks", "msg_too_long", "invalid_arguments":
-		return result.Errorf(result.ClassInput, "%s: %s: the message was refused", method, code)
+	case "invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text", "invalid_arguments":
+		return result.Errorf(result.ClassInput, "%s: Slack refused the message (%s): a Block Kit limit was exceeded (50 blocks, header 150, section 3000, button value 2000 characters)", method, code)
 	}
 	return result.Errorf(result.ClassUnavailable, "%s: %v", method, err)
 }

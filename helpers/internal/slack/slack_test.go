@@ -4,65 +4,42 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/slacktest"
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/testing/slackfake"
 )
 
-// updates records chat.update calls; slacktest has no handler for it.
-type updates struct {
-	mu    sync.Mutex
-	forms []url.Values
-	// limited makes the first n calls answer 429 with Retry-After.
-	limited    atomic.Int32
-	retryAfter string
-}
-
-func (u *updates) handle(w http.ResponseWriter, r *http.Request) {
-	if u.limited.Add(-1) >= 0 {
-		w.Header().Set("Retry-After", u.retryAfter)
-		w.WriteHeader(http.StatusTooManyRequests)
-		return
-	}
-	_ = r.ParseForm()
-	if r.PostForm.Get("token") != "xoxb-test" {
-		_, _ = io.WriteString(w, `{"ok":false,"error":"invalid_auth"}`)
-		return
-	}
-	if r.PostForm.Get("channel") == "CGONE" {
-		_, _ = io.WriteString(w, `{"ok":false,"error":"channel_not_found"}`)
-		return
-	}
-	u.mu.Lock()
-	u.forms = append(u.forms, r.PostForm)
-	u.mu.Unlock()
-	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": r.PostForm.Get("channel"), "ts": r.PostForm.Get("ts"), "text": r.PostForm.Get("text")})
-}
-
-func server(t *testing.T, u *updates) *slacktest.Server {
+// server is the strict Slack fake with channels C1 and C0DEPLOY.
+func server(t *testing.T) *slackfake.Server {
 	t.Helper()
-	s := slacktest.NewTestServer(func(c slacktest.Customize) { c.Handle("/chat.update", u.handle) })
-	s.Start()
-	t.Cleanup(s.Stop)
+	s := slackfake.New("xoxb-test", "C1", "C0DEPLOY")
+	srv := s.Start()
+	t.Cleanup(srv.Close)
 	return s
 }
 
-func TestPostSendsTheApprovalMessageToSlacktest(t *testing.T) {
-	s := server(t, &updates{})
-	c := New("xoxb-test", s.GetAPIURL(), nil)
+// posted posts a message to C1 and returns its ts, so an update has a message to change.
+func posted(t *testing.T, s *slackfake.Server) string {
+	t.Helper()
+	_, ts, err := New("xoxb-test", s.APIURL(), nil).Post(context.Background(), "C1", "waiting", []slack.Block{slack.NewDividerBlock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+func TestPostSendsTheApprovalMessageToTheStrictFake(t *testing.T) {
+	s := server(t)
+	c := New("xoxb-test", s.APIURL(), nil)
 	sum, err := LoadSummary(filepath.Join("..", "..", "..", "test", "fixtures", "slack", "sign-result.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +48,23 @@ func TestPostSendsTheApprovalMessageToSlacktest(t *testing.T) {
 	ch, ts, err := c.Post(context.Background(), "C0DEPLOY", RequestText(req), RequestBlocks(req, []Summary{sum}, "tok-a", "tok-r"))
 	if err != nil || ch != "C0DEPLOY" || ts == "" {
 		t.Fatalf("Post = %q %q %v", ch, ts, err)
+	}
+	if m, ok := s.Message("C0DEPLOY", ts); !ok || !strings.Contains(string(m.Blocks), `"action_id":"rg_approve"`) {
+		t.Fatalf("Slack holds %+v", m)
+	}
+}
+
+func TestAMessageSlackRefusesSurfacesAsInvalidBlocks(t *testing.T) {
+	s := server(t)
+	c := New("xoxb-test", s.APIURL(), nil)
+	req := Request{Service: "payments", Environment: "prod", Version: "1.4.0", Commit: "0123456789abcdef", Branch: "main", Requester: "U01ALICE", BuildURL: "http://127.0.0.1/job/p/1/", TraceID: "rg-1", Expires: time.Now().Add(time.Hour)}
+	blocks := RequestBlocks(req, nil, strings.Repeat("t", 2001), "tok-r") // a button value over Slack's 2000
+	_, _, err := c.Post(context.Background(), "C0DEPLOY", RequestText(req), blocks)
+	if result.ClassOf(err) != result.ClassInput || !strings.Contains(fmt.Sprint(err), "invalid_blocks") {
+		t.Fatalf("error %v (class %q), want an input error naming invalid_blocks", err, result.ClassOf(err))
+	}
+	if n := len(s.Calls("chat.postMessage")); n != 1 {
+		t.Fatalf("a refused message was sent %d times; refusals are final", n)
 	}
 }
 
@@ -120,54 +114,63 @@ func TestUpdateRetriesAfter429AndClassifiesSlackErrors(t *testing.T) {
 		name      string
 		token     string
 		channel   string
-		limited   int32
-		retry     string
+		unknownTS bool
+		limited   int
+		retry     int
 		maxWait   time.Duration
 		wantClass result.Class
 		wantCalls int
 	}{
-		{"a decision replaces the message and drops the buttons", "xoxb-test", "C1", 0, "0", time.Second, "", 1},
-		{"a 429 is retried after Retry-After", "xoxb-test", "C1", 1, "1", 5 * time.Second, "", 1},
-		{"a Retry-After beyond the limit gives up as unavailable", "xoxb-test", "C1", 1, "120", 5 * time.Second, result.ClassUnavailable, 0},
-		{"endless 429s give up as unavailable", "xoxb-test", "C1", 100, "0", time.Second, result.ClassUnavailable, 0},
-		{"a bad token is an auth failure", "xoxb-wrong", "C1", 0, "0", time.Second, result.ClassAuth, 0},
-		{"an unknown channel is a config failure", "xoxb-test", "CGONE", 0, "0", time.Second, result.ClassConfig, 0},
+		{"a decision replaces the message and drops the buttons", "xoxb-test", "C1", false, 0, 0, time.Second, "", 1},
+		{"a 429 is retried after Retry-After", "xoxb-test", "C1", false, 1, 1, 5 * time.Second, "", 2},
+		{"a Retry-After beyond the limit gives up as unavailable", "xoxb-test", "C1", false, 1, 120, 5 * time.Second, result.ClassUnavailable, 1},
+		{"endless 429s give up as unavailable", "xoxb-test", "C1", false, 100, 0, time.Second, result.ClassUnavailable, 4},
+		{"a bad token is an auth failure", "xoxb-wrong", "C1", false, 0, 0, time.Second, result.ClassAuth, 1},
+		{"an unknown channel is a config failure", "xoxb-test", "CGONE", false, 0, 0, time.Second, result.ClassConfig, 1},
+		{"an unknown ts is message_not_found, a config failure", "xoxb-test", "C1", true, 0, 0, time.Second, result.ClassConfig, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			u := &updates{retryAfter: tc.retry}
-			u.limited.Store(tc.limited)
-			s := server(t, u)
-			c := New(tc.token, s.GetAPIURL(), nil)
+			s := server(t)
+			ts := posted(t, s)
+			if tc.unknownTS {
+				ts = "1600000000.000001"
+			}
+			s.Limit("chat.update", 0, tc.limited, tc.retry)
+			c := New(tc.token, s.APIURL(), nil)
 			c.MaxWait = tc.maxWait
 			blocks, text := DecisionBlocks("approved", "<@U02BOB>", "looks good", "rg-1")
-			err := c.Update(context.Background(), tc.channel, "1700000000.000100", text, blocks)
+			start := time.Now()
+			err := c.Update(context.Background(), tc.channel, ts, text, blocks)
 			if result.ClassOf(err) != tc.wantClass {
 				t.Fatalf("error %v has class %q, want %q", err, result.ClassOf(err), tc.wantClass)
 			}
-			if len(u.forms) != tc.wantCalls {
-				t.Fatalf("chat.update accepted %d calls, want %d", len(u.forms), tc.wantCalls)
+			if n := len(s.Calls("chat.update")); n != tc.wantCalls {
+				t.Fatalf("chat.update called %d times, want %d", n, tc.wantCalls)
 			}
-			if tc.wantCalls == 1 {
-				f := u.forms[0]
-				if f.Get("ts") != "1700000000.000100" || strings.Contains(f.Get("blocks"), "rg_approve") || !strings.Contains(f.Get("blocks"), "Approved") {
-					t.Fatalf("update form %v", f)
+			m, _ := s.Message("C1", ts)
+			if tc.wantClass == "" {
+				if m.Updates != 1 || strings.Contains(string(m.Blocks), "rg_approve") || !strings.Contains(string(m.Blocks), "Approved") {
+					t.Fatalf("message after update %+v", m)
 				}
+				if tc.limited > 0 && time.Since(start) < time.Duration(tc.retry)*time.Second {
+					t.Fatalf("retried before Retry-After")
+				}
+			} else if m.Updates != 0 {
+				t.Fatalf("a failed update changed the message")
 			}
 		})
 	}
 }
 
 func TestRespondPostsANonReplacingAnswer(t *testing.T) {
-	var got map[string]any
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewDecoder(r.Body).Decode(&got)
-	}))
-	defer srv.Close()
-	if err := (&Responder{}).Respond(context.Background(), srv.URL, "this build has already finished"); err != nil {
+	s := server(t)
+	u := s.ResponseURL()
+	if err := (&Responder{}).Respond(context.Background(), u, "this build has already finished"); err != nil {
 		t.Fatal(err)
 	}
-	if got["replace_original"] != false || got["text"] != "this build has already finished" {
+	got := s.Responses(u)
+	if len(got) != 1 || got[0]["replace_original"] != false || got[0]["text"] != "this build has already finished" {
 		t.Fatalf("response_url got %v", got)
 	}
 }
@@ -185,21 +188,21 @@ func TestRespondNeverPrintsTheResponseURL(t *testing.T) {
 }
 
 func TestABreakerStopsCallingASlackThatStaysRateLimited(t *testing.T) {
-	u := &updates{retryAfter: "0"}
-	u.limited.Store(1000)
-	s := server(t, u)
-	c := New("xoxb-test", s.GetAPIURL(), nil)
+	s := server(t)
+	ts := posted(t, s)
+	s.Limit("chat.update", 0, 1000, 0)
+	c := New("xoxb-test", s.APIURL(), nil)
 	c.MaxAttempts = 1
 	c.Breakers = breaker.New(t.TempDir(), 2, time.Minute)
 	blocks, text := DecisionBlocks("approved", "<@U02BOB>", "", "rg-1")
 	for i := 0; i < 2; i++ {
-		if err := c.Update(context.Background(), "C1", "1.2", text, blocks); result.ClassOf(err) != result.ClassUnavailable {
+		if err := c.Update(context.Background(), "C1", ts, text, blocks); result.ClassOf(err) != result.ClassUnavailable {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
-	before := u.limited.Load()
-	err := c.Update(context.Background(), "C1", "1.2", text, blocks)
-	if !strings.Contains(fmt.Sprint(err), "breaker open") || u.limited.Load() != before {
+	before := len(s.Calls("chat.update"))
+	err := c.Update(context.Background(), "C1", ts, text, blocks)
+	if !strings.Contains(fmt.Sprint(err), "breaker open") || len(s.Calls("chat.update")) != before {
 		t.Fatalf("third call reached Slack or did not fail fast: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,8 @@ type VoteResult struct {
 	Request Request
 	Clicks  []Click // all counted clicks, this one included when counted
 	Decided *Decision
+	// Delivery is the decided request's outbox row, already leased to the voter (VoteLeased): deliver it now.
+	Delivery *Delivery
 }
 
 // Delivery is one outbox row waiting to reach Jenkins.
@@ -92,10 +95,14 @@ type Store struct {
 	rdb     *sql.DB // reads; on SQLite a separate pool, since WAL readers do not wait for the writer
 	pg      bool
 	Backend string
-	// SQLite group commit: writes queue here for batchWrites.
+	// Synchronous is SQLite's synchronous pragma: FULL (fsync at every commit: durable against power loss) or
+	// NORMAL (WAL written at commit, synced at checkpoints: durable against a killed process, not a power loss).
+	Synchronous string
+	// Group commit: writes queue here for the batchWrites workers (one on SQLite, pgWriters on PostgreSQL).
 	jobs    chan writeJob
 	quit    chan struct{}
 	batched chan struct{}
+	writers int
 	once    sync.Once
 }
 
@@ -104,11 +111,19 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	var s *Store
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		path := strings.TrimPrefix(dsn, "sqlite:")
+		path, opts, _ := strings.Cut(strings.TrimPrefix(dsn, "sqlite:"), "?")
 		if path == "" {
 			return nil, errors.New("database: sqlite:PATH needs a file path")
 		}
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate")
+		sync := "FULL"
+		switch opts {
+		case "", "synchronous=full":
+		case "synchronous=normal":
+			sync = "NORMAL"
+		default:
+			return nil, fmt.Errorf("database: sqlite:PATH takes only ?synchronous=full (the default) or ?synchronous=normal, not %q", opts)
+		}
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous("+sync+")&_pragma=foreign_keys(1)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}
@@ -118,14 +133,14 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}
 		rdb.SetMaxOpenConns(4)
-		s = &Store{db: db, rdb: rdb, Backend: "sqlite", jobs: make(chan writeJob, 1024), quit: make(chan struct{}), batched: make(chan struct{})}
+		s = &Store{db: db, rdb: rdb, Backend: "sqlite", Synchronous: sync, jobs: make(chan writeJob, 1024), quit: make(chan struct{}), writers: 1}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("opening postgres: %w", err)
 		}
-		db.SetMaxOpenConns(16)
-		s = &Store{db: db, rdb: db, pg: true, Backend: "postgres"}
+		db.SetMaxOpenConns(pgWriters + 8) // the group-commit writers and the readers
+		s = &Store{db: db, rdb: db, pg: true, Backend: "postgres", jobs: make(chan writeJob, 1024), quit: make(chan struct{}), writers: pgWriters}
 	default:
 		return nil, errors.New("database: use sqlite:PATH or a postgres:// URL")
 	}
@@ -133,7 +148,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		_ = s.db.Close()
 		return nil, err
 	}
-	if s.jobs != nil {
+	s.batched = make(chan struct{}, s.writers)
+	for range s.writers {
 		go s.batchWrites()
 	}
 	return s, nil
@@ -144,7 +160,9 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		if s.quit != nil {
 			close(s.quit)
-			<-s.batched
+			for range s.writers {
+				<-s.batched
+			}
 		}
 	})
 	if s.rdb != s.db {
@@ -211,11 +229,14 @@ func (s *Store) CreateRequest(ctx context.Context, r Request) error {
 	if rule == nil {
 		rule = json.RawMessage("{}")
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO requests (id, input_id, controller, build_url, trace_id, service, environment, version,
+	err := s.writeKeyed(ctx, r.ID, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO requests (id, input_id, controller, build_url, trace_id, service, environment, version,
 		commit_sha, branch, digests, summary, rule, requesters, channel, message_ts, state, created_at, deadline, escalate_at, escalated)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)`),
-		r.ID, r.InputID, r.Controller, r.BuildURL, r.TraceID, r.Service, r.Environment, r.Version, r.Commit, r.Branch,
-		string(dig), string(sum), string(rule), string(req), r.Channel, r.MessageTS, StatePending, ms(r.Created), ms(r.Deadline), ms(r.EscalateAt))
+			r.ID, r.InputID, r.Controller, r.BuildURL, r.TraceID, r.Service, r.Environment, r.Version, r.Commit, r.Branch,
+			string(dig), string(sum), string(rule), string(req), r.Channel, r.MessageTS, StatePending, ms(r.Created), ms(r.Deadline), ms(r.EscalateAt))
+		return err
+	})
 	if isUnique(err) {
 		return ErrDuplicate
 	}
@@ -227,8 +248,10 @@ func (s *Store) CreateRequest(ctx context.Context, r Request) error {
 
 // SetMessage records where the Slack message landed.
 func (s *Store) SetMessage(ctx context.Context, id, channel, ts string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?`), channel, ts, id)
-	return err
+	return s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?`), channel, ts, id)
+		return err
+	})
 }
 
 const requestCols = `id, input_id, controller, build_url, trace_id, service, environment, version, commit_sha, branch, digests, summary, rule,
@@ -302,10 +325,16 @@ func (s *Store) lockRequest(ctx context.Context, tx *sql.Tx, id string) (Request
 // Vote records a click and, in the same transaction, closes the request when decide says so. It returns only
 // after the commit, so a counted click is durable before the caller acknowledges it.
 func (s *Store) Vote(ctx context.Context, c Click, decide Decider) (VoteResult, error) {
+	return s.VoteLeased(ctx, c, decide, "", 0)
+}
+
+// VoteLeased is Vote that, when the click decides, leases the new outbox row to owner for lease in the same
+// transaction and returns it, so the deciding replica delivers at once instead of claiming it later.
+func (s *Store) VoteLeased(ctx context.Context, c Click, decide Decider, owner string, lease time.Duration) (VoteResult, error) {
 	var res VoteResult
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writeKeyed(ctx, c.RequestID, func(tx *sql.Tx) error {
 		var err error
-		res, err = s.voteIn(ctx, tx, c, decide)
+		res, err = s.voteIn(ctx, tx, c, decide, owner, lease)
 		if errors.Is(err, ErrNotFound) {
 			return logical{err}
 		}
@@ -323,24 +352,30 @@ type logical struct{ err error }
 
 func (l logical) Error() string { return l.err.Error() }
 
-// write runs fn in a transaction and returns after the commit. On SQLite, writes arriving together share one
-// transaction and one fsync (group commit); on PostgreSQL each has its own.
+// pgWriters is how many group-commit transactions run at once on PostgreSQL: enough that a lone write never
+// waits for another's commit, as with a transaction each.
+const pgWriters = 16
+
+// maxBatch caps the writes one group-commit transaction carries on SQLite; pgMaxBatch on PostgreSQL, where each
+// statement is a round trip and a write's ack waits for every statement of its batch.
+const (
+	maxBatch   = 128
+	pgMaxBatch = 16
+)
+
+// write runs fn in a transaction and returns after the commit (see writeKeyed).
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.writeKeyed(ctx, "", fn)
+}
+
+// writeKeyed runs fn in a transaction and returns after the commit. Writes arriving together share one
+// transaction and one commit (group commit: one fsync on SQLite, one WAL flush on PostgreSQL); within a batch they
+// run in key order (the request id), so batches on several connections or replicas take row locks in one order.
+func (s *Store) writeKeyed(ctx context.Context, key string, fn func(tx *sql.Tx) error) error {
 	if s.jobs == nil {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("starting a transaction: %w", err)
-		}
-		defer func() { _ = tx.Rollback() }()
-		if err := fn(tx); err != nil {
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("committing: %w", err)
-		}
-		return nil
+		return s.single(ctx, fn)
 	}
-	j := writeJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	j := writeJob{ctx: ctx, key: key, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.jobs <- j:
 	case <-ctx.Done():
@@ -356,15 +391,33 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
+// single runs fn in a transaction of its own.
+func (s *Store) single(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("starting a transaction: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
 type writeJob struct {
 	ctx  context.Context
+	key  string
 	fn   func(tx *sql.Tx) error
 	done chan error
 }
 
-// batchWrites runs the SQLite group commit: up to 128 queued writes per transaction.
+// batchWrites is one group-commit worker: it takes every write queued when it is free, up to maxBatch, into one
+// transaction. It adds no wait: a lone write commits at once, and writes arriving during a commit share the next.
 func (s *Store) batchWrites() {
-	defer close(s.batched)
+	defer func() { s.batched <- struct{}{} }()
 	for {
 		var first writeJob
 		select {
@@ -373,8 +426,12 @@ func (s *Store) batchWrites() {
 			return
 		}
 		batch := []writeJob{first}
+		limit := maxBatch
+		if s.pg {
+			limit = pgMaxBatch
+		}
 	more:
-		for len(batch) < 128 {
+		for len(batch) < limit {
 			select {
 			case j := <-s.jobs:
 				batch = append(batch, j)
@@ -387,62 +444,71 @@ func (s *Store) batchWrites() {
 }
 
 func (s *Store) runBatch(batch []writeJob) {
+	slices.SortStableFunc(batch, func(a, b writeJob) int { return strings.Compare(a.key, b.key) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	fail := func(err error) {
-		for _, j := range batch {
-			j.done <- err
+	err := func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("starting a transaction: %w", err)
 		}
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		fail(fmt.Errorf("starting a transaction: %w", err))
+		defer func() { _ = tx.Rollback() }()
+		out := make([]error, len(batch))
+		for i, j := range batch {
+			if j.ctx.Err() != nil {
+				out[i] = j.ctx.Err()
+				continue
+			}
+			err := j.fn(tx)
+			var l logical
+			if err != nil && !errors.As(err, &l) {
+				return err
+			}
+			out[i] = err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("committing: %w", err)
+		}
+		for i, j := range batch {
+			j.done <- out[i]
+		}
+		return nil
+	}()
+	if err == nil {
 		return
 	}
-	out := make([]error, len(batch))
-	for i, j := range batch {
+	if len(batch) == 1 {
+		batch[0].done <- err
+		return
+	}
+	// One write broke the shared transaction (or a deadlock between replicas aborted it): nothing of it
+	// committed, so each write runs again alone and only the faulty one fails.
+	for _, j := range batch {
 		if j.ctx.Err() != nil {
-			out[i] = j.ctx.Err()
+			j.done <- j.ctx.Err()
 			continue
 		}
-		err := j.fn(tx)
-		var l logical
-		if err != nil && !errors.As(err, &l) {
-			_ = tx.Rollback()
-			fail(err)
-			return
-		}
-		out[i] = err
-	}
-	if err := tx.Commit(); err != nil {
-		fail(fmt.Errorf("committing: %w", err))
-		return
-	}
-	for i, j := range batch {
-		j.done <- out[i]
+		j.done <- s.single(j.ctx, j.fn)
 	}
 }
 
 // voteIn is one vote inside tx; it commits nothing.
-func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider) (VoteResult, error) {
+func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider, owner string, lease time.Duration) (VoteResult, error) {
 	r, err := s.lockRequest(ctx, tx, c.RequestID)
 	if err != nil {
 		return VoteResult{}, err
 	}
 	res := VoteResult{Request: r}
-	var n int
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM clicks WHERE replay_key = ?`), c.ReplayKey).Scan(&n); err != nil {
-		return res, err
-	}
-	if n > 0 {
-		res.Outcome = VoteReplayed
-		return res, nil
-	}
 	prior, err := clicks(ctx, tx, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), c.RequestID)
 	if err != nil {
 		return res, err
 	}
 	res.Clicks = prior
+	// A Slack retry carries the same action_ts and user, so its replay key is among this request's clicks.
+	if slices.ContainsFunc(prior, func(p Click) bool { return p.ReplayKey == c.ReplayKey }) {
+		res.Outcome = VoteReplayed
+		return res, nil
+	}
 	if r.State != StatePending {
 		res.Outcome = VoteClosed
 		return res, nil
@@ -453,13 +519,15 @@ func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider)
 			return res, nil
 		}
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO clicks (request_id, approver, name, decision, event_id, replay_key, at) VALUES (?,?,?,?,?,?,?)`),
-		c.RequestID, c.Approver, c.Name, c.Decision, c.EventID, c.ReplayKey, ms(c.At)); err != nil {
-		if isUnique(err) {
-			res.Outcome = VoteReplayed
-			return res, nil
-		}
+	// ON CONFLICT DO NOTHING: a conflict must not raise an error, which would abort the shared transaction.
+	ins, err := tx.ExecContext(ctx, s.q(`INSERT INTO clicks (request_id, approver, name, decision, event_id, replay_key, at) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`),
+		c.RequestID, c.Approver, c.Name, c.Decision, c.EventID, c.ReplayKey, ms(c.At))
+	if err != nil {
 		return res, fmt.Errorf("storing the click: %w", err)
+	}
+	if n, err := ins.RowsAffected(); err != nil || n == 0 {
+		res.Outcome = VoteReplayed // the replay key was used on another request: the same Slack event
+		return res, err
 	}
 	res.Clicks = append(prior, c)
 	d, err := decide(r, res.Clicks)
@@ -467,22 +535,29 @@ func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider)
 		return res, err
 	}
 	if d != nil {
-		if err := s.close(ctx, tx, r, d, c.At); err != nil {
+		if err := s.close(ctx, tx, r, d, c.At, owner, lease); err != nil {
 			return res, err
 		}
 		res.Decided = d
+		if owner != "" {
+			res.Delivery = &Delivery{RequestID: r.ID, BuildURL: r.BuildURL, InputID: r.InputID, Decision: d.State, Params: d.Params, Attempts: 1}
+		}
 		res.Request.State = d.State
 	}
 	res.Outcome = VoteCounted
 	return res, nil
 }
 
-func (s *Store) close(ctx context.Context, tx *sql.Tx, r Request, d *Decision, now time.Time) error {
+func (s *Store) close(ctx context.Context, tx *sql.Tx, r Request, d *Decision, now time.Time, owner string, lease time.Duration) error {
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE requests SET state = ?, decided_at = ? WHERE id = ?`), d.State, ms(now), r.ID); err != nil {
 		return fmt.Errorf("closing the request: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO outbox (request_id, decision, params, record, created_at, next_attempt) VALUES (?,?,?,?,?,?)`),
-		r.ID, d.State, string(d.Params), string(d.Record), ms(now), ms(now)); err != nil {
+	until, attempts := int64(0), 0
+	if owner != "" {
+		until, attempts = ms(now.Add(lease)), 1 // on the relay clock, as Claim reads it
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO outbox (request_id, decision, params, record, created_at, next_attempt, lease_owner, lease_until, attempts) VALUES (?,?,?,?,?,?,?,?,?)`),
+		r.ID, d.State, string(d.Params), string(d.Record), ms(now), ms(now), owner, until, attempts); err != nil {
 		return fmt.Errorf("queueing the answer to jenkins: %w", err)
 	}
 	return nil
@@ -490,28 +565,40 @@ func (s *Store) close(ctx context.Context, tx *sql.Tx, r Request, d *Decision, n
 
 // Close decides a pending request without a click (expiry); it reports false when the request was no longer pending.
 func (s *Store) Decide(ctx context.Context, id string, now time.Time, decide Decider) (bool, Request, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, Request{}, err
+	var r Request
+	done := false
+	err := s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
+		var err error
+		done = false
+		r, err = s.lockRequest(ctx, tx, id)
+		if errors.Is(err, sql.ErrNoRows) || errors.Is(err, ErrNotFound) {
+			return logical{err}
+		}
+		if err != nil || r.State != StatePending {
+			return err
+		}
+		cl, err := clicks(ctx, tx, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), id)
+		if err != nil {
+			return err
+		}
+		d, err := decide(r, cl)
+		if err != nil {
+			return logical{err}
+		}
+		if d == nil {
+			return nil
+		}
+		if err := s.close(ctx, tx, r, d, now, "", 0); err != nil {
+			return err
+		}
+		r.State, done = d.State, true
+		return nil
+	})
+	var l logical
+	if errors.As(err, &l) {
+		err = l.err
 	}
-	defer func() { _ = tx.Rollback() }()
-	r, err := s.lockRequest(ctx, tx, id)
-	if err != nil || r.State != StatePending {
-		return false, r, err
-	}
-	cl, err := clicks(ctx, tx, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), id)
-	if err != nil {
-		return false, r, err
-	}
-	d, err := decide(r, cl)
-	if err != nil || d == nil {
-		return false, r, err
-	}
-	if err := s.close(ctx, tx, r, d, now); err != nil {
-		return false, r, err
-	}
-	r.State = d.State
-	return true, r, tx.Commit()
+	return done, r, err
 }
 
 // Record returns the signed decision record of a decided request.
@@ -549,11 +636,15 @@ func (s *Store) Due(ctx context.Context, now time.Time) (expire, escalate []stri
 
 // MarkEscalated claims the escalation of a request; only one caller (replica) gets true.
 func (s *Store) MarkEscalated(ctx context.Context, id string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE requests SET escalated = 1 WHERE id = ? AND escalated = 0 AND state = ?`), id, StatePending)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE requests SET escalated = 1 WHERE id = ? AND escalated = 0 AND state = ?`), id, StatePending)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	return n == 1, err
 }
 
@@ -563,42 +654,47 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	if s.pg {
 		skip = ` FOR UPDATE SKIP LOCKED`
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = tx.Rollback() }()
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT o.request_id, r.build_url, r.input_id, o.decision, o.params, o.attempts, o.submit_started
+	var out []Delivery
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		out = nil
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT o.request_id, r.build_url, r.input_id, o.decision, o.params, o.attempts, o.submit_started
 		FROM outbox o JOIN requests r ON r.id = o.request_id
 		WHERE o.delivered_at = 0 AND o.next_attempt <= ? AND o.lease_until <= ? ORDER BY o.next_attempt LIMIT ?`+skip), ms(now), ms(now), limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var d Delivery
+			var params string
+			var started int64
+			if err := rows.Scan(&d.RequestID, &d.BuildURL, &d.InputID, &d.Decision, &params, &d.Attempts, &started); err != nil {
+				rows.Close()
+				return err
+			}
+			d.Params, d.SubmitStarted = []byte(params), started != 0
+			out = append(out, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, d := range out {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE request_id = ?`),
+				owner, ms(now.Add(lease)), d.RequestID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var out []Delivery
-	for rows.Next() {
-		var d Delivery
-		var params string
-		var started int64
-		if err := rows.Scan(&d.RequestID, &d.BuildURL, &d.InputID, &d.Decision, &params, &d.Attempts, &started); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		d.Params, d.SubmitStarted = []byte(params), started != 0
-		out = append(out, d)
-	}
-	rows.Close()
-	for _, d := range out {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE request_id = ?`),
-			owner, ms(now.Add(lease)), d.RequestID); err != nil {
-			return nil, err
-		}
-	}
-	return out, tx.Commit()
+	return out, nil
 }
 
 // StartSubmit notes that owner is about to POST the answer; it fails when owner lost the lease.
 func (s *Store) StartSubmit(ctx context.Context, id, owner string, now time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET submit_started = ? WHERE request_id = ? AND lease_owner = ? AND delivered_at = 0`), ms(now), id, owner)
 		if err != nil {
 			return err
@@ -612,7 +708,7 @@ func (s *Store) StartSubmit(ctx context.Context, id, owner string, now time.Time
 
 // Delivered marks an outbox row done with an outcome (submitted, presumed-submitted, build-finished).
 func (s *Store) Delivered(ctx context.Context, id, outcome string, now time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET delivered_at = ?, outcome = ?, lease_until = 0 WHERE request_id = ?`), ms(now), outcome, id)
 		return err
 	})
@@ -620,7 +716,7 @@ func (s *Store) Delivered(ctx context.Context, id, outcome string, now time.Time
 
 // Retry releases an outbox row for another attempt at next.
 func (s *Store) Retry(ctx context.Context, id string, next time.Time, why string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET next_attempt = ?, lease_until = 0, outcome = ? WHERE request_id = ?`), ms(next), why, id)
 		return err
 	})

@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -262,4 +264,82 @@ func TestMigrationsAreVersionedAndIdempotent(t *testing.T) {
 	if _, err := Open(context.Background(), "mysql://x"); err == nil {
 		t.Fatal("unknown database accepted")
 	}
+}
+
+func TestTheSQLiteDSNTakesOnlyTheSynchronousOption(t *testing.T) {
+	dir := t.TempDir()
+	for dsn, want := range map[string]string{"sqlite:" + dir + "/a.db": "FULL", "sqlite:" + dir + "/b.db?synchronous=normal": "NORMAL", "sqlite:" + dir + "/c.db?synchronous=off": ""} {
+		s, err := Open(context.Background(), dsn)
+		if want == "" {
+			if err == nil || !strings.Contains(err.Error(), "synchronous=normal") {
+				t.Fatalf("%s: %v, want a refusal naming the options", dsn, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mode int
+		if err := s.db.QueryRow(`PRAGMA synchronous`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if s.Synchronous != want || (want == "FULL") != (mode == 2) || (want == "NORMAL") != (mode == 1) {
+			t.Fatalf("%s: Synchronous %q, pragma %d", dsn, s.Synchronous, mode)
+		}
+		_ = s.Close()
+	}
+}
+
+func TestABatchWithABrokenWriteStillCommitsTheOthers(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		s := open(t, dsn)
+		ctx := context.Background()
+		ins := func(version int) func(tx *sql.Tx) error {
+			return func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`), version)
+				return err
+			}
+		}
+		jobs := []writeJob{
+			{ctx: ctx, key: "a", fn: ins(1001), done: make(chan error, 1)},
+			{ctx: ctx, key: "b", fn: ins(1), done: make(chan error, 1)}, // version 1 exists: a unique violation
+			{ctx: ctx, key: "c", fn: ins(1002), done: make(chan error, 1)},
+		}
+		s.runBatch(jobs)
+		for i, want := range []bool{true, false, true} {
+			if err := <-jobs[i].done; (err == nil) != want {
+				t.Fatalf("job %d: %v", i, err)
+			}
+		}
+		var n int
+		if err := s.db.QueryRow(`SELECT COUNT(*) FROM schema_migrations WHERE version IN (1001, 1002)`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("%d of the two good writes committed (%v)", n, err)
+		}
+	})
+}
+
+func TestTheDecidingVoteLeasesTheOutboxRowToTheVoter(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		s := open(t, dsn)
+		ctx := context.Background()
+		r := newRequest(t, s, "lease1")
+		if res, err := s.VoteLeased(ctx, click(r.ID, "U02BOB", "approve", "1"), quorum(2), "r1", time.Minute); err != nil || res.Delivery != nil {
+			t.Fatalf("a vote that decides nothing: %+v %v", res.Delivery, err)
+		}
+		c := click(r.ID, "U03CAROL", "approve", "2")
+		res, err := s.VoteLeased(ctx, c, quorum(2), "r1", time.Minute)
+		if err != nil || res.Delivery == nil || res.Delivery.RequestID != r.ID || res.Delivery.BuildURL != r.BuildURL || string(res.Delivery.Params) == "" {
+			t.Fatalf("deciding vote: %+v %v", res.Delivery, err)
+		}
+		if d, _ := s.Claim(ctx, "r2", c.At.Add(30*time.Second), time.Minute, 10); len(d) != 0 {
+			t.Fatalf("another replica claimed a row leased to the voter: %+v", d)
+		}
+		if err := s.StartSubmit(ctx, r.ID, "r2", c.At); err == nil {
+			t.Fatal("a replica without the lease may start the submit")
+		}
+		d, err := s.Claim(ctx, "r2", c.At.Add(61*time.Second), time.Minute, 10)
+		if err != nil || len(d) != 1 || d[0].Attempts != 1 {
+			t.Fatalf("after the lease the row is claimable by others: %+v %v", d, err)
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/testing/jenkinsfake"
 	"github.com/release-gates/release-gates/helpers/internal/testing/pgtest"
+	"github.com/release-gates/release-gates/helpers/internal/testing/slackfake"
 )
 
 const (
@@ -45,19 +47,22 @@ type req struct {
 
 func main() {
 	bin := flag.String("bin", "bin/slack-approval", "the slack-approval binary")
-	db := flag.String("db", "sqlite", "sqlite or postgres (a throwaway cluster from Debian's package)")
+	db := flag.String("db", "sqlite", "sqlite, sqlite-normal (synchronous=normal) or postgres (a throwaway cluster from Debian's package)")
 	replicas := flag.Int("replicas", 1, "relay processes sharing the database")
 	n := flag.Int("requests", 1000, "approval requests; each gets two clicks")
 	rate := flag.Int("rate", 2000, "clicks per second")
 	kill := flag.Bool("kill", false, "SIGKILL replica 0 half-way through the clicks")
 	rbac := flag.String("rbac", "resources/rbac.example.yaml", "rbac.yaml")
 	label := flag.String("case", "", "row label")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write replica 0's CPU profile here")
 	flag.Parse()
 	if err := run(*bin, *db, *replicas, *n, *rate, *kill, *rbac, *label); err != nil {
 		fmt.Fprintln(os.Stderr, "relaybench:", err)
 		os.Exit(1)
 	}
 }
+
+var cpuProfile string
 
 func freePort() int {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -72,6 +77,9 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 	}
 	defer os.RemoveAll(dir)
 	dsnLine := "database: sqlite:" + filepath.Join(dir, "relay.db")
+	if db == "sqlite-normal" {
+		dsnLine += "?synchronous=normal" // no fsync at commit: durable against a killed process, not a power loss
+	}
 	env := append(os.Environ(), "SLACK_BOT_TOKEN="+botTok, "SLACK_SIGNING_SECRET="+secret, "RG_JENKINS_TOKEN="+jToken, "RELEASE_GATES_STATE_DIR="+dir)
 	if db == "postgres" {
 		pgtest.Fsync = true // durable commits, as in production
@@ -86,11 +94,8 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 	fake := jenkinsfake.New(relayAc, jToken)
 	js := httptest.NewServer(fake)
 	defer js.Close()
-	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1700000000.%06d"}`, r.PostForm.Get("channel"), time.Now().Nanosecond()/1000)
-	}))
+	sf := slackfake.New(botTok, "C0DEPLOY")
+	slack := sf.Start()
 	defer slack.Close()
 	key := filepath.Join(dir, "decision.pem")
 	if out, err := exec.Command(bin, "keygen", "--out", key, "--public-out", key+".pub", "--result-file", filepath.Join(dir, "k.json")).CombinedOutput(); err != nil {
@@ -101,14 +106,17 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 	procs := make([]*exec.Cmd, replicas)
 	for i := range addrs {
 		addrs[i] = fmt.Sprintf("127.0.0.1:%d", freePort())
-		cfg := fmt.Sprintf("listen: %s\nmode: http\n%s\nrbac: %s\naudit: %s\ndecisionKey: %s\nreplica: r%d\nslack:\n  apiURL: %s/\n  botToken: {env: SLACK_BOT_TOKEN}\n  signingSecret: {env: SLACK_SIGNING_SECRET}\ncontrollers:\n  - {name: ci, url: '%s/', user: %s, apiToken: {env: RG_JENKINS_TOKEN}, credentialSHA256: %s}\n",
-			addrs[i], dsnLine, rbacPath, filepath.Join(dir, fmt.Sprintf("audit%d.jsonl", i)), key, i, slack.URL, js.URL, relayAc, hex.EncodeToString(sum[:]))
+		cfg := fmt.Sprintf("listen: %s\nmode: http\n%s\nrbac: %s\naudit: %s\ndecisionKey: %s\nreplica: r%d\nslack:\n  apiURL: %s\n  botToken: {env: SLACK_BOT_TOKEN}\n  signingSecret: {env: SLACK_SIGNING_SECRET}\ncontrollers:\n  - {name: ci, url: '%s/', user: %s, apiToken: {env: RG_JENKINS_TOKEN}, credentialSHA256: %s}\n",
+			addrs[i], dsnLine, rbacPath, filepath.Join(dir, fmt.Sprintf("audit%d.jsonl", i)), key, i, sf.APIURL(), js.URL, relayAc, hex.EncodeToString(sum[:]))
 		p := filepath.Join(dir, fmt.Sprintf("relay%d.yaml", i))
 		if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 			return err
 		}
 		cmd := exec.Command(bin, "relay", "--config", p, "--result-file", filepath.Join(dir, fmt.Sprintf("r%d.json", i)))
 		cmd.Env = env
+		if i == 0 && cpuProfile != "" {
+			cmd.Env = append(append([]string(nil), env...), "RG_RELAY_CPUPROFILE="+cpuProfile)
+		}
 		logf, _ := os.Create(filepath.Join(dir, fmt.Sprintf("relay%d.log", i)))
 		cmd.Stderr = logf
 		if err := cmd.Start(); err != nil {
@@ -137,16 +145,21 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 		var out struct {
 			RequestID, InputID string
 			InputParams        []string
+			Error              string
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("request %d: HTTP %d", i, resp.StatusCode)
+			return fmt.Errorf("request %d: HTTP %d: %s", i, resp.StatusCode, out.Error)
 		}
 		fake.Arm(build, jenkinsfake.Input{ID: out.InputID, Submitter: relayAc, Params: out.InputParams})
 		reqs[i] = &req{id: out.RequestID, input: out.InputID, build: build}
 	}
 	total := 2 * n
+	var cpu0 time.Duration // the relays' CPU before the clicks: setup is not counted
+	for _, p := range procs {
+		cpu0 += procCPU(p.Process.Pid)
+	}
 	var mu sync.Mutex
 	var acks []time.Duration
 	var wg sync.WaitGroup
@@ -224,13 +237,82 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 		delivered = append(delivered, max(s[0].At.Sub(last), 0))
 	}
 	ackedN := len(acks)
-	fmt.Printf("| %s ack p99 (%d clicks at %d/s, sent in %s) | %s | - | - | ≤ 20 ms: %s |\n", label, ackedN, rate, sendDur.Round(time.Millisecond),
-		ms(pct(acks, 99)), verdict(pct(acks, 99), 20*time.Millisecond))
+	var live []string
+	for i, a := range addrs {
+		if !dead[i] {
+			live = append(live, a)
+		}
+	}
+	srvAck := serverP99(hc, live, "rg_relay_ack_seconds")
+	cpu := -cpu0
+	for i, p := range procs {
+		if !dead[i] {
+			cpu += procCPU(p.Process.Pid)
+		}
+	}
+	updates := len(sf.Calls("chat.update"))
+	fmt.Printf("| %s ack p99 (%d clicks at %d/s, sent in %s; inside the relay p99 ≤ %s) | %s | - | - | ≤ 20 ms: %s |\n", label, ackedN, rate,
+		sendDur.Round(time.Millisecond), srvAck, ms(pct(acks, 99)), verdict(pct(acks, 99), 20*time.Millisecond))
+	fmt.Printf("| %s Slack chat.update calls for %d requests (coalesced redraws) | %d | - | - | - |\n", label, n, updates)
+	fmt.Printf("| %s relay CPU (user+system) per click, clicks to deliveries | %s | - | - | - |\n", label, ms(cpu/time.Duration(max(total, 1))))
 	fmt.Printf("| %s click→delivered p99 (%d decisions) | %s | - | - | ≤ 100 ms: %s |\n", label, len(delivered), ms(pct(delivered, 99)),
 		verdict(pct(delivered, 99), 100*time.Millisecond))
 	fmt.Printf("| %s duplicate submissions / lost acknowledged approvals | %d / %d | - | - | 0 / 0: %s |\n", label, dup, lost,
 		map[bool]string{true: "met", false: "MISSED"}[dup == 0 && lost == 0])
 	return nil
+}
+
+// procCPU is the user+system CPU time a live process has used so far (from /proc/PID/stat).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b)[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// serverP99 reads a histogram from the relays' /metrics and returns the bucket bound holding the 99th percentile:
+// the relay's own time, without the client's and the host's queueing.
+func serverP99(hc *http.Client, addrs []string, name string) string {
+	counts := map[string]float64{}
+	var bounds []string
+	for _, a := range addrs {
+		resp, err := hc.Get("http://" + a + "/metrics")
+		if err != nil {
+			return "?"
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			rest, ok := strings.CutPrefix(line, name+`_bucket{le="`)
+			if !ok {
+				continue
+			}
+			le, v, _ := strings.Cut(rest, `"} `)
+			f, _ := strconv.ParseFloat(v, 64)
+			if _, seen := counts[le]; !seen {
+				bounds = append(bounds, le)
+			}
+			counts[le] += f
+		}
+	}
+	total := counts["+Inf"]
+	for _, le := range bounds {
+		if total > 0 && counts[le] >= 0.99*total {
+			if f, err := strconv.ParseFloat(le, 64); err == nil {
+				return ms(time.Duration(f * float64(time.Second)))
+			}
+			return le
+		}
+	}
+	return "?"
 }
 
 func clickOnce(hc *http.Client, addr, user, id, actionTS string) bool {

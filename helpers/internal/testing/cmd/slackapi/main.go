@@ -1,6 +1,6 @@
-// Command slackapi is the demo's Slack Web API stand-in: it answers chat.postMessage and chat.update for the bot
-// token in $SLACK_BOT_TOKEN (invalid_auth otherwise, as Slack does) and logs each call as a JSON line
-// {"method", "params", "ts"} for slackclick and the demo's summary (--summary LOG prints each chat.update of a log).
+// Command slackapi is the demo's Slack Web API: the strict fake of helpers/internal/testing/slackfake (Block Kit
+// limits, auth, channels, message_not_found, rate limits) for the bot token in $SLACK_BOT_TOKEN, logging each
+// accepted call as a JSON line {"method", "params", "status", "ts"} (refusals go to stderr) for slackclick and the demo's summary (--summary LOG prints each chat.update of a log).
 package main
 
 import (
@@ -14,11 +14,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/release-gates/release-gates/helpers/internal/testing/slackfake"
 )
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address")
 	logPath := flag.String("log", "", "append one JSON line per call here")
+	channels := flag.String("channels", "C0RELEASES", "comma-separated channel ids the bot is a member of")
 	summary := flag.String("summary", "", "print the last section text of each chat.update in this log, and exit")
 	flag.Parse()
 	if *summary != "" {
@@ -33,48 +36,33 @@ func main() {
 		fmt.Fprintln(os.Stderr, "slackapi: SLACK_BOT_TOKEN and --log are required")
 		os.Exit(2)
 	}
+	fake := slackfake.New(token, strings.Split(*channels, ",")...)
 	var mu sync.Mutex
-	seq := 0
-	http.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		method := strings.TrimPrefix(r.URL.Path, "/api/")
-		_ = r.ParseForm()
-		tok := r.PostForm.Get("token")
-		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-			tok = strings.TrimPrefix(h, "Bearer ")
-		}
-		w.Header().Set("Content-Type", "application/json")
-		if tok != token {
-			_, _ = w.Write([]byte(`{"ok":false,"error":"invalid_auth"}`))
-			return
-		}
-		params := map[string]string{}
-		for k, v := range r.PostForm {
-			if k != "token" {
-				params[k] = v[0]
-			}
+	fake.OnCall = func(c slackfake.Call) {
+		if c.Method == "chat.update" && c.TS == "" {
+			c.TS = c.Params["ts"]
 		}
 		mu.Lock()
-		seq++
-		ts := params["ts"]
-		if ts == "" {
-			ts = fmt.Sprintf("%d.%06d", time.Now().Unix(), seq)
+		defer mu.Unlock()
+		if c.Error != "" || c.Status != http.StatusOK {
+			fmt.Fprintf(os.Stderr, "slackapi: %s refused: %d %s\n", c.Method, c.Status, c.Error)
+			return // only what Slack accepted is in the log slackclick reads
 		}
-		line, _ := json.Marshal(map[string]any{"method": method, "params": params, "ts": ts})
+		line, _ := json.Marshal(c)
 		f, err := os.OpenFile(*logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err == nil {
 			_, _ = f.Write(append(line, '\n'))
 			_ = f.Close()
 		}
-		mu.Unlock()
-		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": params["channel"], "ts": ts})
-	})
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "slackapi:", err)
 		os.Exit(2)
 	}
+	fake.SetBaseURL("http://" + ln.Addr().String())
 	fmt.Fprintf(os.Stderr, "slackapi: listening on %s\n", ln.Addr())
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 5 * time.Second}
 	_ = srv.Serve(ln)
 }
 
