@@ -22,7 +22,7 @@ deps-demo:
 	@test/scripts/install-deps.sh demo
 
 tools: deps
-	@test/scripts/tools.sh cosign cosign3 notation timestamp-server crane >/dev/null
+	@test/scripts/tools.sh cosign cosign3 notation timestamp-server crane kubeconform >/dev/null
 
 helpers:
 	@mkdir -p $(BIN)
@@ -34,7 +34,7 @@ generate:
 	RG_GENERATE=1 $(GO) test -count=1 -run '^TestGenerated$$' ./helpers/internal/steps
 
 vet:
-	@out=$$(gofmt -l helpers test agent-image scripts); test -z "$$out" || { echo "vet: run gofmt -w on: $$out" >&2; exit 1; }
+	@out=$$(gofmt -l helpers test agent-image scripts deploy); test -z "$$out" || { echo "vet: run gofmt -w on: $$out" >&2; exit 1; }
 	$(GO) vet ./...
 	@bad=$$($(GO) list -deps $(addprefix ./helpers/cmd/,$(HELPERS)) | grep -E '/internal/testing/|$(MODULE)/test/' || true); \
 	test -z "$$bad" || { echo "vet: shipped helpers must not link test support (helpers/internal/testing, test/): $$bad" >&2; exit 1; }
@@ -74,7 +74,7 @@ check-deps:
 	  echo "check: these Debian packages are missing; install them once with test/scripts/install-deps.sh check (as root or with sudo)" >&2; exit 2; }
 
 # ---- distribution: agent image and release (issue 7; agent-image/README.md, docs/versioning.md) ----
-.PHONY: helpers-repro release agent-image agent-image-pin
+.PHONY: helpers-repro release agent-image agent-image-pin images
 IMAGE ?= ghcr.io/release-gates/agent
 IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
 AGENT_IMAGE_OUTPUT ?= --output type=oci,dest=dist/agent-image-$(VERSION).oci.tar
@@ -90,15 +90,28 @@ helpers-repro:
 release:
 	VERSION='$(VERSION)' REVISION='$(REVISION)' scripts/release.sh
 
-# Multi-arch agent image with docker buildx; needs a Docker engine (not available on the dev machines). Push: AGENT_IMAGE_OUTPUT=--push.
+# Agent image: docker buildx (multi-arch; push with AGENT_IMAGE_OUTPUT=--push) when a Docker engine answers
+# `docker info`, else buildah as root (linux/amd64 on local base-image stand-ins, OCI archive in dist/).
 agent-image:
-	@command -v docker >/dev/null && docker buildx version >/dev/null 2>&1 || { echo "agent-image: docker buildx is not available here; see agent-image/README.md" >&2; exit 2; }
 	@mkdir -p dist
-	docker buildx build -f agent-image/Dockerfile --platform $(IMAGE_PLATFORMS) \
-	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
-	  --build-arg SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) \
-	  --provenance=mode=max --sbom=true -t $(IMAGE):$(VERSION) $(AGENT_IMAGE_OUTPUT) .
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 && docker buildx version >/dev/null 2>&1; then \
+	  set -x; docker buildx build -f agent-image/Dockerfile --platform $(IMAGE_PLATFORMS) \
+	    --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+	    --build-arg SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) \
+	    --provenance=mode=max --sbom=true -t $(IMAGE):$(VERSION) $(AGENT_IMAGE_OUTPUT) .; \
+	else \
+	  echo "agent-image: no Docker engine answers 'docker info': building linux/amd64 with buildah (scripts/images.sh)" >&2; \
+	  VERSION='$(VERSION)' REVISION='$(REVISION)' scripts/images.sh agent-oci dist/agent-image-$(VERSION).oci.tar; \
+	fi
 
-# Refresh the base-image digests in agent-image/Dockerfile with `crane digest` (needs a reachable registry).
+# Agent and relay images built, run as non-root, checked, signed and verified, without a Docker engine
+# (scripts/images.sh: buildah, vfs, chroot; base-image stand-ins cached in ~/.cache/release-gates/images). .ci/run runs it.
+images: helpers
+	@test/scripts/install-deps.sh images
+	@test/scripts/tools.sh cosign notation >/dev/null
+	VERSION='$(VERSION)' REVISION='$(REVISION)' RG_BIN='$(BIN)' scripts/images.sh all
+
+# Refresh the base-image digests in agent-image/Dockerfile and deploy/relay/Dockerfile with `crane digest` (needs a reachable registry).
 agent-image-pin:
 	scripts/pin-images.sh agent-image/Dockerfile
+	scripts/pin-images.sh deploy/relay/Dockerfile

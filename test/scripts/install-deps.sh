@@ -39,6 +39,7 @@ test  libgmetrics-groovy-java  /usr/share/java/GMetrics.jar                on Co
 test  liblog4j1.2-java         /usr/share/java/log4j-1.2.jar               on CodeNarc.jar's manifest Class-Path (its logging)
 test  buildah                  /usr/bin/buildah                            builds and runs the agent and relay images
 test  debootstrap              /usr/sbin/debootstrap                       the local bookworm stand-in base image
+test  systemd                  /usr/bin/systemd-analyze                    verifies deploy/systemd/release-gates-relay.service
 test  gcc-aarch64-linux-gnu    /usr/bin/aarch64-linux-gnu-gcc              make release's linux/arm64 cgo build
 test  libc6-dev-arm64-cross    /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
 test  strace                   /usr/bin/strace                             the fsync-order tests of atomicfile and the approval journal
@@ -57,6 +58,11 @@ images buildah                 /usr/bin/buildah                            build
 images debootstrap             /usr/sbin/debootstrap                       the local bookworm stand-in base image
 images make                    /usr/bin/make                               make images
 images docker-registry         /usr/bin/docker-registry                    the stand-ins and built images are pushed here
+images jq                      /usr/bin/jq                                 reads the helpers' result JSON
+images curl                    /usr/bin/curl                               registry and relay probes
+images gcc                     /usr/bin/gcc                                make helpers (cgo) builds the signing helper
+images libc6-dev               /usr/include/stdio.h                        cgo headers
+images prometheus              /usr/bin/promtool                           checks the relay image's /metrics text
 release gcc-aarch64-linux-gnu  /usr/bin/aarch64-linux-gnu-gcc              linux/arm64 cgo build
 release libc6-dev-arm64-cross  /usr/aarch64-linux-gnu/include/stdio.h      arm64 cgo headers
 release openssl                /usr/bin/openssl                            checks SHA256SUMS.sig as agents do

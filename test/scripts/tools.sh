@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the pinned peer CLIs (cosign, cosign3, notation, oasdiff, timestamp-server, crane) into a cached tools dir; they are for interop tests and benchmarks only.
+# Builds the pinned peer CLIs (cosign, cosign3, notation, oasdiff, timestamp-server, crane, kubeconform) into a cached tools dir; they are for interop tests and benchmarks only.
 set -euo pipefail
 TOOLS_DIR=${RG_TOOLS_DIR:-${HOME}/.cache/release-gates/tools}
 COSIGN_VERSION=v2.6.5
@@ -7,6 +7,8 @@ COSIGN3_VERSION=v3.1.3
 NOTATION_VERSION=v1.3.2
 OASDIFF_VERSION=v1.37.0
 TSA_VERSION=v2.1.3 # newer timestamp-authority releases need Go 1.27
+KUBECONFORM_VERSION=v0.8.0
+K8S_OPENAPI_VERSION=v1.34.4 # deploy/kubernetes/manifests_test.go reads this module's api/openapi-spec/swagger.json
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 mkdir -p "$TOOLS_DIR/bin"
 want=${*:-cosign notation}
@@ -51,6 +53,15 @@ for tool in $want; do
       tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/oasdiff/oasdiff@$OASDIFF_VERSION") && mv "$tmp/oasdiff" "$bin"; rm -rf "$tmp"
     fi
     ln -sf "$bin" "$TOOLS_DIR/bin/oasdiff" ;;
+  kubeconform)
+    bin="$TOOLS_DIR/bin/kubeconform-$KUBECONFORM_VERSION"
+    if [ ! -x "$bin" ]; then
+      echo "tools: building kubeconform $KUBECONFORM_VERSION" >&2
+      tmp=$(mktemp -d); (cd "$tmp" && GOBIN="$tmp" go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION") && mv "$tmp/kubeconform" "$bin"; rm -rf "$tmp"
+    fi
+    # Its schemas, offline: the Kubernetes OpenAPI document ships in the k8s.io/kubernetes module.
+    tmp=$(mktemp -d); (cd "$tmp" && go mod download "k8s.io/kubernetes@$K8S_OPENAPI_VERSION"); rm -rf "$tmp"
+    ln -sf "$bin" "$TOOLS_DIR/bin/kubeconform" ;;
   crane) # go-containerregistry's version in go.mod; the same binary scripts/pin-images.sh builds when run alone
     ver=$(awk '$1 == "github.com/google/go-containerregistry" {print $2}' "$(dirname "$0")/../../go.mod")
     [ -n "$ver" ] || { echo "tools: go-containerregistry is not in go.mod" >&2; exit 2; }
