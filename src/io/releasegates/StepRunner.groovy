@@ -97,7 +97,7 @@ class StepRunner implements Serializable {
         String text = null
         try {
             text = script.libraryResource("steps/${step}.json".toString())
-        } catch (Exception e) {
+        } catch (hudson.AbortException e) { // libraryResource's "No such library resource"; aborts and sandbox rejections pass
             script.error("${step}: the library has no resources/steps/${step}.json (${e.message}): regenerate it with make generate")
         }
         Object schema = script.readJSON(text: text, returnPojo: true)
