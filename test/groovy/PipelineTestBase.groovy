@@ -222,7 +222,7 @@ abstract class PipelineTestBase {
             }
             File f = new File(REPO, "resources/${name}")
             if (!f.exists()) {
-                throw new PipelineError("No such library resource ${name} could be found.")
+                throw new hudson.AbortException("No such library resource ${name} could be found.") // as LibraryResourceStep does
             }
             f.getText('UTF-8')
         }

@@ -224,7 +224,7 @@ controllers:
             runStep('slackApproval', CONFIG - [summaries: CONFIG.summaries] + [relayUrl: relayUrl])
             fail('expected the reject to fail the build')
         } catch (PipelineError e) {
-            assertTrue(e.message, e.message.startsWith('slackApproval: rejected (request ') && e.message.contains('carol'))
+            assertTrue(e.message, e.message.startsWith('slackApproval: rejected: the relay decided rejected (request ') && e.message.contains('carol'))
         }
         assertEquals('rejected', (new JsonSlurperClassic().parseText(file('.release-gates/slackApproval.json').text) as Map).decision)
     }

@@ -11,8 +11,9 @@ import static org.junit.Assert.assertTrue
 import static org.junit.Assert.fail
 
 /**
- * slackApproval with a recorded sh and a scripted input: the step asks the relay (request), waits in one input outside
- * any node, verifies the relay-signed decision (verify) and returns it; it counts nothing itself.
+ * slackApproval with a recorded sh and a scripted input: the step runs the helper's request verb through the runner,
+ * waits in one input outside any node, hands what the input returned to the helper's verify verb and returns its map;
+ * it counts and checks nothing itself (the helper does: helpers/internal/relay step.go).
  */
 class SlackApprovalTest extends PipelineTestBase {
     static final String HELPER = '/opt/rg/bin/slack-approval'
@@ -22,25 +23,27 @@ class SlackApprovalTest extends PipelineTestBase {
     static final Map REQUEST = [requestId: 'f' * 32, inputId: 'Rg0123456789abcdef', submitter: 'slack-relay', deadline: '2026-12-02T10:00:00Z',
                                 inputParams: ['decision', 'approvers', 'approverNames', 'requestId', 'decisionRecord'], channel: 'C0RELEASE',
                                 ts: '1700000000.000100', rule: [required: 2, approvers: ['U01ALICE', 'U02BOB', 'U03CAROL']], requesters: ['U01ALICE'],
-                                keyId: 'sha256:' + 'a' * 64]
-    static final Map VERIFIED = [decision: 'approved', requestId: 'f' * 32, traceId: 'rg-' + '1' * 32, requesters: ['U01ALICE'],
-                                 approvers: [[slackId: 'U02BOB', name: 'bob', decision: 'approve', eventId: '1.1-U02BOB', at: '2026-12-01T10:00:00Z'],
-                                             [slackId: 'U03CAROL', name: 'carol', decision: 'approve', eventId: '1.1-U03CAROL', at: '2026-12-01T10:00:00Z']]]
+                                keyId: 'sha256:' + 'a' * 64, timeout: '24h', backstopSeconds: 86700,
+                                inputMessage: 'Release payments 1.4.0 to prod: approve or reject in Slack; the approval relay answers here.']
+    static final Map OUTCOME = [decision: 'approved', approvers: [[approver: 'U02BOB', approverName: 'bob', eventId: '1.1-U02BOB', at: '2026-12-01T10:00:00Z']],
+                                approverNames: ['bob'], rejectedBy: [], required: 2, requestId: 'f' * 32, decisionRecord: '.release-gates/slackApproval-decision.json']
     static final Map ANSWER = [decision: 'approved', approvers: 'U02BOB,U03CAROL', approverNames: 'bob,carol', requestId: 'f' * 32,
                                decisionRecord: '{"payloadType":"application/vnd.release-gates.approval-decision+json","payload":"e30=","signatures":[]}']
 
     List answers = []
-    List<List> helperCalls = []
+    List<String> verbs = []
     List<Map> secretsSeen = []
     Map<String, Integer> exitOf = [:]
-    Map<String, Map> dataOf = [request: REQUEST, verify: VERIFIED]
-    List<Integer> timeouts = []
+    Map<String, String> messageOf = [:]
+    Map<String, Map> returnsOf = [request: REQUEST, verify: OUTCOME]
+    List<Long> timeouts = []
     int nodeDepth = 0
     List<Integer> inputDepths = []
 
     @Before
     void helperAndScriptedJenkins() {
         credentials['release-gates-relay'] = RELAY_TOKEN
+        credentials['other-relay'] = RELAY_TOKEN + '-other'
         env.GIT_COMMIT = 'a' * 40
         env.BRANCH_NAME = 'main'
         env.RELEASE_TRACE_ID = 'rg-' + '1' * 32
@@ -49,7 +52,7 @@ class SlackApprovalTest extends PipelineTestBase {
         step('timeout') { Object[] a ->
             Map o = (Map) a[0]
             assertEquals('SECONDS', o.unit)
-            timeouts.add((int) o.time)
+            timeouts.add(o.time as long)
             if (!answers.isEmpty() && answers[0] == 'TIMEOUT') {
                 answers.remove(0)
                 throw new FlowInterruptedException('ABORTED', new TimeoutStepExecution.ExceededTimeout())
@@ -71,18 +74,17 @@ class SlackApprovalTest extends PipelineTestBase {
         }
     }
 
-    /** Records the helper call, writes the result a real helper would and returns the configured status. */
+    /** Records the helper call, writes the result a real helper would (returns, summary) and returns the configured status. */
     int answer(String script) {
-        String line = script.readLines()[1]
-        List words = (line =~ /'([^']*)'/).collect { it[1] }
-        int at = words.indexOf('--result-file')
+        List words = (script.readLines()[1] =~ /'([^']*)'/).collect { it[1] }
         String verb = words[1]
-        helperCalls.add([verb, words.subList(2, at)])
+        verbs.add(verb)
         secretsSeen.add(env.subMap(['RG_RELAY_TOKEN']).findAll { it.value != null })
         int status = exitOf[verb] ?: 0
         Map r = [helper: 'slack-approval', verb: verb, status: status == 0 ? 'passed' : 'failed', exit_code: status,
-                 message: status == 0 ? '' : "${verb} refused".toString(), trace_id: env.RELEASE_TRACE_ID, items: [], data: dataOf[verb]]
-        File f = file(words[at + 1])
+                 message: status == 0 ? '' : (messageOf[verb] ?: "${verb} refused".toString()), trace_id: env.RELEASE_TRACE_ID, items: [],
+                 returns: returnsOf[verb], summary: ["${verb} summary line".toString()]]
+        File f = file(words[words.indexOf('--result-file') + 1])
         f.parentFile.mkdirs()
         f.text = JsonOutput.toJson(r)
         return status
@@ -101,115 +103,118 @@ class SlackApprovalTest extends PipelineTestBase {
         fail('expected slackApproval to fail')
     }
 
-    List argsOf(String verb) {
-        return helperCalls.find { it[0] == verb }[1]
+    Map doc(String verb) {
+        return (Map) new JsonSlurperClassic().parseText(file(".release-gates/slackApproval-${verb}.params.json").text)
+    }
+
+    static String command(String verb) {
+        return "mkdir -p '.release-gates' && rm -f '.release-gates/slackApproval-${verb}.json'\n" +
+            "'${HELPER}' '${verb}' '--params' '.release-gates/slackApproval-${verb}.params.json' '--result-file' '.release-gates/slackApproval-${verb}.json'\n"
     }
 
     @Test
-    void itAsksTheRelayWaitsInOneInputOutsideAnyNodeAndReturnsTheVerifiedDecision() {
+    void itRequestsWaitsInOneInputOutsideAnyNodeAndReturnsWhatVerifyReturned() {
         answers = [ANSWER]
         Map r = run(BASE)
-        assertEquals(['request', 'verify'], helperCalls.collect { it[0] })
-        Map doc = new JsonSlurperClassic().parseText(file('.release-gates/slackApproval-request.params.json').text)
-        assertEquals('slackApproval', doc.step)
-        assertEquals([relayUrl: 'https://approvals.example.com', relayPublicKey: 'relay.pub', service: 'payments', environment: 'prod',
-                      version: '1.4.0', channel: 'C0RELEASE'], doc.params.subMap(['relayUrl', 'relayPublicKey', 'service', 'environment', 'version', 'channel']))
-        assertEquals([buildUrl: env.BUILD_URL, traceId: 'rg-' + '1' * 32, gitCommit: 'a' * 40, branch: 'main'], doc.context)
-        assertEquals([relayToken: 'RG_RELAY_TOKEN'], doc.secrets)
-        assertFalse('the step must not send the requester: the relay derives it', doc.params.containsKey('requester'))
-        Map input = callsTo('input')[0][0]
-        assertEquals('Rg0123456789abcdef', input.id)
-        assertEquals('slack-relay', input.submitter)
-        assertEquals(REQUEST.inputParams, input.parameters*.name)
+        List helperSh = shCalls().findAll { it.script.toString().contains("'${HELPER}'") }
+        assertEquals([command('request'), command('verify')], helperSh*.script*.toString())
+        assertEquals(['slackApproval: request', 'slackApproval: verify'], helperSh*.label)
+        Map req = doc('request')
+        assertEquals('slackApproval', req.step)
+        assertEquals(BASE, req.params)
+        assertEquals([relayToken: 'RG_RELAY_TOKEN'], req.secrets)
+        assertEquals(['a' * 40, 'main', 'rg-' + '1' * 32], [req.context.gitCommit, req.context.branch, req.context.traceId])
+        assertFalse(req.containsKey('input'))
+        Map ver = doc('verify')
+        assertEquals(BASE, ver.params)
+        assertEquals([:], ver.secrets)
+        assertEquals([answer: ANSWER, request: REQUEST], ver.input)
         assertEquals(1, callsTo('input').size())
-        assertEquals([86400 + 300], timeouts)
+        Map input = callsTo('input')[0][0]
+        assertEquals([REQUEST.inputId, REQUEST.submitter, REQUEST.inputMessage, 'Proceed'], [input.id, input.submitter, input.message, input.ok])
+        assertEquals(REQUEST.inputParams, input.parameters*.name)
+        assertEquals([86700L], timeouts)
         assertEquals([0], inputDepths)
-        assertEquals(['--record', '.release-gates/slackApproval-decision.json', '--public-key', 'relay.pub', '--request-id', 'f' * 32,
-                      '--service', 'payments', '--environment', 'prod'], argsOf('verify'))
-        assertEquals(ANSWER.decisionRecord, file('.release-gates/slackApproval-decision.json').text)
-        assertEquals([decision: 'approved', approverNames: ['bob', 'carol'], required: 2, requestId: 'f' * 32, requesters: ['U01ALICE']],
-            r.subMap(['decision', 'approverNames', 'required', 'requestId', 'requesters']))
+        assertEquals(OUTCOME, r)
+        assertTrue(console.toString(), console.toString().contains('request summary line') && console.toString().contains('verify summary line'))
+        assertEquals([], callsTo('stash'))
         new ObjectOutputStream(new ByteArrayOutputStream()).writeObject(r)
-        assertEquals(r, new JsonSlurperClassic().parseText(file('.release-gates/slackApproval.json').text))
     }
 
     @Test
     void itBindsTheRelayCredentialOnlyForTheRequestAndNeverPrintsIt() {
         answers = [ANSWER]
-        run(BASE + [relayCredentialsId: 'release-gates-relay'])
+        run(BASE)
         assertEquals([[RG_RELAY_TOKEN: RELAY_TOKEN], [:]], secretsSeen)
         assertEquals([[[[$class: 'string', credentialsId: 'release-gates-relay', variable: 'RG_RELAY_TOKEN']]]], callsTo('withCredentials'))
-        String everything = shCalls()*.script.join('\n') + console + workspace.listFiles().collect { it.isDirectory() ? it.listFiles()*.text.join() : it.text }.join()
+        String everything = shCalls()*.script.join('\n') + console +
+            file('.release-gates').listFiles().collect { it.text }.join()
         assertFalse(everything.contains(RELAY_TOKEN))
-    }
 
-    @Test
-    void itFailsWithTheRelaysDecisionWhenRejectedOrExpired() {
-        for (String d : ['rejected', 'expired']) {
-            helperCalls.clear()
-            answers = [ANSWER + [decision: d]]
-            exitOf.verify = 1
-            dataOf.verify = VERIFIED + [decision: d, approvers: VERIFIED.approvers + [[slackId: 'U04DAVE', name: 'dave', decision: 'reject']]]
-            String msg = failureOf(BASE)
-            assertTrue(msg, msg.startsWith("slackApproval: ${d} (request ${'f' * 32}".toString()))
-            assertEquals(d == 'rejected', msg.contains('by dave'))
-            assertEquals(d, new JsonSlurperClassic().parseText(file('.release-gates/slackApproval.json').text).decision)
-        }
-    }
-
-    @Test
-    void itFailsWhenTheDecisionRecordDoesNotVerify() {
+        callsTo('withCredentials').clear()
+        secretsSeen.clear()
         answers = [ANSWER]
+        run(BASE + [relayCredentialsId: 'other-relay'])
+        assertEquals([[RG_RELAY_TOKEN: RELAY_TOKEN + '-other'], [:]], secretsSeen)
+    }
+
+    @Test
+    void aRejectFailsTheBuildWithTheHelpersMessage() {
+        answers = [ANSWER + [decision: 'rejected']]
         exitOf.verify = 1
-        dataOf.verify = [:]
-        String msg = failureOf(BASE)
-        assertTrue(msg, msg.startsWith('slackApproval: ') && msg.contains('verify refused'))
+        messageOf.verify = "the relay decided rejected (request ${'f' * 32}, by dave)".toString()
+        assertEquals("slackApproval: rejected: the relay decided rejected (request ${'f' * 32}, by dave)".toString(), failureOf(BASE))
+        assertEquals(['request', 'verify'], verbs)
     }
 
     @Test
-    void itRefusesAnAnswerThatDidNotComeFromTheRelay() {
-        answers = [[decision: 'approved', approvers: 'U02BOB'], ANSWER + [requestId: 'e' * 32]]
+    void anAnswerTheRelayDidNotGiveGoesToVerifyAsItCame() {
+        answers = ['proceed']
+        exitOf.verify = 1
+        messageOf.verify = 'the input was answered without the relay\'s decision'
         assertTrue(failureOf(BASE).contains('without the relay\'s decision'))
-        assertTrue(failureOf(BASE).contains('without the relay\'s decision'))
-        assertEquals(['request', 'request'], helperCalls.collect { it[0] })
+        assertEquals([answer: 'proceed', request: REQUEST], doc('verify').input)
     }
 
     @Test
-    void itFailsWhenTheWaitEndsWithoutAnAnswer() {
+    void itFailsWhenTheWaitEndsWithoutAnAnswerAndVerifiesNothing() {
         answers = ['TIMEOUT']
-        assertTrue(failureOf(BASE).contains('ended without one'))
+        String msg = failureOf(BASE)
+        assertEquals("slackApproval: the wait for the relay's answer ended without one (aborted or past 24h + 5m); request ${'f' * 32}".toString(), msg)
+        assertEquals(['request'], verbs)
     }
 
     @Test
-    void itFailsWhenTheRelayRefusesTheRequest() {
+    void itDoesNotWaitWhenTheRelayRefusesTheRequest() {
         exitOf.request = 2
-        String msg = failureOf(BASE)
-        assertTrue(msg, msg.startsWith('slackApproval: ') && msg.contains('request refused'))
+        assertEquals('slackApproval: bad input or configuration: request refused', failureOf(BASE))
         assertEquals([], callsTo('input'))
+        assertEquals(['request'], verbs)
     }
 
     @Test
     void itRunsTheHelperCallsInTheAgentLabelsNodeButWaitsOutsideAnyNode() {
         answers = [ANSWER]
         run(BASE + [agentLabel: 'linux', unstash: ['keys']])
-        assertEquals(2, callsTo('node').size())
+        assertEquals([['linux'], ['linux']], callsTo('node').collect { [it[0]] })
         assertEquals([0], inputDepths)
         assertEquals([['keys'], ['keys']], callsTo('unstash'))
+        assertEquals([[[name: 'rg-slack-approval', includes: '.release-gates/slackApproval*.json']]], callsTo('stash'))
     }
 
     @Test
-    void itRejectsBadParametersBeforeRunningAnything() {
+    void itRejectsAnUnknownKeyAWrongTypeOrAMissingRequiredKeyBeforeAnySh() {
         Map cases = [
-            (BASE + [requester: 'U01ALICE'])          : 'requester',
-            (BASE.findAll { it.key != 'service' })    : 'service',
-            (BASE.findAll { it.key != 'relayUrl' })   : 'relayUrl',
-            (BASE + [timeout: 'soon'])                : 'timeout',
-            (BASE.findAll { it.key != 'relayPublicKey' }): 'relayPublicKey',
+            (BASE + [requester: 'U01ALICE'])             : "unknown parameter 'requester'",
+            (BASE + [digests: 'sha256:' + 'e' * 64])     : 'digests',
+            (BASE + [timeout: 24])                       : 'timeout',
+            (BASE.findAll { it.key != 'service' })       : "parameter 'service' is required",
+            (BASE.findAll { it.key != 'relayPublicKey' }): "parameter 'relayPublicKey' is required",
         ]
-        cases.each { Map cfg, String key ->
+        cases.each { Map cfg, String want ->
             String msg = failureOf(cfg)
-            assertTrue("${key}: ${msg}", msg.startsWith('slackApproval: ') && msg.contains(key))
+            assertTrue("${want}: ${msg}", msg.startsWith('slackApproval: ') && msg.contains(want))
         }
-        assertEquals([], helperCalls)
+        assertEquals([], shCalls())
     }
 }

@@ -104,15 +104,16 @@ class StepsMetaTest extends PipelineTestBase {
             }
             String src = new File(REPO, "vars/${s}.groovy").text
             List<String> p = []
-            if (!src.contains("StepRunner.run(this, '${s}'")) {
-                p << "vars/${s}.groovy does not hand its Map to StepRunner.run(this, '${s}', config)".toString()
+            boolean verbs = src.contains("StepRunner.runVerb(this, '${s}'") // Jenkins-side work between helper verbs (slackApproval: input)
+            if (!src.contains("StepRunner.run(this, '${s}'") && !verbs) {
+                p << "vars/${s}.groovy does not hand its Map to StepRunner.run(this, '${s}', config) or StepRunner.runVerb".toString()
             }
             if (src.contains('HelperRunner.run') || src.contains('defaults()') || src.contains("'--")) {
                 p << "vars/${s}.groovy builds a helper call itself; the Go Params struct and the runner own that".toString()
             }
             int lines = src.readLines().size()
-            if (lines > 40) {
-                p << "vars/${s}.groovy has ${lines} lines; a thin step has about 15-30".toString()
+            if (lines > (verbs ? 50 : 40)) {
+                p << "vars/${s}.groovy has ${lines} lines; a thin step has about 15-30 (up to 50 with Jenkins-side work between verbs)".toString()
             }
             p
         }

@@ -272,13 +272,32 @@ func TestAnApprovalGoesThroughTheRelayAndItsSignedDecisionVerifies(t *testing.T)
 	if code, v, _, _ := run(t, context.Background(), "verify", "--record", recFile, "--public-key", w.pub, "--request-id", "other"); code != 1 {
 		t.Fatalf("verify of another request's record: exit %d %s", code, v.Message)
 	}
-	// The same check from a params document with the input's answer (StepRunner.runVerb's contract).
-	doc, _ := json.Marshal(map[string]any{"step": "slackApproval", "params": map[string]any{"relayPublicKey": w.pub, "service": "payments", "environment": "prod"},
-		"input": map[string]any{"decision": sub.Params["decision"], "requestId": id, "decisionRecord": sub.Params["decisionRecord"]}})
+	// The same check as the step runs it: its params document with the input's answer and the request's returns (StepRunner.runVerb).
+	if r.Returns["requestId"] != id || r.Returns["inputId"] != input || r.Returns["backstopSeconds"] != float64(24*3600+300) {
+		t.Fatalf("request returns %+v", r.Returns)
+	}
+	var doc map[string]any
+	b, _ := os.ReadFile(w.paramsDoc("http://" + addr))
+	_ = json.Unmarshal(b, &doc)
+	resultFile := filepath.Join(w.dir, "slackApproval.json")
+	doc["params"].(map[string]any)["resultFile"] = resultFile
+	doc["secrets"] = map[string]string{}
+	answer := map[string]any{}
+	for k, v := range sub.Params {
+		answer[k] = v
+	}
+	doc["input"] = map[string]any{"answer": answer, "request": r.Returns}
+	b, _ = json.Marshal(doc)
 	docFile := filepath.Join(w.dir, "verify.params.json")
-	_ = os.WriteFile(docFile, doc, 0o600)
-	if code, v, _, _ := run(t, context.Background(), "verify", "--params", docFile); code != 0 || v.Data["decision"] != "approved" {
-		t.Fatalf("verify --params: exit %d %s", code, v.Message)
+	_ = os.WriteFile(docFile, b, 0o600)
+	code, v, _, _ = run(t, context.Background(), "verify", "--params", docFile)
+	if code != 0 || v.Data["decision"] != "approved" || v.Returns["decision"] != "approved" || v.Returns["required"] != float64(2) {
+		t.Fatalf("verify --params: exit %d %s %+v", code, v.Message, v.Returns)
+	}
+	var written map[string]any
+	if b, err := os.ReadFile(resultFile); err != nil || json.Unmarshal(b, &written) != nil || written["decision"] != "approved" ||
+		written["decisionRecord"] != filepath.Join(w.dir, "slackApproval-decision.json") {
+		t.Fatalf("resultFile %s: %v %+v", resultFile, err, written)
 	}
 	forged := strings.Replace(sub.Params["decisionRecord"], `"payload":"`, `"payload":"AAAA`, 1)
 	_ = os.WriteFile(recFile, []byte(forged), 0o600)

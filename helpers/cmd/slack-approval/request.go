@@ -23,13 +23,13 @@ func requestCommand() *cli.Command {
 		Flags: []cli.Flag{req("params", "the step's params document (JSON)")},
 		Action: func(c *cli.Context) error {
 			call := app.From(c)
-			p, err := relay.ReadStepParams(c.String("params"))
+			p, err := relay.ReadStepParams(c.String("params"), os.Getenv)
 			if err != nil {
-				return result.Errorf(result.ClassInput, "%v", err)
+				return err
 			}
 			ar, err := p.Request(call.TraceID)
 			if err != nil {
-				return result.Errorf(result.ClassInput, "%v", err)
+				return err
 			}
 			tok := os.Getenv(p.TokenEnv())
 			if tok == "" {
@@ -68,6 +68,9 @@ func requestCommand() *cli.Command {
 				"rule": resp.Rule, "requesters": resp.Requesters, "keyId": resp.KeyID} {
 				call.Result.Set(k, v)
 			}
+			ret, summary := p.RequestReturns(resp)
+			call.Result.Returns(ret)
+			call.Result.Summary(summary...)
 			call.Log.Printf("approval requested: %s of %v (%d required); Slack %s %s; wait in input %s", p.Service(), resp.Rule.Approvers, resp.Rule.Required, resp.Channel, resp.TS, resp.InputID)
 			return nil
 		},
@@ -81,7 +84,7 @@ func verifyCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "record", Usage: "the decision record (DSSE envelope JSON)"},
 			&cli.StringFlag{Name: "public-key", Usage: "the relay's public key (PEM)"},
-			&cli.StringFlag{Name: "params", Usage: "instead of the flags: the step's params document with \"input\" (what the input returned)"},
+			&cli.StringFlag{Name: "params", Usage: "instead of the flags: the slackApproval step's params document with \"input\" (the input's answer and the request)"},
 			&cli.StringFlag{Name: "request-id", Usage: "the request id the record must carry"},
 			&cli.StringFlag{Name: "service", Usage: "the service the record must name"},
 			&cli.StringFlag{Name: "environment", Usage: "the environment the record must name"},
@@ -89,34 +92,23 @@ func verifyCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			call := app.From(c)
+			if c.String("params") != "" {
+				return verifyStep(call, c.String("params"))
+			}
 			pubPath, want := c.String("public-key"), map[string]string{}
 			for _, f := range []string{"request-id", "service", "environment", "commit"} {
 				want[f] = c.String(f)
 			}
-			var env []byte
-			if c.String("params") != "" {
-				d, err := relay.ReadStepParams(c.String("params"))
-				if err != nil {
-					return result.Errorf(result.ClassInput, "%v", err)
-				}
-				if d.Input.DecisionRecord == "" {
-					return result.Errorf(result.ClassTamper, "the input was answered without the relay's decision record: answer only in Slack")
-				}
-				pubPath, env = d.Params.RelayPublicKey, []byte(d.Input.DecisionRecord)
-				want["request-id"], want["service"], want["environment"] = d.Input.RequestID, d.Params.Service, d.Params.Environment
-			} else {
-				b, err := os.ReadFile(c.String("record"))
-				if err != nil {
-					return result.Errorf(result.ClassInput, "--record: %v", errors.Unwrap(err))
-				}
-				env = b
+			env, err := os.ReadFile(c.String("record"))
+			if err != nil {
+				return result.Errorf(result.ClassInput, "--record: %v", errors.Unwrap(err))
 			}
 			if pubPath == "" {
-				return result.Errorf(result.ClassInput, "--public-key (or relayPublicKey in --params) is required")
+				return result.Errorf(result.ClassInput, "--public-key is required")
 			}
 			pub, err := decision.LoadPublicKey(pubPath)
 			if err != nil {
-				return result.Errorf(result.ClassConfig, "relayPublicKey: %v", err)
+				return result.Errorf(result.ClassConfig, "--public-key: %v", err)
 			}
 			rec, err := decision.Verify(env, pub)
 			if err != nil {
@@ -130,19 +122,7 @@ func verifyCommand() *cli.Command {
 					return result.Errorf(result.ClassTamper, "the decision record is for %s %q, not --%s %q", chk.flag, chk.got, chk.flag, chk.want)
 				}
 			}
-			var names []string
-			for _, a := range rec.Approvers {
-				call.Result.Add(result.Item{Name: a.Name + " (" + a.SlackID + ")", Kind: "approval", Status: result.StatusPassed,
-					Details: map[string]any{"slackId": a.SlackID, "decision": a.Decision, "eventId": a.EventID, "at": a.At.Format(time.RFC3339Nano)}})
-				if a.Decision == "approve" {
-					names = append(names, a.Name)
-				}
-			}
-			for k, v := range map[string]any{"decision": rec.Decision, "requestId": rec.RequestID, "traceId": rec.TraceID, "service": rec.Service,
-				"environment": rec.Environment, "version": rec.Version, "commit": rec.Commit, "digests": rec.Digests, "rule": rec.Rule,
-				"requesters": rec.Requesters, "approverNames": names, "approvers": rec.Approvers, "decidedAt": rec.DecidedAt.Format(time.RFC3339Nano)} {
-				call.Result.Set(k, v)
-			}
+			names := recordData(call, &rec)
 			if rec.Decision != "approved" {
 				return result.Errorf(result.ClassPolicy, "the relay decided %s (request %s)", rec.Decision, rec.RequestID)
 			}
@@ -150,6 +130,40 @@ func verifyCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// verifyStep wires the slackApproval step's verify: params document (with the input's answer) -> relay.StepDoc.Verify -> result.
+func verifyStep(call *app.Call, path string) error {
+	d, err := relay.ReadStepParams(path, os.Getenv)
+	if err != nil {
+		return err
+	}
+	out := d.Verify()
+	if out.Record != nil {
+		recordData(call, out.Record)
+	}
+	call.Result.Archive(out.Files...)
+	call.Result.Summary(out.Summary...)
+	call.Result.Returns(out.Returns)
+	return out.Err
+}
+
+// recordData puts the verified record into the result (one item per approver) and returns the approvers' names.
+func recordData(call *app.Call, rec *decision.Record) []string {
+	var names []string
+	for _, a := range rec.Approvers {
+		call.Result.Add(result.Item{Name: a.Name + " (" + a.SlackID + ")", Kind: "approval", Status: result.StatusPassed,
+			Details: map[string]any{"slackId": a.SlackID, "decision": a.Decision, "eventId": a.EventID, "at": a.At.Format(time.RFC3339Nano)}})
+		if a.Decision == "approve" {
+			names = append(names, a.Name)
+		}
+	}
+	for k, v := range map[string]any{"decision": rec.Decision, "requestId": rec.RequestID, "traceId": rec.TraceID, "service": rec.Service,
+		"environment": rec.Environment, "version": rec.Version, "commit": rec.Commit, "digests": rec.Digests, "rule": rec.Rule,
+		"requesters": rec.Requesters, "approverNames": names, "approvers": rec.Approvers, "decidedAt": rec.DecidedAt.Format(time.RFC3339Nano)} {
+		call.Result.Set(k, v)
+	}
+	return names
 }
 
 func generateKey(path string) (*decision.Signer, error) { return decision.GenerateKey(path) }

@@ -69,6 +69,7 @@ type Credential struct {
 	Variable         string `json:"variable,omitempty"`
 	UsernameVariable string `json:"usernameVariable,omitempty"`
 	PasswordVariable string `json:"passwordVariable,omitempty"`
+	Verb             string `json:"verb,omitempty"` // the one helper verb that needs it (StepRunner.runVerb); empty: every verb
 }
 
 // Step declares one pipeline step: its helper, its Params struct, its credentials and its help text.

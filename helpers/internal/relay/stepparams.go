@@ -1,140 +1,172 @@
 package relay
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
-	"os"
 	"regexp"
+	"strings"
 	"time"
 
+	"github.com/release-gates/release-gates/helpers/internal/params"
+	"github.com/release-gates/release-gates/helpers/internal/result"
 	rgslack "github.com/release-gates/release-gates/helpers/internal/slack"
 )
 
-// StepParams is the slackApproval step's Map; one field per Jenkinsfile key (vars/slackApproval.txt).
+// StepName is the slackApproval step's name.
+const StepName = "slackApproval"
+
+// RelayTokenEnv is the env var the step binds the relay credential (relayCredentialsId) to.
+const RelayTokenEnv = "RG_RELAY_TOKEN"
+
+// RelayURLEnv is the env var relayUrl defaults to.
+const RelayURLEnv = "RG_RELAY_URL"
+
+// StepParams is the slackApproval step's Map; one field per Jenkinsfile key.
 type StepParams struct {
-	RelayURL           string   `json:"relayUrl" doc:"the approval relay's base URL (https://...); default env.RG_RELAY_URL."`
-	RelayPublicKey     string   `json:"relayPublicKey" doc:"PEM public key of the relay's decision key; the signed decision is verified with it."`
-	RelayCredentialsID string   `json:"relayCredentialsId" default:"\"release-gates-relay\"" doc:"secret text credential: this controller's relay credential, bound as RG_RELAY_TOKEN."`
-	Channel            string   `json:"channel" doc:"Slack channel id (C...) unless the relay's rule names one."`
-	Service            string   `json:"service" doc:"service name, matched against the relay's approval rules."`
-	Environment        string   `json:"environment" doc:"target environment."`
-	Version            string   `json:"version" doc:"release version shown in the message."`
-	Commit             string   `json:"commit" doc:"commit sha; default env.GIT_COMMIT."`
-	Branch             string   `json:"branch" doc:"release branch; default env.BRANCH_NAME."`
-	Digests            []string `json:"digests" default:"[]" doc:"artifact digests (sha256:...) the approval covers; digests found in summaries are added."`
-	Summaries          []string `json:"summaries" default:"[]" doc:"result files of earlier steps, summarised in the message."`
-	Requesters         []string `json:"requesters" default:"[]" doc:"Slack user ids to add as requesters (the relay derives the build's own requester from Jenkins)."`
-	Timeout            string   `json:"timeout" default:"\"24h\"" doc:"longest wait (capped by the rule's maxTimeout); the relay expires the request at its deadline."`
-	AgentLabel         string   `json:"agentLabel" doc:"run the helper calls in node(agentLabel); the wait holds no executor."`
-	ResultFile         string   `json:"resultFile" default:"\".release-gates/slackApproval.json\"" doc:"the returned map as JSON; helper results and the decision record sit beside it."`
-}
-
-// StepContext is the build context the step adds.
-type StepContext struct {
-	BuildURL  string `json:"buildUrl"`
-	TraceID   string `json:"traceId"`
-	GitCommit string `json:"gitCommit"`
-	Branch    string `json:"branch"`
-}
-
-// StepInput is what the step's input returned (the relay's parameters), for verify.
-type StepInput struct {
-	Decision       string `json:"decision"`
-	RequestID      string `json:"requestId"`
-	DecisionRecord string `json:"decisionRecord"`
-}
-
-// StepDoc is slackApproval's params document: {step, params, context, secrets[, input]}.
-type StepDoc struct {
-	Step    string            `json:"step"`
-	Params  StepParams        `json:"params"`
-	Context StepContext       `json:"context"`
-	Secrets map[string]string `json:"secrets"`
-	Input   StepInput         `json:"input"`
-}
-
-// ReadStepParams reads and strictly decodes a params document (unknown Jenkinsfile keys are errors).
-func ReadStepParams(path string) (*StepDoc, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("params file: %v", err)
-	}
-	var probe struct {
-		Params  json.RawMessage `json:"params"`
-		Context json.RawMessage `json:"context"`
-		Step    string          `json:"step"`
-		Secrets map[string]string
-		Input   map[string]any `json:"input"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return nil, fmt.Errorf("params file %s: %v", path, err)
-	}
-	d := &StepDoc{Step: probe.Step, Secrets: probe.Secrets, Params: StepParams{RelayCredentialsID: "release-gates-relay", Timeout: "24h",
-		ResultFile: ".release-gates/slackApproval.json"}}
-	dec := json.NewDecoder(bytes.NewReader(probe.Params))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d.Params); err != nil {
-		return nil, fmt.Errorf("slackApproval: %v (see vars/slackApproval.txt)", err)
-	}
-	for k, v := range probe.Input {
-		str, _ := v.(string)
-		switch k {
-		case "decision":
-			d.Input.Decision = str
-		case "requestId":
-			d.Input.RequestID = str
-		case "decisionRecord":
-			d.Input.DecisionRecord = str
-		}
-	}
-	if len(probe.Context) > 0 {
-		_ = json.Unmarshal(probe.Context, &d.Context) // the context has more fields than this step reads
-	}
-	return d, nil
+	RelayURL           string   `json:"relayUrl" doc:"the approval relay's base URL; default env.RG_RELAY_URL (then required)." example:"'https://approvals.example.com'"`
+	RelayPublicKey     string   `json:"relayPublicKey" required:"true" doc:"PEM public key of the relay's decision key, relative to the workspace (slack-approval keygen writes it)." example:"'ci/relay-decision.pub'"`
+	RelayCredentialsID string   `json:"relayCredentialsId" default:"\"release-gates-relay\"" doc:"secret text credential: this controller's relay credential (bound as RG_RELAY_TOKEN for the request call only)." example:"'approvals-relay'"`
+	Channel            string   `json:"channel" doc:"Slack channel id (C...); required unless the relay's rule names a channel." example:"'C0123ABCD'"`
+	Service            string   `json:"service" required:"true" doc:"service name, matched against the relay's rules." example:"'payments'"`
+	Environment        string   `json:"environment" required:"true" doc:"target environment." example:"'prod'"`
+	Version            string   `json:"version" required:"true" doc:"release version shown in the message." example:"env.TAG_NAME"`
+	Commit             string   `json:"commit" doc:"commit sha; default env.GIT_COMMIT (required when that is unset)." example:"'4f2c1e9'"`
+	Branch             string   `json:"branch" doc:"release branch, checked against the rule's branches; default env.BRANCH_NAME." example:"'main'"`
+	Digests            []string `json:"digests" default:"[]" doc:"artifact digests (sha256:...) the approval covers; digests in summaries are added." example:"['sha256:9f86d0...']"`
+	Summaries          []string `json:"summaries" default:"[]" doc:"result files of earlier steps, summarised in the message." example:"['.release-gates/goBuildGate.json', '.release-gates/signArtifacts.json']"`
+	Requesters         []string `json:"requesters" default:"[]" doc:"Slack user ids to add as requesters; Jenkins' own requester is never removed." example:"['U0123ABCD']"`
+	Timeout            string   `json:"timeout" default:"\"24h\"" doc:"longest wait (h, m, s), capped by the rule's maxTimeout; the relay expires the request then." example:"'8h'"`
+	AgentLabel         string   `json:"agentLabel" doc:"run the helper calls in node(agentLabel) so the wait holds no executor." example:"'linux'"`
+	Unstash            []string `json:"unstash" default:"[]" doc:"stashes to unstash in each node(agentLabel) block; needs agentLabel." example:"['release-evidence']"`
+	ResultFile         string   `json:"resultFile" default:"\".release-gates/slackApproval.json\"" doc:"the returned map as JSON; helper results and the decision record sit beside it." example:"'.release-gates/prod-approval.json'"`
 }
 
 var durationRE = regexp.MustCompile(`^([0-9]+h)?([0-9]+m)?([0-9]+s)?$`)
 
-// Request builds the request API body, checking each key and naming it in errors.
+func inputf(format string, args ...any) error {
+	return result.Errorf(result.ClassInput, format, args...)
+}
+
+// FromContext fills relayUrl from env.RG_RELAY_URL (getenv) and commit and branch from the build context when the Map leaves them unset.
+func (p *StepParams) FromContext(c params.Context, getenv func(string) string) {
+	if p.RelayURL == "" && getenv != nil {
+		p.RelayURL = getenv(RelayURLEnv)
+	}
+	if p.Commit == "" {
+		p.Commit = c.GitCommit
+	}
+	if p.Branch == "" {
+		p.Branch = c.Branch
+	}
+}
+
+// Validate checks the rules the schema cannot (after FromContext); each message names the Jenkinsfile key.
+func (p *StepParams) Validate() error {
+	switch {
+	case p.RelayURL == "":
+		return inputf("relayUrl is required (the approval relay, e.g. https://approvals.example.com), or set env.RG_RELAY_URL")
+	case !strings.HasPrefix(p.RelayURL, "https://") && !strings.HasPrefix(p.RelayURL, "http://"):
+		return inputf("relayUrl '%s' is not an http(s) URL, e.g. https://approvals.example.com", p.RelayURL)
+	case p.Service == "" || p.Environment == "" || p.Version == "" || p.RelayPublicKey == "":
+		return inputf("service, environment, version and relayPublicKey are required")
+	case p.Commit == "":
+		return inputf("commit is required when env.GIT_COMMIT is not set")
+	case p.Branch == "":
+		return inputf("branch is required when env.BRANCH_NAME is not set")
+	case len(p.Unstash) > 0 && p.AgentLabel == "":
+		return inputf("unstash applies to the node(agentLabel) blocks: set agentLabel too, or unstash before calling the step")
+	}
+	if _, err := p.TimeoutSeconds(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// TimeoutSeconds returns timeout in whole seconds ('24h', '90m', '1h30m', '45s').
+func (p *StepParams) TimeoutSeconds() (int64, error) {
+	d, err := time.ParseDuration(p.Timeout)
+	if err != nil || p.Timeout == "" || !durationRE.MatchString(p.Timeout) || d < time.Second {
+		return 0, inputf("timeout must be a duration like '24h', '90m' or '1h30m'; got '%s'", p.Timeout)
+	}
+	return int64(d / time.Second), nil
+}
+
+// StepRequest is what the request verb returned, passed back by the step to verify.
+type StepRequest struct {
+	RequestID  string          `json:"requestId"`
+	Channel    string          `json:"channel"`
+	TS         string          `json:"ts"`
+	KeyID      string          `json:"keyId"`
+	Requesters []string        `json:"requesters"`
+	Rule       json.RawMessage `json:"rule"`
+}
+
+// StepInput is the params document's "input" for verify: what the input step returned and the request's returns.
+type StepInput struct {
+	Answer  any         `json:"answer"`
+	Request StepRequest `json:"request"`
+}
+
+// StepDoc is slackApproval's params document as the runner writes it, with the decoded Params.
+type StepDoc struct {
+	*params.Doc
+	Params StepParams
+	Input  StepInput
+}
+
+// ReadStepParams reads a params document, strictly decodes and validates the Map (errors name the Jenkinsfile key),
+// using getenv for env.RG_RELAY_URL.
+func ReadStepParams(path string, getenv func(string) string) (*StepDoc, error) {
+	doc, _, err := params.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if doc.Step != StepName {
+		return nil, inputf("slack-approval takes the slackApproval step's params, not %s's", doc.Step)
+	}
+	d := &StepDoc{Doc: doc}
+	if err := params.Decode(doc.Params, &d.Params); err != nil {
+		return nil, err
+	}
+	d.Params.FromContext(doc.Context, getenv)
+	if err := d.Params.Validate(); err != nil {
+		return nil, err
+	}
+	if len(doc.Input) > 0 {
+		var raw struct {
+			Answer  any             `json:"answer"`
+			Request json.RawMessage `json:"request"`
+		}
+		if err := json.Unmarshal(doc.Input, &raw); err != nil {
+			return nil, inputf("params document input: %v", err)
+		}
+		d.Input.Answer = raw.Answer
+		if len(raw.Request) > 0 {
+			if err := json.Unmarshal(raw.Request, &d.Input.Request); err != nil {
+				return nil, inputf("params document input.request: %v", err)
+			}
+		}
+	}
+	return d, nil
+}
+
+// Request builds the request API body (summaries read, their digests added).
 func (d *StepDoc) Request(traceID string) (ApprovalRequest, error) {
 	p := d.Params
-	commit, branch := p.Commit, p.Branch
-	if commit == "" {
-		commit = d.Context.GitCommit
-	}
-	if branch == "" {
-		branch = d.Context.Branch
-	}
 	if d.Context.TraceID != "" {
 		traceID = d.Context.TraceID
 	}
 	ar := ApprovalRequest{BuildURL: d.Context.BuildURL, TraceID: traceID, Service: p.Service, Environment: p.Environment, Version: p.Version,
-		Commit: commit, Branch: branch, Channel: p.Channel, Digests: append([]string(nil), p.Digests...), Requesters: p.Requesters, Timeout: p.Timeout}
-	switch {
-	case p.RelayURL == "":
-		return ar, fmt.Errorf("slackApproval: relayUrl is required (or set env.RG_RELAY_URL)")
-	case p.Service == "" || p.Environment == "" || p.Version == "":
-		return ar, fmt.Errorf("slackApproval: service, environment and version are required")
-	case commit == "":
-		return ar, fmt.Errorf("slackApproval: parameter 'commit' is required when env.GIT_COMMIT is not set")
-	case branch == "":
-		return ar, fmt.Errorf("slackApproval: parameter 'branch' is required when env.BRANCH_NAME is not set")
-	case ar.BuildURL == "":
-		return ar, fmt.Errorf("slackApproval: env.BUILD_URL is not set: the relay answers this build's input")
-	}
-	if _, err := time.ParseDuration(p.Timeout); err != nil || !durationRE.MatchString(p.Timeout) {
-		return ar, fmt.Errorf("slackApproval: timeout %q: a duration like '24h', '90m' or '1h30m'", p.Timeout)
+		Commit: p.Commit, Branch: p.Branch, Channel: p.Channel, Digests: append([]string(nil), p.Digests...), Requesters: p.Requesters, Timeout: p.Timeout}
+	if ar.BuildURL == "" {
+		return ar, inputf("env.BUILD_URL is not set: the relay answers this build's input")
 	}
 	for _, f := range p.Summaries {
 		s, err := rgslack.LoadSummary(f)
 		if err != nil {
-			return ar, fmt.Errorf("slackApproval: summaries: %v", err)
+			return ar, inputf("summaries: %v", err)
 		}
 		ar.Summary = append(ar.Summary, s.Helper+" "+s.Verb+": "+s.Status)
-		for _, l := range s.Lines {
-			ar.Summary = append(ar.Summary, l)
-		}
+		ar.Summary = append(ar.Summary, s.Lines...)
 		for _, dg := range s.Digests {
 			if !contains(ar.Digests, dg) {
 				ar.Digests = append(ar.Digests, dg)
@@ -161,8 +193,13 @@ func (d *StepDoc) Service() string { return d.Params.Service }
 
 // TokenEnv returns the env var the relay credential is bound to.
 func (d *StepDoc) TokenEnv() string {
-	if n := d.Secrets["relayToken"]; n != "" {
+	if n := d.SecretEnv("relayToken"); n != "" {
 		return n
 	}
-	return "RG_RELAY_TOKEN"
+	return RelayTokenEnv
+}
+
+// SiblingPath returns resultFile with its .json suffix replaced by suffix (as the Groovy runner names its files).
+func SiblingPath(resultFile, suffix string) string {
+	return strings.TrimSuffix(resultFile, ".json") + suffix
 }

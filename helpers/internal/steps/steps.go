@@ -10,13 +10,14 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/attest"
 	"github.com/release-gates/release-gates/helpers/internal/gate"
 	"github.com/release-gates/release-gates/helpers/internal/params"
+	"github.com/release-gates/release-gates/helpers/internal/relay"
 	"github.com/release-gates/release-gates/helpers/internal/release"
 	"github.com/release-gates/release-gates/helpers/internal/signing"
 )
 
 // All returns every step whose parameters Go declares, by name order of the vars.
 func All() []params.Step {
-	return []params.Step{attest.Step, gate.Step, signing.Step, release.Step}
+	return []params.Step{attest.Step, gate.Step, signing.Step, relay.Step, release.Step}
 }
 
 // Files returns the generated files of every step, by path relative to the repository root.

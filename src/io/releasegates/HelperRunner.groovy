@@ -96,7 +96,7 @@ class HelperRunner implements Serializable {
         String version = lock.version
         String out = script.sh(label: "${step}: locate ${helper}".toString(), returnStdout: true,
             script: locateScript(helper, version, pins(lock, helper))).toString().trim()
-        List notes = locateNotes(step, helper, version, out)
+        List notes = locateNotes(step, version, out)
         for (int i = 0; i < notes.size(); i++) {
             script.echo(notes[i])
         }
@@ -133,7 +133,7 @@ class HelperRunner implements Serializable {
         String pem = null
         try {
             pem = script.libraryResource('release-signing.pub')
-        } catch (Exception ignored) {
+        } catch (hudson.AbortException ignored) { // libraryResource's "No such library resource"; aborts and sandbox rejections pass
             pem = null
         }
         if (!isPublicKeyPem(pem)) {
@@ -167,7 +167,7 @@ class HelperRunner implements Serializable {
 
     /** Returns console lines explaining the locate script's skips (a helper on PATH of another version, a stale cache). */
     @NonCPS
-    static List locateNotes(String step, String helper, String version, String out) {
+    static List locateNotes(String step, String version, String out) {
         List notes = []
         for (String line : out.readLines()) {
             List w = line.split(' ', 3) as List
@@ -208,13 +208,9 @@ class HelperRunner implements Serializable {
     /** Reads and parses resources/helpers.lock. */
     static Map readLock(Object script, String step) {
         String text = script.libraryResource('helpers.lock')
-        Map lock = null
-        try {
-            Object v = script.readJSON(text: text, returnPojo: true)
-            lock = v instanceof Map ? (Map) v : null
-        } catch (Exception ignored) {
-            lock = null
-        }
+        // The lock is the library's own resource: JSON that does not parse fails in readJSON, naming the error.
+        Object v = text?.trim()?.startsWith('{') ? script.readJSON(text: text, returnPojo: true) : null
+        Map lock = v instanceof Map ? (Map) v : null
         if (lock == null || !(lock.version instanceof String) || !(lock.helpers instanceof Map)) {
             script.error("${step}: resources/helpers.lock is not valid: it needs \"version\", \"baseUrl\" and \"helpers\"")
         }
@@ -367,12 +363,14 @@ chmod 0755 "\$work/\$file" && mv -f "\$work/\$file" "\$dest" && rm -rf "\$work" 
         if (!script.fileExists(resultFile)) {
             return null
         }
-        try {
-            Object v = script.readJSON(file: resultFile, returnPojo: true)
-            return v instanceof Map ? (Map) v : null
-        } catch (Exception ignored) {
+        // Helpers write results atomically, so a file that is not one JSON object is a crash's leftover; no catch, so an
+        // abort or a sandbox rejection is never mistaken for "no result".
+        String text = script.readFile(file: resultFile)?.trim()
+        if (!text || !text.startsWith('{') || !text.endsWith('}')) {
             return null
         }
+        Object v = script.readJSON(text: text, returnPojo: true)
+        return v instanceof Map ? (Map) v : null
     }
 
     /** Returns v as pretty JSON. */

@@ -46,7 +46,7 @@ class StepRunner implements Serializable {
         String traceId = HelperRunner.traceId(script)
         String helper = schema.helper.toString()
 
-        List rows = credentialRows(schema, params)
+        List rows = credentialRows(schema, params, verb)
         List bindings = []
         for (int i = 0; i < rows.size(); i++) {
             bindings.add(binding(script, (Map) rows[i]))
@@ -97,7 +97,7 @@ class StepRunner implements Serializable {
         String text = null
         try {
             text = script.libraryResource("steps/${step}.json".toString())
-        } catch (Exception e) {
+        } catch (hudson.AbortException e) { // libraryResource's "No such library resource"; aborts and sandbox rejections pass
             script.error("${step}: the library has no resources/steps/${step}.json (${e.message}): regenerate it with make generate")
         }
         Object schema = script.readJSON(text: text, returnPojo: true)
@@ -121,12 +121,19 @@ class StepRunner implements Serializable {
         return ".release-gates/${step}.json".toString()
     }
 
-    /** Returns the schema's credential rows whose parameter the Map sets (a credentials id). */
+    /**
+     * Returns the schema's credential rows whose parameter holds a credentials id (the Map's, else the schema's default),
+     * for verb: a row naming another verb is left out (slackApproval binds its relay credential for request only).
+     */
     @NonCPS
-    static List credentialRows(Map schema, Map params) {
+    static List credentialRows(Map schema, Map params, String verb = 'run') {
         List out = []
         for (Object row : (List) (schema.credentials ?: [])) {
-            Object id = params[row.param.toString()]
+            if (row.verb && row.verb != verb) {
+                continue
+            }
+            String name = row.param.toString()
+            Object id = params[name] != null ? params[name] : defaultOf(schema, name) // null means the default, as in Go
             if (id != null && id.toString().trim()) {
                 Map r = [:]
                 r.putAll((Map) row)
@@ -135,6 +142,17 @@ class StepRunner implements Serializable {
             }
         }
         return out
+    }
+
+    /** Returns the schema's default of parameter name, or null. */
+    @NonCPS
+    static Object defaultOf(Map schema, String name) {
+        for (Object f : (List) schema.params) {
+            if (f.name == name) {
+                return f['default']
+            }
+        }
+        return null
     }
 
     /** Returns the withCredentials binding of one credential row (file, string or usernamePassword). */
