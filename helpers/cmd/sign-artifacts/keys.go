@@ -193,7 +193,7 @@ func signingKeyFlags() []cli.Flag {
 		&cli.StringFlag{Name: "key", Usage: "signing key: file://cosign.key, a path, or a pkcs11: URI (or --keyring with --environment)"},
 		&cli.StringFlag{Name: "keyring", Usage: "keys.yaml: sign with --environment's current key after an HSM health check; a software fallback only where keys.yaml allows it"},
 		&cli.StringFlag{Name: "environment", Usage: "with --keyring: the environment whose current key signs"},
-		&cli.StringFlag{Name: "audit-log", Usage: "with --keyring: append a JSON line here for every software fallback (it is always in the result file too)"},
+		&cli.StringFlag{Name: "fallback-log", Aliases: []string{"audit-log"}, Usage: "with --keyring: append a JSON line here for every software fallback (it is always in the result file too)"},
 	}
 }
 
@@ -210,10 +210,10 @@ func chooseSigningKey(c *cli.Context, call *app.Call) (signing.Key, error) {
 		return signing.Key{}, result.Errorf(result.ClassInput, "--keyring needs --environment ENV: the environment whose current key signs")
 	case kr == "" && env != "":
 		return signing.Key{}, result.Errorf(result.ClassInput, "--environment applies only with --keyring keys.yaml")
-	case kr == "" && c.String("audit-log") != "":
-		return signing.Key{}, result.Errorf(result.ClassInput, "--audit-log applies only with --keyring keys.yaml")
+	case kr == "" && c.String("fallback-log") != "":
+		return signing.Key{}, result.Errorf(result.ClassInput, "--fallback-log applies only with --keyring keys.yaml")
 	}
-	k, err := signing.ChooseKey(signing.KeyOptions{Key: key, Keyring: kr, Environment: env, FallbackLog: c.String("audit-log"),
+	k, err := signing.ChooseKey(signing.KeyOptions{Key: key, Keyring: kr, Environment: env, FallbackLog: c.String("fallback-log"),
 		PINFile: c.String("pin-file"), TraceID: call.TraceID, Log: call.Log})
 	if err != nil {
 		return k, err

@@ -160,11 +160,11 @@ func lifecycleCommands() []*cli.Command {
 			Flags: []cli.Flag{keyringFlag,
 				&cli.StringFlag{Name: "environment", Required: true, Usage: "environment to sign for"},
 				&cli.StringFlag{Name: "pin-file", Usage: "file holding the HSM user PIN (else the URI's pin-source, else $" + keys.PINEnv + ")"},
-				&cli.StringFlag{Name: "audit-log", Usage: "append a JSON line here for every software fallback (it is always in the result file too)"}},
+				&cli.StringFlag{Name: "fallback-log", Aliases: []string{"audit-log"}, Usage: "append a JSON line here for every software fallback (it is always in the result file too)"}},
 			Action: func(c *cli.Context) error {
 				call := app.From(c)
 				sel, err := signing.ChooseKey(signing.KeyOptions{Keyring: c.String("keyring"), Environment: c.String("environment"),
-					FallbackLog: c.String("audit-log"), PINFile: c.String("pin-file"), TraceID: call.TraceID, Log: call.Log})
+					FallbackLog: c.String("fallback-log"), PINFile: c.String("pin-file"), TraceID: call.TraceID, Log: call.Log})
 				if err != nil {
 					return err
 				}

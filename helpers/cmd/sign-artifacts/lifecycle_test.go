@@ -150,7 +150,7 @@ func TestKeysSelectFailsClosedOnAnUnhealthyHSMUnlessTheEnvironmentAllowsAFallbac
 	t.Run("an allowed fallback signs with the software key and is audited", func(t *testing.T) {
 		p := lcKeyring(t, "hsm", 48*time.Hour, "    allowSoftwareFallback: true\n    fallback: soft\n")
 		audit := filepath.Join(t.TempDir(), "audit.jsonl")
-		code, r, out, stderr := runCLI(t, "keys", "select", "--keyring", p, "--environment", "prod", "--audit-log", audit)
+		code, r, out, stderr := runCLI(t, "keys", "select", "--keyring", p, "--environment", "prod", "--fallback-log", audit)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
