@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/release-gates/release-gates/helpers/internal/gobin/gobintest"
@@ -25,9 +24,7 @@ var token softhsmtest.Token
 
 func TestMain(m *testing.M) {
 	code := softhsmtest.Main(m, &token)
-	for _, fk := range keyCache {
-		os.RemoveAll(filepath.Dir(fk.priv))
-	}
+	peertest.RemoveKeys()
 	os.Exit(code)
 }
 
@@ -51,29 +48,10 @@ func (f fileKey) mem() KeyLoader {
 	return func(context.Context) (*keys.Key, error) { return &keys.Key{Signer: f.key.Signer, ID: f.key.ID}, nil }
 }
 
-var (
-	keyCache   = map[string]fileKey{}
-	keyCacheMu sync.Mutex
-)
-
 // cachedKey returns one file key per name and password for the whole test binary.
 func cachedKey(t *testing.T, name, password string) fileKey {
-	keyCacheMu.Lock()
-	defer keyCacheMu.Unlock()
-	if fk, ok := keyCache[name]; ok {
-		return fk
-	}
-	dir, err := os.MkdirTemp("", "blobkey-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := keys.GenerateFile(filepath.Join(dir, "cosign"), []byte(password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fk := fileKey{priv: filepath.Join(dir, "cosign.key"), pub: filepath.Join(dir, "cosign.pub"), key: k}
-	keyCache[name] = fk
-	return fk
+	k := peertest.CachedKey(t, name, "cosign", password)
+	return fileKey{priv: k.Priv, pub: k.Pub, key: k.Key}
 }
 
 func (f fileKey) public() []PublicKey { return []PublicKey{{Key: f.key.Public(), ID: f.key.ID}} }

@@ -5,15 +5,12 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker/breakertest"
 	"github.com/release-gates/release-gates/helpers/internal/bundle"
-	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/peertest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -22,57 +19,16 @@ func TestMain(m *testing.M) { breakertest.Main(m) }
 
 const password = "bundle-pw"
 
-type fileKey struct {
-	priv, pub string
-	key       *keys.Key
-}
-
-var (
-	keyMu    sync.Mutex
-	keyCache = map[string]fileKey{}
-)
-
 // testKey returns one cosign-format key pair per name for the whole test binary (scrypt is slow).
-func testKey(t *testing.T, name string) fileKey {
+func testKey(t *testing.T, name string) peertest.FileKey {
 	t.Helper()
-	keyMu.Lock()
-	defer keyMu.Unlock()
-	if k, ok := keyCache[name]; ok {
-		return k
-	}
-	dir, err := os.MkdirTemp("", "bundlekey-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := keys.GenerateFile(filepath.Join(dir, "cosign"), []byte(password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fk := fileKey{priv: filepath.Join(dir, "cosign.key"), pub: filepath.Join(dir, "cosign.pub"), key: k}
-	keyCache[name] = fk
-	return fk
+	return peertest.CachedKey(t, name, "cosign", password)
 }
 
 // peer runs a stock cosign CLI (tool "cosign" is v2.6.5, "cosign3" is v3) offline, with the key password in its env.
 func peer(t *testing.T, tool string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(peertest.Tool(t, tool), args...)
-	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD="+password, "TUF_ROOT="+t.TempDir(), "SIGSTORE_NO_CACHE=true")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
-}
-
-// emptyTrustedRoot writes a sigstore trusted root with no CA, log or TSA: key-based offline verification of a
-// v0.3 bundle needs one, since cosign would otherwise fetch the public-good root over TUF.
-func emptyTrustedRoot(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "trusted_root.json")
-	if err := os.WriteFile(p, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return peertest.Run(t, tool, []string{"COSIGN_PASSWORD=" + password}, args...)
 }
 
 func writeBlob(t *testing.T, content string) (string, []byte) {
@@ -88,7 +44,7 @@ func writeBlob(t *testing.T, content string) (string, []byte) {
 func TestSignDigestVerifiesAndRejectsTheWrongBlobOrKey(t *testing.T) {
 	k, other := testKey(t, "main"), testKey(t, "other")
 	_, digest := writeBlob(t, "release 1.2.3")
-	raw, err := bundle.SignDigest(k.key.Signer, digest)
+	raw, err := bundle.SignDigest(k.Key.Signer, digest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +59,13 @@ func TestSignDigestVerifiesAndRejectsTheWrongBlobOrKey(t *testing.T) {
 		want   result.Class
 		index  int
 	}{
-		{"it verifies with the signing key", raw, digest, []crypto.PublicKey{k.key.Public()}, "", 0},
-		{"it finds the signing key among several", raw, digest, []crypto.PublicKey{other.key.Public(), k.key.Public()}, "", 1},
-		{"it rejects another blob as tampered", raw, sha256.New().Sum(nil), []crypto.PublicKey{k.key.Public()}, result.ClassTamper, -1},
-		{"it rejects another key as tampered", raw, digest, []crypto.PublicKey{other.key.Public()}, result.ClassTamper, -1},
-		{"it rejects a changed signature as tampered", bytes.Replace(raw, []byte(`"signature":"M`), []byte(`"signature":"N`), 1), digest, []crypto.PublicKey{k.key.Public()}, result.ClassTamper, -1},
-		{"it reports a v0.4 bundle as unsupported, not tampered", bytes.Replace(raw, []byte("v0.3"), []byte("v0.4"), 1), digest, []crypto.PublicKey{k.key.Public()}, result.ClassInput, -1},
-		{"it reports broken JSON in a bundle as tampered", append(raw[:len(raw)-2:len(raw)-2], []byte(`,"x":}`)...), digest, []crypto.PublicKey{k.key.Public()}, result.ClassTamper, -1},
+		{"it verifies with the signing key", raw, digest, []crypto.PublicKey{k.Key.Public()}, "", 0},
+		{"it finds the signing key among several", raw, digest, []crypto.PublicKey{other.Key.Public(), k.Key.Public()}, "", 1},
+		{"it rejects another blob as tampered", raw, sha256.New().Sum(nil), []crypto.PublicKey{k.Key.Public()}, result.ClassTamper, -1},
+		{"it rejects another key as tampered", raw, digest, []crypto.PublicKey{other.Key.Public()}, result.ClassTamper, -1},
+		{"it rejects a changed signature as tampered", bytes.Replace(raw, []byte(`"signature":"M`), []byte(`"signature":"N`), 1), digest, []crypto.PublicKey{k.Key.Public()}, result.ClassTamper, -1},
+		{"it reports a v0.4 bundle as unsupported, not tampered", bytes.Replace(raw, []byte("v0.3"), []byte("v0.4"), 1), digest, []crypto.PublicKey{k.Key.Public()}, result.ClassInput, -1},
+		{"it reports broken JSON in a bundle as tampered", append(raw[:len(raw)-2:len(raw)-2], []byte(`,"x":}`)...), digest, []crypto.PublicKey{k.Key.Public()}, result.ClassTamper, -1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,16 +83,16 @@ func TestSignDigestVerifiesAndRejectsTheWrongBlobOrKey(t *testing.T) {
 func TestABuildWithoutBundleSupportReportsABundleAsUnsupported(t *testing.T) {
 	k := testKey(t, "main")
 	_, digest := writeBlob(t, "release 1.2.3")
-	raw, err := bundle.SignDigest(k.key.Signer, digest)
+	raw, err := bundle.SignDigest(k.Key.Signer, digest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bundle.SetSupported(false)()
-	_, err = bundle.VerifyDigest(raw, digest, []crypto.PublicKey{k.key.Public()}, "artifact.bin")
+	_, err = bundle.VerifyDigest(raw, digest, []crypto.PublicKey{k.Key.Public()}, "artifact.bin")
 	if result.ClassOf(err) != result.ClassInput || result.ClassOf(err).ExitCode() != 2 || !strings.Contains(err.Error(), "cannot verify") {
 		t.Fatalf("err = %v (exit %d), want unsupported, exit 2", err, result.ClassOf(err).ExitCode())
 	}
-	if _, err := bundle.VerifyStatement(raw, digest, []crypto.PublicKey{k.key.Public()}, "artifact.bin"); result.ClassOf(err).ExitCode() != 2 {
+	if _, err := bundle.VerifyStatement(raw, digest, []crypto.PublicKey{k.Key.Public()}, "artifact.bin"); result.ClassOf(err).ExitCode() != 2 {
 		t.Fatalf("statement: err = %v, want exit 2", err)
 	}
 }
@@ -153,12 +109,12 @@ func TestBlobBundlesInteropWithStockCosignBothWays(t *testing.T) {
 		t.Run(tc.tool, func(t *testing.T) {
 			t.Run("it verifies our bundle", func(t *testing.T) {
 				blobPath, digest := writeBlob(t, "ours for "+tc.tool)
-				raw, err := bundle.SignDigest(k.key.Signer, digest)
+				raw, err := bundle.SignDigest(k.Key.Signer, digest)
 				if err != nil {
 					t.Fatal(err)
 				}
 				os.WriteFile(blobPath+".bundle", raw, 0o644)
-				args := append([]string{"verify-blob", "--key", k.pub, "--bundle", blobPath + ".bundle", "--insecure-ignore-tlog=true", "--trusted-root", emptyTrustedRoot(t)}, tc.signArgs...)
+				args := append([]string{"verify-blob", "--key", k.Pub, "--bundle", blobPath + ".bundle", "--insecure-ignore-tlog=true", "--trusted-root", peertest.EmptyTrustedRoot(t)}, tc.signArgs...)
 				if out, err := peer(t, tc.tool, append(args, blobPath)...); err != nil {
 					t.Fatalf("%s verify-blob refused our bundle: %v: %s", tc.tool, err, out)
 				}
@@ -169,7 +125,7 @@ func TestBlobBundlesInteropWithStockCosignBothWays(t *testing.T) {
 			})
 			t.Run("we verify its bundle", func(t *testing.T) {
 				blobPath, digest := writeBlob(t, "theirs from "+tc.tool)
-				args := append([]string{"sign-blob", "--key", k.priv, "--bundle", blobPath + ".bundle", "--tlog-upload=false", "-y"}, offlineSign(tc.tool, tc.signArgs)...)
+				args := append([]string{"sign-blob", "--key", k.Priv, "--bundle", blobPath + ".bundle", "--tlog-upload=false", "-y"}, offlineSign(tc.tool, tc.signArgs)...)
 				if out, err := peer(t, tc.tool, append(args, blobPath)...); err != nil {
 					t.Fatalf("%s sign-blob: %v: %s", tc.tool, err, out)
 				}
@@ -177,10 +133,10 @@ func TestBlobBundlesInteropWithStockCosignBothWays(t *testing.T) {
 				if !bundle.Is(raw) || !strings.Contains(string(raw), "v0.3") {
 					t.Fatalf("%s wrote no v0.3 bundle: %s", tc.tool, raw)
 				}
-				if _, err := bundle.VerifyDigest(raw, digest, []crypto.PublicKey{k.key.Public()}, blobPath); err != nil {
+				if _, err := bundle.VerifyDigest(raw, digest, []crypto.PublicKey{k.Key.Public()}, blobPath); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := bundle.VerifyDigest(raw, sha256.New().Sum(nil), []crypto.PublicKey{k.key.Public()}, blobPath); result.ClassOf(err) != result.ClassTamper {
+				if _, err := bundle.VerifyDigest(raw, sha256.New().Sum(nil), []crypto.PublicKey{k.Key.Public()}, blobPath); result.ClassOf(err) != result.ClassTamper {
 					t.Fatalf("another digest: err = %v, want tamper", err)
 				}
 			})

@@ -10,6 +10,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/bundle"
 	"github.com/release-gates/release-gates/helpers/internal/hsm/softhsmtest"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
+	"github.com/release-gates/release-gates/helpers/internal/peertest"
 )
 
 // TestAnHSMKeySignsBundlesThatStockCosignV3Verifies signs a blob and an image bundle with a SoftHSM2 key (a
@@ -37,7 +38,7 @@ func TestAnHSMKeySignsBundlesThatStockCosignV3Verifies(t *testing.T) {
 	}
 	os.WriteFile(blobPath+".bundle", raw, 0o644)
 	if out, err := peer(t, "cosign3", "verify-blob", "--key", pub, "--bundle", blobPath+".bundle", "--insecure-ignore-tlog=true",
-		"--trusted-root", emptyTrustedRoot(t), blobPath); err != nil {
+		"--trusted-root", peertest.EmptyTrustedRoot(t), blobPath); err != nil {
 		t.Fatalf("cosign3 verify-blob: %v\n%s", err, out)
 	}
 

@@ -9,8 +9,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
-	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -19,44 +17,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/peertest"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
-	"github.com/release-gates/release-gates/helpers/internal/testing/faultproxy"
 )
-
-// slowTagRegistry serves go-containerregistry's in-process registry (no referrers API: cosign's .sig tag is the
-// only place signatures live) behind a proxy that slows each read and write of a sha256-<hex> tag, so two signers
-// both read the tag before either writes it.
-func slowTagRegistry(t *testing.T) *faultproxy.Proxy {
-	t.Helper()
-	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	proxy, err := faultproxy.New(srv.URL, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	proxy.SetLatency(300 * time.Millisecond)
-	slow := make([]faultproxy.Fault, 40)
-	for i := range slow {
-		slow[i] = faultproxy.Latency
-	}
-	proxy.When(func(r *http.Request) bool {
-		return (r.Method == http.MethodGet || r.Method == http.MethodPut) && strings.Contains(r.URL.Path, "/manifests/sha256-")
-	}, slow...)
-	return proxy
-}
 
 // The signing agent: cosign-signs RG_AGENT_IMAGE with RG_AGENT_KEY in its own state dir (so its lock is its own,
 // as on another machine) and exits with the helpers' exit code.
@@ -64,15 +36,9 @@ func TestHelperCosignAgent(t *testing.T) {
 	if os.Getenv("RG_COSIGN_AGENT") != "1" {
 		t.Skip("run by TestTwoAgentsSigningOneImageKeepEachSignatureOnce")
 	}
-	os.Setenv(breaker.DirEnv, os.Getenv("RG_AGENT_STATE"))
-	raw, _ := os.ReadFile(os.Getenv("RG_AGENT_KEY"))
-	blk, _ := pem.Decode(raw)
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := registrytest.AgentKey(t, "RG_AGENT_KEY")
 	rc := registry.New(registry.Options{PlainHTTP: true, Backoff: time.Millisecond})
-	err = image.SignAll(context.Background(), rc, []string{os.Getenv("RG_AGENT_IMAGE")}, image.Key{Signer: k.(*ecdsa.PrivateKey), ID: "agent"},
+	err := image.SignAll(context.Background(), rc, []string{os.Getenv("RG_AGENT_IMAGE")}, image.Key{Signer: k, ID: "agent"},
 		image.SignOptions{Formats: []image.Format{image.Cosign}}, func(image.Outcome) {})
 	if err != nil {
 		os.Stderr.WriteString(err.Error() + "\n")
@@ -90,7 +56,7 @@ func TestTwoAgentsSigningOneImageKeepEachSignatureOnce(t *testing.T) {
 		{"one key (a retry on another agent)", true, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			proxy := slowTagRegistry(t)
+			proxy := registrytest.SlowTagRegistry(t)
 			rc := registry.New(registry.Options{PlainHTTP: true, Backoff: time.Millisecond})
 			d := registrytest.PushRandom(t, rc, proxy.Host()+"/svc/api:v1").String()
 			dir := t.TempDir()
@@ -109,7 +75,7 @@ func TestTwoAgentsSigningOneImageKeepEachSignatureOnce(t *testing.T) {
 				pubFiles[i], pubs[i] = keyFiles[i]+".pub", k.Public()
 				writePEM(t, pubFiles[i], "PUBLIC KEY", pder)
 			}
-			codes, outs := runAgents(t, 2, func(i int) []string {
+			codes, outs := registrytest.RunAgents(t, 2, func(i int) []string {
 				return []string{"-test.run=^TestHelperCosignAgent$", "RG_COSIGN_AGENT=1", "RG_AGENT_STATE=" + t.TempDir(),
 					"RG_AGENT_KEY=" + keyFiles[i], "RG_AGENT_IMAGE=" + d}
 			})
@@ -171,33 +137,6 @@ func TestASignatureOverwrittenEveryRoundIsExit3NotTamper(t *testing.T) {
 	if !strings.Contains(err.Error(), "another signer overwrote it") {
 		t.Fatalf("the message must say what happened: %v", err)
 	}
-}
-
-// runAgents runs n copies of this test binary at once, each with args (a -test.run flag, then env settings), and
-// returns their exit codes and output.
-func runAgents(t *testing.T, n int, args func(i int) []string) ([]int, []string) {
-	t.Helper()
-	codes, outs := make([]int, n), make([]string, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			a := args(i)
-			cmd := exec.Command(os.Args[0], a[0], "-test.v")
-			cmd.Env = append(os.Environ(), a[1:]...)
-			b, err := cmd.CombinedOutput()
-			outs[i] = string(b)
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				codes[i] = ee.ExitCode()
-			} else if err != nil {
-				codes[i] = -1
-			}
-		}(i)
-	}
-	wg.Wait()
-	return codes, outs
 }
 
 func resolveDigest(t *testing.T, rc *registry.Client, digestRef string) registry.Target {

@@ -5,10 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +15,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/notaryproject/notation-go"
 	notationreg "github.com/notaryproject/notation-go/registry"
@@ -87,22 +83,9 @@ func stockVerify(t *testing.T, p pki, digestRef string) {
 // signatures, so that without dedupe or a lock every signer lists before any pushes. It returns the proxy.
 func slowListingRegistry(t *testing.T) *faultproxy.Proxy {
 	t.Helper()
-	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(true)))
-	t.Cleanup(srv.Close)
-	proxy, err := faultproxy.New(srv.URL, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	proxy.SetLatency(300 * time.Millisecond)
-	slow := make([]faultproxy.Fault, 60)
-	for i := range slow {
-		slow[i] = faultproxy.Latency
-	}
-	proxy.When(func(r *http.Request) bool {
+	return registrytest.Slowed(t, true, 60, func(r *http.Request) bool {
 		return r.Method == http.MethodGet && (strings.Contains(r.URL.Path, "/manifests/sha256-") || strings.Contains(r.URL.Path, "/referrers/"))
-	}, slow...)
-	return proxy
+	})
 }
 
 func TestAliasesOfOneDigestInOneCallAreSignedOnce(t *testing.T) {

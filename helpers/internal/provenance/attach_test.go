@@ -3,31 +3,20 @@ package provenance_test
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 
-	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/provenance"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
-	"github.com/release-gates/release-gates/helpers/internal/testing/faultproxy"
 )
 
 // attLayers returns the payloads of every layer of target's sha256-<hex>.att image.
@@ -146,41 +135,13 @@ func TestAttachRefusesAnEnvelopeItsKeyDidNotSign(t *testing.T) {
 	}
 }
 
-// slowTagRegistry serves go-containerregistry's in-process registry behind a proxy that slows each read and write
-// of a sha256-<hex> tag, so two signers both read the tag before either writes it.
-func slowTagRegistry(t *testing.T) *faultproxy.Proxy {
-	t.Helper()
-	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	proxy, err := faultproxy.New(srv.URL, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	proxy.SetLatency(300 * time.Millisecond)
-	slow := make([]faultproxy.Fault, 40)
-	for i := range slow {
-		slow[i] = faultproxy.Latency
-	}
-	proxy.When(func(r *http.Request) bool {
-		return (r.Method == http.MethodGet || r.Method == http.MethodPut) && strings.Contains(r.URL.Path, "/manifests/sha256-")
-	}, slow...)
-	return proxy
-}
-
 // The attaching agent: attaches RG_ATT_USER's approval of RG_ATT_IMAGE signed with RG_ATT_KEY, with its own state
 // dir, and exits with the helpers' exit code.
 func TestHelperAttachProcess(t *testing.T) {
 	if os.Getenv("RG_ATTACH_PROCESS") != "1" {
 		t.Skip("run by TestTwoAgentsAttachingToOneImageKeepBothAttestations")
 	}
-	os.Setenv(breaker.DirEnv, os.Getenv("RG_AGENT_STATE"))
-	raw, _ := os.ReadFile(os.Getenv("RG_ATT_KEY"))
-	blk, _ := pem.Decode(raw)
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := registrytest.AgentKey(t, "RG_ATT_KEY")
 	rc := registry.New(registry.Options{PlainHTTP: true, Backoff: time.Millisecond})
 	ref, err := rc.Parse(os.Getenv("RG_ATT_IMAGE"))
 	if err != nil {
@@ -190,7 +151,6 @@ func TestHelperAttachProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer := k.(*ecdsa.PrivateKey)
 	env, err := provenance.Sign(approvalBy(t, target, os.Getenv("RG_ATT_USER")), signer)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +173,7 @@ func TestTwoAgentsAttachingToOneImageKeepBothAttestations(t *testing.T) {
 		{"one key, one statement (a retry on another agent)", true, [2]string{"alice", "alice"}, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			proxy := slowTagRegistry(t)
+			proxy := registrytest.SlowTagRegistry(t)
 			rc := registry.New(registry.Options{PlainHTTP: true, Backoff: time.Millisecond})
 			d := registrytest.PushRandom(t, rc, proxy.Host()+"/svc/api:v1")
 			target := resolve(t, rc, d.String())
@@ -231,7 +191,7 @@ func TestTwoAgentsAttachingToOneImageKeepBothAttestations(t *testing.T) {
 				keyFiles[i], pubs[i] = filepath.Join(dir, "key"+string(rune('0'+i))), k.Public()
 				os.WriteFile(keyFiles[i], pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 			}
-			codes, outs := runAgents(t, 2, func(i int) []string {
+			codes, outs := registrytest.RunAgents(t, 2, func(i int) []string {
 				return []string{"-test.run=^TestHelperAttachProcess$", "RG_ATTACH_PROCESS=1", "RG_AGENT_STATE=" + t.TempDir(),
 					"RG_ATT_KEY=" + keyFiles[i], "RG_ATT_IMAGE=" + d.String(), "RG_ATT_USER=" + c.users[i]}
 			})
@@ -262,33 +222,6 @@ func TestTwoAgentsAttachingToOneImageKeepBothAttestations(t *testing.T) {
 			}
 		})
 	}
-}
-
-// runAgents runs n copies of this test binary at once, each with args (a -test.run flag, then env settings), and
-// returns their exit codes and output.
-func runAgents(t *testing.T, n int, args func(i int) []string) ([]int, []string) {
-	t.Helper()
-	codes, outs := make([]int, n), make([]string, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			a := args(i)
-			cmd := exec.Command(os.Args[0], a[0], "-test.v")
-			cmd.Env = append(os.Environ(), a[1:]...)
-			b, err := cmd.CombinedOutput()
-			outs[i] = string(b)
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				codes[i] = ee.ExitCode()
-			} else if err != nil {
-				codes[i] = -1
-			}
-		}(i)
-	}
-	wg.Wait()
-	return codes, outs
 }
 
 func resolve(t *testing.T, rc *registry.Client, digestRef string) registry.Target {

@@ -1,16 +1,11 @@
 package vsa_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +14,6 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker/breakertest"
-	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/peertest"
 	"github.com/release-gates/release-gates/helpers/internal/provenance"
 	"github.com/release-gates/release-gates/helpers/internal/registry"
@@ -32,53 +26,14 @@ func TestMain(m *testing.M) { breakertest.Main(m) }
 
 const password = "vsa-pw"
 
-type fileKey struct {
-	priv, pub string
-	key       *keys.Key
-}
-
-var (
-	keyMu    sync.Mutex
-	keyCache = map[string]fileKey{}
-)
-
-func testKey(t *testing.T, name string) fileKey {
+func testKey(t *testing.T, name string) peertest.FileKey {
 	t.Helper()
-	keyMu.Lock()
-	defer keyMu.Unlock()
-	if k, ok := keyCache[name]; ok {
-		return k
-	}
-	dir, err := os.MkdirTemp("", "vsakey-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := keys.GenerateFile(filepath.Join(dir, "verifier"), []byte(password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fk := fileKey{priv: filepath.Join(dir, "verifier.key"), pub: filepath.Join(dir, "verifier.pub"), key: k}
-	keyCache[name] = fk
-	return fk
+	return peertest.CachedKey(t, name, "verifier", password)
 }
 
 func peer(t *testing.T, tool string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(peertest.Tool(t, tool), args...)
-	cmd.Env = append(os.Environ(), "TUF_ROOT="+t.TempDir(), "SIGSTORE_NO_CACHE=true")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
-}
-
-func emptyTrustedRoot(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "trusted_root.json")
-	if err := os.WriteFile(p, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return peertest.Run(t, tool, nil, args...)
 }
 
 func registries(t *testing.T) map[string]string {
@@ -121,12 +76,12 @@ func TestAVSAIsIssuedOnceAndAcceptedByUsAndStockCosign(t *testing.T) {
 		t.Run(name+"/legacy image", func(t *testing.T) {
 			// an image signed the cosign v2 way gets a VSA in that layout, which both stock versions read
 			tg := push(t, rc, host+"/legacy:1")
-			issued, err := vsa.Issue(ctx, rc, tg, verifier.key.Signer, statement(t, tg.Digest.String()), "")
+			issued, err := vsa.Issue(ctx, rc, tg, verifier.Key.Signer, statement(t, tg.Digest.String()), "")
 			if err != nil || issued.Bundle != nil {
 				t.Fatalf("issue: %+v %v, want no bundle", issued, err)
 			}
 			for _, tool := range []string{"cosign", "cosign3"} {
-				args := []string{"verify-attestation", "--type", vsa.PredicateType, "--key", verifier.pub, "--insecure-ignore-tlog=true", "--allow-http-registry", tg.Digest.String()}
+				args := []string{"verify-attestation", "--type", vsa.PredicateType, "--key", verifier.Pub, "--insecure-ignore-tlog=true", "--allow-http-registry", tg.Digest.String()}
 				if out, err := peer(t, tool, args...); err != nil {
 					t.Fatalf("%s refused the VSA: %v: %s", tool, err, out)
 				}
@@ -135,34 +90,34 @@ func TestAVSAIsIssuedOnceAndAcceptedByUsAndStockCosign(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			tg := push(t, rc, host+"/svc:1")
 			stmt := statement(t, tg.Digest.String())
-			if _, err := vsa.Issue(ctx, rc, tg, verifier.key.Signer, stmt, "v0.3"); err != nil {
+			if _, err := vsa.Issue(ctx, rc, tg, verifier.Key.Signer, stmt, "v0.3"); err != nil {
 				t.Fatal(err)
 			}
-			again, err := vsa.Issue(ctx, rc, tg, verifier.key.Signer, stmt, "")
+			again, err := vsa.Issue(ctx, rc, tg, verifier.Key.Signer, stmt, "")
 			if err != nil || again.Bundle == nil || !again.Bundle.Reused {
 				t.Fatalf("re-issuing pushed a duplicate bundle: %+v %v", again, err)
 			}
-			got, err := vsa.Verify(ctx, rc, tg.Digest.String(), []crypto.PublicKey{verifier.key.Public()}, vsa.Expect{})
+			got, err := vsa.Verify(ctx, rc, tg.Digest.String(), []crypto.PublicKey{verifier.Key.Public()}, vsa.Expect{})
 			if err != nil || got.Predicate.ResourceURI != tg.Digest.String() || got.Predicate.VerificationResult != vsa.Passed {
 				t.Fatalf("verify: %+v %v", got, err)
 			}
 			t.Run("stock cosign v2 and v3 verify-attestation accept it", func(t *testing.T) {
 				for _, tool := range []string{"cosign", "cosign3"} {
 					// offline, a v0.3 bundle needs a trusted root (cosign v2.6.5 also auto-detects bundles); online it is TUF's
-					args := []string{"verify-attestation", "--type", vsa.PredicateType, "--key", verifier.pub, "--insecure-ignore-tlog=true", "--allow-http-registry",
-						"--trusted-root", emptyTrustedRoot(t)}
+					args := []string{"verify-attestation", "--type", vsa.PredicateType, "--key", verifier.Pub, "--insecure-ignore-tlog=true", "--allow-http-registry",
+						"--trusted-root", peertest.EmptyTrustedRoot(t)}
 					if out, err := peer(t, tool, append(args, tg.Digest.String())...); err != nil {
 						t.Fatalf("%s refused the VSA: %v: %s", tool, err, out)
 					}
 					bad := append([]string{}, args...)
-					bad[4] = other.pub
+					bad[4] = other.Pub
 					if out, err := peer(t, tool, append(bad, tg.Digest.String())...); err == nil {
 						t.Fatalf("%s accepted the VSA with another key: %s", tool, out)
 					}
 				}
 			})
 			t.Run("a VSA signed by an untrusted key is rejected", func(t *testing.T) {
-				_, err := vsa.Verify(ctx, rc, tg.Digest.String(), []crypto.PublicKey{other.key.Public()}, vsa.Expect{})
+				_, err := vsa.Verify(ctx, rc, tg.Digest.String(), []crypto.PublicKey{other.Key.Public()}, vsa.Expect{})
 				if result.ClassOf(err).ExitCode() != 1 || !strings.Contains(err.Error(), "verif") {
 					t.Fatalf("err = %v, want exit 1", err)
 				}
@@ -170,32 +125,32 @@ func TestAVSAIsIssuedOnceAndAcceptedByUsAndStockCosign(t *testing.T) {
 			t.Run("a VSA about another digest is rejected", func(t *testing.T) {
 				victim := push(t, rc, host+"/svc:2")
 				// the VSA of tg, copied onto victim: its subject is not the victim's digest
-				env, err := provenance.Sign(stmt, verifier.key.Signer)
+				env, err := provenance.Sign(stmt, verifier.Key.Signer)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := provenance.Attach(ctx, rc, victim, env, vsa.PredicateType, verifier.key.Public(), true); err != nil {
+				if _, err := provenance.Attach(ctx, rc, victim, env, vsa.PredicateType, verifier.Key.Public(), true); err != nil {
 					t.Fatal(err)
 				}
-				_, err = vsa.Verify(ctx, rc, victim.Digest.String(), []crypto.PublicKey{verifier.key.Public()}, vsa.Expect{})
+				_, err = vsa.Verify(ctx, rc, victim.Digest.String(), []crypto.PublicKey{verifier.Key.Public()}, vsa.Expect{})
 				if result.ClassOf(err).ExitCode() != 1 {
 					t.Fatalf("copied VSA: err = %v, want exit 1", err)
 				}
 				// a VSA whose subject is the victim but whose resourceUri names the other image
 				forged := statement(t, victim.Digest.String())
 				forged.Predicate.ResourceURI = tg.Digest.String()
-				env, _ = provenance.Sign(forged, verifier.key.Signer)
-				if _, err := provenance.Attach(ctx, rc, victim, env, vsa.PredicateType, verifier.key.Public(), true); err != nil {
+				env, _ = provenance.Sign(forged, verifier.Key.Signer)
+				if _, err := provenance.Attach(ctx, rc, victim, env, vsa.PredicateType, verifier.Key.Public(), true); err != nil {
 					t.Fatal(err)
 				}
-				_, err = vsa.Verify(ctx, rc, victim.Digest.String(), []crypto.PublicKey{verifier.key.Public()}, vsa.Expect{})
+				_, err = vsa.Verify(ctx, rc, victim.Digest.String(), []crypto.PublicKey{verifier.Key.Public()}, vsa.Expect{})
 				if result.ClassOf(err).ExitCode() != 1 || !strings.Contains(err.Error(), "it is for") {
 					t.Fatalf("resourceUri of another image: err = %v, want exit 1 naming the resourceUri", err)
 				}
 			})
 			t.Run("a VSA lacking a required level or from another verifier is rejected", func(t *testing.T) {
 				for _, e := range []vsa.Expect{{Levels: []string{"SLSA_BUILD_LEVEL_3"}}, {VerifierID: "https://other.example/verifier"}} {
-					if _, err := vsa.Verify(ctx, rc, tg.Digest.String(), []crypto.PublicKey{verifier.key.Public()}, e); result.ClassOf(err) != result.ClassPolicy {
+					if _, err := vsa.Verify(ctx, rc, tg.Digest.String(), []crypto.PublicKey{verifier.Key.Public()}, e); result.ClassOf(err) != result.ClassPolicy {
 						t.Fatalf("%+v: err = %v, want policy", e, err)
 					}
 				}

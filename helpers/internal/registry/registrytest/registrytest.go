@@ -1,4 +1,4 @@
-// Package registrytest starts Debian's docker-registry (distribution 2.8.2, no referrers API) on 127.0.0.1 for tests.
+// Package registrytest starts registries for tests (Debian's docker-registry 2.8.2 with no referrers API, or an in-process one behind a slowing proxy) and the agent processes that share them.
 package registrytest
 
 import (
