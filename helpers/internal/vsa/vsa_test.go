@@ -26,16 +26,6 @@ func TestMain(m *testing.M) { breakertest.Main(m) }
 
 const password = "vsa-pw"
 
-func testKey(t *testing.T, name string) peertest.FileKey {
-	t.Helper()
-	return peertest.CachedKey(t, name, "verifier", password)
-}
-
-func peer(t *testing.T, tool string, args ...string) (string, error) {
-	t.Helper()
-	return peertest.Run(t, tool, nil, args...)
-}
-
 func registries(t *testing.T) map[string]string {
 	t.Helper()
 	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)), ggcrregistry.WithReferrersSupport(true)))
@@ -71,7 +61,7 @@ func statement(t *testing.T, image string) provenance.Statement[vsa.Predicate] {
 func TestAVSAIsIssuedOnceAndAcceptedByUsAndStockCosign(t *testing.T) {
 	ctx := context.Background()
 	rc := registry.New(registry.Options{PlainHTTP: true, Backoff: time.Millisecond})
-	verifier, other := testKey(t, "verifier"), testKey(t, "other")
+	verifier, other := peertest.CachedKey(t, "verifier", "verifier", password), peertest.CachedKey(t, "other", "verifier", password)
 	for name, host := range registries(t) {
 		t.Run(name+"/legacy image", func(t *testing.T) {
 			// an image signed the cosign v2 way gets a VSA in that layout, which both stock versions read
@@ -82,7 +72,7 @@ func TestAVSAIsIssuedOnceAndAcceptedByUsAndStockCosign(t *testing.T) {
 			}
 			for _, tool := range []string{"cosign", "cosign3"} {
 				args := []string{"verify-attestation", "--type", vsa.PredicateType, "--key", verifier.Pub, "--insecure-ignore-tlog=true", "--allow-http-registry", tg.Digest.String()}
-				if out, err := peer(t, tool, args...); err != nil {
+				if out, err := peertest.Run(t, tool, nil, args...); err != nil {
 					t.Fatalf("%s refused the VSA: %v: %s", tool, err, out)
 				}
 			}
@@ -106,12 +96,12 @@ func TestAVSAIsIssuedOnceAndAcceptedByUsAndStockCosign(t *testing.T) {
 					// offline, a v0.3 bundle needs a trusted root (cosign v2.6.5 also auto-detects bundles); online it is TUF's
 					args := []string{"verify-attestation", "--type", vsa.PredicateType, "--key", verifier.Pub, "--insecure-ignore-tlog=true", "--allow-http-registry",
 						"--trusted-root", peertest.EmptyTrustedRoot(t)}
-					if out, err := peer(t, tool, append(args, tg.Digest.String())...); err != nil {
+					if out, err := peertest.Run(t, tool, nil, append(args, tg.Digest.String())...); err != nil {
 						t.Fatalf("%s refused the VSA: %v: %s", tool, err, out)
 					}
 					bad := append([]string{}, args...)
 					bad[4] = other.Pub
-					if out, err := peer(t, tool, append(bad, tg.Digest.String())...); err == nil {
+					if out, err := peertest.Run(t, tool, nil, append(bad, tg.Digest.String())...); err == nil {
 						t.Fatalf("%s accepted the VSA with another key: %s", tool, out)
 					}
 				}
