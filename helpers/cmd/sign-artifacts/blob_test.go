@@ -124,7 +124,7 @@ func TestBlobSignAndVerifyExitCodesAndResultFiles(t *testing.T) {
 		want  string
 	}{
 		{"a glob that matches nothing", nil, []string{"blob", "sign", "--key", uri, filepath.Join(dir, "*.exe")}, 2, result.ClassInput, "matched no files"},
-		{"pin-value in the key URI", nil, []string{"blob", "sign", "--key", uri + "&pin-value=1234", files[0]}, 2, result.ClassInput, "pin-value in a key URI is refused: bind the PIN with withCredentials as PKCS11_PIN or --pin-file"},
+		{"pin-value in the key URI", nil, []string{"blob", "sign", "--key", uri + "&pin-value=s3cret-PIN-qx", files[0]}, 2, result.ClassInput, "pin-value in a key URI is refused: bind the PIN with withCredentials as PKCS11_PIN or --pin-file"},
 		{"a missing PKCS#11 module", nil, []string{"blob", "sign", "--key", "pkcs11:token=x;object=y?module-path=/no/such/module.so", files[0]}, 2, result.ClassConfig, "/no/such/module.so"},
 		{"a binary for the wrong platform", nil, []string{"blob", "sign", "--key", uri, "--expect-platform", "linux/amd64", arm}, 1, result.ClassRejected, "built for linux/arm64, expected linux/amd64"},
 		{"a dirty build", nil, []string{"blob", "sign", "--key", uri, dirty}, 1, result.ClassRejected, "vcs.modified=true"},
@@ -141,7 +141,7 @@ func TestBlobSignAndVerifyExitCodesAndResultFiles(t *testing.T) {
 			if code != tc.code || r.FailureClass != tc.class || !strings.Contains(r.Message, tc.want) {
 				t.Fatalf("exit %d class %q message %q, want %d %q containing %q\n%s", code, r.FailureClass, r.Message, tc.code, tc.class, tc.want, stderr)
 			}
-			if strings.Contains(stderr+r.Message, "1234") || strings.Contains(stderr+r.Message, softhsmtest.Shared(t).PIN) {
+			if strings.Contains(stderr+r.Message, "s3cret-PIN-qx") || strings.Contains(stderr+r.Message, softhsmtest.Shared(t).PIN) {
 				t.Fatal("a PIN reached the output")
 			}
 		})

@@ -35,7 +35,7 @@ func keyringSignatures(t *testing.T, path, id string) int64 {
 
 func TestKeysFromAKeyringSignBlobsCountSignaturesAndRefuseBadChoices(t *testing.T) {
 	t.Setenv(breaker.DirEnv, t.TempDir())
-	t.Setenv(keys.PINEnv, "0000")
+	t.Setenv(keys.PINEnv, "wrong-PIN-qx")
 	_, files := blobWriteFiles(t, "app-linux-amd64", "app-linux-arm64")
 	expired := func() string {
 		p := lcKeyring(t, "soft", 48*time.Hour, "")
@@ -86,7 +86,7 @@ func TestKeysFromAKeyringSignBlobsCountSignaturesAndRefuseBadChoices(t *testing.
 			if kr != "" && keyringSignatures(t, kr, "soft") != 0 {
 				t.Fatal("a refused call counted signatures")
 			}
-			if strings.Contains(r.Message+stderr, "0000") || strings.Contains(r.Message+stderr, lcPassword) {
+			if strings.Contains(r.Message+stderr, "wrong-PIN-qx") || strings.Contains(r.Message+stderr, lcPassword) {
 				t.Fatal("a secret leaked")
 			}
 		})

@@ -139,7 +139,7 @@ func TestKeysCommandsRejectBadKeyringsWithExitCode2(t *testing.T) {
 }
 
 func TestKeysSelectFailsClosedOnAnUnhealthyHSMUnlessTheEnvironmentAllowsAFallback(t *testing.T) {
-	t.Setenv(keys.PINEnv, "0000")
+	t.Setenv(keys.PINEnv, "wrong-PIN-qx")
 	t.Setenv("RELEASE_GATES_STATE_DIR", t.TempDir())
 	t.Run("the default refuses with exit 2 and names the HSM cause", func(t *testing.T) {
 		code, r, out, _ := runCLI(t, "keys", "select", "--keyring", lcKeyring(t, "hsm", 48*time.Hour, ""), "--environment", "prod")
@@ -165,7 +165,7 @@ func TestKeysSelectFailsClosedOnAnUnhealthyHSMUnlessTheEnvironmentAllowsAFallbac
 		if err != nil || json.Unmarshal(b, &ev) != nil || ev.HSMKey != "hsm" || ev.FallbackKey != "soft" || ev.Cause != "module" || ev.TraceID == "" {
 			t.Fatalf("audit line %s (%v)", b, err)
 		}
-		if strings.Contains(string(b), "0000") {
+		if strings.Contains(string(b), "wrong-PIN-qx") {
 			t.Fatal("the PIN reached the audit log")
 		}
 	})

@@ -43,7 +43,7 @@ func TestValidateNamesTheJenkinsfileKey(t *testing.T) {
 		{`{"image":"r/i","environment":"prod"}`, buildContext, "set releaseKey or releaseKeyCredentialsId"},
 		{`{"releaseKey":"k","releaseKeyCredentialsId":"c","image":"r/i","environment":"prod"}`, buildContext, "set releaseKey or releaseKeyCredentialsId, not both"},
 		{`{"releaseKey":"k","auditKey":"a","auditKeyCredentialsId":"c","image":"r/i","environment":"prod"}`, buildContext, "set auditKey or auditKeyCredentialsId, not both"},
-		{`{"releaseKey":"pkcs11:token=r;object=k;pin-value=1234","image":"r/i","environment":"prod"}`, buildContext, "a pin-value in releaseKey is refused"},
+		{`{"releaseKey":"pkcs11:token=r;object=k;pin-value=s3cret-PIN-qx","image":"r/i","environment":"prod"}`, buildContext, "a pin-value in releaseKey is refused"},
 		{`{"releaseKey":"k","auditKey":"pkcs11:token=a?pin-value=1","image":"r/i","environment":"prod"}`, buildContext, "a pin-value in auditKey is refused"},
 		{`{"releaseKey":"k","auditKey":"a","ledger":"","image":"r/i","approval":""}`, buildContext, "an audit key needs a ledger to append to: set ledger"},
 		{`{"releaseKey":"k","blobs":["bin/orders","dist/orders"],"approval":null}`, buildContext, "two blobs are named orders"},
@@ -57,7 +57,7 @@ func TestValidateNamesTheJenkinsfileKey(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) || result.ClassOf(err) != result.ClassInput {
 				t.Fatalf("err = %v (%s), want input error %q", err, result.ClassOf(err), c.want)
 			}
-			if strings.Contains(err.Error(), "1234") {
+			if strings.Contains(err.Error(), "s3cret-PIN-qx") {
 				t.Fatal("the PIN is echoed")
 			}
 		})

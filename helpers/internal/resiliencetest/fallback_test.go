@@ -61,8 +61,8 @@ func TestSelectHealthChecksTheHSMKeyAndFallsBackOnlyWhereAllowed(t *testing.T) {
 		fallback  bool
 	}{
 		{"a healthy HSM key signs", false, token.PIN, "hsm", "", false},
-		{"a wrong PIN where fallback is allowed never falls back", true, "0000", "", result.ClassAuth, false},
-		{"a wrong PIN where fallback is not allowed fails closed", false, "0000", "", result.ClassAuth, false},
+		{"a wrong PIN where fallback is allowed never falls back", true, "wrong-PIN-qx", "", result.ClassAuth, false},
+		{"a wrong PIN where fallback is not allowed fails closed", false, "wrong-PIN-qx", "", result.ClassAuth, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,7 +77,7 @@ func TestSelectHealthChecksTheHSMKeyAndFallsBackOnlyWhereAllowed(t *testing.T) {
 			}
 			if err != nil {
 				if hsm.CauseOf(err) != hsm.CausePIN || result.ClassOf(err).ExitCode() != 2 || !strings.Contains(err.Error(), "the PIN in PKCS11_PIN") ||
-					!strings.Contains(err.Error(), "no software fallback") || strings.Contains(err.Error(), "0000") {
+					!strings.Contains(err.Error(), "no software fallback") || strings.Contains(err.Error(), "wrong-PIN-qx") {
 					t.Fatalf("a wrong PIN must be exit 2 naming PKCS11_PIN, without fallback or the PIN: %v", err)
 				}
 				return
@@ -93,7 +93,7 @@ func TestAWrongPINIsTriedOnceAndARefusedFallbackIsBadConfigOrUnavailable(t *test
 	t.Setenv(keys.PINEnv, token.PIN)
 	ref := hsmKey(t, token.URI("select-key-2", []byte{0x45}))
 	t.Run("a wrong PIN is not retried", func(t *testing.T) {
-		t.Setenv(keys.PINEnv, "0000")
+		t.Setenv(keys.PINEnv, "wrong-PIN-qx")
 		tries := 0
 		health := keyring.CheckHSM("", nil)
 		counting := func(r keys.Ref) error { tries++; return health(r) }

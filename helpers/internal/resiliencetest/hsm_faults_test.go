@@ -43,7 +43,7 @@ func TestTheHSMHealthCheckNamesTheBrokenPart(t *testing.T) {
 		class     result.Class
 	}{
 		{"a healthy key passes", func(c hsm.Config) hsm.Config { return c }, ref.ID, []byte(ref.Label), "", ""},
-		{"a wrong PIN is an auth failure", func(c hsm.Config) hsm.Config { c.PIN = "9999"; return c }, ref.ID, nil, hsm.CausePIN, result.ClassAuth},
+		{"a wrong PIN is an auth failure", func(c hsm.Config) hsm.Config { c.PIN = "wrong-PIN-qx"; return c }, ref.ID, nil, hsm.CausePIN, result.ClassAuth},
 		{"a missing module is a config failure", func(c hsm.Config) hsm.Config { c.ModulePath = "/nonexistent/libpkcs11.so"; return c }, ref.ID, nil, hsm.CauseModule, result.ClassConfig},
 		{"an unknown token is a token failure", func(c hsm.Config) hsm.Config { c.Token = "no-such-token"; return c }, ref.ID, nil, hsm.CauseToken, result.ClassKey},
 		{"a missing key is a key failure", func(c hsm.Config) hsm.Config { return c }, []byte{0x7f, 0x7f}, nil, hsm.CauseKey, result.ClassKey},
@@ -61,7 +61,7 @@ func TestTheHSMHealthCheckNamesTheBrokenPart(t *testing.T) {
 	}
 }
 
-func containsPIN(s string) bool { return strings.Contains(s, token.PIN) || strings.Contains(s, "9999") }
+func containsPIN(s string) bool { return strings.Contains(s, token.PIN) || strings.Contains(s, "wrong-PIN-qx") }
 
 func signDigest(s crypto.Signer) error {
 	sum := sha256.Sum256([]byte("artifact"))
