@@ -31,7 +31,8 @@ func TestSignAllKeepsRegistryRequestsWithinMaxRequestsWhateverTheWorkers(t *test
 		}
 		time.Sleep(2 * time.Millisecond) // long enough for unthrottled requests to overlap
 		// The limiter holds a slot until the response headers arrive. A response larger than net/http's write buffers
-		// sends them while this handler still runs, so the next request could be counted before this one ended: the response is buffered and sent only once the request no longer counts.
+		// sends them while this handler still runs, so the next request could be counted before this one
+		// ended: the response is buffered and sent only once the request no longer counts.
 		rec := httptest.NewRecorder()
 		inner.ServeHTTP(rec, r)
 		now.Add(-1)
