@@ -138,7 +138,7 @@ storage:
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for {
-		resp, err := http.Get("http://" + host + "/v2/")
+		resp, err := probe.Get("http://" + host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.Header.Get(idHeader) == id && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized) {
@@ -188,3 +188,7 @@ func firstLines(s string) string {
 	}
 	return fmt.Sprint(out)
 }
+
+// probe polls a server that is starting; its timeout keeps a stranger that took the port and never answers from
+// hanging the start.
+var probe = &http.Client{Timeout: 5 * time.Second}

@@ -167,7 +167,7 @@ func startSigstore(t testing.TB, bin string) (string, []byte, string) {
 			return base, nil, logs.String()
 		default:
 		}
-		resp, err := http.Get(base + "/api/v1/timestamp/certchain")
+		resp, err := probe.Get(base + "/api/v1/timestamp/certchain")
 		if err != nil {
 			continue
 		}
@@ -198,3 +198,7 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// probe polls a server that is starting; its timeout keeps a stranger that took the port and never answers from
+// hanging the start.
+var probe = &http.Client{Timeout: 5 * time.Second}
