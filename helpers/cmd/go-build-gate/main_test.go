@@ -572,6 +572,9 @@ func TestSmokeStartsTheServiceAndAlwaysStopsItsProcessGroup(t *testing.T) {
 		}},
 		{name: "a health URL refusing connections is rejected at the deadline", started: true, wantCode: 1, wantMsg: "connection refused", wantTail: "listening on", args: func(p string) []string {
 			other := freePort(t)
+			for other == p { // a port just released can be handed out again at once
+				other = freePort(t)
+			}
 			return []string{"--cmd", bin, "--env", "PORT=" + other, "--url", "http://127.0.0.1:" + p + "/healthz", "--deadline", "4s"}
 		}},
 		{name: "a 404 health path is rejected", started: true, wantCode: 1, wantMsg: "HTTP 404", args: func(p string) []string {
