@@ -51,7 +51,7 @@ func runAttest(c *cli.Context, doc *params.Doc, resultFile string) error {
 		resultFile = p.ResultFile
 	}
 	out := attest.Run(c.Context, &p, attest.RunOptions{
-		ReleaseKeyFile: doc.Secret("releaseKey"), AuditKeyFile: doc.Secret("auditKey"),
+		ReleaseKeyFile: doc.Secret("releaseKey"), AuditKeyFile: doc.Secret("auditKey"), RelayKeyFile: doc.Secret("relayPublicKey"),
 		ReleaseLoad:      keys.LoadOptions{PasswordEnv: doc.SecretEnv("releasePassword"), PINEnv: doc.SecretEnv("releasePin")},
 		AuditLoad:        keys.LoadOptions{PasswordEnv: orDefault(doc.SecretEnv("auditPassword"), attest.AuditPasswordEnv), PINEnv: orDefault(doc.SecretEnv("auditPin"), attest.AuditPINEnv)},
 		RegistryUsername: doc.Secret("registryUsername"), RegistryPassword: doc.Secret("registryPassword"),

@@ -15,7 +15,8 @@ type Params struct {
 	OutDir                       string   `json:"outDir" default:"\".release-gates/attestations\"" doc:"where blob attestations are written." example:"'dist/attestations'"`
 	Environment                  string   `json:"environment" need:"required with approval" doc:"the environment approved for." example:"'prod'"`
 	Approval                     string   `json:"approval" default:"\".release-gates/slackApproval.json\"" null:"empty" doc:"slackApproval's result file; null (or '') attests no approval." example:"null"`
-	RelayPublicKey               string   `json:"relayPublicKey" doc:"the relay's decision public key (PEM): the approval's relay-signed decision record must verify with it and back this image, environment and commit; it is embedded in the approval attestation. Unset: no record is embedded." example:"'keys/relay.pub'"`
+	RelayPublicKey               string   `json:"relayPublicKey" need:"required with approval, unless relayPublicKeyCredentialsId" doc:"the relay's decision public key (PEM file): the approval's relay-signed decision record must verify with it and back this image, environment and commit; only the record's approvers are attested, and the record is embedded in the approval attestation." example:"'keys/relay.pub'"`
+	RelayPublicKeyCredentialsID  string   `json:"relayPublicKeyCredentialsId" need:"required with approval, unless relayPublicKey" doc:"file credential holding the relay's decision public key (bound as RG_RELAY_PUBLIC_KEY); preferred to relayPublicKey, which names a workspace file the Jenkinsfile chooses." example:"'relay-public-key'"`
 	Rule                         string   `json:"rule" doc:"approval rule name; default '<service>/<environment>' of the approval." example:"'orders-prod'"`
 	GateResults                  []string `json:"gateResults" default:"[\".release-gates/goBuildGate.json\",\".release-gates/signArtifacts.json\"]" doc:"earlier steps' result files recorded in the provenance and the ledger; missing ones are skipped." example:"['.release-gates/goBuildGate.json']"`
 	Repo                         string   `json:"repo" doc:"git repository URL; default env.GIT_URL." example:"'https://git.example.com/shop/orders.git'"`
@@ -88,8 +89,16 @@ func (p *Params) Validate() error {
 	if p.Approval != "" && p.Environment == "" {
 		return inputf("parameter 'environment' is required for the approval attestation (or pass approval: null to skip it)")
 	}
-	if p.RelayPublicKey != "" && p.Approval == "" {
-		return inputf("relayPublicKey checks the approval's decision record, but approval is null: drop relayPublicKey or set approval")
+	if p.RelayPublicKey != "" && p.RelayPublicKeyCredentialsID != "" {
+		return inputf("set relayPublicKey or relayPublicKeyCredentialsId, not both")
+	}
+	if p.HasRelayKey() && p.Approval == "" {
+		return inputf("relayPublicKey checks the approval's decision record, but approval is null: drop relayPublicKey (or relayPublicKeyCredentialsId) or set approval")
+	}
+	if p.Approval != "" && !p.HasRelayKey() {
+		return inputf("relayPublicKey is required to attest an approval: only approvers in the relay-signed decision record count, and the record " +
+			"is checked with the relay's public key; set relayPublicKeyCredentialsId (a file credential) or relayPublicKey (a PEM file), " +
+			"e.g. the key slackApproval verified the decision with, or pass approval: null to attest no approval")
 	}
 	if p.HasAuditKey() && p.Ledger == "" {
 		return inputf("an audit key needs a ledger to append to: set ledger")
@@ -113,6 +122,11 @@ func (p *Params) Validate() error {
 	return nil
 }
 
+// HasRelayKey reports whether the Map names the relay's decision public key.
+func (p *Params) HasRelayKey() bool {
+	return p.RelayPublicKey != "" || p.RelayPublicKeyCredentialsID != ""
+}
+
 // HasAuditKey reports whether the Map names an audit key (then the evidence goes to the ledger).
 func (p *Params) HasAuditKey() bool { return p.AuditKey != "" || p.AuditKeyCredentialsID != "" }
 
@@ -124,6 +138,7 @@ const (
 	AuditPINEnv        = "RG_AUDIT_PIN"
 	ReleasePasswordEnv = "COSIGN_PASSWORD"
 	ReleasePINEnv      = "PKCS11_PIN"
+	RelayPublicKeyEnv  = "RG_RELAY_PUBLIC_KEY"
 )
 
 // Step declares the attestRelease pipeline step.
@@ -138,21 +153,24 @@ var Step = params.Step{
 		{Param: "auditKeyCredentialsId", Kind: params.KindFile, Role: "auditKey", Variable: AuditKeyEnv},
 		{Param: "auditPasswordCredentialsId", Kind: params.KindString, Role: "auditPassword", Variable: AuditPasswordEnv},
 		{Param: "auditPinCredentialsId", Kind: params.KindString, Role: "auditPin", Variable: AuditPINEnv},
+		{Param: "relayPublicKeyCredentialsId", Kind: params.KindFile, Role: "relayPublicKey", Variable: RelayPublicKeyEnv},
 		{Param: "registryCredentialsId", Kind: params.KindUsernamePassword, Role: "registry", UsernameVariable: "REGISTRY_USERNAME", PasswordVariable: "REGISTRY_PASSWORD"},
 	},
 	Help: `attestRelease: signs the release evidence verifyRelease checks, with the release-evidence helper:
   provenance  SLSA v1 provenance (https://slsa.dev/provenance/v1) naming the source (repo, commit, branch), the builder
               (the Jenkins build URL) and the gate results, for the image (attached as cosign does, sha256-<hex>.att)
               and each blob (outDir/<name>.provenance.intoto.json).
-  approval    from slackApproval's result file: who approved, when, under which rule (approval attestation), unless
-              approval is null.
+  approval    from slackApproval's result file: the relay-signed decision record, verified with the relay's public
+              key (relayPublicKeyCredentialsId or relayPublicKey, required), names who approved, when and under
+              which rule (approval attestation, which embeds the record), unless approval is null.
   ledger      with an audit key, the gate results, the attestation results and the approval's audit lines are
               appended to the signed, hash-chained audit ledger.
 
 Needs an executor (call it inside node, after slackApproval, on the agent that holds its result). The runner checks
 the Map against resources/steps/attestRelease.json and runs one labelled sh ("attestRelease: run":
-release-evidence run). The helper checks that the approval belongs to this build (decision approved, the same
-environment, this build's trace id, at least one approver) before signing anything. The release key's secrets are
+release-evidence run). The helper checks that the approval belongs to this build (a relay-signed decision record that
+verifies, decision approved, the same service, environment, commit and digests, this build's trace id, at least one
+approver) before signing anything; approvers the workspace file lists beyond the record never count. The release key's secrets are
 bound as RG_RELEASE_KEY, COSIGN_PASSWORD and PKCS11_PIN; the audit key's as RG_AUDIT_KEY, RG_AUDIT_PASSWORD and
 RG_AUDIT_PIN; the params file names only these variables.
 
@@ -166,6 +184,7 @@ Fails the build with:
   attestRelease: unknown parameter 'x' ...              a key not listed below (before anything runs)`,
 	Footer: `Example:
   def att = attestRelease(image: signed.results.imageSign.items[0].details.digest, environment: 'prod',
+                          relayPublicKeyCredentialsId: 'relay-public-key',
                           releaseKeyCredentialsId: 'release-key', releasePasswordCredentialsId: 'release-password',
                           auditKeyCredentialsId: 'audit-key', auditPasswordCredentialsId: 'audit-password')
   echo "attested ${att.items.size()}; ledger head ${att.ledgerHead}"`,

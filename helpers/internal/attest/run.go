@@ -23,6 +23,7 @@ import (
 type RunOptions struct {
 	ReleaseKeyFile   string           // path of the releaseKeyCredentialsId file, "" when none
 	AuditKeyFile     string           // path of the auditKeyCredentialsId file, "" when none
+	RelayKeyFile     string           // path of the relayPublicKeyCredentialsId file, "" when none
 	ReleaseLoad      keys.LoadOptions // env names of the release key's password and PIN
 	AuditLoad        keys.LoadOptions // env names of the audit key's password and PIN
 	RegistryUsername string
@@ -125,9 +126,6 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 			out.Err = err
 			return out
 		}
-		for _, ap := range approval.Approvers {
-			out.Approvers = append(out.Approvers, ap["approver"].(string))
-		}
 	}
 	var gates []string
 	for _, g := range p.GateResults {
@@ -168,18 +166,19 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 	}()
 	var record *decision.Record
 	var recordEnv []byte
-	if approval != nil && p.RelayPublicKey != "" { // before anything is signed
+	var relayKey string
+	if approval != nil { // before anything is signed: an approval counts only as the relay signed it
 		var err error
 		if targets, err = Targets(ctx, rc, images, blobs); err != nil {
 			out.Err = err
 			return out
 		}
-		r, env, err := checkRecord(p, approval, o.TraceID, targets)
+		r, env, kid, err := checkRecord(p, approval, o.RelayKeyFile, o.TraceID, targets)
 		if err != nil {
 			out.Err = err
 			return out
 		}
-		record, recordEnv = &r, env
+		record, recordEnv, relayKey = &r, env, kid
 		out.Approvers = r.ApprovedBy()
 		o.Log.Printf("approval: relay-signed decision record %s verifies (request %s, approved by %s)", approval.RecordFile, r.RequestID, strings.Join(out.Approvers, ", "))
 	}
@@ -213,30 +212,15 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 	})
 	if ok && approval != nil {
 		stage("approval", func(rec *result.Recorder) error {
+			// Who approved and under which rule: as the relay signed it, never as the workspace file says.
 			var aps []provenance.Approver
-			required := approval.Required
-			if record != nil { // who approved and under which rule: as the relay signed it, not as the workspace file says
-				for _, ap := range record.Approvers {
-					if ap.Decision == "approve" {
-						aps = append(aps, provenance.Approver{User: ap.SlackID, At: ap.At.UTC()})
-					}
+			for _, ap := range record.Approvers {
+				if ap.Decision == "approve" {
+					aps = append(aps, provenance.Approver{User: ap.SlackID, At: ap.At.UTC()})
 				}
-				required, fourEyes = max(required, record.Rule.Required), !record.Rule.AllowSelfApproval
 			}
-			for _, ap := range approval.Approvers {
-				if record != nil {
-					break
-				}
-				s := ap["approver"].(string)
-				if at, _ := ap["at"].(string); at != "" { // when the relay recorded the click
-					s += "@" + at
-				}
-				a, err := provenance.ParseApprover(s, o.Now())
-				if err != nil {
-					return err
-				}
-				aps = append(aps, a)
-			}
+			required := max(approval.Required, record.Rule.Required)
+			fourEyes = !record.Rule.AllowSelfApproval
 			rule := p.Rule
 			if rule == "" {
 				svc := approval.Service
@@ -249,7 +233,7 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 				required = 1
 			}
 			opts, err := Approval(provenance.Approval{Environment: p.Environment, Approvers: aps,
-				Rule: provenance.Rule{Name: rule, MinApprovals: required, FourEyes: fourEyes}, BuildURL: p.BuilderID, TraceID: o.TraceID, RelayKeyID: relayKeyID(record, approval), DecisionRecord: recordEnv})
+				Rule: provenance.Rule{Name: rule, MinApprovals: required, FourEyes: fourEyes}, BuildURL: p.BuilderID, TraceID: o.TraceID, RelayKeyID: relayKey, DecisionRecord: recordEnv})
 			if err != nil {
 				return err
 			}
@@ -435,44 +419,51 @@ func nonNilS(s []string) []string {
 	return s
 }
 
-// checkRecord verifies the approval's relay-signed decision record with relayPublicKey and that it backs this
-// release (approved, p.Environment, p.Commit, this build's trace, every subject's digest); it returns the record and its envelope.
-func checkRecord(p *Params, a *approvalResult, traceID string, ts []Target) (decision.Record, []byte, error) {
+// checkRecord verifies the approval's relay-signed decision record with the relay's public key (relayPublicKey, or
+// the relayPublicKeyCredentialsId file keyFile) and that it backs this release (approved, the approval's service,
+// p.Environment, p.Commit, this build's trace, every subject's digest); it returns the record, its envelope and the
+// key id that verified it.
+func checkRecord(p *Params, a *approvalResult, keyFile, traceID string, ts []Target) (decision.Record, []byte, string, error) {
+	keyParam, keyPath := "relayPublicKey", p.RelayPublicKey
+	if keyPath == "" {
+		keyParam, keyPath = "relayPublicKeyCredentialsId", keyFile
+	}
+	if keyPath == "" {
+		return decision.Record{}, nil, "", result.Errorf(result.ClassInput, "relayPublicKey is required to attest an approval: set relayPublicKeyCredentialsId or relayPublicKey")
+	}
 	if a.RecordFile == "" {
-		return decision.Record{}, nil, result.Errorf(result.ClassPolicy, "approval %s names no decisionRecord: relayPublicKey needs the relay-signed decision record (slackApproval writes it)", p.Approval)
+		return decision.Record{}, nil, "", result.Errorf(result.ClassInput, "approval %s names no decisionRecord: an approval is attested only with the relay-signed "+
+			"decision record, which slackApproval writes beside its result; run slackApproval in this build (or pass approval: null)", p.Approval)
 	}
 	env, err := os.ReadFile(a.RecordFile)
 	if err != nil {
-		return decision.Record{}, nil, result.Errorf(result.ClassInput, "approval %s: decision record %s: %v", p.Approval, a.RecordFile, err)
+		return decision.Record{}, nil, "", result.Errorf(result.ClassInput, "approval %s: decision record %s: %v", p.Approval, a.RecordFile, err)
 	}
-	pub, err := decision.LoadPublicKey(p.RelayPublicKey)
+	pub, err := decision.LoadPublicKey(keyPath)
 	if err != nil {
-		return decision.Record{}, nil, result.Errorf(result.ClassInput, "relayPublicKey: %v", err)
+		return decision.Record{}, nil, "", result.Errorf(result.ClassInput, "%s: %v", keyParam, err)
+	}
+	keyID, err := decision.KeyID(pub)
+	if err != nil {
+		return decision.Record{}, nil, "", result.Errorf(result.ClassInput, "%s: %v", keyParam, err)
 	}
 	rec, err := decision.Verify(env, pub)
 	if err != nil {
-		return decision.Record{}, nil, result.Errorf(result.ClassTamper, "approval %s: decision record %s: %v (relayPublicKey %s): refusing to attest an approval the relay did not sign",
-			p.Approval, a.RecordFile, err, p.RelayPublicKey)
+		return decision.Record{}, nil, "", result.Errorf(result.ClassTamper, "approval %s: decision record %s: %v (%s, key %s): refusing to attest an approval the relay did not sign",
+			p.Approval, a.RecordFile, err, keyParam, keyID)
 	}
 	var digests []string
 	for _, t := range ts {
 		digests = append(digests, "sha256:"+t.Subject.Digest["sha256"])
 	}
-	if err := rec.Covers(p.Environment, p.Commit, digests); err != nil {
-		return decision.Record{}, nil, result.Errorf(result.ClassPolicy, "approval %s: %v", p.Approval, err)
+	if err := rec.Covers(a.Service, p.Environment, p.Commit, digests); err != nil {
+		return decision.Record{}, nil, "", result.Errorf(result.ClassPolicy, "approval %s: %v", p.Approval, err)
 	}
 	if rec.TraceID != traceID {
-		return decision.Record{}, nil, result.Errorf(result.ClassPolicy, "approval %s: the decision record belongs to trace %s, not this build's %s", p.Approval, rec.TraceID, traceID)
+		return decision.Record{}, nil, "", result.Errorf(result.ClassPolicy, "approval %s: the decision record belongs to trace %s, not this build's %s", p.Approval, rec.TraceID, traceID)
 	}
 	if len(rec.ApprovedBy()) == 0 {
-		return decision.Record{}, nil, result.Errorf(result.ClassPolicy, "approval %s: the decision record counts no approving click", p.Approval)
+		return decision.Record{}, nil, "", result.Errorf(result.ClassPolicy, "approval %s: the decision record counts no approving click", p.Approval)
 	}
-	return rec, env, nil
-}
-
-func relayKeyID(r *decision.Record, a *approvalResult) string {
-	if r == nil {
-		return ""
-	}
-	return a.RelayKeyID
+	return rec, env, keyID, nil
 }

@@ -29,16 +29,23 @@ func VerifyAny(env []byte, pubs []crypto.PublicKey) (Record, error) {
 	return Record{}, last
 }
 
-// Covers reports why r does not approve releasing digests to environment from commit ("" commit: not checked), or nil.
-func (r Record) Covers(environment, commit string, digests []string) error {
+// Covers reports why r does not approve releasing digests of service to environment from commit ("" service or
+// commit: not checked; the record must name a service all the same), or nil.
+func (r Record) Covers(service, environment, commit string, digests []string) error {
 	var why []string
 	if r.Decision != "approved" {
 		why = append(why, fmt.Sprintf("decision is %q", r.Decision))
 	}
+	switch {
+	case r.Service == "":
+		why = append(why, "it names no service")
+	case service != "" && r.Service != service:
+		why = append(why, fmt.Sprintf("it approves service %q, not %q", r.Service, service))
+	}
 	if r.Environment != environment {
 		why = append(why, fmt.Sprintf("it approves environment %q, not %q", r.Environment, environment))
 	}
-	if commit != "" && (r.Commit == "" || !(strings.HasPrefix(commit, r.Commit) || strings.HasPrefix(r.Commit, commit))) {
+	if commit != "" && (len(r.Commit) < 7 || !(strings.HasPrefix(commit, r.Commit) || strings.HasPrefix(r.Commit, commit))) {
 		why = append(why, fmt.Sprintf("it approves commit %q, not %q", r.Commit, commit))
 	}
 	have := map[string]bool{}

@@ -26,7 +26,8 @@ type StepParams struct {
 	ExpectBuilder              string            `json:"expectBuilder" doc:"builder id (Jenkins build URL) prefix; default env.JOB_URL." example:"'https://ci.example.com/job/orders/'"`
 	ExpectCommit               string            `json:"expectCommit" doc:"the provenance must name this commit (prefix)." example:"'3f1c9a0'"`
 	MinApprovals               int               `json:"minApprovals" default:"1" doc:"distinct approvers required at least (the recorded rule may ask for more)." example:"2"`
-	RelayPublicKeys            []string          `json:"relayPublicKeys" default:"[]" doc:"relay decision public keys (PEM): the approval must embed a decision record signed by one of them that backs this digest, environment and commit; only its approvers count toward minApprovals." example:"['keys/relay.pub']"`
+	RelayPublicKeys            []string          `json:"relayPublicKeys" default:"[]" need:"required" doc:"relay decision public keys (PEM): the approval must embed a decision record signed by one of them that backs this digest, environment, commit (expectCommit) and service (expectService); only its approvers count toward minApprovals." example:"['keys/relay.pub']"`
+	ExpectService              string            `json:"expectService" doc:"the relay-signed decision record must approve this service (as slackApproval's service named it)." example:"'orders'"`
 	CosignKeys                 []string          `json:"cosignKeys" default:"[]" need:"required" doc:"cosign public key files (PEM) of the image signer." example:"['keys/release.pub']"`
 	ReleaseKeys                []string          `json:"releaseKeys" default:"[]" need:"required" doc:"public key files of the provenance and approval attestations (release-evidence verify --release-pub)." example:"['keys/attest.pub']"`
 	TrustPolicy                string            `json:"trustPolicy" need:"required" doc:"notation trust policy JSON." example:"'trust/policy.json'"`
@@ -84,6 +85,10 @@ func (p *StepParams) Validate() error {
 	if len(missing) > 0 {
 		return inputf("missing %s: every release is checked for both signatures (cosign + notation), provenance and approval (see vars/verifyRelease.txt)",
 			strings.Join(missing, ", "))
+	}
+	if len(p.RelayPublicKeys) == 0 {
+		return inputf("relayPublicKeys is required: an approval counts toward minApprovals only through the relay-signed decision record " +
+			"attestRelease embeds, checked with the relay's public key; set relayPublicKeys: ['keys/relay.pub'] (the key slackApproval and attestRelease use)")
 	}
 	if p.Rollback && p.Image != "" {
 		return inputf("rollback finds the image itself; drop image (pass current: the digest being replaced)")
@@ -161,7 +166,9 @@ var Step = params.Step{
               blob signatures for blobs (blobKeys, default cosignKeys); no key in revokedKeyIds or archived/revoked in keyring.
   provenance  SLSA provenance signed with a releaseKeys key, naming expectRepo, expectBranch, a builder under
               expectBuilder (default env.JOB_URL) and, when given, expectCommit.
-  approval    an approval attestation for environment with at least minApprovals distinct approvers.
+  approval    an approval attestation for environment that embeds a decision record signed with a relayPublicKeys key,
+              backing this digest (and expectCommit, expectService), with at least minApprovals distinct approvers;
+              only the record's approvers count, never the attestation's own list.
 Only then is the verified digest handed to the deploy closure (and returned). With index, a verified release is
 recorded in the evidence index; with ledger, the outcome goes to the audit ledger (both signed with the audit key).
 With vsaKey (or vsaKeyCredentialsId), a verified release gets a signed SLSA VSA attached to the image (the admission
@@ -184,6 +191,7 @@ Fails the build with:
 	Footer: `Example:
   verifyRelease(image: params.IMAGE, environment: 'prod', expectRepo: env.GIT_URL, expectBranch: 'main',
                 cosignKeys: ['keys/release.pub'], releaseKeys: ['keys/attest.pub'],
+                relayPublicKeys: ['keys/relay.pub'],
                 trustPolicy: 'trust/policy.json', trustStore: 'trust/store') { digest ->
       sh "kubectl set image deploy/orders orders=${digest}"
   }`,
@@ -411,7 +419,7 @@ func (p *StepParams) verifyOptions(ctx context.Context, lg *log.Logger) (Options
 	}
 	o.Ledger, o.ExpectedLedgerHead = p.Ledger, p.LedgerHead
 	o.Expect = Expect{Repository: p.ExpectRepo, Branch: p.ExpectBranch, BuilderPrefix: p.ExpectBuilder, Commit: p.ExpectCommit,
-		Environment: p.Environment, MinApprovals: p.MinApprovals, RelayKeys: relay}
+		Environment: p.Environment, MinApprovals: p.MinApprovals, RelayKeys: relay, Service: p.ExpectService}
 	return o, nil
 }
 

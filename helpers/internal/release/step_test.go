@@ -9,7 +9,9 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
-const trust = `"expectRepo":"r","expectBranch":"main","cosignKeys":["c.pub"],"releaseKeys":["r.pub"],"trustPolicy":"tp.json","trustStore":"ts"`
+const noRelay = `"expectRepo":"r","expectBranch":"main","cosignKeys":["c.pub"],"releaseKeys":["r.pub"],"trustPolicy":"tp.json","trustStore":"ts"`
+
+const trust = noRelay + `,"relayPublicKeys":["relay.pub"]`
 
 func TestStepParamsValidateNamesTheJenkinsfileKey(t *testing.T) {
 	job := params.Context{JobURL: "https://ci.example.com/job/orders/"}
@@ -26,6 +28,7 @@ func TestStepParamsValidateNamesTheJenkinsfileKey(t *testing.T) {
 		{`{"environment":"prod","image":"i","auditKey":"a","auditKeyCredentialsId":"c",` + trust + `}`, job, "set auditKey or auditKeyCredentialsId, not both"},
 		{`{"environment":"prod","image":"i","auditKey":"pkcs11:token=a?pin-value=9",` + trust + `}`, job, "a pin-value in auditKey is refused"},
 		{`{"environment":"prod","image":"i","minApprovals":0,` + trust + `}`, job, "minApprovals must be a whole number of at least 1; got 0"},
+		{`{"environment":"prod","image":"i","minApprovals":2,` + noRelay + `}`, job, "relayPublicKeys is required: an approval counts toward minApprovals only through the relay-signed decision record"},
 		{`{"environment":"prod","image":"i","blobs":{"bin/orders":""},` + trust + `}`, job, "blobs maps each file to its signature file"},
 		{`{"image":"i",` + trust + `}`, job, "parameter 'environment' is required"},
 		{`{"environment":"prod","image":"i","ledgerHead":"ab",` + trust + `}`, job, "ledgerHead 'ab' applies to a ledger: set ledger"},

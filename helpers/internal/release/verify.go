@@ -43,7 +43,8 @@ type Expect struct {
 	Commit        string             // optional: the provenance commit
 	Environment   string             // the approval must be for this environment
 	MinApprovals  int                // distinct approvers required at least; the recorded rule may ask for more
-	RelayKeys     []crypto.PublicKey // when set, the approval must embed a decision record signed by one of them, and its approvers are the ones counted
+	Service       string             // optional: the decision record must approve this service
+	RelayKeys     []crypto.PublicKey // required: the approval must embed a decision record signed by one of them, and only its approvers count
 }
 
 // Options say what to verify and with which keys.
@@ -213,6 +214,9 @@ func (o Options) validate() error {
 		return result.Errorf(result.ClassInput, "verify needs --expect-repo, --expect-branch and --expect-builder")
 	case o.Expect.Environment == "":
 		return result.Errorf(result.ClassInput, "verify needs --environment (the approval's target environment)")
+	case len(o.Expect.RelayKeys) == 0:
+		return result.Errorf(result.ClassInput, "verify needs the relay's decision public key (verifyRelease relayPublicKeys, release-evidence --relay-pub): "+
+			"an approval counts only through the relay-signed decision record it embeds")
 	case o.ExpectedLedgerHead != "" && o.Ledger == "":
 		return result.Errorf(result.ClassInput, "an expected ledger head (--ledger-head) needs the ledger it is the head of (--ledger)")
 	}
@@ -427,16 +431,15 @@ func matchApproval(atts []provenance.Fetched, e Expect, c *Check, digest string)
 		if p.Rule.MinApprovals > need {
 			need = p.Rule.MinApprovals
 		}
-		if len(e.RelayKeys) > 0 {
-			signed, err := signedApprovers(p, e, digest)
-			if err != nil {
-				why = append(why, err.Error())
-				continue
-			}
-			users = signed.users
-			need = max(need, signed.required)
-			c.Details["decision_record"] = signed.requestID
+		// Only the relay-signed record's approvers count: the attestation's own list is what attestRelease was given.
+		signed, err := signedApprovers(p, e, digest)
+		if err != nil {
+			why = append(why, err.Error())
+			continue
 		}
+		users = signed.users
+		need = max(need, signed.required)
+		c.Details["decision_record"] = signed.requestID
 		if need < 1 {
 			need = 1
 		}
@@ -494,17 +497,17 @@ type signedApproval struct {
 }
 
 // signedApprovers verifies the decision record embedded in p with e.RelayKeys and that it backs digest for
-// e.Environment (and e.Commit); the approvers that count are the record's.
+// e.Environment (and e.Service, e.Commit); the approvers that count are the record's.
 func signedApprovers(p provenance.Approval, e Expect, digest string) (signedApproval, error) {
 	if len(p.DecisionRecord) == 0 {
-		return signedApproval{}, errors.New("it embeds no relay-signed decision record (relayPublicKeys requires one: attestRelease with relayPublicKey)")
+		return signedApproval{}, errors.New("it embeds no relay-signed decision record, so none of its approvers count (attest the approval with attestRelease and relayPublicKey)")
 	}
 	rec, err := decision.VerifyAny(p.DecisionRecord, e.RelayKeys)
 	if err != nil {
 		return signedApproval{}, fmt.Errorf("its decision record: %v (relayPublicKeys)", err)
 	}
 	_, hexd, _ := strings.Cut(digest, "@")
-	if err := rec.Covers(e.Environment, e.Commit, []string{hexd}); err != nil {
+	if err := rec.Covers(e.Service, e.Environment, e.Commit, []string{hexd}); err != nil {
 		return signedApproval{}, err
 	}
 	users := map[string]bool{}

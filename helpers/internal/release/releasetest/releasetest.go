@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/release-gates/release-gates/helpers/internal/decision"
 	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/ledger"
@@ -50,6 +51,8 @@ type Kit struct {
 	CertChainPEM   string
 	AuditKeyFile   string // cosign-format encrypted keys, password KeyPassword
 	ReleaseKeyFile string
+	RelayKey       *decision.Signer // the approval relay's decision key: Build signs each approval's decision record with it
+	RelayPub       string           // its public key (PEM)
 	image          image.Key
 }
 
@@ -75,6 +78,13 @@ func NewKit(dir string) (*Kit, error) {
 	}
 	id, _ := keys.KeyID(k.SignKey.Public())
 	k.image = image.Key{Signer: k.SignKey, CertChain: []*x509.Certificate{cert, ca.Cert}, ID: id}
+	relay, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if k.RelayKey, err = decision.NewSigner(relay); err != nil {
+		return nil, err
+	}
 	write := func(name string, b []byte) (string, error) {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -95,6 +105,9 @@ func NewKit(dir string) (*Kit, error) {
 		if *p.dst, err = write(p.file, b); err != nil {
 			return nil, err
 		}
+	}
+	if k.RelayPub, err = write("relay.pub", k.RelayKey.PublicPEM()); err != nil {
+		return nil, err
 	}
 	if _, err = write("truststore/x509/ca/release-gates/ca.pem", keys.EncodeCerts(ca.Cert)); err != nil {
 		return nil, err
@@ -146,6 +159,7 @@ type Spec struct {
 	NoProvenance, NoApproval      bool
 	TraceID                       string
 	DecisionRecord                func(digest string) []byte // when set, the approval embeds what it returns for the image digest (sha256:...)
+	NoDecisionRecord              bool                       // the approval embeds no decision record (by default: one signed with Kit.RelayKey)
 }
 
 // Release is what Build made.
@@ -217,8 +231,14 @@ func (k *Kit) Build(ctx context.Context, rc *registry.Client, host, repoName str
 		if err != nil {
 			return Release{}, err
 		}
-		if s.DecisionRecord != nil {
+		switch {
+		case s.DecisionRecord != nil:
 			st.Predicate.DecisionRecord = s.DecisionRecord(d.String())
+		case !s.NoDecisionRecord:
+			if st.Predicate.DecisionRecord, err = k.Record(s, d.String(), rel.StartedOn); err != nil {
+				return Release{}, err
+			}
+			st.Predicate.RelayKeyID = k.RelayKey.KeyID
 		}
 		if err := k.attach(ctx, rc, target, st, provenance.ApprovalPredicateType, false); err != nil {
 			return Release{}, err
@@ -235,6 +255,17 @@ func (k *Kit) Build(ctx context.Context, rc *registry.Client, host, repoName str
 	}
 	rel.BlobSig = rel.Blob + ".sig"
 	return rel, os.WriteFile(rel.BlobSig, []byte(base64.StdEncoding.EncodeToString(sig)), 0o644)
+}
+
+// Record returns the decision record the relay signs for s's approval of digest (sha256:...): approved by s.Approvers.
+func (k *Kit) Record(s Spec, digest string, at time.Time) ([]byte, error) {
+	r := decision.Record{RequestID: "req-" + s.TraceID, TraceID: s.TraceID, BuildURL: s.Builder, Service: "orders", Environment: s.Environment,
+		Commit: s.Commit, Branch: s.Branch, Digests: []string{digest}, Decision: "approved", DecidedAt: at,
+		Rule: decision.Rule{Service: "orders", Environment: s.Environment, Required: s.MinApprovals, MaxTimeout: "1h0m0s"}}
+	for _, u := range s.Approvers {
+		r.Approvers = append(r.Approvers, decision.Approver{SlackID: u, Name: u, Decision: "approve", EventID: "1-" + u, At: at})
+	}
+	return k.RelayKey.Sign(r)
 }
 
 func (k *Kit) attach(ctx context.Context, rc *registry.Client, target registry.Target, stmt any, pt string, replace bool) error {
