@@ -3,13 +3,17 @@ package attest
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker/breakertest"
+	"github.com/release-gates/release-gates/helpers/internal/decision"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/ledger"
 	"github.com/release-gates/release-gates/helpers/internal/params"
@@ -50,6 +54,9 @@ func TestValidateNamesTheJenkinsfileKey(t *testing.T) {
 		{`{"releaseKey":"k","blobs":[" "],"approval":null}`, buildContext, "blobs must list files"},
 		{`{"releaseKey":"k","blobs":["a"],"approval":null,"gateResults":[""]}`, buildContext, "gateResults must list result files"},
 		{`{"releaseKey":"k","imgae":"r/i"}`, buildContext, "unknown parameter 'imgae' (did you mean 'image'?)"},
+		{`{"releaseKey":"k","image":"r/i","environment":"prod"}`, buildContext, "relayPublicKey is required to attest an approval: only approvers in the relay-signed decision record count"},
+		{`{"releaseKey":"k","image":"r/i","environment":"prod","relayPublicKey":"r.pub","relayPublicKeyCredentialsId":"relay"}`, buildContext, "set relayPublicKey or relayPublicKeyCredentialsId, not both"},
+		{`{"releaseKey":"k","image":"r/i","approval":null,"relayPublicKeyCredentialsId":"relay"}`, buildContext, "but approval is null: drop relayPublicKey"},
 	}
 	for _, c := range cases {
 		t.Run(c.doc, func(t *testing.T) {
@@ -71,6 +78,8 @@ func TestValidateNamesTheJenkinsfileKey(t *testing.T) {
 // fixture is a workspace with a release and an audit key, a blob, a gate result and slackApproval's result.
 type fixture struct {
 	dir, releaseKey, auditKey, auditPub string
+	relayPub                            string // the relay's decision public key; the workspace's record is signed with it
+	relay                               *decision.Signer
 }
 
 func setup(t *testing.T) fixture {
@@ -99,10 +108,28 @@ func setup(t *testing.T) fixture {
 	write("bin/orders", "a Go binary, say")
 	write(".release-gates/goBuildGate.json", `{"helper":"go-build-gate","verb":"run","status":"passed","trace_id":"rg-1","items":[{"name":"modverify","kind":"check","status":"passed"}]}`)
 	write(".release-gates/slackApproval.json", `{"decision":"approved","environment":"prod","traceId":"rg-1","service":"orders","required":2,
-		"approvers":[{"approver":"U02BOB","at":"2026-01-02T03:04:05Z"},{"approver":"U03CAROL"}],"auditFile":".release-gates/approval-audit.jsonl"}`)
+		"approvers":[{"approver":"U02BOB","at":"2026-01-02T03:04:05Z"},{"approver":"U03CAROL"}],"auditFile":".release-gates/approval-audit.jsonl",
+		"decisionRecord":".release-gates/slackApproval-decision.json","relayKeyId":"sha256:not-the-relay-key"}`)
+	relay, err := decision.GenerateKey(filepath.Join(dir, "relay.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("relay.pub", string(relay.PublicPEM()))
+	sum := sha256.Sum256([]byte("a Go binary, say"))
+	rec := decision.Record{RequestID: "req-1", TraceID: "rg-1", Service: "orders", Environment: "prod", Commit: buildContext.GitCommit,
+		Digests: []string{"sha256:" + hex.EncodeToString(sum[:])}, Rule: decision.Rule{Service: "orders", Environment: "prod", Required: 2}, Decision: "approved"}
+	for _, a := range []string{"U02BOB", "U03CAROL"} {
+		rec.Approvers = append(rec.Approvers, decision.Approver{SlackID: a, Name: a, Decision: "approve", EventID: "1-" + a, At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+	}
+	env, err := relay.Sign(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(".release-gates/slackApproval-decision.json", string(env))
 	write(".release-gates/slackApproval-rule.json", `{"data":{"rule":{"allowSelfApproval":false}}}`)
 	write(".release-gates/approval-audit.jsonl", `{"time":"2026-01-02T03:04:05Z","event":"approved","trace_id":"rg-1","user":"U02BOB","by":"bob","environment":"prod"}`+"\n")
-	return fixture{dir: dir, releaseKey: filepath.Join(dir, "release.key"), auditKey: filepath.Join(dir, "audit.key"), auditPub: filepath.Join(dir, "audit.pub")}
+	return fixture{dir: dir, releaseKey: filepath.Join(dir, "release.key"), auditKey: filepath.Join(dir, "audit.key"), auditPub: filepath.Join(dir, "audit.pub"),
+		relayPub: filepath.Join(dir, "relay.pub"), relay: relay}
 }
 
 func (f fixture) run(t *testing.T, doc string) *Outcome {
@@ -111,13 +138,13 @@ func (f fixture) run(t *testing.T, doc string) *Outcome {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Run(context.Background(), p, RunOptions{AuditKeyFile: f.auditKey, ReleaseLoad: keys.LoadOptions{PasswordEnv: "RG_TEST_RELEASE_PASSWORD"},
+	return Run(context.Background(), p, RunOptions{AuditKeyFile: f.auditKey, RelayKeyFile: f.relayPub, ReleaseLoad: keys.LoadOptions{PasswordEnv: "RG_TEST_RELEASE_PASSWORD"},
 		AuditLoad: keys.LoadOptions{PasswordEnv: "RG_TEST_AUDIT_PASSWORD"}, TraceID: "rg-1", Helper: "release-evidence", ResultFile: ".release-gates/attestRelease.json"})
 }
 
 func TestRunAttestsProvenanceAndTheApprovalAndChainsEverythingInTheLedger(t *testing.T) {
 	f := setup(t)
-	out := f.run(t, `{"blobs":["bin/orders"],"environment":"prod","releaseKey":"`+f.releaseKey+`","auditKeyCredentialsId":"audit-key"}`)
+	out := f.run(t, `{"blobs":["bin/orders"],"environment":"prod","releaseKey":"`+f.releaseKey+`","auditKeyCredentialsId":"audit-key","relayPublicKeyCredentialsId":"relay-pub"}`)
 	if out.Err != nil {
 		t.Fatal(out.Err)
 	}
@@ -153,6 +180,9 @@ func TestRunAttestsProvenanceAndTheApprovalAndChainsEverythingInTheLedger(t *tes
 	if err := json.Unmarshal(env, &dsse); err != nil || !strings.Contains(string(dsse.Payload), `"user":"U02BOB","at":"2026-01-02T03:04:05Z"`) {
 		t.Fatalf("the approval does not carry the time the relay recorded: %s (%v)", dsse.Payload, err)
 	}
+	if !strings.Contains(string(dsse.Payload), `"relayKeyId":"`+f.relay.KeyID+`"`) {
+		t.Fatalf("the approval does not name the relay key that verified the record (relayPublicKeyCredentialsId): %s", dsse.Payload)
+	}
 	if sum := strings.Join(out.Summary(), "\n"); !strings.Contains(sum, "record(s) appended to .release-gates/audit.jsonl") || !strings.Contains(sum, "no gate result .release-gates/signArtifacts.json") {
 		t.Fatalf("summary:\n%s", sum)
 	}
@@ -172,7 +202,7 @@ func TestRunRefusesAnApprovalThatDoesNotBackThisRelease(t *testing.T) {
 		t.Run(c.want, func(t *testing.T) {
 			f := setup(t)
 			_ = os.WriteFile(".release-gates/slackApproval.json", []byte(c.approval), 0o644)
-			out := f.run(t, `{"blobs":["bin/orders"],"environment":"prod","releaseKey":"`+f.releaseKey+`"}`)
+			out := f.run(t, `{"blobs":["bin/orders"],"environment":"prod","releaseKey":"`+f.releaseKey+`","relayPublicKey":"`+f.relayPub+`"}`)
 			if out.Err == nil || !strings.Contains(out.Err.Error(), c.want) || result.ClassOf(out.Err).ExitCode() != result.ExitRejected || len(out.Stages) != 0 {
 				t.Fatalf("err %v, stages %v", out.Err, out.Stages)
 			}
@@ -183,7 +213,7 @@ func TestRunRefusesAnApprovalThatDoesNotBackThisRelease(t *testing.T) {
 	}
 	f := setup(t)
 	_ = os.Remove(".release-gates/slackApproval.json")
-	out := f.run(t, `{"blobs":["bin/orders"],"environment":"prod","releaseKey":"`+f.releaseKey+`"}`)
+	out := f.run(t, `{"blobs":["bin/orders"],"environment":"prod","releaseKey":"`+f.releaseKey+`","relayPublicKey":"`+f.relayPub+`"}`)
 	if out.Err == nil || !strings.Contains(out.Err.Error(), "approval result .release-gates/slackApproval.json not found") || result.ClassOf(out.Err) != result.ClassInput {
 		t.Fatalf("missing approval: %v", out.Err)
 	}
@@ -191,7 +221,7 @@ func TestRunRefusesAnApprovalThatDoesNotBackThisRelease(t *testing.T) {
 
 func TestRunStillRecordsAFailedAttemptInTheLedger(t *testing.T) {
 	f := setup(t)
-	out := f.run(t, `{"blobs":["bin/orders"],"environment":"prod","releaseKey":"`+filepath.Join(f.dir, "missing.key")+`","auditKeyCredentialsId":"audit-key"}`)
+	out := f.run(t, `{"blobs":["bin/orders"],"environment":"prod","releaseKey":"`+filepath.Join(f.dir, "missing.key")+`","auditKeyCredentialsId":"audit-key","relayPublicKey":"`+f.relayPub+`"}`)
 	if out.Failed != "provenance" || result.ClassOf(out.Err) != result.ClassInput || !strings.HasPrefix(out.Message(), "attest provenance: releaseKey: reading key file ") {
 		t.Fatalf("failed %q: %v", out.Failed, out.Err)
 	}
@@ -200,5 +230,30 @@ func TestRunStillRecordsAFailedAttemptInTheLedger(t *testing.T) {
 	}
 	if out.Combined["exit_code"] != result.ExitInput || out.Combined["ledgerHead"] == nil {
 		t.Fatalf("combined %v", out.Combined)
+	}
+}
+
+func TestRunNeverAttestsTheApproversOfAWorkspaceFileWithoutARelaySignedRecord(t *testing.T) {
+	forged := `{"decision":"approved","environment":"prod","traceId":"rg-1","service":"orders","required":2,
+		"approvers":[{"approver":"U02BOB"},{"approver":"U03CAROL"},{"approver":"U09MALLORY"}]}`
+	f := setup(t)
+	_ = os.WriteFile(".release-gates/slackApproval.json", []byte(forged), 0o644)
+	// Without the relay's key, nothing runs.
+	if _, err := decode(t, `{"blobs":["bin/orders"],"environment":"prod","releaseKey":"`+f.releaseKey+`"}`, buildContext); err == nil ||
+		result.ClassOf(err).ExitCode() != result.ExitInput || !strings.Contains(err.Error(), "relayPublicKey is required to attest an approval") {
+		t.Fatalf("no relay key: %v (class %s), want exit 2 naming relayPublicKey", err, result.ClassOf(err))
+	}
+	// With it, a file that names no record is refused before anything is signed.
+	out := f.run(t, `{"blobs":["bin/orders"],"environment":"prod","releaseKey":"`+f.releaseKey+`","relayPublicKey":"`+f.relayPub+`"}`)
+	if out.Err == nil || result.ClassOf(out.Err).ExitCode() != result.ExitInput || !strings.Contains(out.Err.Error(), "names no decisionRecord") || len(out.Stages) != 0 {
+		t.Fatalf("no record: %v (class %s), stages %v; want exit 2", out.Err, result.ClassOf(out.Err), out.Stages)
+	}
+	if len(out.Combined["approvers"].([]string)) != 0 {
+		t.Fatalf("the workspace file's approvers are reported: %v", out.Combined["approvers"])
+	}
+	for _, k := range []string{"provenance", "approval"} {
+		if _, err := os.Stat(".release-gates/attestations/orders." + k + ".intoto.json"); err == nil {
+			t.Fatalf("%s attested without a relay-signed record", k)
+		}
 	}
 }

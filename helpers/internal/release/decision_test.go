@@ -18,6 +18,11 @@ import (
 
 // signedRecord returns a Spec.DecisionRecord that signs, with s, an approved prod record by approvers for the digest (or for digest when set).
 func signedRecord(t *testing.T, s *decision.Signer, digest string, approvers ...string) func(string) []byte {
+	return editedRecord(t, s, digest, nil, approvers...)
+}
+
+// editedRecord is signedRecord with edit applied to the record before it is signed.
+func editedRecord(t *testing.T, s *decision.Signer, digest string, edit func(*decision.Record), approvers ...string) func(string) []byte {
 	return func(d string) []byte {
 		if digest != "" {
 			d = digest
@@ -26,6 +31,9 @@ func signedRecord(t *testing.T, s *decision.Signer, digest string, approvers ...
 			Rule: decision.Rule{Service: "orders", Environment: releasetest.Env, Required: 2}, Decision: "approved", DecidedAt: time.Unix(2, 0).UTC()}
 		for _, a := range approvers {
 			r.Approvers = append(r.Approvers, decision.Approver{SlackID: a, Name: a, Decision: "approve", EventID: "1-" + a, At: time.Unix(1, 0).UTC()})
+		}
+		if edit != nil {
+			edit(&r)
 		}
 		env, err := s.Sign(r)
 		if err != nil {
@@ -52,22 +60,32 @@ func TestVerifyCountsOnlyTheApproversOfARelaySignedDecisionRecord(t *testing.T) 
 		return b
 	}
 	cases := []struct {
-		name string
-		rec  func(string) []byte
-		want string // "" passes
+		name   string
+		rec    func(string) []byte
+		expect func(*release.Expect, releasetest.Release)
+		want   string // "" passes
 	}{
-		{"signed by the relay, two approvers", signedRecord(t, relay, "", "U1", "U2"), ""},
-		{"no record embedded", nil, "embeds no relay-signed decision record"},
-		{"an edited record", forged, "signature does not verify"},
-		{"a record signed by another key", signedRecord(t, other, "", "U1", "U2"), "signature does not verify"},
-		{"a record for another digest", signedRecord(t, relay, "sha256:"+strings.Repeat("0", 64), "U1", "U2"), "does not cover sha256:"},
-		{"a record with one approver (the attestation lists two)", signedRecord(t, relay, "", "U1"), "1 distinct approver(s)"},
+		{"signed by the relay, two approvers", signedRecord(t, relay, "", "U1", "U2"), nil, ""},
+		{"no record embedded", nil, nil, "embeds no relay-signed decision record, so none of its approvers count"},
+		{"an edited record", forged, nil, "signature does not verify"},
+		{"a record signed by another key", signedRecord(t, other, "", "U1", "U2"), nil, "signature does not verify"},
+		{"a record for another digest", signedRecord(t, relay, "sha256:"+strings.Repeat("0", 64), "U1", "U2"), nil, "does not cover sha256:"},
+		{"a record with one approver (the attestation lists two)", signedRecord(t, relay, "", "U1"), nil, "1 distinct approver(s)"},
+		{"a rejected decision", editedRecord(t, relay, "", func(r *decision.Record) { r.Decision = "rejected" }, "U1", "U2"), nil, `decision is "rejected"`},
+		{"an expired decision", editedRecord(t, relay, "", func(r *decision.Record) { r.Decision = "expired" }, "U1", "U2"), nil, `decision is "expired"`},
+		{"a record for another commit than expectCommit", editedRecord(t, relay, "", func(r *decision.Record) { r.Commit = "9e8d7c6b5a4f3e2d" }, "U1", "U2"),
+			func(x *release.Expect, r releasetest.Release) { x.Commit = r.Spec.Commit }, `it approves commit "9e8d7c6b5a4f3e2d", not "`},
+		{"a record for another service than expectService", signedRecord(t, relay, "", "U1", "U2"), func(x *release.Expect, _ releasetest.Release) { x.Service = "payments" },
+			`it approves service "orders", not "payments"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := e.build(t, releasetest.Spec{DecisionRecord: c.rec})
+			r := e.build(t, releasetest.Spec{DecisionRecord: c.rec, NoDecisionRecord: c.rec == nil})
 			o := e.options(t, r)
 			o.Expect.RelayKeys = []crypto.PublicKey{relay.PublicKey()}
+			if c.expect != nil {
+				c.expect(&o.Expect, r)
+			}
 			_, err := release.Verify(context.Background(), e.rc, o, nil)
 			if c.want == "" {
 				if err != nil {
@@ -79,5 +97,16 @@ func TestVerifyCountsOnlyTheApproversOfARelaySignedDecisionRecord(t *testing.T) 
 				t.Fatalf("err = %v (class %s), want exit 1 containing %q", err, result.ClassOf(err), c.want)
 			}
 		})
+	}
+}
+
+func TestVerifyWithoutARelayKeyIsBadInput(t *testing.T) {
+	e := setup(t)
+	r := e.build(t, releasetest.Spec{Approvers: []string{"U1", "U2", "U9"}, NoDecisionRecord: true})
+	o := e.options(t, r)
+	o.Expect.RelayKeys = nil
+	_, err := release.Verify(context.Background(), e.rc, o, nil)
+	if err == nil || result.ClassOf(err).ExitCode() != result.ExitInput || !strings.Contains(err.Error(), "relayPublicKeys") {
+		t.Fatalf("err = %v (class %s), want exit 2 naming relayPublicKeys", err, result.ClassOf(err))
 	}
 }

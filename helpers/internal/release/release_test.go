@@ -57,7 +57,7 @@ func (e env) options(t *testing.T, r releasetest.Release) release.Options {
 	return release.Options{Image: r.Digest, CosignKeys: []crypto.PublicKey{e.kit.SignKey.Public()}, Notation: nv,
 		ReleaseKeys: []crypto.PublicKey{e.kit.ReleaseKey.Public()}, Blobs: []release.Blob{{Path: r.Blob, Signature: r.BlobSig}},
 		Expect: release.Expect{Repository: releasetest.Repo, Branch: releasetest.Branch, BuilderPrefix: releasetest.Builder,
-			Environment: releasetest.Env, MinApprovals: 2}}
+			Environment: releasetest.Env, MinApprovals: 2, RelayKeys: []crypto.PublicKey{e.kit.RelayKey.PublicKey()}}}
 }
 
 func TestVerifyReturnsTheDigestWhenAllEvidenceHolds(t *testing.T) {
