@@ -1,12 +1,14 @@
 package main
 
 import (
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/release-gates/release-gates/helpers/internal/app"
 	"github.com/release-gates/release-gates/helpers/internal/attest"
+	"github.com/release-gates/release-gates/helpers/internal/decision"
 	"github.com/release-gates/release-gates/helpers/internal/provenance"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -54,6 +56,8 @@ func attestCommand() *cli.Command {
 					&cli.IntFlag{Name: "min-approvals", Value: 1, Usage: "distinct approvers the rule requires"},
 					&cli.BoolFlag{Name: "four-eyes", Usage: "the rule forbids self-approval"},
 					&cli.StringFlag{Name: "build-url", EnvVars: []string{"BUILD_URL"}, Usage: "the Jenkins build URL (default $BUILD_URL)"},
+					&cli.StringFlag{Name: "decision-record", Usage: "the relay-signed decision record (DSSE envelope) to attest and embed; its approvers are the ones attested (verify counts no others)"},
+					&cli.StringFlag{Name: "relay-pub", Usage: "the relay's decision public key (PEM) --decision-record must verify with"},
 				}, subjectFlags()...),
 				Action: attestApproval,
 			},
@@ -61,13 +65,15 @@ func attestCommand() *cli.Command {
 	}
 }
 
-// attestTargets signs o's statement for every --image and --blob with --release-signing-key (and records each in --ledger).
-func attestTargets(c *cli.Context, o attest.Options) error {
+// attestTargets signs o's statement for ts (nil: every --image and --blob) with --release-signing-key (and records each in --ledger).
+func attestTargets(c *cli.Context, o attest.Options, ts []attest.Target) error {
 	call := app.From(c)
 	rc := registryClient(c)
-	ts, err := attest.Targets(c.Context, rc, c.StringSlice("image"), c.StringSlice("blob"))
-	if err != nil {
-		return err
+	if ts == nil {
+		var err error
+		if ts, err = attest.Targets(c.Context, rc, c.StringSlice("image"), c.StringSlice("blob")); err != nil {
+			return err
+		}
 	}
 	if c.String("ledger") != "" && c.String("audit-key") == "" {
 		return result.Errorf(result.ClassInput, "--ledger needs --audit-key to sign the record")
@@ -108,12 +114,19 @@ func attestProvenance(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return attestTargets(c, o)
+	return attestTargets(c, o, nil)
 }
 
 func attestApproval(c *cli.Context) error {
 	call := app.From(c)
 	env := c.String("environment")
+	rule := provenance.Rule{Name: c.String("rule"), MinApprovals: c.Int("min-approvals"), FourEyes: c.Bool("four-eyes")}
+	if c.String("decision-record") != "" {
+		return attestRecordedApproval(c, env, rule)
+	}
+	if c.String("relay-pub") != "" {
+		return result.Errorf(result.ClassInput, "--relay-pub checks --decision-record: pass the relay-signed decision record too")
+	}
 	var aps []provenance.Approver
 	for _, s := range c.StringSlice("approver") {
 		a, err := provenance.ParseApprover(s, time.Now())
@@ -126,10 +139,63 @@ func attestApproval(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	o, err := attest.Approval(provenance.Approval{Environment: env, Approvers: append(aps, fromAudit...), Rule: provenance.Rule{Name: c.String("rule"),
-		MinApprovals: c.Int("min-approvals"), FourEyes: c.Bool("four-eyes")}, BuildURL: c.String("build-url"), TraceID: call.TraceID})
+	call.Log.Printf("warning: this approval embeds no relay-signed decision record (--decision-record, --relay-pub): verify and verifyRelease count none of its approvers")
+	o, err := attest.Approval(provenance.Approval{Environment: env, Approvers: append(aps, fromAudit...), Rule: rule, BuildURL: c.String("build-url"), TraceID: call.TraceID})
 	if err != nil {
 		return err
 	}
-	return attestTargets(c, o)
+	return attestTargets(c, o, nil)
+}
+
+// attestRecordedApproval attests the approval a relay-signed decision record holds: the record must verify with
+// --relay-pub and back every subject for the environment; its approvers and rule are attested, and it is embedded.
+func attestRecordedApproval(c *cli.Context, env string, rule provenance.Rule) error {
+	call := app.From(c)
+	if len(c.StringSlice("approver")) > 0 || len(c.StringSlice("from-audit")) > 0 {
+		return result.Errorf(result.ClassInput, "with --decision-record the approvers are the record's: drop --approver and --from-audit")
+	}
+	if c.String("relay-pub") == "" {
+		return result.Errorf(result.ClassInput, "--decision-record needs --relay-pub, the relay's decision public key it must verify with")
+	}
+	pub, err := decision.LoadPublicKey(c.String("relay-pub"))
+	if err != nil {
+		return result.Errorf(result.ClassInput, "--relay-pub: %v", err)
+	}
+	keyID, err := decision.KeyID(pub)
+	if err != nil {
+		return result.Errorf(result.ClassInput, "--relay-pub: %v", err)
+	}
+	envelope, err := os.ReadFile(c.String("decision-record"))
+	if err != nil {
+		return result.Errorf(result.ClassInput, "--decision-record: %v", err)
+	}
+	rec, err := decision.Verify(envelope, pub)
+	if err != nil {
+		return result.Errorf(result.ClassTamper, "--decision-record %s: %v (--relay-pub key %s)", c.String("decision-record"), err, keyID)
+	}
+	ts, err := attest.Targets(c.Context, registryClient(c), c.StringSlice("image"), c.StringSlice("blob"))
+	if err != nil {
+		return err
+	}
+	var digests []string
+	for _, t := range ts {
+		digests = append(digests, "sha256:"+t.Subject.Digest["sha256"])
+	}
+	if err := rec.Covers("", env, "", digests); err != nil {
+		return result.Errorf(result.ClassPolicy, "--decision-record: %v", err)
+	}
+	var aps []provenance.Approver
+	for _, a := range rec.Approvers {
+		if a.Decision == "approve" {
+			aps = append(aps, provenance.Approver{User: a.SlackID, At: a.At.UTC()})
+		}
+	}
+	rule.MinApprovals = max(rule.MinApprovals, rec.Rule.Required)
+	rule.FourEyes = rule.FourEyes || !rec.Rule.AllowSelfApproval
+	o, err := attest.Approval(provenance.Approval{Environment: env, Approvers: aps, Rule: rule, BuildURL: c.String("build-url"), TraceID: call.TraceID,
+		RelayKeyID: keyID, DecisionRecord: envelope})
+	if err != nil {
+		return err
+	}
+	return attestTargets(c, o, ts)
 }

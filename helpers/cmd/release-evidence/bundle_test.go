@@ -67,8 +67,8 @@ func TestAReleaseInBundleFormatIsVerifiedEverywhere(t *testing.T) {
 		"--repo", releasetest.Repo, "--branch", releasetest.Branch, "--commit", strings.Repeat("c", 40)}, keyArgs...)...); code != 0 {
 		t.Fatalf("attest provenance: exit %d %s %s", code, r.Message, stderr)
 	}
-	if code, r, _, _ := run(t, 2, append([]string{"attest", "approval", "--image", rel.Digest, "--environment", "prod", "--rule", "prod-two",
-		"--min-approvals", "2", "--approver", "alice", "--approver", "bob"}, keyArgs...)...); code != 0 {
+	if code, r, _, _ := run(t, 2, append(append([]string{"attest", "approval", "--image", rel.Digest, "--environment", "prod", "--rule", "prod-two",
+		"--min-approvals", "2"}, f.recordArgs(t, rel, "alice", "bob")...), keyArgs...)...); code != 0 {
 		t.Fatalf("attest approval: exit %d %s", code, r.Message)
 	}
 	vk := filepath.Join(dir, "verifier")
@@ -119,6 +119,11 @@ func TestAReleaseMadeWithStockCosignV3Verifies(t *testing.T) {
 	appr, err := provenance.ApprovalStatement([]provenance.Subject{subj}, provenance.Approval{Environment: "prod", TraceID: "rg-v3",
 		Approvers: []provenance.Approver{{User: "alice", At: time.Now()}, {User: "bob", At: time.Now()}}, Rule: provenance.Rule{Name: "prod-two", MinApprovals: 2}})
 	if err != nil {
+		t.Fatal(err)
+	}
+	spec := rel.Spec
+	spec.Approvers = []string{"alice", "bob"}
+	if appr.Predicate.DecisionRecord, err = f.kit.Record(spec, rel.Digest[strings.LastIndex(rel.Digest, "@")+1:], time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	env := []string{"COSIGN_PASSWORD=" + pw}

@@ -113,8 +113,22 @@ func (f fixture) build(t *testing.T, s releasetest.Spec) releasetest.Release {
 func (f fixture) evidenceArgs(env string) []string {
 	return []string{"--plain-http", "--cosign-key", f.kit.CosignPub, "--trust-policy", f.kit.TrustPolicy, "--trust-store", f.kit.TrustStore,
 		"--release-key", f.kit.ReleasePub, "--expect-repo", releasetest.Repo, "--expect-branch", releasetest.Branch,
-		"--expect-builder", releasetest.Builder, "--environment", env, "--min-approvals", "2",
+		"--expect-builder", releasetest.Builder, "--environment", env, "--min-approvals", "2", "--relay-pub", f.kit.RelayPub,
 		"--audit-key", f.auditKey}
+}
+
+// recordArgs writes the relay-signed decision record approving rel for prod by approvers and returns the
+// `attest approval` flags that attest it.
+func (f fixture) recordArgs(t *testing.T, rel releasetest.Release, approvers ...string) []string {
+	t.Helper()
+	s := rel.Spec
+	s.Approvers = approvers
+	_, d, _ := strings.Cut(rel.Digest, "@")
+	env, err := f.kit.Record(s, d, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--decision-record", writeFile(t, t.TempDir(), "decision.json", string(env)), "--relay-pub", f.kit.RelayPub}
 }
 
 func writeFile(t *testing.T, dir, name, body string) string {
@@ -218,12 +232,12 @@ func TestAttestThenVerifyPrintsOnlyTheDigestAndRecordsTheRelease(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("stock cosign rejects the blob attestation the CLI wrote: %v\n%s", err, out)
 	}
-	if code, r, _, _ := run(t, 2, append([]string{"attest", "approval", "--image", rel.Digest, "--environment", "prod", "--rule", "prod-two",
-		"--min-approvals", "2", "--approver", "alice"}, keyArgs...)...); code != result.ExitRejected || r.FailureClass != result.ClassPolicy {
+	if code, r, _, _ := run(t, 2, append(append([]string{"attest", "approval", "--image", rel.Digest, "--environment", "prod", "--rule", "prod-two",
+		"--min-approvals", "2"}, f.recordArgs(t, rel, "alice")...), keyArgs...)...); code != result.ExitRejected || r.FailureClass != result.ClassPolicy {
 		t.Fatalf("an approval under its rule was attested: exit %d %s", code, r.Message)
 	}
-	if code, r, _, _ := run(t, 2, append([]string{"attest", "approval", "--image", rel.Digest, "--environment", "prod", "--rule", "prod-two",
-		"--min-approvals", "2", "--approver", "alice", "--approver", "bob@2026-01-02T03:04:05Z"}, keyArgs...)...); code != 0 {
+	if code, r, _, _ := run(t, 2, append(append([]string{"attest", "approval", "--image", rel.Digest, "--environment", "prod", "--rule", "prod-two",
+		"--min-approvals", "2"}, f.recordArgs(t, rel, "alice", "bob")...), keyArgs...)...); code != 0 {
 		t.Fatalf("attest approval: exit %d %s", code, r.Message)
 	}
 	args := append([]string{"verify", "--image", rel.Digest, "--blob", rel.Blob + "=" + rel.BlobSig, "--index", index, "--ledger", ledgerPath}, f.evidenceArgs("prod")...)

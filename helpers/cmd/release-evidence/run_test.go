@@ -14,7 +14,8 @@ import (
 func (f fixture) verifyDoc(t *testing.T, p map[string]any) string {
 	t.Helper()
 	base := map[string]any{"plainHttp": true, "cosignKeys": []string{f.kit.CosignPub}, "trustPolicy": f.kit.TrustPolicy, "trustStore": f.kit.TrustStore,
-		"releaseKeys": []string{f.kit.ReleasePub}, "expectRepo": releasetest.Repo, "expectBranch": releasetest.Branch, "environment": "prod", "minApprovals": 2}
+		"releaseKeys": []string{f.kit.ReleasePub}, "expectRepo": releasetest.Repo, "expectBranch": releasetest.Branch, "environment": "prod", "minApprovals": 2,
+		"relayPublicKeys": []string{f.kit.RelayPub}}
 	for k, v := range p {
 		base[k] = v
 	}

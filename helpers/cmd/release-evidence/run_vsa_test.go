@@ -23,6 +23,7 @@ func TestRunIssuesTheVSAOfAVerifiedReleaseWithTheStepsVerifierKey(t *testing.T) 
 	doc := func(p map[string]any) string {
 		base := map[string]any{"plainHttp": true, "cosignKeys": []string{f.kit.CosignPub}, "trustPolicy": f.kit.TrustPolicy, "trustStore": f.kit.TrustStore,
 			"releaseKeys": []string{f.kit.ReleasePub}, "expectRepo": releasetest.Repo, "expectBranch": releasetest.Branch, "environment": "prod", "minApprovals": 2,
+			"relayPublicKeys":     []string{f.kit.RelayPub},
 			"vsaKeyCredentialsId": "vsa-key", "vsaPasswordCredentialsId": "vsa-password"}
 		for k, v := range p {
 			base[k] = v

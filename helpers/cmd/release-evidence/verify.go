@@ -28,6 +28,8 @@ func evidenceFlags() []cli.Flag {
 		&cli.StringFlag{Name: "expect-builder", Required: true, Usage: "the builder id (Jenkins build URL) must start with this, e.g. the job URL"},
 		&cli.StringFlag{Name: "environment", Required: true, Usage: "an approval for this environment is required"},
 		&cli.IntFlag{Name: "min-approvals", Value: 1, Usage: "distinct approvers required at least (the recorded rule may ask for more)"},
+		&cli.StringSliceFlag{Name: "relay-pub", Usage: "the approval relay's decision public key (PEM; repeatable; required): only approvers in the relay-signed decision record the approval embeds count"},
+		&cli.StringFlag{Name: "expect-service", Usage: "the relay-signed decision record must approve this service"},
 		&cli.StringFlag{Name: "index", Usage: "the evidence index (a ledger of verified releases) to record in / read from"},
 		&cli.StringFlag{Name: "ledger", Usage: "this release's audit ledger: its whole chain must verify first; the outcome is recorded there"},
 		&cli.StringFlag{Name: "ledger-head", Usage: "the head --ledger must have (attest's ledger_head); another head is refused"},
@@ -41,6 +43,10 @@ func verifyOptions(c *cli.Context) (release.Options, error) {
 		return o, err
 	}
 	if o.ReleaseKeys, err = readPubs(c.StringSlice("release-pub"), "release-pub"); err != nil {
+		return o, err
+	}
+	var relay []crypto.PublicKey
+	if relay, err = readPubs(c.StringSlice("relay-pub"), "relay-pub"); err != nil {
 		return o, err
 	}
 	if o.BlobKeys, err = readPubs(c.StringSlice("blob-key"), "blob-key"); err != nil {
@@ -65,7 +71,8 @@ func verifyOptions(c *cli.Context) (release.Options, error) {
 	}
 	o.Ledger, o.ExpectedLedgerHead = c.String("ledger"), c.String("ledger-head")
 	o.Expect = release.Expect{Repository: c.String("expect-repo"), Branch: c.String("expect-branch"), BuilderPrefix: c.String("expect-builder"),
-		Commit: c.String("expect-commit"), Environment: c.String("environment"), MinApprovals: c.Int("min-approvals")}
+		Commit: c.String("expect-commit"), Environment: c.String("environment"), MinApprovals: c.Int("min-approvals"),
+		Service: c.String("expect-service"), RelayKeys: relay}
 	return o, nil
 }
 

@@ -220,7 +220,8 @@ func expiredLeaf(t *testing.T, ts *tsatest.TSA) {
 		cosignPub, releasePub := kit.SignKey.Public(), kit.ReleaseKey.Public()
 		out, tried, err := release.FindRollback(ctx, rc, release.RollbackOptions{Index: index, IndexKeys: []crypto.PublicKey{kit.AuditKey.Public()},
 			Verify: release.Options{CosignKeys: []crypto.PublicKey{cosignPub}, Notation: v, ReleaseKeys: []crypto.PublicKey{releasePub},
-				Expect: release.Expect{Repository: releasetest.Repo, Branch: releasetest.Branch, BuilderPrefix: releasetest.Builder, Environment: releasetest.Env}}}, nil)
+				Expect: release.Expect{Repository: releasetest.Repo, Branch: releasetest.Branch, BuilderPrefix: releasetest.Builder, Environment: releasetest.Env,
+					RelayKeys: []crypto.PublicKey{kit.RelayKey.PublicKey()}}}}, nil)
 		if err != nil {
 			t.Fatalf("rollback: %v (tried %+v)", err, tried)
 		}
