@@ -170,9 +170,10 @@ Needs an executor (call it inside node, after slackApproval, on the agent that h
 the Map against resources/steps/attestRelease.json and runs one labelled sh ("attestRelease: run":
 release-evidence run). The helper checks that the approval belongs to this build (a relay-signed decision record that
 verifies, decision approved, the same service, environment, commit and digests, this build's trace id, at least one
-approver) before signing anything; approvers the workspace file lists beyond the record never count. The release key's secrets are
-bound as RG_RELEASE_KEY, COSIGN_PASSWORD and PKCS11_PIN; the audit key's as RG_AUDIT_KEY, RG_AUDIT_PASSWORD and
-RG_AUDIT_PIN; the params file names only these variables.
+approver) before signing anything; approvers the workspace file lists beyond the record never count. The release
+key's secrets are bound as RG_RELEASE_KEY, COSIGN_PASSWORD and PKCS11_PIN; the audit key's as RG_AUDIT_KEY,
+RG_AUDIT_PASSWORD and RG_AUDIT_PIN; the relay's public key as RG_RELAY_PUBLIC_KEY; the params file names only these
+variables.
 
 Returns a Map: status, exit_code, message, trace_id, items (one per attestation), attestations (their locations),
 approvers, ledger and ledgerHead (null without an audit key), resultFiles, results (provenance, approval, audit).
