@@ -35,9 +35,13 @@ class AttestReleaseRealTest extends PipelineTestBase {
         file('bin/orders').bytes = (0..4095).collect { (byte) (it * 31) } as byte[]
         file('.release-gates/goBuildGate.json').text = JsonOutput.toJson([helper: 'go-build-gate', verb: 'run', status: 'passed', trace_id: TRACE,
             items: [[name: 'modverify', kind: 'check', status: 'passed'], [name: 'apidiff', kind: 'check', status: 'passed']]])
+        // The workspace file lists a third approver the relay never counted: only the signed record's approvers are attested.
         file('.release-gates/slackApproval.json').text = JsonOutput.toJson([decision: 'approved', required: 2, traceId: TRACE, service: 'orders',
-            environment: 'prod', approvers: [[approver: 'U02BOB', approverName: 'bob'], [approver: 'U03CAROL', approverName: 'carol']],
-            auditFile: '.release-gates/approval-audit.jsonl'])
+            environment: 'prod', approvers: [[approver: 'U02BOB', approverName: 'bob'], [approver: 'U03CAROL', approverName: 'carol'],
+                                             [approver: 'U09MALLORY', approverName: 'mallory']],
+            auditFile: '.release-gates/approval-audit.jsonl', decisionRecord: '.release-gates/slackApproval-decision.json'])
+        relaySignedRecord()
+        credentials['relay-public-key'] = file('keys/relay.pub').text
         file('.release-gates/approval-audit.jsonl').text =
             '{"time":"2026-01-02T03:04:05Z","event":"approved","trace_id":"' + TRACE + '","user":"U02BOB","by":"bob","environment":"prod"}\n'
         calls.clear()
@@ -50,6 +54,31 @@ class AttestReleaseRealTest extends PipelineTestBase {
             args: ['--type', 'file', '--out-prefix', new File(workspace, "keys/${name}").path], resultFile: ".release-gates/keygen-${name}.json".toString(),
             credentials: [[$class: 'string', credentialsId: passwordId, variable: 'COSIGN_PASSWORD']]])
         assertEquals('passed', r.status)
+    }
+
+    void openssl(List<String> cmd) {
+        Process p = new ProcessBuilder(['openssl'] + cmd).directory(workspace).redirectErrorStream(true).start()
+        String out = p.inputStream.text
+        assertEquals("openssl ${cmd.join(' ')}: ${out}".toString(), 0, p.waitFor())
+    }
+
+    /** Plays the relay: a P-256 key (keys/relay.pub) and a DSSE decision record approving bin/orders, signed with openssl. */
+    void relaySignedRecord() {
+        openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'keys/relay.key'])
+        openssl(['ec', '-in', 'keys/relay.key', '-pubout', '-out', 'keys/relay.pub'])
+        String type = 'application/vnd.release-gates.approval-decision+json'
+        byte[] body = JsonOutput.toJson([requestId: 'req-real-1', traceId: TRACE, service: 'orders', environment: 'prod', commit: COMMIT,
+            digests: ['sha256:' + sha256(file('bin/orders').bytes)], decision: 'approved',
+            rule: [service: 'orders', environment: 'prod', approvers: ['U02BOB', 'U03CAROL'], required: 2, allowSelfApproval: false, maxTimeout: '1h0m0s'],
+            approvers: [[slackId: 'U02BOB', name: 'bob', decision: 'approve', eventId: '1-U02BOB', at: '2026-01-02T03:04:05Z'],
+                        [slackId: 'U03CAROL', name: 'carol', decision: 'approve', eventId: '1-U03CAROL', at: '2026-01-02T03:04:06Z']]]).getBytes('UTF-8')
+        ByteArrayOutputStream pae = new ByteArrayOutputStream()
+        pae.write("DSSEv1 ${type.bytes.length} ${type} ${body.length} ".getBytes('UTF-8'))
+        pae.write(body)
+        file('record-pae.bin').bytes = pae.toByteArray()
+        openssl(['dgst', '-sha256', '-sign', 'keys/relay.key', '-out', 'record-sig.der', 'record-pae.bin'])
+        file('.release-gates/slackApproval-decision.json').text = JsonOutput.toJson([payloadType: type, payload: body.encodeBase64().toString(),
+            signatures: [[keyid: '', sig: file('record-sig.der').bytes.encodeBase64().toString()]]])
     }
 
     static String sha256(byte[] b) {
@@ -77,6 +106,7 @@ class AttestReleaseRealTest extends PipelineTestBase {
     void itWritesSignedProvenanceAndApprovalForABlobAndAVerifiableLedger() {
         Map r = runStep('attestRelease', [blobs: ['bin/orders'], environment: 'prod', releaseKey: 'keys/release.key',
             releasePasswordCredentialsId: 'release-password', auditKey: 'keys/audit.key', auditPasswordCredentialsId: 'audit-password',
+            relayPublicKeyCredentialsId: 'relay-public-key',
             module: 'example.com/orders', goos: 'linux', goarch: 'amd64'])
         assertEquals('passed', r.status)
         String want = sha256(file('bin/orders').bytes)
@@ -90,6 +120,9 @@ class AttestReleaseRealTest extends PipelineTestBase {
         Map appr = verifiedStatement('.release-gates/attestations/orders.approval.intoto.json')
         assertEquals(want, appr.subject[0].digest.sha256)
         assertEquals(['U02BOB', 'U03CAROL'], appr.predicate.approvers*.user)
+        assertEquals('the relay-signed record is embedded verbatim', new groovy.json.JsonSlurperClassic().parseText(
+            file('.release-gates/slackApproval-decision.json').text), appr.predicate.decisionRecord)
+        assertEquals(['U02BOB', 'U03CAROL'], r.approvers)
         assertEquals('prod', appr.predicate.environment)
         assertEquals(['sha256:' + want, 'sha256:' + want], r.items*.details*.digest)
 
@@ -116,5 +149,17 @@ class AttestReleaseRealTest extends PipelineTestBase {
         }
         assertFalse(file('.release-gates/attestations/orders.provenance.intoto.json').exists())
         assertEquals(2, new groovy.json.JsonSlurperClassic().parseText(file('.release-gates/attestRelease.json').text).exit_code)
+    }
+
+    @Test
+    void anApprovalWithoutTheRelayKeyIsBadInputAndWritesNoAttestation() {
+        try {
+            runStep('attestRelease', [blobs: ['bin/orders'], environment: 'prod', releaseKey: 'keys/release.key', releasePasswordCredentialsId: 'release-password'])
+            fail('expected attestRelease to fail')
+        } catch (PipelineError e) {
+            assertTrue(e.message, e.message.startsWith('attestRelease: bad input or configuration: relayPublicKey is required to attest an approval'))
+        }
+        assertFalse(file('.release-gates/attestations/orders.approval.intoto.json').exists())
+        assertFalse(file('.release-gates/attestations/orders.provenance.intoto.json').exists())
     }
 }

@@ -27,8 +27,14 @@ class VerifyReleaseRealTest extends PipelineTestBase {
         new File(workspace, 'keys/truststore/x509/ca/release').mkdirs()
         file('keys/trustpolicy.json').text = '{"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],' +
             '"signatureVerification":{"level":"strict"},"trustStores":["ca:release"],"trustedIdentities":["*"]}]}'
+        for (List<String> cmd : [['openssl', 'ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'keys/relay.key'],
+                                 ['openssl', 'ec', '-in', 'keys/relay.key', '-pubout', '-out', 'keys/relay.pub']]) {
+            Process p = new ProcessBuilder(cmd).directory(workspace).redirectErrorStream(true).start()
+            String out = p.inputStream.text
+            assertEquals("${cmd.join(' ')}: ${out}".toString(), 0, p.waitFor())
+        }
         trust = [expectRepo: 'https://git.example.com/orders.git', expectBranch: 'main', expectBuilder: 'https://jenkins.example.com/job/orders/',
-                 cosignKeys: ['keys/audit.pub'], releaseKeys: ['keys/audit.pub'], trustPolicy: 'keys/trustpolicy.json',
+                 cosignKeys: ['keys/audit.pub'], releaseKeys: ['keys/audit.pub'], relayPublicKeys: ['keys/relay.pub'], trustPolicy: 'keys/trustpolicy.json',
                  trustStore: 'keys/truststore', auditPubs: ['keys/audit.pub'], auditKey: 'keys/audit.key',
                  auditPasswordCredentialsId: 'audit-password', index: 'releases.jsonl']
         calls.clear()
@@ -77,5 +83,12 @@ class VerifyReleaseRealTest extends PipelineTestBase {
         String msg = failureOf(trust + [image: 'registry.example.com/orders@sha256:' + 'ab' * 32, environment: 'prod', trustPolicy: 'keys/none.json',
                                         index: null])
         assertTrue(msg, msg.startsWith('verifyRelease: bad input or configuration: trustPolicy/trustStore: reading trust policy'))
+    }
+
+    @Test
+    void verifyWithoutTheRelayKeyIsBadInputNamingTheKey() {
+        String msg = failureOf(trust.findAll { it.key != 'relayPublicKeys' } + [image: 'registry.example.com/orders@sha256:' + 'ab' * 32,
+                                                                                environment: 'prod', minApprovals: 2, index: null])
+        assertTrue(msg, msg.startsWith('verifyRelease: bad input or configuration: relayPublicKeys is required: an approval counts toward minApprovals only through the relay-signed decision record'))
     }
 }
