@@ -71,11 +71,24 @@ prov=(attest provenance --plain-http --image "$img" --builder-id https://jenkins
   --gate-result "$work/gate.json" --started "$t0" --release-key "$work/release.key")
 step "$re" "${prov[@]}" --ledger "$ledger" "${audit[@]}"
 step "$re" audit append --ledger "$ledger" --from-audit "$work/slack-audit.jsonl" "${audit[@]}"
+# The relay's signed decision record, as slackApproval hands it to attestRelease: a P-256 key and a DSSE envelope (openssl).
+step openssl ecparam -name prime256v1 -genkey -noout -out "$work/relay.key"
+step openssl ec -in "$work/relay.key" -pubout -out "$work/relay.pub"
+ptype=application/vnd.release-gates.approval-decision+json
+printf '{"requestId":"req-bench","traceId":"%s","service":"orders","environment":"prod","commit":"%s","digests":["%s"],"decision":"approved",%s"approvers":[%s,%s]}' \
+  "$RELEASE_TRACE_ID" "$(printf 'c%.0s' $(seq 40))" "${img#*@}" \
+  '"rule":{"service":"orders","environment":"prod","approvers":["alice","bob"],"required":2,"allowSelfApproval":false,"maxTimeout":"1h0m0s"},' \
+  "{\"slackId\":\"alice\",\"name\":\"alice\",\"decision\":\"approve\",\"eventId\":\"1-alice\",\"at\":\"$t0\"}" \
+  "{\"slackId\":\"bob\",\"name\":\"bob\",\"decision\":\"approve\",\"eventId\":\"1-bob\",\"at\":\"$t0\"}" > "$work/record.json"
+{ printf 'DSSEv1 %d %s %d ' ${#ptype} "$ptype" "$(wc -c < "$work/record.json")"; cat "$work/record.json"; } > "$work/record.pae"
+step openssl dgst -sha256 -sign "$work/relay.key" -out "$work/record.sig" "$work/record.pae"
+printf '{"payloadType":"%s","payload":"%s","signatures":[{"keyid":"","sig":"%s"}]}' "$ptype" "$(base64 -w0 < "$work/record.json")" \
+  "$(base64 -w0 < "$work/record.sig")" > "$work/decision.json"
 step "$re" attest approval --plain-http --image "$img" --environment prod --rule prod-four-eyes --min-approvals 2 --four-eyes \
-  --from-audit "$work/slack-audit.jsonl" --release-key "$work/release.key" --ledger "$ledger" "${audit[@]}"
+  --decision-record "$work/decision.json" --relay-pub "$work/relay.pub" --release-key "$work/release.key" --ledger "$ledger" "${audit[@]}"
 verify=(verify --plain-http --image "$img" --cosign-key "$work/pki/leaf.pub" --trust-policy "$work/trustpolicy.json" --trust-store "$work/store"
   --release-key "$work/release.pub" --expect-repo https://git.example/orders.git --expect-branch main --expect-builder https://jenkins.example/job/orders/
-  --environment prod --min-approvals 2)
+  --environment prod --min-approvals 2 --relay-pub "$work/relay.pub")
 digest=$("$re" "${verify[@]}" --index "$index" --ledger "$ledger" "${audit[@]}" --vsa-key "$work/verifier.key" 2>"$work/last.err") || { echo "evidence.bench: verify failed: $(tail -3 "$work/last.err")" >&2; exit 1; }
 [ "$digest" = "$img" ] || { echo "evidence.bench: verify printed '$digest', want '$img'" >&2; exit 1; }
 step "$re" report --ledger "$ledger" --pub "$work/audit.pub" --title "orders 1.4.0" --service orders \

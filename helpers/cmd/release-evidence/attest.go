@@ -50,14 +50,14 @@ func attestCommand() *cli.Command {
 				Usage: "approval attestation (https://release-gates.dev/approval/v1): who approved, when, under which rule",
 				Flags: append([]cli.Flag{
 					&cli.StringFlag{Name: "environment", Required: true, Usage: "the environment approved for"},
-					&cli.StringSliceFlag{Name: "approver", Usage: "user or user@RFC3339 (repeatable)"},
-					&cli.StringSliceFlag{Name: "from-audit", Usage: "take the approvers from slack-approval audit lines (approved events for --environment)"},
+					&cli.StringSliceFlag{Name: "approver", Usage: "refused: the approvers are the decision record's (kept to name the change)"},
+					&cli.StringSliceFlag{Name: "from-audit", Usage: "refused: the approvers are the decision record's (kept to name the change)"},
 					&cli.StringFlag{Name: "rule", Required: true, Usage: "the approval rule's name"},
 					&cli.IntFlag{Name: "min-approvals", Value: 1, Usage: "distinct approvers the rule requires"},
 					&cli.BoolFlag{Name: "four-eyes", Usage: "the rule forbids self-approval"},
 					&cli.StringFlag{Name: "build-url", EnvVars: []string{"BUILD_URL"}, Usage: "the Jenkins build URL (default $BUILD_URL)"},
-					&cli.StringFlag{Name: "decision-record", Usage: "the relay-signed decision record (DSSE envelope) to attest and embed; its approvers are the ones attested (verify counts no others)"},
-					&cli.StringFlag{Name: "relay-pub", Usage: "the relay's decision public key (PEM) --decision-record must verify with"},
+					&cli.StringFlag{Name: "decision-record", Usage: "the relay-signed decision record (DSSE envelope) to attest and embed (required); its approvers are the ones attested"},
+					&cli.StringFlag{Name: "relay-pub", Usage: "the relay's decision public key (PEM) --decision-record must verify with (required)"},
 				}, subjectFlags()...),
 				Action: attestApproval,
 			},
@@ -118,33 +118,12 @@ func attestProvenance(c *cli.Context) error {
 }
 
 func attestApproval(c *cli.Context) error {
-	call := app.From(c)
-	env := c.String("environment")
 	rule := provenance.Rule{Name: c.String("rule"), MinApprovals: c.Int("min-approvals"), FourEyes: c.Bool("four-eyes")}
-	if c.String("decision-record") != "" {
-		return attestRecordedApproval(c, env, rule)
+	if c.String("decision-record") == "" {
+		return result.Errorf(result.ClassInput, "attest approval needs --decision-record (the relay-signed decision record slackApproval writes) and --relay-pub: "+
+			"an approval counts only as the relay signed it, so approvers are never taken from --approver or --from-audit alone")
 	}
-	if c.String("relay-pub") != "" {
-		return result.Errorf(result.ClassInput, "--relay-pub checks --decision-record: pass the relay-signed decision record too")
-	}
-	var aps []provenance.Approver
-	for _, s := range c.StringSlice("approver") {
-		a, err := provenance.ParseApprover(s, time.Now())
-		if err != nil {
-			return err
-		}
-		aps = append(aps, a)
-	}
-	fromAudit, err := provenance.ApproversFromAudit(c.StringSlice("from-audit"), env)
-	if err != nil {
-		return err
-	}
-	call.Log.Printf("warning: this approval embeds no relay-signed decision record (--decision-record, --relay-pub): verify and verifyRelease count none of its approvers")
-	o, err := attest.Approval(provenance.Approval{Environment: env, Approvers: append(aps, fromAudit...), Rule: rule, BuildURL: c.String("build-url"), TraceID: call.TraceID})
-	if err != nil {
-		return err
-	}
-	return attestTargets(c, o, nil)
+	return attestRecordedApproval(c, c.String("environment"), rule)
 }
 
 // attestRecordedApproval attests the approval a relay-signed decision record holds: the record must verify with

@@ -46,9 +46,12 @@ func TestAttestingTheSameBuildAgainAddsNoAttestation(t *testing.T) {
 	keyArgs := []string{"--plain-http", "--release-key", f.kit.ReleaseKeyFile, "--release-password-file", f.pass}
 	prov := append([]string{"attest", "provenance", "--image", rel.Digest, "--builder-id", releasetest.Builder + "42/", "--repo", releasetest.Repo,
 		"--branch", "main", "--commit", strings.Repeat("c", 40)}, keyArgs...)
-	// the approvers carry no time, as attestRelease passes them: each run stamps "now"
-	appr := append([]string{"attest", "approval", "--image", rel.Digest, "--environment", "prod", "--rule", "prod-two",
-		"--min-approvals", "2", "--approver", "alice", "--approver", "bob"}, keyArgs...)
+	// attestRelease run again in the same build attests the same relay-signed record
+	approval := func(approvers ...string) []string {
+		return append(append([]string{"attest", "approval", "--image", rel.Digest, "--environment", "prod", "--rule", "prod-two",
+			"--min-approvals", "2"}, f.recordArgs(t, rel, approvers...)...), keyArgs...)
+	}
+	appr := approval("alice", "bob")
 	for run_ := 0; run_ < 2; run_++ { // attestRelease, then attestRelease again in the same build (same trace id)
 		for _, args := range [][]string{prov, appr} {
 			if code, r, _, stderr := run(t, 2, args...); code != 0 {
@@ -61,7 +64,7 @@ func TestAttestingTheSameBuildAgainAddsNoAttestation(t *testing.T) {
 		t.Fatalf("attestations after two runs: %v, want one provenance and one approval", got)
 	}
 	// a new approver is a new claim, and is added
-	if code, r, _, _ := run(t, 2, append(appr, "--approver", "carol")...); code != 0 {
+	if code, r, _, _ := run(t, 2, approval("alice", "bob", "carol")...); code != 0 {
 		t.Fatalf("attest approval with carol: exit %d %s", code, r.Message)
 	}
 	if got := attestations(t, f, rel.Digest); got["https://release-gates.dev/approval/v1"] != 2 {
