@@ -1,0 +1,64 @@
+//go:build linux || darwin
+
+package blob
+
+import (
+	"hash"
+	"os"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/release-gates/release-gates/helpers/internal/result"
+)
+
+// hashWindow is how much of a file is mapped at once: few mappings per file, and little resident memory.
+const hashWindow = 8 << 20
+
+// hashMapped hashes the regular file f through read-only mappings, window by window, and returns the bytes hashed;
+// it hashes nothing (0, nil) where mapping fails, so that the caller reads instead. A file cut short meanwhile
+// faults on the mapping: that fault is an input error here, not a crash.
+func hashMapped(h hash.Hash, f *os.File, stop <-chan struct{}) (n int64, err error) {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() < hashChunk {
+		return 0, nil
+	}
+	size := st.Size()
+	var win []byte
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if win != nil {
+			syscall.Munmap(win)
+		}
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			err = result.Errorf(result.ClassInput, "reading %s: it shrank while it was hashed (is something rewriting it?)", f.Name())
+		}
+	}()
+	for n < size {
+		w := min(size-n, hashWindow)
+		if win, err = syscall.Mmap(int(f.Fd()), n, int(w), syscall.PROT_READ, syscall.MAP_SHARED); err != nil {
+			win = nil
+			return n, nil // the rest is read
+		}
+		_ = syscall.Madvise(win, syscall.MADV_SEQUENTIAL)
+		for off := 0; off < len(win); off += hashChunk {
+			if stopped(stop) {
+				return n, errStopped
+			}
+			end := min(off+hashChunk, len(win))
+			h.Write(win[off:end])
+			n += int64(end - off)
+			if hashHook != nil {
+				hashHook(f.Name(), n)
+			}
+		}
+		err = syscall.Munmap(win)
+		win = nil
+		if err != nil {
+			return n, result.Errorf(result.ClassInput, "reading %s: unmapping: %v", f.Name(), err)
+		}
+	}
+	return n, nil
+}
