@@ -14,11 +14,14 @@ import (
 // hashChunk is how much is hashed between checks of the stop channel (a failed key, a cancelled call).
 const hashChunk = 1 << 20
 
+// hashWindow is how much of a file is mapped at once: few mappings per file, and little resident memory.
+const hashWindow = 8 << 20
+
 // errStopped says hashing gave up because its stop channel closed.
 var errStopped = errors.New("hashing stopped")
 
-// hashHook, when set by a test, runs after every chunk with the bytes hashed so far.
-var hashHook func(path string, done int64)
+// hashHook, when set by a test, runs after every chunk with the bytes hashed so far and the stop channel.
+var hashHook func(path string, done int64, stop <-chan struct{})
 
 // HashFile streams path through sha256 once and returns the digest and size.
 func HashFile(path string) ([]byte, int64, error) { return hashFile(nil, path) }
@@ -62,7 +65,7 @@ func hashRead(h hash.Hash, f *os.File, done int64, stop <-chan struct{}) (int64,
 		h.Write((*buf)[:k])
 		n += int64(k)
 		if hashHook != nil && k > 0 {
-			hashHook(f.Name(), done+n)
+			hashHook(f.Name(), done+n, stop)
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return n, nil

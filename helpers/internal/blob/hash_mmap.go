@@ -11,9 +11,6 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
 
-// hashWindow is how much of a file is mapped at once: few mappings per file, and little resident memory.
-const hashWindow = 8 << 20
-
 // hashMapped hashes the regular file f through read-only mappings, window by window, and returns the bytes hashed;
 // it hashes nothing (0, nil) where mapping fails, so that the caller reads instead. A file cut short meanwhile
 // faults on the mapping: that fault is an input error here, not a crash.
@@ -51,7 +48,7 @@ func hashMapped(h hash.Hash, f *os.File, stop <-chan struct{}) (n int64, err err
 			h.Write(win[off:end])
 			n += int64(end - off)
 			if hashHook != nil {
-				hashHook(f.Name(), n)
+				hashHook(f.Name(), n, stop)
 			}
 		}
 		err = syscall.Munmap(win)
