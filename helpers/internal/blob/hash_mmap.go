@@ -6,7 +6,8 @@ import (
 	"hash"
 	"os"
 	"runtime/debug"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/release-gates/release-gates/helpers/internal/result"
 )
@@ -24,7 +25,7 @@ func hashMapped(h hash.Hash, f *os.File, stop <-chan struct{}) (n int64, err err
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if win != nil {
-			syscall.Munmap(win)
+			unix.Munmap(win)
 		}
 		if r := recover(); r != nil {
 			if _, fault := r.(interface{ Addr() uintptr }); !fault {
@@ -35,11 +36,11 @@ func hashMapped(h hash.Hash, f *os.File, stop <-chan struct{}) (n int64, err err
 	}()
 	for n < size {
 		w := min(size-n, hashWindow)
-		if win, err = syscall.Mmap(int(f.Fd()), n, int(w), syscall.PROT_READ, syscall.MAP_SHARED); err != nil {
+		if win, err = unix.Mmap(int(f.Fd()), n, int(w), unix.PROT_READ, unix.MAP_SHARED); err != nil {
 			win = nil
 			return n, nil // the rest is read
 		}
-		_ = syscall.Madvise(win, syscall.MADV_SEQUENTIAL)
+		_ = unix.Madvise(win, unix.MADV_SEQUENTIAL)
 		for off := 0; off < len(win); off += hashChunk {
 			if stopped(stop) {
 				return n, errStopped
@@ -51,7 +52,7 @@ func hashMapped(h hash.Hash, f *os.File, stop <-chan struct{}) (n int64, err err
 				hashHook(f.Name(), n, stop)
 			}
 		}
-		err = syscall.Munmap(win)
+		err = unix.Munmap(win)
 		win = nil
 		if err != nil {
 			return n, result.Errorf(result.ClassInput, "reading %s: unmapping: %v", f.Name(), err)
