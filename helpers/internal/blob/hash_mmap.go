@@ -31,7 +31,7 @@ func hashMapped(h hash.Hash, f *os.File, stop <-chan struct{}) (n int64, err err
 			if _, fault := r.(interface{ Addr() uintptr }); !fault {
 				panic(r)
 			}
-			err = result.Errorf(result.ClassInput, "reading %s: it shrank while it was hashed (is something rewriting it?)", f.Name())
+			err = result.Errorf(result.ClassInput, "reading %s: the file shrank while it was hashed, or its storage failed: sign it once nothing rewrites it", f.Name())
 		}
 	}()
 	for n < size {
