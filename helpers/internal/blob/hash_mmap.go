@@ -6,6 +6,7 @@ import (
 	"hash"
 	"os"
 	"runtime/debug"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -14,7 +15,7 @@ import (
 
 // hashMapped hashes the regular file f through read-only mappings, window by window, and returns the bytes hashed;
 // it hashes nothing (0, nil) where mapping fails, so that the caller reads instead. A file cut short meanwhile
-// faults on the mapping: that fault is an input error here, not a crash.
+// faults on the mapping: that fault (and only that) is an input error here, not a crash.
 func hashMapped(h hash.Hash, f *os.File, stop <-chan struct{}) (n int64, err error) {
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() || st.Size() < hashChunk {
@@ -24,14 +25,20 @@ func hashMapped(h hash.Hash, f *os.File, stop <-chan struct{}) (n int64, err err
 	var win []byte
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
+		r := recover()
+		fault := false
+		if fe, ok := r.(interface{ Addr() uintptr }); ok && len(win) > 0 {
+			base := uintptr(unsafe.Pointer(&win[0]))
+			fault = fe.Addr() >= base && fe.Addr() < base+uintptr(len(win))
+		}
 		if win != nil {
 			unix.Munmap(win)
 		}
-		if r := recover(); r != nil {
-			if _, fault := r.(interface{ Addr() uintptr }); !fault {
-				panic(r)
-			}
+		switch {
+		case fault:
 			err = result.Errorf(result.ClassInput, "reading %s: the file shrank while it was hashed, or its storage failed: sign it once nothing rewrites it", f.Name())
+		case r != nil:
+			panic(r) // not a fault on the mapping: a bug, exit 4
 		}
 	}()
 	for n < size {

@@ -198,3 +198,17 @@ func TestAKeyThatFailsWhileAFileHashesIsReportedOnceWithItsClass(t *testing.T) {
 	}
 	noSignGoroutinesLeft(t)
 }
+
+func TestOnlyAFaultOnTheMappingIsAnInputErrorOtherPanicsStayBugs(t *testing.T) {
+	p, _ := randomFile(t, t.TempDir(), 2*hashChunk)
+	var nilPtr *int
+	withHashHook(t, func(string, int64, <-chan struct{}) { _ = *nilPtr })
+	defer func() {
+		r := recover()
+		if re, ok := r.(runtime.Error); !ok || !strings.Contains(re.Error(), "nil pointer dereference") {
+			t.Fatalf("recovered %v, want the nil dereference itself", r)
+		}
+	}()
+	_, _, err := HashFile(p)
+	t.Fatalf("HashFile returned %v instead of panicking", err)
+}
