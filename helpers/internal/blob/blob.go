@@ -103,7 +103,6 @@ func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions)
 	// The key (scrypt or an HSM login) loads while the files are hashed.
 	pk := loadKey(ctx, load)
 	defer pk.close()
-	getKey := pk.get
 
 	arts := make([]Artifact, len(files))
 	perr := forEach(ctx, len(files), opts.Parallel, func(i int) {
@@ -121,7 +120,7 @@ func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions)
 	if perr != nil {
 		return arts, perr
 	}
-	if _, err := getKey(); err != nil {
+	if _, err := pk.get(); err != nil {
 		return arts, err
 	}
 	if err := ctx.Err(); err != nil {
