@@ -255,10 +255,10 @@ func typeError(f Field, val []byte) error {
 		shown = shown[:80] + "..."
 	}
 	want := f.GroovyType()
-	if f.elem != "" {
-		want += " of " + f.elem + "s"
+	if f.Type == TypeList && f.Elem != "" {
+		want += " of " + Field{Type: f.Elem}.GroovyType() + "s"
 	}
-	return result.Errorf(result.ClassInput, "parameter '%s' must be a %s, got %s %s", f.Name, want, got, shown)
+	return result.Errorf(result.ClassInput, "parameter '%s' must be %s, got %s %s", f.Name, Article(want), got, shown)
 }
 
 func isEmpty(v reflect.Value) bool {
@@ -313,4 +313,12 @@ func distance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// Article returns noun with its indefinite article, as error messages name a type ("an Integer", "a List").
+func Article(noun string) string {
+	if noun != "" && strings.ContainsRune("AEIOUaeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
 }

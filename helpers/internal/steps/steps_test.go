@@ -3,6 +3,7 @@ package steps
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -70,6 +71,18 @@ func TestEveryStepHasAHelperParamsAndDocumentedFields(t *testing.T) {
 		}
 		if !seen["resultFile"] {
 			t.Errorf("%s: no resultFile parameter (the runner reads the result there)", s.Name)
+		}
+	}
+}
+
+func TestEveryHelpPageNamesExitFour(t *testing.T) {
+	for _, s := range All() {
+		txt := string(s.HelpText())
+		if !strings.Contains(txt, "\n  "+s.Name+": helper bug, please report (helper "+s.Helper+", trace <id>)") {
+			t.Errorf("vars/%s.txt does not name exit 4 (helper bug, please report):\n%s", s.Name, txt)
+		}
+		if !strings.Contains(txt, "(exit 4)") {
+			t.Errorf("vars/%s.txt does not name exit code 4", s.Name)
 		}
 	}
 }
