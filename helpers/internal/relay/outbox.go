@@ -91,11 +91,9 @@ func (r *Relay) dispatch(d store.Delivery) {
 
 // deliver answers one input: only when Jenkins lists it as pending, and at most once.
 func (r *Relay) deliver(ctx context.Context, d store.Delivery) {
-	sr, err := r.cfg.Store.Request(ctx, d.RequestID)
-	if err != nil {
-		r.retry(ctx, d, "loading the request: "+err.Error())
-		return
-	}
+	// The outbox row carries what the delivery and its audit record need: no read of the request.
+	sr := store.Request{ID: d.RequestID, Controller: d.Controller, BuildURL: d.BuildURL, InputID: d.InputID, TraceID: d.TraceID,
+		Service: d.Service, Environment: d.Environment}
 	ctl := r.controllerNamed(sr.Controller)
 	if ctl == nil {
 		r.retry(ctx, d, "controller "+sr.Controller+" is no longer configured")
@@ -213,6 +211,7 @@ func (r *Relay) Tick(ctx context.Context) {
 		if err != nil || !ok {
 			continue
 		}
+		r.requests.closed(id, store.StateExpired)
 		r.metrics.decided(store.StateExpired)
 		r.audit(audit.Record{Event: audit.EventExpired, TraceID: sr.TraceID, BuildURL: sr.BuildURL, InputID: sr.InputID, Service: sr.Service,
 			Environment: sr.Environment, Reason: "deadline passed", Source: "clock"})
@@ -243,7 +242,7 @@ func (r *Relay) Tick(ctx context.Context) {
 }
 
 // redrawJob redraws one request's message: from the click's committed snapshot (so a quick second click still
-// shows "1 of 2" first), or, with req nil, from the database.
+// shows "1 of 2" first, and a deciding click's final state needs no read), or, with req nil, from the database.
 type redrawJob struct {
 	id     string
 	req    *store.Request
@@ -391,18 +390,21 @@ func newer(a, b redrawJob) redrawJob {
 	return a
 }
 
-// redraw renders and sends one message state; closed states always render from the database.
+// redraw renders and sends one message state: a click's snapshot, or (expiry) the state in the database.
 func (r *Relay) redraw(j redrawJob, drawn map[string]int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var sr store.Request
 	clicks := j.clicks
-	if j.req != nil && j.req.State == store.StatePending {
+	switch {
+	case j.req != nil && j.req.State == store.StatePending:
 		sr = *j.req
 		if len(clicks) <= drawn[j.id] {
 			return // a newer state is already shown
 		}
-	} else {
+	case j.req != nil:
+		sr = *j.req // the deciding click's committed snapshot: a decided request changes no more
+	default:
 		var err error
 		if sr, err = r.cfg.Store.Request(ctx, j.id); err != nil {
 			return
