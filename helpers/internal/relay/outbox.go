@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/audit"
@@ -41,8 +42,8 @@ func (r *Relay) deliverLoop() {
 	}
 }
 
-// maxInFlight bounds the deliveries one replica runs at once.
-const maxInFlight = 64
+// maxInFlight bounds the deliveries one replica runs at once (each holds at most one Jenkins connection).
+const maxInFlight = 128
 
 // deliverDue claims due outbox rows while there is room and delivers each one concurrently; it does not wait for
 // a claimed batch to finish (a slow Jenkins holds only its own deliveries), and each finished delivery nudges the
@@ -77,20 +78,25 @@ func (r *Relay) dispatch(d store.Delivery) {
 	go func() {
 		defer r.inflight.Done()
 		r.sem <- struct{}{}
-		defer func() {
-			<-r.sem
-			if r.poolFull.CompareAndSwap(true, false) {
-				r.nudge()
-			}
-		}()
+		var once sync.Once
+		release := func() {
+			once.Do(func() {
+				<-r.sem
+				if r.poolFull.CompareAndSwap(true, false) {
+					r.nudge()
+				}
+			})
+		}
+		defer release()
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Lease*9/10)
 		defer cancel()
-		r.deliver(ctx, d)
+		r.deliver(ctx, d, release)
 	}()
 }
 
-// deliver answers one input: only when Jenkins lists it as pending, and at most once.
-func (r *Relay) deliver(ctx context.Context, d store.Delivery) {
+// deliver answers one input: only when Jenkins lists it as pending, and at most once. It calls release once it
+// is done with Jenkins, so the bookkeeping after an answer holds no delivery slot.
+func (r *Relay) deliver(ctx context.Context, d store.Delivery, release func()) {
 	// The outbox row carries what the delivery and its audit record need: no read of the request.
 	sr := store.Request{ID: d.RequestID, Controller: d.Controller, BuildURL: d.BuildURL, InputID: d.InputID, TraceID: d.TraceID,
 		Service: d.Service, Environment: d.Environment}
@@ -131,6 +137,7 @@ func (r *Relay) deliver(ctx context.Context, d store.Delivery) {
 	var params []jenkins.Param
 	_ = json.Unmarshal(d.Params, &params)
 	err = ctl.Jenkins.Submit(ctx, d.BuildURL, d.InputID, "Proceed", params)
+	release()
 	switch {
 	case err == nil:
 		r.finish(ctx, d, sr, DeliverySubmitted)
