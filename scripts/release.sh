@@ -163,7 +163,8 @@ if [ ! -x "$SIGN" ]; then
   "$MAKE" -s --no-print-directory helpers VERSION="$VERSION" REVISION="$REVISION" >&2
   SIGN=bin/sign-artifacts
 fi
-if ! "$SIGN" blob --help 2>/dev/null | grep -qE '^[[:space:]]+sign([,[:space:]]|$)'; then
+blob_help=$("$SIGN" blob --help 2>/dev/null || true) # captured first: grep -q on a pipe SIGPIPEs the writer under pipefail
+if ! grep -qE '^[[:space:]]+sign([,[:space:]]|$)' <<<"$blob_help"; then
   die 2 "$SIGN has no 'blob sign' verb yet (it is being built in helpers/cmd/sign-artifacts); $DIST/SHA256SUMS is written but NOT signed, so helpers.lock was left unchanged"
 fi
 "$SIGN" blob sign --key "$RELEASE_KEY" --result-file "$work/sign.json" "$DIST/SHA256SUMS" ||

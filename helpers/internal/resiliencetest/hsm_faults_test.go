@@ -61,7 +61,9 @@ func TestTheHSMHealthCheckNamesTheBrokenPart(t *testing.T) {
 	}
 }
 
-func containsPIN(s string) bool { return strings.Contains(s, token.PIN) || strings.Contains(s, "wrong-PIN-qx") }
+func containsPIN(s string) bool {
+	return strings.Contains(s, token.PIN) || strings.Contains(s, "wrong-PIN-qx")
+}
 
 func signDigest(s crypto.Signer) error {
 	sum := sha256.Sum256([]byte("artifact"))
