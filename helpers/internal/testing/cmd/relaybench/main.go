@@ -286,8 +286,8 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 	fmt.Printf("| %s ack p99 (%d clicks at %d/s, sent in %s; inside the relay p99 ≤ %s) | %s | - | - | ≤ 20 ms: %s |\n", label, ackedN, rate,
 		sendDur.Round(time.Millisecond), srvAck, ms(pct(acks, 99)), verdict(pct(acks, 99), 20*time.Millisecond))
 	fmt.Printf("| %s Slack chat.update calls for %d requests (coalesced redraws) | %d | - | - | - |\n", label, n, updates)
-	fmt.Printf("| %s relay CPU (user+system) per click, clicks to deliveries | %s | - | - | - |\n", label, ms(cpu/time.Duration(max(total, 1))))
-	fmt.Printf("| %s load generator + Jenkins and Slack fakes CPU per click (same CPUs) | %s | - | - | - |\n", label, ms(self/time.Duration(max(total, 1))))
+	fmt.Printf("| %s relay CPU (user+system) per click, clicks to deliveries | %s | - | - | - |\n", label, ms2(cpu/time.Duration(max(total, 1))))
+	fmt.Printf("| %s load generator + Jenkins and Slack fakes CPU per click (same CPUs) | %s | - | - | - |\n", label, ms2(self/time.Duration(max(total, 1))))
 	fmt.Printf("| %s click→delivered p99 (%d decisions) | %s | - | - | ≤ 100 ms: %s |\n", label, len(delivered), ms(pct(delivered, 99)),
 		verdict(pct(delivered, 99), 100*time.Millisecond))
 	fmt.Printf("| %s duplicate submissions / lost acknowledged approvals | %d / %d | - | - | 0 / 0: %s |\n", label, dup, lost,
@@ -427,6 +427,9 @@ func pct(d []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// ms2 prints a per-click cost to 10 µs.
+func ms2(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
 func verdict(v, limit time.Duration) string {
 	if v <= limit {
