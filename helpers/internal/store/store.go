@@ -137,6 +137,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}
 		rdb.SetMaxOpenConns(4)
+		rdb.SetMaxIdleConns(4) // database/sql keeps 2 by default: the others would be reopened (and re-prepared) per burst
 		s = &Store{db: db, rdb: rdb, Backend: "sqlite", Synchronous: sync, jobs: make(chan writeJob, 1024), quit: make(chan struct{}), writers: 1}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db, err := sql.Open("pgx", dsn)
@@ -144,6 +145,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			return nil, fmt.Errorf("opening postgres: %w", err)
 		}
 		db.SetMaxOpenConns(pgWriters + 8) // the group-commit writers and the readers
+		// All of them stay open: database/sql keeps 2 idle by default, and each connection it closes is a backend
+		// PostgreSQL forks and authenticates again on the next burst.
+		db.SetMaxIdleConns(pgWriters + 8)
 		s = &Store{db: db, rdb: db, pg: true, Backend: "postgres", jobs: make(chan writeJob, 1024), quit: make(chan struct{}), writers: pgWriters}
 	default:
 		return nil, errors.New("database: use sqlite:PATH or a postgres:// URL")

@@ -90,6 +90,7 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 			return err
 		}
 		defer pg.Stop()
+		pgDir = pg.Dir
 		dsnLine = "databaseURL: {env: RG_RELAY_DATABASE_URL}"
 		env = append(env, "RG_RELAY_DATABASE_URL="+pg.URL("postgres"))
 	}
@@ -184,7 +185,7 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 	for _, p := range procs {
 		cpu0 += procCPU(p.Process.Pid)
 	}
-	self0 := selfCPU()
+	self0, pg0 := selfCPU(), pgCPU()
 	if profileDir != "" { // the generator's own profile, fakes included
 		if f, err := os.Create(filepath.Join(profileDir, "relaybench.pprof")); err == nil && pprof.StartCPUProfile(f) == nil {
 			defer f.Close()
@@ -266,7 +267,7 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 		}
 		delivered = append(delivered, max(s[0].At.Sub(last), 0))
 	}
-	self := selfCPU() - self0
+	self, pgUsed := selfCPU()-self0, pgCPU()-pg0
 	ackedN := len(acks)
 	var live []string
 	for i, a := range addrs {
@@ -288,6 +289,9 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 	fmt.Printf("| %s Slack chat.update calls for %d requests (coalesced redraws) | %d | - | - | - |\n", label, n, updates)
 	fmt.Printf("| %s relay CPU (user+system) per click, clicks to deliveries | %s | - | - | - |\n", label, ms2(cpu/time.Duration(max(total, 1))))
 	fmt.Printf("| %s load generator + Jenkins and Slack fakes CPU per click (same CPUs) | %s | - | - | - |\n", label, ms2(self/time.Duration(max(total, 1))))
+	if pgDir != "" {
+		fmt.Printf("| %s PostgreSQL server CPU per click (same CPUs) | %s | - | - | - |\n", label, ms2(pgUsed/time.Duration(max(total, 1))))
+	}
 	fmt.Printf("| %s click→delivered p99 (%d decisions) | %s | - | - | ≤ 100 ms: %s |\n", label, len(delivered), ms(pct(delivered, 99)),
 		verdict(pct(delivered, 99), 100*time.Millisecond))
 	fmt.Printf("| %s duplicate submissions / lost acknowledged approvals | %d / %d | - | - | 0 / 0: %s |\n", label, dup, lost,
@@ -309,6 +313,22 @@ func procCPU(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// childrenCPU is the CPU time of a process's exited and waited-for children (cutime+cstime).
+func childrenCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b)[i+1:])
+	if len(f) < 15 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[13], 10, 64)
+	st, _ := strconv.ParseInt(f[14], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100
 }
 
 // serverP99 reads a histogram from the relays' /metrics and returns the bucket bound holding the 99th percentile:
@@ -376,7 +396,36 @@ func clickOnce(hc *http.Client, addr string, c signed) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-var pprofAddr string
+var pprofAddr, pgDir string
+
+// pgCPU is the CPU time the bench's PostgreSQL (its postmaster and every backend it forked) used so far.
+func pgCPU() time.Duration {
+	if pgDir == "" {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join(pgDir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	pm, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	total := procCPU(pm) + childrenCPU(pm) // backends that exited count through the postmaster's cutime and cstime
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(st), ')')
+		if f := strings.Fields(string(st)[i+1:]); len(f) > 2 && f[1] == strconv.Itoa(pm) {
+			total += procCPU(pid)
+		}
+	}
+	return total
+}
 
 // fetchProfile saves a profile of the next secs seconds from the relay's pprof endpoint.
 func fetchProfile(addr, kind string, secs int, out string) {
