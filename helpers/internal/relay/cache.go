@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/decision"
 	"github.com/release-gates/release-gates/helpers/internal/store"
@@ -38,15 +39,26 @@ func (c *requestCache) get(ctx context.Context, st *store.Store, id string) (*ca
 	if err != nil {
 		return nil, err
 	}
-	e = &cached{req: sr}
+	return c.put(sr), nil
+}
+
+// put caches a request as stored; times are cut to the milliseconds the database keeps, so a cached deadline is
+// the stored one.
+func (c *requestCache) put(sr store.Request) *cached {
+	for _, t := range []*time.Time{&sr.Created, &sr.Deadline, &sr.EscalateAt} {
+		if !t.IsZero() {
+			*t = time.UnixMilli(t.UnixMilli()).UTC()
+		}
+	}
+	e := &cached{req: sr}
 	_ = json.Unmarshal(sr.Rule, &e.rule)
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxCached {
 		c.m = map[string]*cached{}
 	}
-	c.m[id] = e
+	c.m[sr.ID] = e
 	c.mu.Unlock()
-	return e, nil
+	return e
 }
 
 // closed records that a request left pending: later clicks on it are refused without a transaction.

@@ -429,6 +429,14 @@ func (s *Store) writeKeyed(ctx context.Context, key string, fn func(tx *sql.Tx) 
 		return err
 	case <-ctx.Done():
 		return ctx.Err() // the batch may still commit it; the caller answers 503 and Slack retries
+	case <-s.quit:
+		// Closed while queued: the writers may have stopped before taking it, so it may never be answered.
+		select {
+		case err := <-j.done:
+			return err
+		default:
+			return errors.New("store closed")
+		}
 	}
 }
 

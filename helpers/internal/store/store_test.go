@@ -382,3 +382,20 @@ func TestADecidingClickReplayedFromAnotherRequestClosesNothing(t *testing.T) {
 		}
 	})
 }
+
+func TestWritesAfterCloseFailInsteadOfWaitingForever(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		s, err := Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRequest(t, s, "closed1")
+		_ = s.Close()
+		// Each write used to race the closed store's queue: one that got queued waited for writers that had stopped.
+		for i := 0; i < 200; i++ {
+			if _, err := s.Vote(context.Background(), click(r.ID, "U02BOB", "approve", fmt.Sprint(i)), quorum(2)); err == nil {
+				t.Fatalf("write %d after Close succeeded", i)
+			}
+		}
+	})
+}
