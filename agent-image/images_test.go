@@ -1,6 +1,7 @@
 package agentimage
 
 import (
+	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -95,8 +97,27 @@ func TestImagesScriptRefusesABaseImageTheLocalRegistryDoesNotHave(t *testing.T) 
 	if code != 2 || !strings.Contains(out, want) {
 		t.Fatalf("check-base of a missing image: exit %d, want 2 and %q:\n%s", code, want, out)
 	}
-	srv.Close()
-	if code, out := runImages(t, nil, "check-base", present, "RUNTIME_IMAGE"); code != 3 || !strings.Contains(out, "does not answer") {
+	down := refusingHost(t) + "/library/debian:bookworm-slim"
+	if code, out := runImages(t, nil, "check-base", down, "RUNTIME_IMAGE"); code != 3 || !strings.Contains(out, "does not answer") {
 		t.Fatalf("check-base with the registry down: exit %d, want 3:\n%s", code, out)
 	}
+}
+
+// refusingHost returns 127.0.0.1:port of a socket bound but never listening, held until the test ends: connections
+// are refused, and no other process can take the port (a closed server's port could be reused meanwhile).
+func refusingHost(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }

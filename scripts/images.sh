@@ -45,13 +45,15 @@ preflight() {
 }
 
 # free_port prints a loopback TCP port nothing listens on, below the kernel's ephemeral range (where an outgoing
-# connection may hold a port that nothing listens on, and a bind would fail).
+# connection may hold a port that nothing listens on, and a bind would fail), and never one it printed before: the
+# relay's port and its Jenkins' port are both chosen before the Jenkins one is bound.
 free_port() {
   local p i lo
   read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
   for i in $(seq 50); do
     p=$(shuf -i 20000-$((lo - 1)) -n 1)
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+    grep -qx "$p" "$WORK/ports" 2>/dev/null && continue
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p" >>"$WORK/ports"; echo "$p"; return 0; }
   done
   die "no free loopback port found" 3
 }
@@ -118,7 +120,7 @@ start_registry() {
     "$WORK/registry/data" "$REG" >"$WORK/registry/config.yml"
   docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry/log" 2>&1 &
   REG_PID=$!
-  for i in $(seq 100); do
+  for i in $(seq 600); do # up to 60 s on a loaded machine
     curl -fsS -o /dev/null "http://$REG/v2/" 2>/dev/null && return 0
     kill -0 "$REG_PID" 2>/dev/null || break
     sleep 0.1

@@ -50,12 +50,15 @@ die() {
   exit 1
 }
 
-# free_port prints a loopback TCP port nobody listens on.
+# free_port prints a loopback TCP port nobody listens on, never one it printed before: the Jenkins and smoke ports
+# are both chosen before either is bound, so a second call could otherwise hand out the first one again.
 free_port() {
   local p i
   for i in $(seq 1 100); do
     p=$((20000 + RANDOM % 40000))
+    grep -qx "$p" "$DEMO/ports" 2>/dev/null && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p" >>"$DEMO/ports"
       echo "$p"
       return 0
     fi

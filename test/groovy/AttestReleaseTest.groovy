@@ -22,7 +22,7 @@ class AttestReleaseTest extends PipelineTestBase {
     static final String AUDIT_KEY = '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAUDITKEYMATERIAL\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n'
     static final String RELEASE_PASSWORD = 'release-pa55-never-logged'
     static final String AUDIT_PASSWORD = 'audit-pa55-never-logged'
-    static final String PIN = '271828'
+    static final String PIN = 'hsm-pin-2718-qx'
     static final Map KEYS = [releaseKeyCredentialsId: 'release-key', releasePasswordCredentialsId: 'release-password']
     static final String RUN = "mkdir -p '.release-gates' && rm -f '.release-gates/attestRelease.json'\n" +
         "'${HELPER}' 'run' '--params' '.release-gates/attestRelease.params.json' '--result-file' '.release-gates/attestRelease.json'\n"

@@ -95,7 +95,10 @@ class GoBuildGateRealTest extends PipelineTestBase {
 
     @Test
     void itRejectsAServiceThatNeverAnswersItsHealthEndpoint() {
-        int other = new ServerSocket(0, 1, InetAddress.getByName('127.0.0.1')).withCloseable { it.localPort }
+        int other = port
+        while (other == port) { // a port just released can be handed out again at once: the service must not answer there
+            other = new ServerSocket(0, 1, InetAddress.getByName('127.0.0.1')).withCloseable { it.localPort }
+        }
         String msg = failureOf(gate('docs/v2-compatible/swagger.json') +
             [checks: ['smoke'], healthUrl: "http://127.0.0.1:${other}/healthz".toString(), deadline: '2s', tryTimeout: '200ms'])
         assertTrue(msg, msg.startsWith('goBuildGate: rejected: '))

@@ -32,7 +32,7 @@ class SignArtifactsImageRealTest extends PipelineTestBase {
             "http:\n  addr: ${host}\n"
         registry = new ProcessBuilder('docker-registry', 'serve', config.path).redirectErrorStream(true)
             .redirectOutput(new File(registryDir, 'registry.log')).start()
-        for (int i = 0; i < 100; i++) {
+        for (int i = 0; i < 600; i++) { // up to 60 s on a loaded machine
             try {
                 HttpURLConnection c = (HttpURLConnection) new URL("http://${host}/v2/").openConnection()
                 if (c.responseCode == 200) {

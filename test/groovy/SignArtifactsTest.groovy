@@ -17,7 +17,7 @@ class SignArtifactsTest extends PipelineTestBase {
     static final String HELPER = '/opt/rg/bin/sign-artifacts'
     static final String KEY_PEM = '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nS3CRETKEYMATERIAL\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n'
     static final String PASSWORD = 'pa55-w0rd-never-logged'
-    static final String PIN = '918273'
+    static final String PIN = 'hsm-pin-9182-qx'
     static final Map FILE_KEY = [keyCredentialsId: 'cosign-key', passwordCredentialsId: 'cosign-password']
     static final String HSM_KEY = 'pkcs11:token=release;object=signer?module-path=/usr/lib/softhsm/libsofthsm2.so'
     static final String RUN = "mkdir -p '.release-gates' && rm -f '.release-gates/signArtifacts.json'\n" +

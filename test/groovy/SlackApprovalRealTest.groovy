@@ -47,11 +47,16 @@ class SlackApprovalRealTest extends PipelineTestBase {
         assertEquals(out, 0, p.waitFor())
     }
 
-    static int freePort() {
-        ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName('127.0.0.1'))
-        int p = s.localPort
-        s.close()
-        return p
+    /** Two distinct free loopback ports: both sockets stay open until both ports are known, so the kernel cannot hand out one port twice. */
+    static List<Integer> freePorts() {
+        ServerSocket a = new ServerSocket(0, 1, InetAddress.getByName('127.0.0.1'))
+        ServerSocket b = new ServerSocket(0, 1, InetAddress.getByName('127.0.0.1'))
+        try {
+            return [a.localPort, b.localPort]
+        } finally {
+            a.close()
+            b.close()
+        }
     }
 
     Process start(List cmd, Map envs, File log) {
@@ -63,8 +68,9 @@ class SlackApprovalRealTest extends PipelineTestBase {
         return p
     }
 
+    /** Polls url for up to 60 s (a loaded machine starts the relay slowly; it returns as soon as the relay is up). */
     void waitUp(String url, File log) {
-        for (int i = 0; i < 200; i++) {
+        for (int i = 0; i < 1200; i++) {
             try {
                 HttpURLConnection c = (HttpURLConnection) new URL(url).openConnection()
                 if (c.responseCode == 200) {
@@ -97,7 +103,8 @@ class SlackApprovalRealTest extends PipelineTestBase {
         slack.start()
         useRealHelpers()
         String helper = new File(HELPER_BIN, 'slack-approval').path
-        int fakePort = freePort(), relayPort = freePort()
+        List<Integer> ports = freePorts()
+        int fakePort = ports[0], relayPort = ports[1]
         fakeUrl = "http://127.0.0.1:${fakePort}".toString()
         relayUrl = "http://127.0.0.1:${relayPort}".toString()
         env.BUILD_URL = "${fakeUrl}/job/payments/7/".toString()

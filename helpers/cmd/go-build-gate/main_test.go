@@ -572,7 +572,10 @@ func TestSmokeStartsTheServiceAndAlwaysStopsItsProcessGroup(t *testing.T) {
 		}},
 		{name: "a health URL refusing connections is rejected at the deadline", started: true, wantCode: 1, wantMsg: "connection refused", wantTail: "listening on", args: func(p string) []string {
 			other := freePort(t)
-			return []string{"--cmd", bin, "--env", "PORT=" + other, "--url", "http://127.0.0.1:" + p + "/healthz", "--deadline", "1500ms"}
+			for other == p { // a port just released can be handed out again at once
+				other = freePort(t)
+			}
+			return []string{"--cmd", bin, "--env", "PORT=" + other, "--url", "http://127.0.0.1:" + p + "/healthz", "--deadline", "4s"}
 		}},
 		{name: "a 404 health path is rejected", started: true, wantCode: 1, wantMsg: "HTTP 404", args: func(p string) []string {
 			return []string{"--cmd", bin, "--env", "PORT=" + p, "--url", "http://127.0.0.1:" + p + "/nope", "--deadline", "5s"}
@@ -643,7 +646,7 @@ func TestSmokeKillsWhatTheServiceDaemonizedIntoANewSession(t *testing.T) {
 	}{
 		{name: "a healthy service that daemonized a grandchild passes and the grandchild is gone", service: bin, wantCode: 0},
 		{name: "a service that daemonizes and exits is rejected and the grandchild is gone", wantCode: 1, wantMsg: "exited (exit status 3)"},
-		{name: "a daemonizing service that never answers is rejected and the grandchild is gone", service: "/bin/sleep", extra: []string{"--arg", "300", "--deadline", "1s"}, wantCode: 1, wantMsg: "no healthy answer"},
+		{name: "a daemonizing service that never answers is rejected and the grandchild is gone", service: "/bin/sleep", extra: []string{"--arg", "300", "--deadline", "4s"}, wantCode: 1, wantMsg: "no healthy answer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/testing/downaddr"
 )
 
 const imgPassword = "image-cli-test"
@@ -271,9 +271,7 @@ func TestImageCommandsFailWithTheRightExitCodeAndAlwaysWriteTheResult(t *testing
 	if code, r, _ := imgRun(t, "image", "sign", "--key", p.key, "--password-file", p.passFile, "--format", "cosign", "--plain-http", cosignOnly); code != 0 {
 		t.Fatalf("signing the cosign-only image: %s", r.Message)
 	}
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	down := l.Addr().String()
-	l.Close()
+	down := downaddr.New(t)
 
 	sign := []string{"image", "sign", "--key", p.key, "--password-file", p.passFile, "--cert-chain", p.chain, "--plain-http"}
 	verify := []string{"image", "verify", "--key", p.pub, "--trust-policy", p.policy, "--trust-store", p.store, "--plain-http"}

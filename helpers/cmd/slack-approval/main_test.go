@@ -8,15 +8,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -106,7 +107,6 @@ type world struct {
 	slack   *slackfake.Server
 	config  string
 	pub     string
-	addr    string
 }
 
 func newWorld(t *testing.T) *world {
@@ -124,7 +124,6 @@ func newWorld(t *testing.T) *world {
 	w.pub = pub
 	sum := sha256.Sum256([]byte(ctlToken))
 	w.config = filepath.Join(w.dir, "relay.yaml")
-	w.addr = freeAddr(t)
 	cfg := fmt.Sprintf(`listen: %s
 mode: http
 database: sqlite:%s/relay.db
@@ -141,7 +140,7 @@ controllers:
     user: %s
     apiToken: {env: RG_JENKINS_TOKEN}
     credentialSHA256: %s
-`, w.addr, w.dir, exampleRBAC, w.dir, key, s.APIURL(), js.URL, relayUser, hex.EncodeToString(sum[:]))
+`, "127.0.0.1:0", w.dir, exampleRBAC, w.dir, key, s.APIURL(), js.URL, relayUser, hex.EncodeToString(sum[:]))
 	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -151,14 +150,15 @@ controllers:
 	return w
 }
 
-// startRelay runs `slack-approval relay --config` in-process and returns its address.
+// startRelay runs `slack-approval relay --config` in-process and returns the address it bound.
 func (w *world) startRelay() string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	addrFile := filepath.Join(w.dir, "relay-result.json")
+	errb := &lockedBuffer{}
 	go func() {
-		var out, errb bytes.Buffer
-		done <- app.Run(ctx, newApp(), []string{"slack-approval", "relay", "--config", w.config, "--result-file", addrFile}, &out, &errb)
+		var out bytes.Buffer
+		done <- app.Run(ctx, newApp(), []string{"slack-approval", "relay", "--config", w.config, "--result-file", addrFile}, &out, errb)
 	}()
 	w.t.Cleanup(func() {
 		cancel()
@@ -166,32 +166,51 @@ func (w *world) startRelay() string {
 			w.t.Errorf("relay exit %d", code)
 		}
 	})
-	return w.waitAddr()
+	return w.waitAddr(errb.String, 1)
 }
 
-// waitAddr waits until the relay answers /healthz on its address.
-func (w *world) waitAddr() string {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + w.addr + "/healthz"); err == nil {
+// listening is the relay's log line naming the address it bound.
+var listening = regexp.MustCompile(`listening on (127\.0\.0\.1:[0-9]+)`)
+
+// waitAddr waits for the nth "listening on" line in the relay's log, then until the relay answers /healthz there.
+// The config listens on 127.0.0.1:0: no port is chosen and released before the relay binds it, where another test
+// binary could take it in between (also on each restart of a killed relay).
+func (w *world) waitAddr(log func() string, nth int) string {
+	deadline := time.Now().Add(60 * time.Second)
+	for addr := ""; time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := listening.FindAllStringSubmatch(log(), -1); addr == "" && len(m) >= nth {
+			addr = m[nth-1][1]
+		}
+		if addr == "" {
+			continue
+		}
+		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return w.addr
+				return addr
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	w.t.Fatal("relay did not start")
+	w.t.Fatalf("relay did not start:\n%s", log())
 	return ""
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+// lockedBuffer is the in-process relay's stderr, which the test reads while the relay writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (w *world) paramsDoc(relayURL string) string {
@@ -257,7 +276,7 @@ func TestAnApprovalGoesThroughTheRelayAndItsSignedDecisionVerifies(t *testing.T)
 			t.Fatalf("click ack %d", c)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sub, err := w.jenkins.WaitSubmission(ctx, "/job/payments/7", input)
 	if err != nil {
@@ -345,7 +364,7 @@ func TestRelayRefusesBadConfiguration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "c.yaml")
 			_ = os.WriteFile(p, []byte(strings.Replace(string(good), tc.from, tc.to, 1)), 0o600)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if code, r, _, _ := run(t, ctx, "relay", "--config", p); code != 2 {
 				t.Fatalf("exit %d (%s), want 2", code, r.Message)
@@ -360,15 +379,18 @@ func TestRelayRefusesBadConfiguration(t *testing.T) {
 func TestNothingAcknowledgedIsLostWhenTheRelayIsKilledRightAfterTheAck(t *testing.T) {
 	w := newWorld(t)
 	exe, _ := os.Executable()
+	logPath, starts := filepath.Join(w.dir, "relay.log"), 0
+	relayLog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
 	start := func() (*exec.Cmd, string) {
 		cmd := exec.Command(exe, "relay", "--config", w.config, "--result-file", filepath.Join(w.dir, "proc.json"))
 		cmd.Env = append(os.Environ(), "RG_TEST_MAIN=1")
-		logf, _ := os.OpenFile(filepath.Join(w.dir, "relay.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		logf, _ := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		cmd.Stderr = logf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		return cmd, w.waitAddr()
+		starts++
+		return cmd, w.waitAddr(relayLog, starts)
 	}
 	cmd, addr := start()
 	t.Setenv("RG_RELAY_TOKEN", ctlToken)
@@ -388,7 +410,7 @@ func TestNothingAcknowledgedIsLostWhenTheRelayIsKilledRightAfterTheAck(t *testin
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 	w.jenkins.Arm("/job/payments/7", jenkinsfake.Input{ID: input, Submitter: relayUser, Params: []string{"decision", "approvers", "approverNames", "requestId", "decisionRecord"}})
 	// A replica killed while it held the outbox lease delays the delivery by up to the 10 s lease.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	sub, err := w.jenkins.WaitSubmission(ctx, "/job/payments/7", input)
 	if err != nil {

@@ -40,12 +40,14 @@ func TestReapOrphansTakesReparentedProcessesAndLeavesTheGatesOwnChildren(t *test
 		pids = append(pids, p)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pids[0], syscall.SIGKILL) })
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if st, err := readStat(pids[0]); err == nil && st.ppid == os.Getpid() {
+	// $! is known at fork, before the orphan ignores SIGTERM and execs sleep: wait for both (comm "sleep" comes after
+	// the trap), or a fast sweep meets an sh that SIGTERM kills.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if st, err := readStat(pids[0]); err == nil && st.ppid == os.Getpid() && st.comm == "sleep" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("orphan %d did not reparent to the test process", pids[0])
+			t.Fatalf("orphan %d did not reparent to the test process and exec sleep", pids[0])
 		}
 	}
 

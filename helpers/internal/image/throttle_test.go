@@ -27,11 +27,20 @@ func TestSignAllKeepsRegistryRequestsWithinMaxRequestsWhateverTheWorkers(t *test
 	inner := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := now.Add(1)
-		defer now.Add(-1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
 		time.Sleep(2 * time.Millisecond) // long enough for unthrottled requests to overlap
-		inner.ServeHTTP(w, r)
+		// The limiter holds a slot until the response headers arrive. A response larger than net/http's write buffers
+		// sends them while this handler still runs, so the next request could be counted before this one
+		// ended: the response is buffered and sent only once the request no longer counts.
+		rec := httptest.NewRecorder()
+		inner.ServeHTTP(rec, r)
+		now.Add(-1)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
 	}))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")

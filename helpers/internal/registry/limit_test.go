@@ -13,7 +13,7 @@ import (
 )
 
 // inFlight is a registry stand-in that records the most requests it ever served at once. Each request is held
-// until `want` are in flight together (or 3s pass), so a slow machine still reaches the bound when it is allowed.
+// until `want` are in flight together (or 30s pass), so a slow machine still reaches the bound when it is allowed.
 type inFlight struct {
 	now, peak atomic.Int64
 	want      int64
@@ -36,7 +36,7 @@ func (f *inFlight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-f.reached:
 		time.Sleep(50 * time.Millisecond) // let any request the limiter failed to hold back arrive
-	case <-time.After(3 * time.Second):
+	case <-time.After(30 * time.Second):
 	}
 	w.WriteHeader(http.StatusOK)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"io"
 	"log"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/testing/downaddr"
 )
 
 func TestParseAcceptsTagsDigestsAndBoth(t *testing.T) {
@@ -122,17 +122,12 @@ func TestResolveFindsTheDigestAndRefusesMovedTagsUnknownImagesAndPlainHTTPWithou
 
 func TestResolveGivesUpAsUnavailableWhenTheRegistryIsDown(t *testing.T) {
 	isolateState(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := l.Addr().String()
-	l.Close()
+	host := downaddr.New(t) // refuses connections; a closed listener's port could be taken meanwhile
 	// A breaker that never trips, so the bounded operation-level tries are what gives up.
 	lenient := breaker.New("", 1000, time.Minute)
 	c := registry.New(registry.Options{PlainHTTP: true, Attempts: 2, Backoff: time.Millisecond, Breakers: lenient})
 	ref, _ := c.Parse(host + "/app:v1")
-	_, err = c.Resolve(context.Background(), ref, v1.Hash{})
+	_, err := c.Resolve(context.Background(), ref, v1.Hash{})
 	if result.ClassOf(err) != result.ClassUnavailable || !strings.Contains(err.Error(), "after 2 tries") {
 		t.Fatalf("want unavailable after 2 tries, got %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/registry/registrytest"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/testing/downaddr"
 )
 
 func TestRetryFollowsTheFailureTable(t *testing.T) {
@@ -139,16 +139,11 @@ func TestTheDefaultTransportOpensABreakerInTheStateDirAndNeverInHome(t *testing.
 	state := isolateState(t)
 	home := t.TempDir()
 	t.Setenv("HOME", home)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := l.Addr().String()
-	l.Close()
+	host := downaddr.New(t) // refuses connections; a closed listener's port could be taken meanwhile
 
 	c := registry.New(registry.Options{PlainHTTP: true, Attempts: 3, Backoff: time.Millisecond})
 	ref, _ := c.Parse(host + "/app:v1")
-	_, err = c.Resolve(context.Background(), ref, v1.Hash{})
+	_, err := c.Resolve(context.Background(), ref, v1.Hash{})
 	if result.ClassOf(err) != result.ClassUnavailable {
 		t.Fatalf("want unavailable from a dead registry, got %v", err)
 	}

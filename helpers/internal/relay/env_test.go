@@ -145,7 +145,8 @@ type env struct {
 	signer  *decision.Signer
 	relay   *Relay
 	srv     *httptest.Server
-	now     atomic.Int64 // unix ms offset added to the real clock
+	now     atomic.Int64  // unix ms offset added to the real clock
+	redraw  time.Duration // the relay's RedrawDelay; 0: its default
 	audit   *syncBuffer
 }
 
@@ -203,7 +204,7 @@ func (e *env) start() {
 	}
 	aw := audit.New(e.audit)
 	r, err := New(Config{Store: st, RBAC: cfg, Controllers: e.controllers(), Slack: e.slack, Responder: e.answers, Signer: e.signer,
-		Audit: aw, SigningSecret: signingSecret, Poll: 20 * time.Millisecond, Lease: 2 * time.Second,
+		Audit: aw, SigningSecret: signingSecret, Poll: 20 * time.Millisecond, Lease: 2 * time.Second, RedrawDelay: e.redraw,
 		Now: func() time.Time { return time.Now().Add(time.Duration(e.now.Load()) * time.Millisecond) }})
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +304,7 @@ func (e *env) arm(resp ApprovalResponse) {
 }
 
 func (e *env) waitSubmission(resp ApprovalResponse) jenkinsfake.Submission {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sub, err := e.jenkins.WaitSubmission(ctx, build, resp.InputID)
 	if err != nil {
@@ -312,10 +313,10 @@ func (e *env) waitSubmission(resp ApprovalResponse) jenkinsfake.Submission {
 	return sub
 }
 
-// eventually polls cond for up to 10 s.
+// eventually polls cond for up to 60 s (it returns as soon as cond holds: the bound only ends a failing test).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if cond() {
 			return

@@ -150,9 +150,16 @@ func TestSocketModeRetriesWhenTheAppTokenIsRefused(t *testing.T) {
 	e := newEnv(t, "sqlite:"+t.TempDir()+"/r.db")
 	s := newSocketServer(t)
 	api := slack.New("xoxb-test", slack.OptionAppLevelToken("xapp-wrong"), slack.OptionAPIURL(s.srv.URL+"/"))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = e.relay.RunSocket(ctx, api, SocketOptions{MaxBackoff: 100 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = e.relay.RunSocket(ctx, api, SocketOptions{MaxBackoff: 100 * time.Millisecond})
+	}()
+	// Until the second try, not for a fixed 2 s that a loaded machine may spend on the first.
+	eventually(t, "a second apps.connections.open", func() bool { return s.opens.Load() >= 2 })
+	cancel()
+	<-done
 	if n := s.opens.Load(); n < 2 {
 		t.Fatalf("apps.connections.open tried %d times, want retries with backoff", n)
 	}

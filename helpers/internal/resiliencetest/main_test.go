@@ -27,7 +27,18 @@ import (
 
 var token softhsmtest.Token
 
-func TestMain(m *testing.M) { os.Exit(softhsmtest.Main(m, &token)) }
+// TestMain runs on a fresh token, with the breaker state of default clients (env.direct) in this binary's own temp dir:
+// make test gives every package the same $RELEASE_GATES_STATE_DIR, and registry ports are reused across packages.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "breaker-state-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(breaker.DirEnv, dir)
+	code := softhsmtest.Main(m, &token)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 // env is a real Debian registry with a fault proxy in front and a client that reaches it only through the proxy.
 type env struct {

@@ -87,6 +87,7 @@ func TestRotationEndToEndOldSignaturesStillVerifyNewOnesUseTheNewKeyAndRevocatio
 		t.Fatalf("signed with %s", k.ID)
 	}
 
+	deleteHSMKeyAtEnd(t, token.Label, []byte{0x52}) // Rotate generates it
 	out, err := f.Rotate(context.Background(), keyring.RotateOptions{Environment: "prod", NewID: "hsm-2", Backend: "pkcs11",
 		PKCS11URI: token.URI("rotation-hsm-2", []byte{0x52}), CA: ca, Subject: "C=DE,ST=Berlin,O=example,CN=hsm-2"})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/testing/downaddr"
 )
 
 func fast(tries int) Policy {
@@ -162,12 +163,9 @@ func TestParseRetryAfterAcceptsSecondsAndDates(t *testing.T) {
 }
 
 func TestClassifySeesDialErrorsAsTransient(t *testing.T) {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	_, err := net.DialTimeout("tcp", addr, time.Second)
+	_, err := net.DialTimeout("tcp", downaddr.New(t), 5*time.Second)
 	if err == nil {
-		t.Skip("port was reused")
+		t.Fatal("dialled an address that refuses connections")
 	}
 	if Classify(err) != result.ClassTransient {
 		t.Fatalf("dial error %v classified %q", err, Classify(err))

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/testing/downaddr"
 	"github.com/release-gates/release-gates/helpers/internal/testing/slackfake"
 )
 
@@ -176,9 +175,7 @@ func TestRespondPostsANonReplacingAnswer(t *testing.T) {
 }
 
 func TestRespondNeverPrintsTheResponseURL(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	u := srv.URL + "/actions/T1/1/secretcapability"
-	srv.Close()
+	u := "http://" + downaddr.New(t) + "/actions/T1/1/secretcapability" // refuses connections
 	for _, target := range []string{u, "http://[::1:bad/actions/T1/1/secretcapability"} {
 		err := (&Responder{}).Respond(context.Background(), target, "x")
 		if err == nil || strings.Contains(err.Error(), "secretcapability") {

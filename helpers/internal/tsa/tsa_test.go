@@ -149,7 +149,9 @@ func expiredLeaf(t *testing.T, ts *tsatest.TSA) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSigner(t, 4*time.Second)
+	// The leaf lives 10 s: signing both releases (one through the TSA) and verifying both must fit before it expires,
+	// on a loaded machine under -race, with x509 truncating notAfter to the second and the TSA's 1 s accuracy.
+	s := newSigner(t, 10*time.Second)
 	sign := func(digest string, a *tsa.Authority) {
 		t.Helper()
 		if err := image.SignAll(ctx, rc, []string{digest}, s.key_(a), image.SignOptions{Formats: []image.Format{image.Notation}, Workers: 1}, func(image.Outcome) {}); err != nil {

@@ -5,6 +5,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,10 +30,12 @@ type Options struct {
 
 // Registry is a running docker-registry.
 type Registry struct {
-	Host string // 127.0.0.1:port
-	Dir  string // storage root
-	cmd  *exec.Cmd
-	logs *syncBuffer
+	Host    string // 127.0.0.1:port
+	Dir     string // storage root
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the process has exited
+	waitErr error
+	logs    *syncBuffer
 }
 
 // syncBuffer collects the registry's output; the exec copier writes while the test may read.
@@ -84,6 +88,9 @@ func start(dir string, opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	nonce := make([]byte, 8)
+	_, _ = rand.Read(nonce)
+	id := hex.EncodeToString(nonce)
 	host := fmt.Sprintf("127.0.0.1:%d", port)
 	auth := ""
 	if opts.Username != "" {
@@ -110,7 +117,9 @@ storage:
 %shttp:
   addr: %s
   secret: test-secret
-`, filepath.Join(dir, "data"), auth, host)
+  headers:
+    %s: [%s]
+`, filepath.Join(dir, "data"), auth, host, idHeader, id)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -122,34 +131,43 @@ storage:
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	r := &Registry{Host: host, Dir: dir, cmd: cmd, logs: logs}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	r := &Registry{Host: host, Dir: dir, cmd: cmd, exited: make(chan struct{}), logs: logs}
+	go func() { r.waitErr = cmd.Wait(); close(r.exited) }()
+	// The port was free a moment ago, but another test binary may have bound it since: only an answer carrying this
+	// process's own header counts, so a registry (or anything else) another package started there is never used.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for {
-		resp, err := http.Get("http://" + host + "/v2/")
+		resp, err := probe.Get("http://" + host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
+			if resp.Header.Get(idHeader) == id && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized) {
 				return r, nil
 			}
 		}
 		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("docker-registry exited: %v: %s", err, firstLines(logs.String()))
+		case <-r.exited:
+			return nil, fmt.Errorf("docker-registry exited: %v: %s", r.waitErr, firstLines(logs.String()))
 		case <-ctx.Done():
-			_ = cmd.Process.Kill()
+			r.Stop()
 			return nil, fmt.Errorf("docker-registry did not answer on %s: %s", host, firstLines(logs.String()))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
-// Stop kills the registry.
+// idHeader is the response header by which start recognises the registry it started.
+const idHeader = "X-Rg-Test-Registry"
+
+// Stop kills the registry and waits until it has exited, so its storage dir can be removed.
 func (r *Registry) Stop() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	select {
+	case <-r.exited:
+	case <-time.After(10 * time.Second):
 	}
 }
 
@@ -170,3 +188,7 @@ func firstLines(s string) string {
 	}
 	return fmt.Sprint(out)
 }
+
+// probe polls a server that is starting; its timeout keeps a stranger that took the port and never answers from
+// hanging the start.
+var probe = &http.Client{Timeout: 5 * time.Second}

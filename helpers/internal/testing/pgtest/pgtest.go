@@ -50,25 +50,33 @@ func Start() (*Server, error) {
 	if err := os.Chown(dir, uid, gid); err != nil {
 		return nil, fmt.Errorf("pgtest: chown %s to postgres (run the tests as root): %w", dir, err)
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{Dir: dir, Port: port}
+	s := &Server{Dir: dir}
 	if out, err := s.asPostgres("initdb", "-D", filepath.Join(dir, "data"), "-A", "trust", "-U", "rg", "--no-sync"); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("pgtest: initdb: %v: %s", err, out)
 	}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200", port, dir)
-	if !Fsync {
-		opts += " -c fsync=off"
+	// The port is free when chosen but released before PostgreSQL binds it, so another test binary can take it in
+	// between: then the postmaster exits ("could not create any TCP/IP sockets") and the next try takes another port.
+	var lastErr error
+	for try := 0; try < 5; try++ {
+		if s.Port, err = freePort(); err != nil {
+			return nil, err
+		}
+		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200", s.Port, dir)
+		if !Fsync {
+			opts += " -c fsync=off"
+		}
+		logFile := filepath.Join(dir, fmt.Sprintf("log.%d", try))
+		out, err := s.asPostgres("pg_ctl", "-D", filepath.Join(dir, "data"), "-o", opts, "-l", logFile, "-t", "120", "-w", "start")
+		if err == nil {
+			return s, nil
+		}
+		log, _ := os.ReadFile(logFile)
+		lastErr = fmt.Errorf("pgtest: pg_ctl start on port %d: %v: %s %s", s.Port, err, out, log)
+		_, _ = s.asPostgres("pg_ctl", "-D", filepath.Join(dir, "data"), "-m", "immediate", "-w", "stop") // in case it came up late
 	}
-	if out, err := s.asPostgres("pg_ctl", "-D", filepath.Join(dir, "data"), "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("pgtest: pg_ctl start: %v: %s %s", err, out, log)
-	}
-	return s, nil
+	_ = os.RemoveAll(dir)
+	return nil, lastErr
 }
 
 func (s *Server) asPostgres(prog string, args ...string) ([]byte, error) {

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,36 +111,13 @@ func (ts *TSA) serve(w http.ResponseWriter, r *http.Request) {
 // bin is the executable; the root of its certificate chain is written to RootFile.
 func Sigstore(t testing.TB, bin string) *TSA {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "serve", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--timestamp-signer", "memory",
-		"--disable-ntp-monitoring", "--include-chain-in-response")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	var base, logs string
 	var chain []byte
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get(base + "/api/v1/timestamp/certchain")
-		if err != nil {
-			continue
-		}
-		chain, _ = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			break
-		}
-		chain = nil
+	for try := 0; try < 5 && chain == nil; try++ {
+		base, chain, logs = startSigstore(t, bin)
 	}
 	if chain == nil {
-		t.Fatalf("timestamp-server did not come up on %s:\n%s", base, logs.String())
+		t.Fatalf("timestamp-server did not come up on %s:\n%s", base, logs)
 	}
 	var certs []*x509.Certificate
 	for rest := chain; ; {
@@ -162,3 +140,65 @@ func Sigstore(t testing.TB, bin string) *TSA {
 	}
 	return ts
 }
+
+// startSigstore starts timestamp-server on a port that was free a moment ago and returns its URL and certificate
+// chain, or a nil chain and its output when it exited (another test binary took the port meanwhile) or never answered.
+func startSigstore(t testing.TB, bin string) (string, []byte, string) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "serve", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--timestamp-signer", "memory",
+		"--disable-ntp-monitoring", "--include-chain-in-response")
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		select {
+		case <-exited:
+			return base, nil, logs.String()
+		default:
+		}
+		resp, err := probe.Get(base + "/api/v1/timestamp/certchain")
+		if err != nil {
+			continue
+		}
+		chain, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return base, chain, ""
+		}
+	}
+	_ = cmd.Process.Kill()
+	return base, nil, logs.String()
+}
+
+// lockedBuffer collects a process's output; the exec copier writes while the test may read.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// probe polls a server that is starting; its timeout keeps a stranger that took the port and never answers from
+// hanging the start.
+var probe = &http.Client{Timeout: 5 * time.Second}
