@@ -282,6 +282,25 @@ func deliverInteraction(t *testing.T, relayAddr, body string, retry int) int {
 	return resp.StatusCode
 }
 
+// slackRetries redelivers body as Slack's retries (numbered from first) until the relay acknowledges it, and returns
+// the retry number acknowledged. A 503 on the first use of a pooled connection that PostgreSQL's restart cut is
+// possible and harmless: nothing was acknowledged, and Slack retries.
+func slackRetries(t *testing.T, relayAddr, body string, first int, log func() string) int {
+	t.Helper()
+	n, last := first, 0
+	eventually(t, 60*time.Second, "an acknowledged retry", func() bool {
+		if last = deliverInteraction(t, relayAddr, body, n); last == 200 {
+			return true
+		}
+		if last != http.StatusServiceUnavailable {
+			t.Fatalf("retry %d answered %d, want 200 (or 503 while the database reconnects)\n%s", n, last, log())
+		}
+		n++
+		return false
+	})
+	return n
+}
+
 // getStatus returns the status and body of GET http://addr/path (0 when the relay does not answer).
 func getStatus(addr, path string) (int, string) {
 	resp, err := (&http.Client{Timeout: 60 * time.Second}).Get("http://" + addr + path)
@@ -382,17 +401,13 @@ func TestAClickWhilePostgresIsDownIs503AndSlacksRetryCountsOnce(t *testing.T) {
 	fwd.Retarget(fmt.Sprintf("127.0.0.1:%d", pg.Port))
 	eventually(t, 60*time.Second, "readyz once PostgreSQL is back", func() bool { c, _ := getStatus(addr, "/readyz"); return c == 200 })
 	// Bob's event again while the request is still open: his acked click survived the outage, so it is a replay.
-	if c := deliverInteraction(t, addr, bob, 1); c != 200 {
-		t.Fatalf("Slack's redelivery of Bob's acknowledged event: ack %d, want 200\n%s", c, log())
-	}
+	slackRetries(t, addr, bob, 1, log)
 	if got := metric(t, addr, `rg_relay_clicks_total{outcome="replayed"}`); got != 1 {
 		t.Fatalf("Bob's redelivered event: replayed = %v, want 1 (his stored click is the one that counts)", got)
 	}
-	if c := deliverInteraction(t, addr, carol, 2); c != 200 {
-		t.Fatalf("Slack's retry with PostgreSQL back: ack %d, want 200\n%s", c, log())
-	}
+	n := slackRetries(t, addr, carol, 2, log)
 	// Once more, as Slack does when an ack is late: acknowledged, not counted again (the request is decided by now).
-	if c := deliverInteraction(t, addr, carol, 3); c != 200 {
+	if c := deliverInteraction(t, addr, carol, n+1); c != 200 {
 		t.Fatalf("Slack's next retry of the acknowledged event: ack %d, want 200", c)
 	}
 	sub := w.waitDelivered(t, addr, input, log)
@@ -401,8 +416,8 @@ func TestAClickWhilePostgresIsDownIs503AndSlacksRetryCountsOnce(t *testing.T) {
 	}
 	// Four events were acknowledged; two were counted: Bob's first delivery and Carol's first retry after the outage.
 	count := func(outcome string) float64 { return metric(t, addr, `rg_relay_clicks_total{outcome="`+outcome+`"}`) }
-	if c, u, d, rest := count("counted"), count("unavailable"), count("duplicate"), count("replayed")+count("closed"); c != 2 || u != 2 || d != 0 || rest != 2 {
-		t.Fatalf("clicks counted %v, unavailable %v, duplicate %v, replayed or closed %v; want 2, 2, 0, 2", c, u, d, rest)
+	if c, u, d, rest := count("counted"), count("unavailable"), count("duplicate"), count("replayed")+count("closed"); c != 2 || u < 2 || d != 0 || rest != 2 {
+		t.Fatalf("clicks counted %v, unavailable %v, duplicate %v, replayed or closed %v; want 2, at least 2, 0, 2", c, u, d, rest)
 	}
 	// The signed record counts Carol once, with the event Slack retried.
 	recFile := filepath.Join(w.dir, "decision.json")
