@@ -356,7 +356,8 @@ func (w *world) waitDelivered(t *testing.T, addr, input string, log func() strin
 
 // TestAClickWhilePostgresIsDownIs503AndSlacksRetryCountsOnce stops the relay's PostgreSQL between two clicks: the
 // second click is answered 503 (not acknowledged, so Slack retries it), readiness fails, and once PostgreSQL is back
-// Slack's retry of the same event is counted once, a further retry is a replay, and Jenkins is answered once.
+// Slack's retry of the same event is counted once, Bob's redelivered event is a replay, a late retry is acked and not
+// counted, and Jenkins is answered once.
 func TestAClickWhilePostgresIsDownIs503AndSlacksRetryCountsOnce(t *testing.T) {
 	pg := startPostgres(t)
 	fwd := newForwarder(t, fmt.Sprintf("127.0.0.1:%d", pg.Port))
