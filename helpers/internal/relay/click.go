@@ -143,7 +143,7 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 	if rec.Channel == "" {
 		rec.Channel = cb.Container.ChannelID
 	}
-	sr, err := r.cfg.Store.Request(ctx, act.Value)
+	ce, err := r.requests.get(ctx, r.cfg.Store, act.Value)
 	if errors.Is(err, store.ErrNotFound) {
 		rec.Event, rec.Reason = audit.EventDenied, "button names no known request"
 		r.refuse(rec, cb.ResponseURL, "This button belongs to no approval request the relay knows; nothing was recorded.")
@@ -153,9 +153,8 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 		r.cfg.Log.Printf("database unavailable for a click by %s: %v", user, err)
 		return OutcomeUnavailable
 	}
+	sr, rule := &ce.req, ce.rule
 	rec.TraceID, rec.BuildURL, rec.InputID, rec.Service, rec.Environment = sr.TraceID, sr.BuildURL, sr.InputID, sr.Service, sr.Environment
-	var rule decision.Rule
-	_ = json.Unmarshal(sr.Rule, &rule)
 	want := "approve"
 	if act.ActionID == rgslack.ActionReject {
 		want = "reject"
@@ -199,6 +198,7 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 		r.refuse(rec, cb.ResponseURL, "You already answered this approval; each approver counts once.")
 		return OutcomeDuplicate
 	case store.VoteClosed:
+		r.requests.closed(sr.ID, res.Request.State)
 		rec.Event, rec.Reason = audit.EventDenied, "request already "+res.Request.State
 		r.refuse(rec, cb.ResponseURL, fmt.Sprintf("This approval is already %s; your click changed nothing.", res.Request.State))
 		return OutcomeClosed
@@ -226,6 +226,7 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 	drawn := res.Request
 	r.queueRedraw(redrawJob{id: sr.ID, req: &drawn, clicks: res.Clicks})
 	if res.Decided != nil {
+		r.requests.closed(sr.ID, res.Decided.State)
 		r.metrics.decided(res.Decided.State)
 		r.metrics.markDecided(sr.ID, time.Now())
 		r.cfg.Log.Printf("request %s %s", sr.ID[:8], res.Decided.State)
