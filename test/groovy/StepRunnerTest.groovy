@@ -95,6 +95,14 @@ class StepRunnerTest extends PipelineTestBase {
     }
 
     @Test
+    void itsValidateEntryPointChecksWithoutRunningAndReturnsTheSchema() {
+        assertEquals(SCHEMA.helper, StepRunner.validate(script, 'demoStep', [name: 'x']).helper)
+        assertEquals("demoStep: parameter 'name' is required (see vars/demoStep.txt)", failureOf { StepRunner.validate(script, 'demoStep', null) })
+        assertEquals([], shCalls())
+        assertEquals([], callsTo('writeFile'))
+    }
+
+    @Test
     void itNamesTheMissingSchema() {
         String msg = failureOf { StepRunner.run(script, 'noSuchStep', [:]) }
         assertTrue(msg, msg.startsWith('noSuchStep: the library has no resources/steps/noSuchStep.json') && msg.endsWith('regenerate it with make generate'))

@@ -135,6 +135,8 @@ class VerifyReleaseTest extends PipelineTestBase {
                 failureOf(TRUST.findAll { it.key != key } + [image: DIGEST, environment: 'prod']))
         }
         assertEquals("verifyRelease: parameter 'cosignKeys' is required (see vars/verifyRelease.txt)", failureOf(TRUST + [image: DIGEST, environment: 'prod', cosignKeys: []]))
+        assertEquals("verifyRelease: parameter 'image' is required unless 'rollback' is set (see vars/verifyRelease.txt)", failureOf(TRUST + [environment: 'prod']))
+        assertEquals("verifyRelease: parameter 'image' is required unless 'rollback' is set (see vars/verifyRelease.txt)", failureOf(TRUST + [environment: 'prod', rollback: false, image: '']))
         assertEquals("verifyRelease: parameter 'trustStore' is required (see vars/verifyRelease.txt)", failureOf(TRUST + [image: DIGEST, environment: 'prod', trustStore: ' ']))
         assertEquals("verifyRelease: parameter 'releaseKeys' must be a List of Strings, got List [[k.pub]] (see vars/verifyRelease.txt)",
             failureOf(TRUST + [image: DIGEST, environment: 'prod', releaseKeys: [['k.pub']]]))

@@ -156,6 +156,9 @@ func Decode(raw json.RawMessage, dst any) error {
 		if f.Required && isEmpty(v.Field(f.index)) {
 			return result.Errorf(result.ClassInput, "parameter '%s' is required: %s", f.Name, f.Doc)
 		}
+		if u, ok := byName[f.RequiredUnless]; ok && isEmpty(v.Field(f.index)) && !isSet(v.Field(u.index)) {
+			return result.Errorf(result.ClassInput, "parameter '%s' is required unless '%s' is set: %s", f.Name, u.Name, f.Doc)
+		}
 	}
 	return nil
 }
@@ -259,6 +262,14 @@ func typeError(f Field, val []byte) error {
 		want += " of " + Field{Type: f.Elem}.GroovyType() + "s"
 	}
 	return result.Errorf(result.ClassInput, "parameter '%s' must be %s, got %s %s", f.Name, Article(want), got, shown)
+}
+
+// isSet reports whether a value turns a requiredUnless field optional: true, or a value that is not empty.
+func isSet(v reflect.Value) bool {
+	if v.Kind() == reflect.Bool {
+		return v.Bool()
+	}
+	return !isEmpty(v) && !v.IsZero()
 }
 
 func isEmpty(v reflect.Value) bool {

@@ -126,3 +126,32 @@ func TestHelpTextNamesExitFourInTheFailureList(t *testing.T) {
 		}
 	}
 }
+
+type conditional struct {
+	Image    string `json:"image" requiredUnless:"rollback" doc:"the image."`
+	Rollback bool   `json:"rollback" default:"false" doc:"roll back."`
+}
+
+func (c *conditional) Validate() error { return nil }
+
+func TestDecodeRequiresARequiredUnlessKeyOnlyWhenTheOtherIsUnset(t *testing.T) {
+	for doc, want := range map[string]string{
+		`{}`:                              "parameter 'image' is required unless 'rollback' is set: the image.",
+		`{"rollback":false,"image":" "}`:  "parameter 'image' is required unless 'rollback' is set",
+		`{"rollback":true}`:               "",
+		`{"image":"registry/x@sha256:1"}`: "",
+	} {
+		var c conditional
+		err := Decode(json.RawMessage(doc), &c)
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("Decode(%s) = %v, want %q", doc, err, want)
+		}
+	}
+	s := Step{Name: "c", Helper: "h", Params: func() Validator { return &conditional{} }}
+	if !strings.Contains(string(s.HelpText()), "  image (String, required unless rollback, default null): the image.\n") {
+		t.Errorf("help text:\n%s", s.HelpText())
+	}
+	if f := s.Schema().Params[0]; f.RequiredUnless != "rollback" || f.Required {
+		t.Errorf("schema field = %+v", f)
+	}
+}

@@ -27,15 +27,18 @@ const (
 
 // Field is one parameter of a step, read from a Params struct field's tags:
 // json (the Jenkinsfile key), default (JSON), doc, example (Groovy), need (e.g. "required with keyring"), required,
+// requiredUnless (the key that makes it optional when set),
 // and null:"empty" when an explicit null means "none" rather than "the default".
 type Field struct {
 	Name     string `json:"name"`
 	Type     string `json:"type"`
 	Default  any    `json:"default,omitempty"`
 	Required bool   `json:"required,omitempty"`
-	Need     string `json:"need,omitempty"`
-	Doc      string `json:"doc"`
-	Example  string `json:"example,omitempty"`
+	// RequiredUnless names the parameter that, when set (true, or not empty), makes this one optional; else it is required.
+	RequiredUnless string `json:"requiredUnless,omitempty"`
+	Need           string `json:"need,omitempty"`
+	Doc            string `json:"doc"`
+	Example        string `json:"example,omitempty"`
 	// Elem is the schema type of a list's elements or a map's values ("string": a Groovy scalar, kept as its text); empty: any.
 	Elem string `json:"elem,omitempty"`
 
@@ -102,7 +105,7 @@ func Fields(t reflect.Type) []Field {
 			continue
 		}
 		f := Field{Name: name, Doc: sf.Tag.Get("doc"), Example: sf.Tag.Get("example"), Need: sf.Tag.Get("need"),
-			Required: sf.Tag.Get("required") == "true", index: i, defaultJSON: sf.Tag.Get("default"), nullEmpty: sf.Tag.Get("null") == "empty"}
+			Required: sf.Tag.Get("required") == "true", RequiredUnless: sf.Tag.Get("requiredUnless"), index: i, defaultJSON: sf.Tag.Get("default"), nullEmpty: sf.Tag.Get("null") == "empty"}
 		f.Type, f.Elem = typeOf(sf.Type)
 		if f.defaultJSON != "" {
 			_ = json.Unmarshal([]byte(f.defaultJSON), &f.Default)
@@ -161,6 +164,9 @@ func (s Step) HelpText() []byte {
 		need := "optional"
 		if f.Required {
 			need = "required"
+		}
+		if f.RequiredUnless != "" {
+			need = "required unless " + f.RequiredUnless
 		}
 		if f.Need != "" {
 			need = f.Need

@@ -19,7 +19,7 @@ import (
 
 // StepParams is the verifyRelease step's Map; one field per parameter.
 type StepParams struct {
-	Image                      string            `json:"image" need:"required unless rollback" doc:"image to deploy: repo@sha256:... (a tag is resolved once, then checked by digest)." example:"'registry.example.com/orders@sha256:...'"`
+	Image                      string            `json:"image" requiredUnless:"rollback" doc:"image to deploy: repo@sha256:... (a tag is resolved once, then checked by digest)." example:"'registry.example.com/orders@sha256:...'"`
 	Environment                string            `json:"environment" required:"true" doc:"target environment; an approval for it must exist." example:"'prod'"`
 	ExpectRepo                 string            `json:"expectRepo" required:"true" doc:"the provenance must name this repository." example:"'https://git.example.com/shop/orders.git'"`
 	ExpectBranch               string            `json:"expectBranch" required:"true" doc:"the provenance must name this branch." example:"'main'"`

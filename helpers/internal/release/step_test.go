@@ -18,7 +18,7 @@ func TestStepParamsValidateNamesTheJenkinsfileKey(t *testing.T) {
 		ctx  params.Context
 		want string
 	}{
-		{`{"environment":"prod",` + trust + `}`, job, "missing image: every release is checked"},
+		{`{"environment":"prod",` + trust + `}`, job, "parameter 'image' is required unless 'rollback' is set"},
 		{`{"environment":"prod","image":"i"}`, job, "parameter 'expectRepo' is required"},
 		{`{"environment":"prod","image":"i",` + strings.Replace(trust, `["c.pub"]`, `[]`, 1) + `}`, job, "parameter 'cosignKeys' is required"},
 		{`{"environment":"prod","image":"i",` + strings.Replace(trust, `"tp.json"`, `" "`, 1) + `}`, job, "parameter 'trustPolicy' is required"},

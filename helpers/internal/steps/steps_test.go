@@ -64,6 +64,11 @@ func TestEveryStepHasAHelperParamsAndDocumentedFields(t *testing.T) {
 			}
 			seen[f.Name] = true
 		}
+		for _, f := range sc.Params {
+			if f.RequiredUnless != "" && !seen[f.RequiredUnless] {
+				t.Errorf("%s: parameter %s is required unless %s, which is not a parameter", s.Name, f.Name, f.RequiredUnless)
+			}
+		}
 		for _, c := range sc.Credentials {
 			if !seen[c.Param] {
 				t.Errorf("%s: credential row names %s, which is not a parameter", s.Name, c.Param)

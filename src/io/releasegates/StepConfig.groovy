@@ -116,6 +116,13 @@ class StepConfig implements Serializable {
             if (f.required && isEmptyValue(v)) {
                 return "${step}: parameter '${k}' is required (see ${docs})".toString()
             }
+            String unless = f.requiredUnless ? f.requiredUnless.toString() : ''
+            if (unless && fields.containsKey(unless) && isEmptyValue(v)) {
+                Object u = config[unless] != null ? config[unless] : ((Map) fields[unless])['default']
+                if (isEmptyValue(u) || u == false) {
+                    return "${step}: parameter '${k}' is required unless '${unless}' is set (see ${docs})".toString()
+                }
+            }
         }
         return null
     }
