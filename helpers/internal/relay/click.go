@@ -159,6 +159,19 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 	if act.ActionID == rgslack.ActionReject {
 		want = "reject"
 	}
+	replayKey := actionTS + ":" + user
+	if sr.State != store.StatePending || !r.cfg.Now().Before(sr.Deadline) {
+		seen, err := r.recorded(ctx, sr.ID, replayKey)
+		if err != nil {
+			r.cfg.Log.Printf("database unavailable for a click by %s: %v", user, err)
+			return OutcomeUnavailable
+		}
+		if seen {
+			rec.Event, rec.Reason = audit.EventReplayed, "Slack event recorded before; not counted again"
+			r.audit(rec)
+			return OutcomeReplayed // Slack retried a click that was counted (perhaps the deciding one) before the request closed
+		}
+	}
 	switch {
 	case sr.State != store.StatePending:
 		rec.Event, rec.Reason = audit.EventDenied, "request already "+sr.State
@@ -182,7 +195,7 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 	if name == "" {
 		name = user
 	}
-	c := store.Click{RequestID: sr.ID, Approver: user, Name: name, Decision: want, EventID: actionTS + "-" + user, ReplayKey: actionTS + ":" + user, At: r.cfg.Now().UTC()}
+	c := store.Click{RequestID: sr.ID, Approver: user, Name: name, Decision: want, EventID: actionTS + "-" + user, ReplayKey: replayKey, At: r.cfg.Now().UTC()}
 	res, err := r.cfg.Store.VoteLeased(ctx, c, r.decider(c.At), r.cfg.Replica, r.cfg.Lease)
 	if err != nil {
 		r.cfg.Log.Printf("storing a click by %s on %s failed: %v", user, sr.ID[:8], err)
@@ -300,4 +313,13 @@ func (r *Relay) refuse(rec audit.Record, responseURL, text string) {
 	r.audit(rec)
 	r.cfg.Log.Printf("%s: user %s trace %s: %s", rec.Event, rec.User, rec.TraceID, rec.Reason)
 	r.answer(responseURL, text)
+}
+
+// recorded reports whether the Slack event with replayKey was already stored on request id.
+func (r *Relay) recorded(ctx context.Context, id, replayKey string) (bool, error) {
+	clicks, err := r.cfg.Store.Clicks(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(clicks, func(c store.Click) bool { return c.ReplayKey == replayKey }), nil
 }
