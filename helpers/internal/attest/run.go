@@ -63,48 +63,36 @@ type approvalResult struct {
 	RelayKeyID  string           `json:"relayKeyId"`
 }
 
-// readApproval reads slackApproval's result and checks that it backs this build's release for p.Environment.
-func readApproval(p *Params, traceID string) (*approvalResult, bool, error) {
+// readApproval reads slackApproval's result and checks that it claims to back this build's release for p.Environment
+// (the relay-signed record it names is checked by checkRecord).
+func readApproval(p *Params, traceID string) (*approvalResult, error) {
 	b, err := os.ReadFile(p.Approval)
 	if err != nil {
-		return nil, false, result.Errorf(result.ClassInput, "approval result %s not found: run slackApproval earlier in this build on this agent, "+
+		return nil, result.Errorf(result.ClassInput, "approval result %s not found: run slackApproval earlier in this build on this agent, "+
 			"or pass approval: null to attest without an approval", p.Approval)
 	}
 	var a approvalResult
 	if err := json.Unmarshal(b, &a); err != nil {
-		return nil, false, result.Errorf(result.ClassInput, "approval %s is not a slackApproval result (not a JSON object): %v", p.Approval, err)
+		return nil, result.Errorf(result.ClassInput, "approval %s is not a slackApproval result (not a JSON object): %v", p.Approval, err)
 	}
 	switch {
 	case a.Decision != "approved":
-		return nil, false, result.Errorf(result.ClassPolicy, "approval %s records decision '%s', not approved: refusing to attest an approval", p.Approval, a.Decision)
+		return nil, result.Errorf(result.ClassPolicy, "approval %s records decision '%s', not approved: refusing to attest an approval", p.Approval, a.Decision)
 	case a.Environment != p.Environment:
-		return nil, false, result.Errorf(result.ClassPolicy, "approval %s approves environment '%s', not '%s' (environment)", p.Approval, a.Environment, p.Environment)
+		return nil, result.Errorf(result.ClassPolicy, "approval %s approves environment '%s', not '%s' (environment)", p.Approval, a.Environment, p.Environment)
 	case a.TraceID != traceID:
-		return nil, false, result.Errorf(result.ClassPolicy, "approval %s belongs to trace %s, not this build's %s: a stale approval from another build is never attested",
+		return nil, result.Errorf(result.ClassPolicy, "approval %s belongs to trace %s, not this build's %s: a stale approval from another build is never attested",
 			p.Approval, a.TraceID, traceID)
 	}
 	if len(a.Approvers) == 0 {
-		return nil, false, result.Errorf(result.ClassPolicy, "approval %s lists no approvers", p.Approval)
+		return nil, result.Errorf(result.ClassPolicy, "approval %s lists no approvers", p.Approval)
 	}
 	for _, ap := range a.Approvers {
 		if s, _ := ap["approver"].(string); s == "" {
-			return nil, false, result.Errorf(result.ClassPolicy, "approval %s lists an approver without an id", p.Approval)
+			return nil, result.Errorf(result.ClassPolicy, "approval %s lists an approver without an id", p.Approval)
 		}
 	}
-	fourEyes := false
-	if rb, err := os.ReadFile(strings.TrimSuffix(p.Approval, ".json") + "-rule.json"); err == nil {
-		var rule struct {
-			Data struct {
-				Rule struct {
-					AllowSelfApproval *bool `json:"allowSelfApproval"`
-				} `json:"rule"`
-			} `json:"data"`
-		}
-		if json.Unmarshal(rb, &rule) == nil && rule.Data.Rule.AllowSelfApproval != nil {
-			fourEyes = !*rule.Data.Rule.AllowSelfApproval
-		}
-	}
-	return &a, fourEyes, nil
+	return &a, nil
 }
 
 // Run attests as the attestRelease step asks: provenance, the approval (unless approval is empty) and, with an audit
@@ -119,10 +107,9 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 	out := &Outcome{Results: map[string]result.Result{}}
 	defer out.combine(p, o)
 	var approval *approvalResult
-	fourEyes := false
 	if p.Approval != "" {
 		var err error
-		if approval, fourEyes, err = readApproval(p, o.TraceID); err != nil {
+		if approval, err = readApproval(p, o.TraceID); err != nil {
 			out.Err = err
 			return out
 		}
@@ -219,8 +206,7 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 					aps = append(aps, provenance.Approver{User: ap.SlackID, At: ap.At.UTC()})
 				}
 			}
-			required := max(approval.Required, record.Rule.Required)
-			fourEyes = !record.Rule.AllowSelfApproval
+			required, fourEyes := max(approval.Required, record.Rule.Required), !record.Rule.AllowSelfApproval
 			rule := p.Rule
 			if rule == "" {
 				svc := approval.Service
