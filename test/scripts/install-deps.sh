@@ -9,6 +9,7 @@
 # A need is met only when dpkg lists its package as installed AND the file the tests use exists AND dpkg says that
 # package owns it. A `java` on PATH from another JDK does not meet "default-jre-headless": Debian's groovy launcher
 # runs /usr/lib/jvm/default-java/bin/java, which only that package provides.
+# The stock peer CLIs (cosign, notation, ...) are no Debian packages: test/scripts/tools.sh builds them into $RG_TOOLS_DIR/bin.
 # Tests only: RG_DEPS_ROOT prefixes every file path; RG_DEPS_NEEDS replaces the table (with --check).
 set -euo pipefail
 
@@ -45,6 +46,7 @@ test  libc6-dev-arm64-cross    /usr/aarch64-linux-gnu/include/stdio.h      arm64
 test  strace                   /usr/bin/strace                             the fsync-order tests of atomicfile and the approval journal
 demo  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
 demo  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the demo runs the real steps in the harness
+demo  groovy                   /usr/share/groovy/bin/groovy                Debian's groovy launcher, which the demo runs by this path
 demo  junit4                   /usr/share/java/junit4.jar                  the step harness' classpath
 demo  libhamcrest-java         /usr/share/java/hamcrest-core.jar           the step harness' classpath
 demo  docker-registry          /usr/bin/docker-registry                    the demo pushes and signs the service image
@@ -73,6 +75,7 @@ release make                   /usr/bin/make                               scrip
 bench  time                    /usr/bin/time                               peak RSS
 bench  make                     /usr/bin/make                               make bench
 bench  libsofthsm2             /usr/lib/softhsm/libsofthsm2.so             HSM signing rows
+bench  softhsm2                /usr/bin/softhsm2-util                      initialises the HSM rows' token
 bench  docker-registry         /usr/bin/docker-registry                    image signing rows
 bench  postgresql-15           /usr/lib/postgresql/15/bin/initdb           relay rows on PostgreSQL
 bench  jq                       /usr/bin/jq                                 image row: push_many and the duplicate-signature count
