@@ -87,7 +87,9 @@ helpers-repro:
 	echo "helpers-repro: identical sha256 for $(HELPERS)"
 
 # Signed, reproducible helpers for linux/amd64 and linux/arm64 in dist/, pinned in resources/helpers.lock (env: RELEASE_KEY, COSIGN_PASSWORD).
+# The stock cosign (tools.sh, into $(RG_TOOLS_DIR)/bin) verifies the signature too; scripts/release.sh refuses to run without it.
 release:
+	@test/scripts/tools.sh cosign >/dev/null
 	VERSION='$(VERSION)' REVISION='$(REVISION)' scripts/release.sh
 
 # Agent image: docker buildx (multi-arch; push with AGENT_IMAGE_OUTPUT=--push) when a Docker engine answers
