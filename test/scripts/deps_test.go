@@ -2,9 +2,11 @@
 package scripts_test
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,12 +25,73 @@ func runCheck(t *testing.T, env []string, groups ...string) (string, int) {
 	return string(out), code
 }
 
+// checked lists the groups make deps installs (the Makefile's deps target: make test's own and .ci/run's make images)
+// or that are subsets of them, which make test therefore checks; notChecked says why each other group is left out.
+var (
+	checked    = []string{"test", "lint", "images", "demo", "check", "release"}
+	notChecked = map[string]string{
+		// make bench installs it itself (install-deps.sh bench) and make test never does: checking it here would fail a
+		// fresh machine's make test over a package only the benchmarks need.
+		"bench": "installed by make bench only",
+	}
+)
+
+// tableGroups returns the groups install-deps.sh's table names, in order.
+func tableGroups(t *testing.T) []string {
+	t.Helper()
+	src, err := os.ReadFile("install-deps.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(src), "NEEDS=$(cat <<'EOF'\n")
+	table, _, ok2 := strings.Cut(table, "\nEOF\n")
+	if !ok || !ok2 {
+		t.Fatal("install-deps.sh: no NEEDS table (NEEDS=$(cat <<'EOF' ... EOF)")
+	}
+	var groups []string
+	for _, line := range strings.Split(table, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !slices.Contains(groups, f[0]) {
+			groups = append(groups, f[0])
+		}
+	}
+	return groups
+}
+
+// TestEveryGroupIsCheckedOrSaysWhyNot: a group added to the table must be checked below or given a reason to be left out.
+func TestEveryGroupIsCheckedOrSaysWhyNot(t *testing.T) {
+	groups := tableGroups(t)
+	if len(groups) < 5 {
+		t.Fatalf("install-deps.sh's table names only groups %v", groups)
+	}
+	for _, g := range groups {
+		if _, out := notChecked[g]; slices.Contains(checked, g) == out {
+			t.Errorf("group %q: want it in exactly one of checked %v and notChecked %v", g, checked, notChecked)
+		}
+	}
+	for _, g := range append(slices.Clone(checked), slices.Collect(maps.Keys(notChecked))...) {
+		if !slices.Contains(groups, g) {
+			t.Errorf("group %q is not in install-deps.sh's table (groups %v)", g, groups)
+		}
+	}
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, deps, _ := strings.Cut(string(mk), "\ndeps:\n")
+	deps, _, _ = strings.Cut(deps, "\n")
+	for _, g := range []string{"test", "lint", "images"} {
+		if !slices.Contains(strings.Fields(deps), g) {
+			t.Errorf("the Makefile's deps target (%q) does not install group %q, which make test or .ci/run uses", deps, g)
+		}
+	}
+}
+
 // TestEveryNeedIsMetThroughItsPackage fails when make test would rely on something installed by hand.
 func TestEveryNeedIsMetThroughItsPackage(t *testing.T) {
 	if os.Getenv("RG_REQUIRE_TOOLS") != "1" {
 		t.Skip("RG_REQUIRE_TOOLS=1 (make test) runs this after make deps")
 	}
-	for _, group := range []string{"test", "demo", "check", "release"} {
+	for _, group := range checked {
 		out, code := runCheck(t, nil, group)
 		if code != 0 || strings.Contains(out, "MISSING") {
 			t.Errorf("install-deps.sh --check %s: exit %d\n%s", group, code, out)
