@@ -114,9 +114,7 @@ func TestCheckRefusesWhatNoPackageProvides(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := exec.LookPath("dpkg-query"); err != nil {
-				t.Skip("no dpkg-query: not a Debian machine")
-			}
+			need(t, "/usr/bin/dpkg-query", "dpkg")
 			env := []string{"RG_DEPS_NEEDS=" + tt.needs, "RG_DEPS_ROOT=" + tt.root}
 			if tt.root != "" {
 				// A java on PATH (as a machine with another JDK has) must not count.
@@ -141,9 +139,7 @@ func TestCheckRefusesWhatNoPackageProvides(t *testing.T) {
 
 // TestInstallWithoutRootOrSudoSaysSo: a user without sudo gets one actionable line, not "sudo: command not found".
 func TestInstallWithoutRootOrSudoSaysSo(t *testing.T) {
-	if _, err := exec.LookPath("dpkg-query"); err != nil {
-		t.Skip("no dpkg-query: not a Debian machine")
-	}
+	need(t, "/usr/bin/dpkg-query", "dpkg")
 	// PATH holds only what install-deps.sh runs, with an id that says uid 1000 and no sudo.
 	bin := t.TempDir()
 	for _, c := range []string{"bash", "cat", "cut", "dirname", "dpkg-query", "grep"} {
@@ -170,4 +166,17 @@ func TestInstallWithoutRootOrSudoSaysSo(t *testing.T) {
 	if code != 2 || !strings.Contains(string(out), want) || strings.Contains(string(out), "not found") {
 		t.Errorf("exit %d, want 2 with %q:\n%s", code, want, out)
 	}
+}
+
+// need returns file, which package pkg provides; without it the test fails under RG_REQUIRE_TOOLS=1 (make test) and is
+// skipped otherwise (make check, a machine that is not Debian), never decided by a command found on PATH.
+func need(t *testing.T, file, pkg string) string {
+	t.Helper()
+	if _, err := os.Stat(file); err != nil {
+		if os.Getenv("RG_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("%s is missing (Debian package %s) and RG_REQUIRE_TOOLS=1: run test/scripts/install-deps.sh", file, pkg)
+		}
+		t.Skipf("%s is missing (Debian package %s); RG_REQUIRE_TOOLS=1 makes this a failure", file, pkg)
+	}
+	return file
 }
