@@ -58,8 +58,10 @@ export GOTOOLCHAIN=local CGO_ENABLED=1
 
 # arm64 needs a cgo cross compiler (crypto11 for PKCS#11): Debian's gcc-aarch64-linux-gnu and libc6-dev-arm64-cross,
 # checked by package and file (install-deps.sh's release group, with openssl), installed when missing.
-test/scripts/install-deps.sh --check release >/dev/null 2>&1 || test/scripts/install-deps.sh release ||
+if ! test/scripts/install-deps.sh --check release >/dev/null 2>&1 && ! test/scripts/install-deps.sh release; then
+  test/scripts/install-deps.sh --check release 2>/dev/null | grep MISSING | sed 's/^/release: /' >&2 || true
   die 2 "the release's Debian packages are missing and could not be installed: run test/scripts/install-deps.sh release as root"
+fi
 
 # The signature is verified as agents (openssl) and the stock cosign check it: with RELEASE_PUBLIC_KEY, else the trusted
 # key. The stock cosign is test/scripts/tools.sh's pinned build (no Debian package), used by its file, never from PATH.
