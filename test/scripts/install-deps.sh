@@ -19,6 +19,7 @@ ROOT=${RG_DEPS_ROOT:-}
 NEEDS=$(cat <<'EOF'
 test  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
 test  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     Groovy 2.4.21, the version Jenkins core embeds
+test  groovy                   /usr/share/groovy/bin/groovy                Debian's groovy launcher, which test/groovy/run.sh runs by this path
 test  junit4                   /usr/share/java/junit4.jar                  JUnitCore drives the Groovy step tests
 test  libhamcrest-java         /usr/share/java/hamcrest-core.jar           JUnit 4's matchers
 test  libsofthsm2              /usr/lib/softhsm/libsofthsm2.so             the PKCS#11 module the HSM tests load
@@ -82,6 +83,7 @@ bench  jq                       /usr/bin/jq                                 imag
 bench  curl                     /usr/bin/curl                               image rows: pushing images, reading signature manifests
 check  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
 check  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the mocked Groovy step tests
+check  groovy                   /usr/share/groovy/bin/groovy                Debian's groovy launcher, which test/groovy/run.sh runs by this path
 check  junit4                   /usr/share/java/junit4.jar                  JUnitCore drives the Groovy step tests
 check  libhamcrest-java         /usr/share/java/hamcrest-core.jar           JUnit 4's matchers
 check  git                      /usr/bin/git                                tags, worktrees, base specs
@@ -90,8 +92,9 @@ check  gcc                      /usr/bin/gcc                                cgo 
 check  libc6-dev                /usr/include/stdio.h                        cgo headers
 check  curl                     /usr/bin/curl                               the runner's download tests (loopback)
 check  openssl                  /usr/bin/openssl                            the runner verifies SHA256SUMS.sig with it
-lint   default-jre-headless    /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java
+lint   default-jre-headless    /usr/lib/jvm/default-java/bin/java          the java test/codenarc/run.sh runs CodeNarc on
 lint   groovy                  /usr/share/groovy/lib/groovy-2.4.21.jar     CodeNarc runs on Groovy
+lint   groovy                  /usr/share/java/groovy-all.jar              CodeNarc's Groovy on its classpath (test/codenarc/run.sh)
 lint   make                    /usr/bin/make                               make lint-groovy
 lint   libcodenarc-groovy-java /usr/share/java/CodeNarc.jar                CodeNarc lints vars/ and src/
 lint   libgmetrics-groovy-java /usr/share/java/GMetrics.jar                on CodeNarc.jar's manifest Class-Path (its metric rules)
