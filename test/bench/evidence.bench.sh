@@ -43,6 +43,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.2f×", a
 row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
 step() { "$@" >/dev/null 2>"$work/last.err" || { echo "evidence.bench: failed: $* : $(tail -3 "$work/last.err")" >&2; exit 1; }; }
 
+TOOLS_BIN=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin # the stock peers (tools.sh), found before HOME moves
 export COSIGN_PASSWORD=bench-pw TUF_ROOT="$work/tuf" HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" RELEASE_TRACE_ID="rg-evidence-bench"
 mkdir -p "$HOME"
 step "$sa" keys generate --type ca --out-dir "$work/pki" --subject 'CN=release signer,O=release-gates,C=US,ST=WA'
@@ -87,7 +88,6 @@ fi
 
 # The stock cosign and notation that make bench builds (test/scripts/tools.sh), by their files and first on PATH:
 # the peer column is part of the benchmark, so a missing peer stops it instead of printing "-".
-TOOLS_BIN=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin
 for t in cosign notation; do
   [ -x "$TOOLS_BIN/$t" ] || { echo "evidence.bench: the stock $t is missing at $TOOLS_BIN/$t: run test/scripts/tools.sh cosign notation (make bench does)" >&2; exit 2; }
 done

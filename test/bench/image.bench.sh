@@ -46,6 +46,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.2f×", a
 row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
 
 # Keys: one encrypted cosign-format key with a notation-ready chain, shared by both sides.
+TOOLS_BIN=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin # the stock peers (tools.sh), found before HOME moves
 export COSIGN_PASSWORD=bench-pw TUF_ROOT="$work/tuf" HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" RELEASE_GATES_STATE_DIR="$work/state"
 mkdir -p "$HOME"
 printf '%s' "$COSIGN_PASSWORD" > "$work/pass"
@@ -54,7 +55,6 @@ printf '%s' "$COSIGN_PASSWORD" > "$work/pass"
 
 # The stock cosign and notation that make bench builds (test/scripts/tools.sh), by their files and first on PATH:
 # the peer column is part of the benchmark, so a missing peer stops it instead of printing "-".
-TOOLS_BIN=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin
 for t in cosign notation; do
   [ -x "$TOOLS_BIN/$t" ] || { echo "image.bench: the stock $t is missing at $TOOLS_BIN/$t: run test/scripts/tools.sh cosign notation (make bench does)" >&2; exit 2; }
 done
