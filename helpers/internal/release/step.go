@@ -436,6 +436,9 @@ func CheckItem(ch Check, lg *log.Logger) result.Item {
 	if ch.Err != nil {
 		it.FailureClass, it.Message = result.ClassOf(ch.Err), ch.Err.Error()
 		lg.Printf("%s: %s: %v", ch.Name, it.FailureClass, ch.Err)
+	} else if w, _ := ch.Details["warning"].(string); w != "" {
+		it.Status, it.Message = result.StatusPassed, "warning: "+w
+		lg.Printf("%s: passed with a warning: %s", ch.Name, w)
 	} else {
 		it.Status = result.StatusPassed
 		lg.Printf("%s: passed", ch.Name)
