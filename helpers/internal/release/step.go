@@ -36,8 +36,8 @@ type StepParams struct {
 	RevokedKeyIDs              []string          `json:"revokedKeyIds" default:"[]" doc:"key ids no longer trusted." example:"['0123456789abcdef']"`
 	Keyring                    string            `json:"keyring" doc:"keys.yaml: its archived and revoked keys are no longer trusted." example:"'keys.yaml'"`
 	Index                      string            `json:"index" doc:"evidence index (ledger of verified releases); rollback reads it." example:"'evidence/releases.jsonl'"`
-	Ledger                     string            `json:"ledger" doc:"this release's audit ledger: its whole chain must verify (signed with the audit key) before any verdict; the outcome is recorded there." example:"'.release-gates/audit.jsonl'"`
-	LedgerHead                 string            `json:"ledgerHead" doc:"the head ledger must have (attestRelease's ledgerHead); another head (records cut off or added) is refused." example:"att.ledgerHead"`
+	Ledger                     string            `json:"ledger" doc:"this release's audit ledger: its whole chain must verify (signed with the audit key) and still hold the ledger checkpoint attestRelease attached to the image, before any verdict; the outcome is recorded there." example:"'.release-gates/audit.jsonl'"`
+	LedgerHead                 string            `json:"ledgerHead" doc:"the head ledger must have (attestRelease's ledgerHead); another head (records cut off or added) is refused. Unset: the image's ledger checkpoint decides (a release attested without one passes with a warning)." example:"att.ledgerHead"`
 	IndexHead                  string            `json:"indexHead" doc:"with rollback: the head index must have (an earlier verifyRelease's index_head); another head is refused." example:"'3f5c...'"`
 	AuditPubs                  []string          `json:"auditPubs" default:"[]" doc:"audit public keys the index is signed with (rollback)." example:"['keys/audit.pub']"`
 	AuditKey                   string            `json:"auditKey" doc:"audit signing key for index, ledger and rollback records: a path, file:// or pkcs11: URI (no pin-value)." example:"'keys/audit.key'"`
@@ -163,7 +163,8 @@ var Step = params.Step{
               expectBuilder (default env.JOB_URL) and, when given, expectCommit.
   approval    an approval attestation for environment with at least minApprovals distinct approvers.
 Only then is the verified digest handed to the deploy closure (and returned). With index, a verified release is
-recorded in the evidence index; with ledger, the outcome goes to the audit ledger (both signed with the audit key).
+recorded in the evidence index; with ledger, the outcome goes to the audit ledger (both signed with the audit key),
+whose chain must first verify and still hold the ledger checkpoint attestRelease attached to the image.
 With vsaKey (or vsaKeyCredentialsId), a verified release gets a signed SLSA VSA attached to the image (the admission
 path: release-evidence verify-vsa, or the exported Kyverno policy).
 With rollback: true it instead walks index newest first and returns the last release for environment whose
