@@ -222,3 +222,40 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+func TestBlobSignWithAWrongPasswordExitsTwoAndWritesNothing(t *testing.T) {
+	priv := filepath.Join(t.TempDir(), "cosign")
+	if _, err := keys.GenerateFile(priv, []byte("right-pw-Kd8q")); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.bin")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("release bytes "), 3<<20), 0o644); err != nil { // 42 MiB: several mapping windows
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "small.txt"), []byte("small"), 0o644)
+	pwDir := t.TempDir()
+	wrong := filepath.Join(pwDir, "pw")
+	os.WriteFile(wrong, []byte("wrong-pw-Vx3m"), 0o600)
+	code, r, stderr := blobRunCLI(t, "blob", "sign", "--key", priv+".key", "--password-file", wrong,
+		"--checksums", filepath.Join(dir, "SHA256SUMS"), "--bundle", "--public-key-out", filepath.Join(dir, "release.pub"), dir+"/*")
+	if code != 2 || r.FailureClass != result.ClassAuth || !strings.Contains(r.Message, "wrong password") {
+		t.Fatalf("exit %d class %s: %s", code, r.FailureClass, r.Message)
+	}
+	if strings.Contains(stderr, "wrong-pw-Vx3m") || strings.Contains(r.Message, "wrong-pw-Vx3m") {
+		t.Fatalf("the password leaked: %s %s", stderr, r.Message)
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "big.bin small.txt" {
+		t.Fatalf("a failed call left files behind: %v", names)
+	}
+	for _, it := range r.Items {
+		if it.Status == result.StatusPassed {
+			t.Fatalf("item %s passed in a failed call", it.Name)
+		}
+	}
+}

@@ -101,33 +101,15 @@ func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions)
 		return nil, err
 	}
 	// The key (scrypt or an HSM login) loads while the files are hashed.
-	var (
-		key     *keys.Key
-		keyErr  error
-		keyDone = make(chan struct{})
-	)
-	go func() {
-		defer close(keyDone)
-		defer result.Recover(&keyErr) // a panic in the key loader is exit 4, not a crash
-		key, keyErr = load(ctx)
-	}()
-	defer func() {
-		<-keyDone
-		if key != nil {
-			key.Close()
-		}
-	}()
-	getKey := func() (*keys.Key, error) {
-		<-keyDone
-		return key, keyErr
-	}
+	pk := loadKey(ctx, load)
+	defer pk.close()
 
 	arts := make([]Artifact, len(files))
 	perr := forEach(ctx, len(files), opts.Parallel, func(i int) {
 		a := &arts[i]
 		a.Path = files[i]
 		start := time.Now()
-		a.Err = signOne(a, getKey, opts)
+		a.Err = signOne(a, pk, opts)
 		a.Duration = time.Since(start)
 		if a.Err != nil {
 			opts.Log.Printf("FAIL %s: %v", a.Path, a.Err)
@@ -138,7 +120,7 @@ func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions)
 	if perr != nil {
 		return arts, perr
 	}
-	if _, err := getKey(); err != nil {
+	if _, err := pk.get(); err != nil {
 		return arts, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -148,7 +130,7 @@ func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions)
 		return arts, err
 	}
 	if opts.Checksums != "" {
-		sums, err := signChecksums(arts, key, opts)
+		sums, err := signChecksums(arts, pk.key, opts)
 		if err != nil {
 			return arts, err
 		}
@@ -157,7 +139,7 @@ func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions)
 	var mu sync.Mutex
 	var writeErr error
 	perr = forEach(ctx, len(arts), opts.Parallel, func(i int) {
-		if err := writeSignature(&arts[i], key.Public(), opts); err != nil {
+		if err := writeSignature(&arts[i], pk.key.Public(), opts); err != nil {
 			mu.Lock()
 			if writeErr == nil {
 				writeErr = err
@@ -207,7 +189,66 @@ func checkOutputs(files []string, opts SignOptions) error {
 	return nil
 }
 
-func signOne(a *Artifact, getKey func() (*keys.Key, error), opts SignOptions) error {
+// pendingKey is the signing key while it loads. Its stop channel closes when the load fails or the call ends, so
+// that hashing gives up early: nothing could be signed anyway.
+type pendingKey struct {
+	done, stop chan struct{}
+	stopOnce   sync.Once
+	unwatch    func() bool
+	key        *keys.Key
+	err        error
+}
+
+// loadKey starts load in its own goroutine.
+func loadKey(ctx context.Context, load KeyLoader) *pendingKey {
+	pk := &pendingKey{done: make(chan struct{}), stop: make(chan struct{})}
+	pk.unwatch = context.AfterFunc(ctx, pk.halt)
+	go func() {
+		defer func() {
+			if pk.err != nil {
+				pk.halt() // after done closed, so that notSigned sees the key's error
+			}
+		}()
+		defer close(pk.done)
+		defer result.Recover(&pk.err) // a panic in the key loader is exit 4, not a crash
+		pk.key, pk.err = load(ctx)
+	}()
+	return pk
+}
+
+func (pk *pendingKey) halt() { pk.stopOnce.Do(func() { close(pk.stop) }) }
+
+// get waits for the key.
+func (pk *pendingKey) get() (*keys.Key, error) {
+	<-pk.done
+	return pk.key, pk.err
+}
+
+// notSigned is a file's error once its hashing stopped or the key failed; Sign reports the cause itself.
+func (pk *pendingKey) notSigned() error {
+	select {
+	case <-pk.done:
+		if pk.err != nil {
+			return result.Errorf(result.ClassOf(pk.err), "not signed: the key could not be loaded")
+		}
+	default:
+	}
+	return result.Errorf(result.ClassUnavailable, "not signed: signing was interrupted")
+}
+
+// close waits for the load to end (no goroutine outlives Sign) and releases the key.
+func (pk *pendingKey) close() {
+	pk.unwatch()
+	<-pk.done
+	if pk.key != nil {
+		pk.key.Close()
+	}
+}
+
+func signOne(a *Artifact, pk *pendingKey, opts SignOptions) error {
+	if stopped(pk.stop) {
+		return pk.notSigned()
+	}
 	info, isGo, err := gobin.Inspect(a.Path)
 	if err != nil {
 		return err
@@ -218,14 +259,17 @@ func signOne(a *Artifact, getKey func() (*keys.Key, error), opts SignOptions) er
 			return err
 		}
 	}
-	digest, size, err := HashFile(a.Path)
+	digest, size, err := hashFile(pk.stop, a.Path)
+	if err == errStopped {
+		return pk.notSigned()
+	}
 	if err != nil {
 		return err
 	}
 	a.SHA256, a.Size = hex.EncodeToString(digest), size
-	key, err := getKey()
+	key, err := pk.get()
 	if err != nil {
-		return result.Errorf(result.ClassOf(err), "not signed: the key could not be loaded")
+		return pk.notSigned()
 	}
 	return signDigest(a, key, digest)
 }
@@ -242,25 +286,6 @@ func signDigest(a *Artifact, key *keys.Key, digest []byte) error {
 	a.sig, a.KeyID = sig, key.ID
 	return nil
 }
-
-// HashFile streams path through sha256 once and returns the digest and size.
-func HashFile(path string) ([]byte, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, result.Errorf(result.ClassInput, "opening %s: %v", path, unwrap(err))
-	}
-	defer f.Close()
-	h := sha256.New()
-	buf := bufPool.Get().(*[]byte)
-	defer bufPool.Put(buf)
-	n, err := io.CopyBuffer(h, struct{ io.Reader }{f}, *buf)
-	if err != nil {
-		return nil, 0, result.Errorf(result.ClassInput, "reading %s: %v", path, err)
-	}
-	return h.Sum(nil), n, nil
-}
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // signChecksums builds the SHA256SUMS content from the artifacts and signs its digest.
 func signChecksums(arts []Artifact, key *keys.Key, opts SignOptions) (Artifact, error) {

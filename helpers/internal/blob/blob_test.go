@@ -271,7 +271,7 @@ func cosignRun(t *testing.T, env []string, args ...string) (string, error) {
 func TestCosignInteropBothWays(t *testing.T) {
 	peertest.Tool(t, "cosign")
 	fk := cachedKey(t, "main", "pw")
-	_, files := writeBlobs(t, 2, 1<<20)
+	_, files := writeBlobs(t, 2, 2*hashWindow+hashChunk+7) // hashed through several mappings and a read tail
 	if _, err := Sign(context.Background(), fk.loader("pw"), files[:1], SignOptions{Bundle: true}); err != nil {
 		t.Fatal(err)
 	}
