@@ -115,10 +115,18 @@ func TestVerifyRefusesALedgerCutBeforeTheReleasesCheckpointWithoutLedgerHead(t *
 	verify := func(t *testing.T, ledgerLines []string) (int, result.Result) {
 		t.Helper()
 		p := filepath.Join(t.TempDir(), "audit.jsonl")
-		if err := os.WriteFile(p, []byte(strings.Join(ledgerLines, "")), 0o644); err != nil {
-			t.Fatal(err)
+		if ledgerLines != nil {
+			if err := os.WriteFile(p, []byte(strings.Join(ledgerLines, "")), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 		code, r, _, _ := run(t, 1, "run", "--params", f.verifyDoc(t, map[string]any{"image": rel.Digest, "ledger": p, "auditKey": f.auditKey}))
+		after, _ := os.ReadFile(p)
+		if refused := code == result.ExitRejected; refused && string(after) != strings.Join(ledgerLines, "") {
+			t.Fatalf("a refused ledger was written to (exit %d): %s", code, r.Message)
+		} else if !refused && len(after) <= len(strings.Join(ledgerLines, "")) {
+			t.Fatalf("a verified release's outcome was not appended (exit %d): %s", code, r.Message)
+		}
 		return code, r
 	}
 	t.Run("the whole ledger, and one with records appended after the checkpoint, verify", func(t *testing.T) {

@@ -319,7 +319,7 @@ func VerifyAndRecord(ctx context.Context, rc *registry.Client, o Options, r Reco
 		done.IndexHead = e.Hash
 		r.log().Printf("recorded release #%d for %s in %s", e.Seq, o.Expect.Environment, r.Index)
 	}
-	if r.Ledger != "" {
+	if r.Ledger != "" && !ledgerRefused(got) { // a cut or replaced ledger is never extended
 		b := ledger.Body{TraceID: r.TraceID, Kind: ledger.KindRelease, Source: "release-evidence verify", Status: "verified",
 			Environment: o.Expect.Environment, Subject: got.Digest}
 		if verr != nil {
@@ -336,6 +336,16 @@ func VerifyAndRecord(ctx context.Context, rc *registry.Client, o Options, r Reco
 		done.LedgerHead = es[0].Hash
 	}
 	return got, done, verr
+}
+
+// ledgerRefused reports whether the ledger's chain or its checkpoint failed in out's checks.
+func ledgerRefused(out Outcome) bool {
+	for _, c := range out.Checks {
+		if (c.Name == "ledger" || c.Name == "ledger checkpoint") && c.Err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // RollbackAndRecord finds the rollback target (one item per candidate tried; the index, and the ledger's chain, are
