@@ -294,7 +294,8 @@ func (r Recording) log() *log.Logger {
 
 // VerifyAndRecord verifies o's release (one item per evidence check; o.Ledger's whole chain, signed with the audit
 // key, must verify first), then appends a verified release to the index and the outcome, verified or rejected, to
-// the ledger, which must still end at o.ExpectedLedgerHead. A failed recording fails a verified release.
+// the ledger, which must still end at o.ExpectedLedgerHead (a ledger refused by its chain or checkpoint is left as it is).
+// A failed recording fails a verified release.
 func VerifyAndRecord(ctx context.Context, rc *registry.Client, o Options, r Recording, each func(result.Item)) (Outcome, Recorded, error) {
 	var done Recorded
 	var ak *keys.Key
