@@ -4,9 +4,13 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/release-gates/release-gates/helpers/internal/blob"
 	"github.com/release-gates/release-gates/helpers/internal/bundle"
+	"github.com/release-gates/release-gates/helpers/internal/gobin"
+	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/params"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // Params is the signArtifacts step's Map; one field per parameter.
@@ -191,4 +195,28 @@ Fails the build with:
                              key: 'pkcs11:token=release;object=signer?module-path=/usr/lib/softhsm/libsofthsm2.so',
                              pinCredentialsId: 'hsm-pin', certChain: 'pki/chain.pem')
   echo "signed ${signed.items.size()} artifacts; image digest ${signed.results.imageSign.items[0].details.digest}"`,
+}
+
+// Spelling names the options of the packages the step drives (blob, gobin, keys) as this step's keys, with the values
+// the Jenkinsfile gave; the key password and PIN, read from passwordEnv and pinEnv ("" for the defaults), are named by
+// their credential keys and ids, never by the secrets.
+func (p *Params) Spelling(passwordEnv, pinEnv string) vocab.Keys {
+	if passwordEnv == "" {
+		passwordEnv = keys.PasswordEnv
+	}
+	if pinEnv == "" {
+		pinEnv = keys.PINEnv
+	}
+	k := vocab.Keys{Names: map[vocab.Option]string{
+		gobin.OptAllowDirty: "allowDirty", gobin.OptExpectPlatform: "expectPlatform",
+		blob.OptOutDir: "outDir", blob.OptChecksums: "checksums",
+		vocab.Env(passwordEnv): "passwordCredentialsId", vocab.Env(pinEnv): "pinCredentialsId",
+	}, Given: map[vocab.Option]any{}}
+	for o, v := range map[vocab.Option]string{gobin.OptExpectPlatform: p.ExpectPlatform, blob.OptOutDir: p.OutDir, blob.OptChecksums: p.Checksums,
+		vocab.Env(passwordEnv): p.PasswordCredentialsID, vocab.Env(pinEnv): p.PinCredentialsID} {
+		if v != "" {
+			k.Given[o] = v
+		}
+	}
+	return k
 }

@@ -76,7 +76,8 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 		}
 		return true
 	}
-	loadOpts := keys.LoadOptions{PasswordEnv: o.PasswordEnv, PINEnv: o.PINEnv}
+	sp := p.Spelling(o.PasswordEnv, o.PINEnv)
+	loadOpts := keys.LoadOptions{PasswordEnv: o.PasswordEnv, PINEnv: o.PINEnv, Spell: sp}
 	keyRef := p.Key
 	if keyRef == "" {
 		keyRef = o.KeyFile
@@ -119,7 +120,7 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 			return SignBlobs(ctx, rec, k, files, BlobSignOptions{
 				SignOptions: blob.SignOptions{Parallel: p.Parallel, OutDir: p.OutDir, Checksums: p.Checksums, Bundle: p.Bundle || p.BundleFormat != "",
 					BundleFormat:   bundleFormat(p.BundleFormat),
-					ExpectPlatform: p.ExpectPlatform, AllowDirty: p.AllowDirty, Log: o.Log},
+					ExpectPlatform: p.ExpectPlatform, AllowDirty: p.AllowDirty, Log: o.Log, Spell: sp},
 				Load: loadOpts, PublicKeyOut: pubOut})
 		})
 		if ok && pubOut != "" {
