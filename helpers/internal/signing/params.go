@@ -58,24 +58,22 @@ func (p *Params) Validate() error {
 	if len(p.Files) == 0 && len(p.Images) == 0 {
 		return inputf("nothing to sign: give files (paths or globs) and/or images, e.g. files: ['dist/*', 'go.sum']")
 	}
-	n := 0
-	for _, s := range []string{p.Key, p.KeyCredentialsID, p.Keyring} {
-		if s != "" {
-			n++
-		}
+	keySet := given(kv{"key", p.Key}, kv{"keyCredentialsId", p.KeyCredentialsID}, kv{"keyring", p.Keyring})
+	if len(keySet) > 1 {
+		return inputf("%s are both set: set one of key (a path, file:// or pkcs11: URI), keyCredentialsId (a Jenkins file credential) "+
+			"or keyring (keys.yaml), not both", strings.Join(keySet, " and "))
 	}
-	if n > 1 {
-		return inputf("set one of key (a path, file:// or pkcs11: URI), keyCredentialsId (a Jenkins file credential) or keyring (keys.yaml), not both")
-	}
-	if n == 0 {
+	if len(keySet) == 0 {
 		return inputf("parameter 'key', 'keyCredentialsId' or 'keyring' is required: key: 'pkcs11:token=release;object=signer?module-path=...', " +
 			"keyCredentialsId: 'cosign-key' or keyring: 'keys.yaml' with environment (see vars/signArtifacts.txt)")
 	}
-	if (p.Keyring == "") != (p.Environment == "") {
-		return inputf("set keyring and environment together (keys.yaml and the environment whose current key signs)")
+	if err := together(kv{"keyring", p.Keyring}, kv{"environment", p.Environment},
+		"set keyring and environment together (keys.yaml and the environment whose current key signs)"); err != nil {
+		return err
 	}
 	if p.KeyringAuditLog != "" && p.Keyring == "" {
-		return inputf("keyringAuditLog applies only with keyring")
+		return inputf("keyringAuditLog: %s applies only with keyring: set keyring (keys.yaml) and environment, or drop keyringAuditLog",
+			vocab.Groovy(p.KeyringAuditLog))
 	}
 	if strings.Contains(strings.ToLower(p.Key), "pin-value") {
 		return inputf("a pin-value in the key URI is refused (it would be on the command line and in the log): " +
@@ -96,38 +94,56 @@ func (p *Params) Validate() error {
 		return inputf("parameter 'certChain' is required to sign images with notation (the key's PEM chain, leaf first), or set formats: ['cosign']")
 	}
 	if p.ExpectDigest != "" && len(p.Images) != 1 {
-		return inputf("expectDigest needs exactly one image; got %d", len(p.Images))
+		return inputf("expectDigest needs exactly one image; got %d: expectDigest: %s pins one image, sign the others in another call",
+			len(p.Images), vocab.Groovy(p.ExpectDigest))
 	}
 	if p.ExpectDigest != "" && !digestRE.MatchString(p.ExpectDigest) {
 		return inputf("expectDigest must be sha256:<64 hex digits>; got '%s'", p.ExpectDigest)
 	}
-	if len(p.Files) == 0 && (p.Checksums != "" || p.Bundle || p.ExpectPlatform != "" || p.AllowDirty || p.OutDir != "") {
-		return inputf("checksums, bundle, expectPlatform, allowDirty and outDir apply to files, and files is empty")
+	if set := given(kv{"checksums", p.Checksums}, kv{"bundle", p.Bundle}, kv{"expectPlatform", p.ExpectPlatform}, kv{"allowDirty", p.AllowDirty},
+		kv{"outDir", p.OutDir}); len(p.Files) == 0 && len(set) > 0 {
+		return inputf("%s: checksums, bundle, expectPlatform, allowDirty and outDir apply to files, and files is empty: list the files to sign, or drop it",
+			strings.Join(set, ", "))
 	}
 	if p.ExpectPlatform != "" && !platformRE.MatchString(p.ExpectPlatform) {
 		return inputf("expectPlatform must be os/arch, e.g. linux/arm64; got '%s'", p.ExpectPlatform)
 	}
-	if len(p.Images) == 0 && (p.RegistryCredentialsID != "" || p.TrustPolicy != "" || p.TrustStore != "" || p.PlainHTTP) {
-		return inputf("registryCredentialsId, plainHttp, trustPolicy and trustStore apply to images, and images is empty")
+	if set := given(kv{"registryCredentialsId", p.RegistryCredentialsID}, kv{"plainHttp", p.PlainHTTP}, kv{"trustPolicy", p.TrustPolicy},
+		kv{"trustStore", p.TrustStore}); len(p.Images) == 0 && len(set) > 0 {
+		return inputf("%s: registryCredentialsId, plainHttp, trustPolicy and trustStore apply to images, and images is empty: list the images to sign, or drop it",
+			strings.Join(set, ", "))
 	}
-	if (p.TrustPolicy == "") != (p.TrustStore == "") {
-		return inputf("set trustPolicy and trustStore together (the notation trust policy JSON and its trust store dir)")
+	if err := together(kv{"trustPolicy", p.TrustPolicy}, kv{"trustStore", p.TrustStore},
+		"set trustPolicy and trustStore together (the notation trust policy JSON and its trust store dir)"); err != nil {
+		return err
 	}
 	if _, err := bundle.ParseFormat(p.BundleFormat); err != nil {
 		return inputf("bundleFormat must be v0.3 (or unset); got '%s'", p.BundleFormat)
 	}
-	if (p.TimestampURL == "") != (p.TimestampRootCert == "") {
-		return inputf("set timestampUrl and timestampRootCert together (the timestamp authority and its PEM root certificate)")
+	if err := together(kv{"timestampUrl", p.TimestampURL}, kv{"timestampRootCert", p.TimestampRootCert},
+		"set timestampUrl and timestampRootCert together (the timestamp authority and its PEM root certificate)"); err != nil {
+		return err
 	}
 	if p.TimestampURL != "" && (len(p.Images) == 0 || !p.has("notation")) {
-		return inputf("timestampUrl applies to notation signatures of images: set images and keep 'notation' in formats")
+		why := "images is empty"
+		if len(p.Images) > 0 {
+			why = "formats: " + vocab.Groovy(p.Formats) + " has no 'notation'"
+		}
+		return inputf("timestampUrl: %s applies to notation signatures of images, and %s: set images and keep 'notation' in formats, or drop timestampUrl",
+			vocab.Groovy(p.TimestampURL), why)
 	}
 	if p.Parallel < 1 || p.Parallel > 64 {
 		return inputf("parallel must be a whole number from 1 to 64; got %d", p.Parallel)
 	}
-	for _, k := range p.VerifyKeys {
-		if strings.TrimSpace(k) == "" || strings.Contains(strings.ToLower(k), "pin-value") {
-			return inputf("verifyKeys must list public key files (or pkcs11: URIs without pin-value), e.g. verifyKeys: ['release.pub']")
+	for i, k := range p.VerifyKeys {
+		switch {
+		case strings.TrimSpace(k) == "":
+			return inputf("verifyKeys: %s has an empty entry (number %d): verifyKeys must list public key files (or pkcs11: URIs without pin-value), "+
+				"e.g. verifyKeys: ['release.pub']", vocab.Groovy(p.VerifyKeys), i+1)
+		case strings.Contains(strings.ToLower(k), "pin-value"):
+			// Not quoted: the entry holds a PIN.
+			return inputf("verifyKeys entry number %d has a pin-value, which is refused (it would be in the log): verifyKeys must list public key files "+
+				"(or pkcs11: URIs without pin-value; the PIN comes from pinCredentialsId), e.g. verifyKeys: ['release.pub']", i+1)
 		}
 	}
 	return nil
@@ -219,4 +235,38 @@ func (p *Params) Spelling(passwordEnv, pinEnv string) vocab.Keys {
 		}
 	}
 	return k
+}
+
+// kv is one parameter as the Jenkinsfile wrote it.
+type kv struct {
+	key   string
+	value any
+}
+
+// given renders the parameters that are set (a non-empty string, true) as "key: value".
+func given(params ...kv) []string {
+	var out []string
+	for _, p := range params {
+		if v, ok := p.value.(string); ok && v == "" {
+			continue
+		}
+		if v, ok := p.value.(bool); ok && !v {
+			continue
+		}
+		out = append(out, p.key+": "+vocab.Groovy(p.value))
+	}
+	return out
+}
+
+// together refuses one of two parameters without the other, naming the one given with its value.
+func together(a, b kv, advice string) error {
+	set := given(a, b)
+	if len(set) != 1 {
+		return nil
+	}
+	missing := b.key
+	if strings.HasPrefix(set[0], b.key+": ") {
+		missing = a.key
+	}
+	return inputf("%s is set without %s: %s", set[0], missing, advice)
 }
