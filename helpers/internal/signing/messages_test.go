@@ -2,17 +2,25 @@ package signing
 
 import (
 	"context"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+
 	"github.com/release-gates/release-gates/helpers/internal/gobin/gobintest"
 	"github.com/release-gates/release-gates/helpers/internal/hsm/softhsmtest"
+	"github.com/release-gates/release-gates/helpers/internal/image"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/params"
+	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // helperFlag matches a helper flag such as --allow-dirty: a step's errors must never name one.
@@ -165,5 +173,36 @@ func TestSpellingNamesCredentialsByTheirEnvVars(t *testing.T) {
 	}
 	if got := sp.Spell("$"+keys.PINEnv, nil); got != "pinCredentialsId: 'hsm-pin'" {
 		t.Fatalf("PIN: %q", got)
+	}
+}
+
+func TestStepImageErrorsNameTheJenkinsfileKey(t *testing.T) {
+	dir := t.TempDir()
+	chdir(t, dir)
+	key := fileKey(t, dir)
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	t.Setenv("RG_TEST_SIGNING_KEY", key)
+	err := runDoc(t, `{"step":"signArtifacts","params":{"keyCredentialsId":"cosign-key","images":["`+host+`/orders:1.4.0"],"formats":["cosign"]},`+
+		`"context":{},"secrets":{"key":"RG_TEST_SIGNING_KEY","password":"RG_TEST_PASSWORD"}}`)
+	checkMessage(t, err, 2, []string{"speaks plain HTTP; set plainHttp: true if that is intended"})
+
+	// keys.yaml may name a key without a chain; the step then asks for certChain, the CLI for --cert-chain.
+	p := &Params{Formats: []string{"notation"}}
+	k, err := ChooseKey(KeyOptions{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sp   vocab.Spelling
+		want string
+	}{{p.Spelling("", ""), "give it with certChain"}, {nil, "give it with --cert-chain"}} {
+		sp, want := c.sp, c.want
+		err := SignImages(context.Background(), result.NewRecorder("h", "v", "image sign", ""), registry.New(registry.Options{PlainHTTP: true}), k,
+			[]string{host + "/orders:1.4.0"}, ImageSignOptions{Formats: []image.Format{image.Notation}, NotationFormat: "jws", Load: keys.LoadOptions{PasswordEnv: "RG_TEST_PASSWORD"}, Spell: sp})
+		if result.ClassOf(err) != result.ClassInput || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/gobin"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/params"
+	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
@@ -226,9 +227,10 @@ func (p *Params) Spelling(passwordEnv, pinEnv string) vocab.Keys {
 	k := vocab.Keys{Names: map[vocab.Option]string{
 		gobin.OptAllowDirty: "allowDirty", gobin.OptExpectPlatform: "expectPlatform",
 		blob.OptOutDir: "outDir", blob.OptChecksums: "checksums",
+		registry.OptPlainHTTP: "plainHttp", OptCertChain: "certChain",
 		vocab.Env(passwordEnv): "passwordCredentialsId", vocab.Env(pinEnv): "pinCredentialsId",
 	}, Given: map[vocab.Option]any{}}
-	for o, v := range map[vocab.Option]string{gobin.OptExpectPlatform: p.ExpectPlatform, blob.OptOutDir: p.OutDir, blob.OptChecksums: p.Checksums,
+	for o, v := range map[vocab.Option]string{gobin.OptExpectPlatform: p.ExpectPlatform, blob.OptOutDir: p.OutDir, blob.OptChecksums: p.Checksums, OptCertChain: p.CertChain,
 		vocab.Env(passwordEnv): p.PasswordCredentialsID, vocab.Env(pinEnv): p.PinCredentialsID} {
 		if v != "" {
 			k.Given[o] = v

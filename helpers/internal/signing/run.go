@@ -144,7 +144,7 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 	}
 	if ok && len(p.Images) > 0 {
 		formats, _ := image.ParseFormats(strings.Join(p.Formats, ","))
-		rc := registry.New(registry.Options{PlainHTTP: p.PlainHTTP, Username: o.RegistryUsername, Password: o.RegistryPassword})
+		rc := registry.New(registry.Options{PlainHTTP: p.PlainHTTP, Username: o.RegistryUsername, Password: o.RegistryPassword, Spell: sp})
 		pubOut := ""
 		if p.TrustPolicy != "" && len(verifyKeys) == 0 && p.has("cosign") {
 			pubOut = pub
@@ -152,7 +152,7 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 		ok = stage("imageSign", func(rec *result.Recorder) error {
 			return SignImages(ctx, rec, rc, k, p.Images, ImageSignOptions{Formats: formats, NotationFormat: p.NotationFormat, Referrers: p.Referrers,
 				ExpectDigest: p.ExpectDigest, BundleFormat: p.BundleFormat, TimestampURL: p.TimestampURL, TimestampRootCert: p.TimestampRootCert,
-				CertChain: p.CertChain, Parallel: p.Parallel, Load: loadOpts, PublicKeyOut: pubOut, Log: o.Log})
+				CertChain: p.CertChain, Parallel: p.Parallel, Load: loadOpts, PublicKeyOut: pubOut, Log: o.Log, Spell: sp})
 		})
 		if ok && pubOut != "" {
 			exported, verifyKeys = pubOut, []string{pubOut}
