@@ -59,10 +59,19 @@ func (p *Params) Validate() error {
 	if len(p.Files) == 0 && len(p.Images) == 0 {
 		return inputf("nothing to sign: give files (paths or globs) and/or images, e.g. files: ['dist/*', 'go.sum']")
 	}
+	// Before any message quotes key.
+	if strings.Contains(strings.ToLower(p.Key), "pin-value") {
+		return inputf("a pin-value in the key URI is refused (it would be on the command line and in the log): " +
+			"store the PIN as a secret text credential and pass pinCredentialsId (bound as PKCS11_PIN)")
+	}
 	keySet := given(kv{"key", p.Key}, kv{"keyCredentialsId", p.KeyCredentialsID}, kv{"keyring", p.Keyring})
 	if len(keySet) > 1 {
-		return inputf("%s are both set: set one of key (a path, file:// or pkcs11: URI), keyCredentialsId (a Jenkins file credential) "+
-			"or keyring (keys.yaml), not both", strings.Join(keySet, " and "))
+		both := "both"
+		if len(keySet) > 2 {
+			both = "all"
+		}
+		return inputf("%s are %s set: set one of key (a path, file:// or pkcs11: URI), keyCredentialsId (a Jenkins file credential) "+
+			"or keyring (keys.yaml), not both", strings.Join(keySet, " and "), both)
 	}
 	if len(keySet) == 0 {
 		return inputf("parameter 'key', 'keyCredentialsId' or 'keyring' is required: key: 'pkcs11:token=release;object=signer?module-path=...', " +
@@ -75,10 +84,6 @@ func (p *Params) Validate() error {
 	if p.KeyringAuditLog != "" && p.Keyring == "" {
 		return inputf("keyringAuditLog: %s applies only with keyring: set keyring (keys.yaml) and environment, or drop keyringAuditLog",
 			vocab.Groovy(p.KeyringAuditLog))
-	}
-	if strings.Contains(strings.ToLower(p.Key), "pin-value") {
-		return inputf("a pin-value in the key URI is refused (it would be on the command line and in the log): " +
-			"store the PIN as a secret text credential and pass pinCredentialsId (bound as PKCS11_PIN)")
 	}
 	if len(p.Formats) == 0 {
 		return inputf("formats must be a non-empty subset of cosign, notation; got []")
