@@ -144,9 +144,6 @@ func SignImages(ctx context.Context, rec *result.Recorder, rc *registry.Client, 
 	if chain == "" {
 		chain = k.CertChain
 	}
-	if chain == "" && slices.Contains(o.Formats, image.Notation) {
-		return result.Errorf(result.ClassInput, "notation signing needs the key's certificate chain (PEM, leaf first): give it with %s", vocab.Say(o.Spell, OptCertChain, nil))
-	}
 	lo := o.Load
 	lo.CertChainFile = chain
 	key, err := keys.Load(ctx, k.Ref, lo)
@@ -157,6 +154,9 @@ func SignImages(ctx context.Context, rec *result.Recorder, rc *registry.Client, 
 	rec.Set("key", k.Ref.String())
 	rec.Set("key_id", key.ID)
 	rec.Set("formats", FormatNames(o.Formats))
+	if len(key.CertChain) == 0 && slices.Contains(o.Formats, image.Notation) {
+		return result.Errorf(result.ClassInput, "notation signing needs the key's certificate chain (PEM, leaf first): give it with %s", vocab.Say(o.Spell, OptCertChain, nil))
+	}
 	if o.PublicKeyOut != "" {
 		pem, err := key.PublicPEM()
 		if err == nil {
