@@ -16,8 +16,9 @@ export RG_BIN := $(BIN)
 .PHONY: deps deps-demo tools helpers test test-go test-groovy lint-groovy demo bench vet
 
 # Debian packages, checked by package and file (test/scripts/install-deps.sh --check lists how each need is met).
+# make test installs every group it or CI (.ci/run: make images after it) uses, so its deps test can check them all.
 deps:
-	@test/scripts/install-deps.sh test
+	@test/scripts/install-deps.sh test lint images
 deps-demo:
 	@test/scripts/install-deps.sh demo
 
@@ -87,7 +88,9 @@ helpers-repro:
 	echo "helpers-repro: identical sha256 for $(HELPERS)"
 
 # Signed, reproducible helpers for linux/amd64 and linux/arm64 in dist/, pinned in resources/helpers.lock (env: RELEASE_KEY, COSIGN_PASSWORD).
+# The stock cosign (tools.sh, into $(RG_TOOLS_DIR)/bin) verifies the signature too; scripts/release.sh refuses to run without it.
 release:
+	@test/scripts/tools.sh cosign >/dev/null
 	VERSION='$(VERSION)' REVISION='$(REVISION)' scripts/release.sh
 
 # Agent image: docker buildx (multi-arch; push with AGENT_IMAGE_OUTPUT=--push) when a Docker engine answers
@@ -101,6 +104,7 @@ agent-image:
 	    --provenance=mode=max --sbom=true -t $(IMAGE):$(VERSION) $(AGENT_IMAGE_OUTPUT) .; \
 	else \
 	  echo "agent-image: no Docker engine answers 'docker info': building linux/amd64 with buildah (scripts/images.sh)" >&2; \
+	  test/scripts/install-deps.sh images && \
 	  VERSION='$(VERSION)' REVISION='$(REVISION)' scripts/images.sh agent-oci dist/agent-image-$(VERSION).oci.tar; \
 	fi
 

@@ -11,13 +11,15 @@
 #
 # Env: VERSION, REVISION (stamped into the helpers and labels); RG_BIN (host helpers: sign-artifacts signs);
 # RG_TOOLS_DIR (stock cosign and notation in bin/); RG_IMAGES_CACHE (debootstrap tarball, stand-in registry seed,
-# RUN cache mounts; default ~/.cache/release-gates/images); BUILDAH (the builder, default buildah).
+# RUN cache mounts; default ~/.cache/release-gates/images); BUILDAH (the builder, default /usr/bin/buildah, Debian's).
 # Exit codes: 0 passed, 1 an image check failed, 2 bad input or a missing builder/base image, 3 infrastructure.
 set -Eeuo pipefail
 trap 'echo "images: failed at ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND" >&2' ERR
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
-BUILDAH=${BUILDAH:-buildah}
+BUILDAH=${BUILDAH:-/usr/bin/buildah}
+# The packaged tools by the files install-deps.sh's images group checks, never whichever comes first on PATH.
+DEBOOTSTRAP=/usr/sbin/debootstrap REGISTRY_BIN=/usr/bin/docker-registry PROMTOOL=/usr/bin/promtool
 CACHE=${RG_IMAGES_CACHE:-$HOME/.cache/release-gates/images}
 TOOLS_BIN=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin
 HOST_BIN=${RG_BIN:-$REPO/bin}
@@ -33,15 +35,16 @@ say() { echo "images: $*" >&2; }
 T0=$(date +%s)
 phase() { say "[$(($(date +%s) - T0))s] $*"; }
 
+# preflight: root, and the images group's needs met through their packages (install-deps.sh --check images: buildah,
+# debootstrap, docker-registry, jq, curl, promtool, ...), else exit 2 naming each missing one.
 preflight() {
   [ "$(id -u)" = 0 ] || die "buildah with vfs storage and chroot isolation needs root here (running as uid $(id -u))" 2
-  command -v "$BUILDAH" >/dev/null 2>&1 ||
-    die "builder '$BUILDAH' not found: install Debian's buildah (test/scripts/install-deps.sh images), or run make agent-image where a Docker engine answers" 2
+  local out
+  if ! out=$(test/scripts/install-deps.sh --check images 2>&1); then
+    grep MISSING <<<"$out" | sed 's/^/images: /' >&2 || true
+    die "the images' Debian packages are not all installed: run test/scripts/install-deps.sh images as root (make images does), or make agent-image where a Docker engine answers" 2
+  fi
   "$BUILDAH" version >/dev/null 2>&1 || die "builder '$BUILDAH' does not run: $("$BUILDAH" version 2>&1 | tail -1)" 2
-  local t
-  for t in debootstrap docker-registry curl jq; do
-    command -v "$t" >/dev/null 2>&1 || die "$t not found: run test/scripts/install-deps.sh images" 2
-  done
 }
 
 # free_port prints a loopback TCP port nothing listens on, below the kernel's ephemeral range (where an outgoing
@@ -118,7 +121,7 @@ start_registry() {
   mkdir -p "$WORK/registry"
   printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n' \
     "$WORK/registry/data" "$REG" >"$WORK/registry/config.yml"
-  docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry/log" 2>&1 &
+  "$REGISTRY_BIN" serve "$WORK/registry/config.yml" >"$WORK/registry/log" 2>&1 &
   REG_PID=$!
   for i in $(seq 600); do # up to 60 s on a loaded machine
     curl -fsS -o /dev/null "http://$REG/v2/" 2>/dev/null && return 0
@@ -148,7 +151,7 @@ cleanup() {
 # with the build tools the official golang:bookworm image has) and pushes both to $REG under their expected names.
 standin_build() {
   local debs=$1 rootfs=$WORK/rootfs c
-  debootstrap --variant=minbase --arch=amd64 --unpack-tarball="$debs" "$SUITE" "$rootfs" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
+  "$DEBOOTSTRAP" --variant=minbase --arch=amd64 --unpack-tarball="$debs" "$SUITE" "$rootfs" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
     die "debootstrap --unpack-tarball failed: $(tail -3 "$WORK/debootstrap.log")" 3
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/*.log \
     "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/* "$rootfs"/usr/share/info/*
@@ -196,7 +199,7 @@ standins() {
   debs=$CACHE/debootstrap/$SUITE-minbase-amd64-$debs_key.tgz
   if [ ! -s "$debs" ]; then
     phase "debootstrap: downloading $SUITE minbase from $MIRROR"
-    debootstrap --variant=minbase --arch=amd64 --make-tarball="$debs.tmp.tgz" "$SUITE" "$WORK/debs" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
+    "$DEBOOTSTRAP" --variant=minbase --arch=amd64 --make-tarball="$debs.tmp.tgz" "$SUITE" "$WORK/debs" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
       die "debootstrap --make-tarball from $MIRROR failed: $(tail -3 "$WORK/debootstrap.log")" 3
     mv "$debs.tmp.tgz" "$debs"
   fi
@@ -273,7 +276,7 @@ check_versions() {
 
 # check_agent IMAGE: versions, SHA256SUMS, the pinned Go and a go-build-gate run on the example service.
 check_agent() {
-  local img=$1 c out port
+  local img=$1 c out port trace
   c=$(bb from -q "$img")
   check_user "$c" "$img"
   check_versions "$c" "$img" "$VERSION" "${HELPERS[@]}"
@@ -284,25 +287,39 @@ check_agent() {
   [ "$out" = "go version go$GO_PINNED linux/amd64" ] || die "$img: go version says '$out', want the pinned go$GO_PINNED" 1
   say "agent: uid $AGENT_UID, ${HELPERS[*]} at $VERSION, SHA256SUMS OK, $out"
 
-  # go-build-gate run as goBuildGate runs it: the params JSON vars/goBuildGate.groovy writes, in the agent's workspace.
+  # go-build-gate run as the goBuildGate step runs it, in the agent's workspace: the runner's params document
+  # (src/io/releasegates/StepRunner.groovy writes {step, params, context, secrets}: the Jenkinsfile's map verbatim, the
+  # build context from env, the secrets' env var names; helpers/internal/params.Doc reads it strictly), then the
+  # runner's command line (HelperRunner.commandLine) with RELEASE_TRACE_ID set as HelperRunner sets it.
   bb copy --chown "$AGENT_UID:$AGENT_UID" "$c" test/fixtures/example-service /home/jenkins/agent/svc >/dev/null
   port=$(free_port)
-  jq -n --arg port "$port" '{
-    dir: "svc", checks: ["modverify", "apidiff", "smoke"],
-    apidiff: {spec: "docs/v2-compatible/swagger.json", baseSpec: "docs/v1/swagger.json", baseRef: "", basePath: "",
-              tagPattern: "v*", failOn: "ERR", allowList: ""},
-    smoke: {command: "./orders", args: [], env: {PORT: $port}, workdir: "", url: ("http://127.0.0.1:" + $port + "/healthz"),
-            tryTimeout: "3s", deadline: "60s", expectBody: {status: "ok"}}}' >"$WORK/goBuildGate.params.json"
+  trace="rg-images-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+  jq -n --arg port "$port" --arg trace "$trace" '{
+    step: "goBuildGate",
+    params: {dir: "svc", checks: ["modverify", "apidiff", "smoke"], spec: "docs/v2-compatible/swagger.json",
+             baseSpec: "docs/v1/swagger.json", smokeCommand: "./orders", smokeEnv: {PORT: $port},
+             healthUrl: ("http://127.0.0.1:" + $port + "/healthz"), tryTimeout: "3s", deadline: "60s", expectBody: {status: "ok"}},
+    context: {buildUrl: "http://127.0.0.1/job/orders/1/", jobName: "orders", jobUrl: "http://127.0.0.1/job/orders/", buildNumber: "1",
+              gitUrl: "", gitCommit: "", branch: "main", traceId: $trace, workspace: "/home/jenkins/agent"},
+    secrets: {}}' >"$WORK/goBuildGate.params.json"
   bb copy --chown "$AGENT_UID:$AGENT_UID" "$c" "$WORK/goBuildGate.params.json" /home/jenkins/agent/.release-gates/goBuildGate.params.json >/dev/null
   # A persistent build cache for the agent user, as a CI agent keeps one: the second run compiles nothing.
   mkdir -p "$CACHE/agent-gocache"
   chown "$AGENT_UID:$AGENT_UID" "$CACHE/agent-gocache"
-  if ! out=$(bb run --isolation chroot -v "$CACHE/agent-gocache:/home/jenkins/.cache/go-build" "$c" -- sh -c 'cd svc && go build -o orders . && cd .. &&
-      go-build-gate run --params .release-gates/goBuildGate.params.json --result-file .release-gates/goBuildGate.json --junit .release-gates/goBuildGate.junit.xml' 2>&1); then
+  if ! out=$(bb run --isolation chroot -v "$CACHE/agent-gocache:/home/jenkins/.cache/go-build" --env "RELEASE_TRACE_ID=$trace" "$c" -- sh -c 'cd svc && go build -o orders . && cd .. &&
+      go-build-gate run --params .release-gates/goBuildGate.params.json --result-file .release-gates/goBuildGate.json' 2>&1); then
     die "$img: go-build-gate run on the example service failed: $(tail -5 <<<"$out"; in_image "$c" cat .release-gates/goBuildGate.json 2>/dev/null | jq -c '{status, message}')" 1
   fi
   out=$(in_image "$c" cat .release-gates/goBuildGate.json)
   [ "$(jq -r .status <<<"$out")" = passed ] || die "$img: go-build-gate result is not passed: $(jq -c '{status, message}' <<<"$out")" 1
+  # The runner contract's answer: one item per check, the step's summary with the trace id, and the JUnit XML beside
+  # the result (resultFile's default), listed for archiving.
+  [ "$(jq -r '[.items[].name] | sort | join(",")' <<<"$out")" = apidiff,modverify,smoke ] ||
+    die "$img: go-build-gate result items are not modverify, apidiff and smoke: $(jq -c '[.items[] | {name, status}]' <<<"$out")" 1
+  [ "$(jq -r '.summary[0]' <<<"$out")" = "goBuildGate: passed (trace $trace)" ] ||
+    die "$img: go-build-gate summary is not the runner step's: $(jq -c .summary <<<"$out")" 1
+  [ "$(jq -r '.archive | join(",")' <<<"$out")" = .release-gates/goBuildGate.junit.xml ] && in_image "$c" test -s .release-gates/goBuildGate.junit.xml ||
+    die "$img: go-build-gate did not write and list .release-gates/goBuildGate.junit.xml: archive $(jq -c .archive <<<"$out")" 1
   say "agent: go-build-gate run on the example service passed ($(jq -r '[.items[] | .name + " " + .status] | join(", ")' <<<"$out"))"
 
   # Bad input, checked on the real image: helpers that report another version are refused with both versions named.
@@ -370,9 +387,7 @@ EOF
   uid=$(ps -o uid= -p "${pid:-0}" 2>/dev/null | tr -d ' ') || uid=none
   [ "$uid" = "$AGENT_UID" ] || die "$img: the relay process (pid ${pid:-none}) runs as uid '$uid', want $AGENT_UID" 1
   curl -fsS --max-time 5 "http://127.0.0.1:$port/metrics" >"$WORK/relay.metrics" || die "$img: /metrics did not answer" 1
-  if command -v promtool >/dev/null 2>&1; then
-    promtool check metrics <"$WORK/relay.metrics" >"$WORK/promtool.log" 2>&1 || die "$img: promtool check metrics: $(tail -3 "$WORK/promtool.log")" 1
-  fi
+  "$PROMTOOL" check metrics <"$WORK/relay.metrics" >"$WORK/promtool.log" 2>&1 || die "$img: promtool check metrics: $(tail -3 "$WORK/promtool.log")" 1
   code=$(curl -s -o "$WORK/readyz.body" -w '%{http_code}' --max-time 8 "http://127.0.0.1:$port/readyz") || code=000
   [ "$code" = 503 ] || die "$img: /readyz answered $code while its Jenkins is down, want 503: $(head -c 300 "$WORK/readyz.body")" 1
   # Now the controller answers: readiness must follow.

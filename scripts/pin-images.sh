@@ -6,8 +6,9 @@
 #   scripts/pin-images.sh [--check] DOCKERFILE
 #     --check   change nothing; exit 1 when a pinned digest no longer matches its tag (for a scheduled CI job)
 #
-# crane: $CRANE, else crane on PATH, else built once from go-containerregistry (the version in go.mod) into
-# $RG_TOOLS_DIR/bin. Registry credentials come from crane's usual docker config; nothing is passed on the command line.
+# crane: $CRANE, else the one test/scripts/tools.sh crane builds once from go-containerregistry (the version in go.mod)
+# into $RG_TOOLS_DIR/bin, never a crane found on PATH. Registry credentials come from crane's usual docker config;
+# nothing is passed on the command line.
 # Exit codes: 0 up to date or refreshed, 1 drift found with --check, 2 bad input, 3 registry unreachable.
 set -euo pipefail
 
@@ -18,21 +19,10 @@ file=${1:-}
 
 crane=${CRANE:-}
 if [ -z "$crane" ]; then
-  if command -v crane >/dev/null 2>&1; then
-    crane=$(command -v crane)
-  else
-    root=$(cd "$(dirname "$0")/.." && pwd)
-    ver=$(awk '$1 == "github.com/google/go-containerregistry" {print $2}' "$root/go.mod")
-    [ -n "$ver" ] || { echo "pin-images: go-containerregistry is not in go.mod; install crane or set CRANE" >&2; exit 2; }
-    tools=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}
-    crane=$tools/bin/crane-$ver
-    if [ ! -x "$crane" ]; then
-      echo "pin-images: building crane $ver into $tools/bin" >&2
-      mkdir -p "$tools/bin"
-      GOTOOLCHAIN=local GOBIN="$tools/bin/.crane-$ver" go install "github.com/google/go-containerregistry/cmd/crane@$ver"
-      mv -f "$tools/bin/.crane-$ver/crane" "$crane" && rmdir "$tools/bin/.crane-$ver"
-    fi
-  fi
+  # The pinned crane (go.mod's go-containerregistry) by its file, never whichever crane is first on PATH.
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  "$root/test/scripts/tools.sh" crane >/dev/null || { echo "pin-images: building crane (test/scripts/tools.sh crane) failed (is the Go module proxy reachable?); or set CRANE to a crane binary" >&2; exit 3; }
+  crane=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin/crane
 fi
 
 tmp=$(mktemp "$(dirname "$file")/.pin.XXXXXX")

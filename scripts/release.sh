@@ -13,8 +13,10 @@
 #   LOCK              the lock to update (default resources/helpers.lock); DIST the output dir (default dist)
 #   TRUSTED_KEY       the public key agents verify with (default resources/release-signing.pub); RELEASE_KEY must
 #                     match it, checked before anything is built
-#   RELEASE_PUBLIC_KEY  optional: the public key (PEM); the signature is then verified with sign-artifacts, openssl
-#                     and, when on PATH, cosign
+#   RELEASE_PUBLIC_KEY  optional: the public key (PEM) to verify the signature with, default TRUSTED_KEY when it
+#                     exists; it is verified with sign-artifacts, openssl and the stock cosign
+#   RG_TOOLS_DIR      the stock cosign is its bin/cosign (test/scripts/tools.sh cosign, which make release runs);
+#                     required whenever there is a key to verify with
 #
 # Output: dist/<helper>-linux-<arch>, dist/SHA256SUMS, dist/SHA256SUMS.sig; the layout the Groovy runner downloads
 # from (<baseUrl>/<version>/<helper>-<os>-<arch>). Exit codes: 0 done, 1 not reproducible or not verified, 2 bad input
@@ -56,8 +58,19 @@ export GOTOOLCHAIN=local CGO_ENABLED=1
 
 # arm64 needs a cgo cross compiler (crypto11 for PKCS#11): Debian's gcc-aarch64-linux-gnu and libc6-dev-arm64-cross,
 # checked by package and file (install-deps.sh's release group, with openssl), installed when missing.
-test/scripts/install-deps.sh --check release >/dev/null 2>&1 || test/scripts/install-deps.sh release ||
+if ! test/scripts/install-deps.sh --check release >/dev/null 2>&1 && ! test/scripts/install-deps.sh release; then
+  test/scripts/install-deps.sh --check release 2>/dev/null | grep MISSING | sed 's/^/release: /' >&2 || true
   die 2 "the release's Debian packages are missing and could not be installed: run test/scripts/install-deps.sh release as root"
+fi
+
+# The signature is verified as agents (openssl) and the stock cosign check it: with RELEASE_PUBLIC_KEY, else the trusted
+# key. The stock cosign is test/scripts/tools.sh's pinned build (no Debian package), used by its file, never from PATH.
+TRUSTED_KEY=${TRUSTED_KEY:-resources/release-signing.pub}
+VERIFY_KEY=${RELEASE_PUBLIC_KEY:-}
+[ -n "$VERIFY_KEY" ] || [ ! -f "$TRUSTED_KEY" ] || VERIFY_KEY=$TRUSTED_KEY
+COSIGN=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin/cosign
+[ -z "$VERIFY_KEY" ] || [ -x "$COSIGN" ] ||
+  die 2 "the stock cosign is missing at $COSIGN; it verifies the release's signature: run make release (which builds it) or test/scripts/tools.sh cosign; nothing was built"
 
 cc_for() {
   case "$1" in
@@ -105,10 +118,8 @@ trap 'rm -rf "$work"' EXIT
 # Agents verify SHA256SUMS.sig with the library's resources/release-signing.pub (openssl); a release signed with any
 # other key would be refused by every agent. So compare RELEASE_KEY's public key with it first, before any build,
 # with a sign-artifacts built from REVISION for this host.
-TRUSTED_KEY=${TRUSTED_KEY:-resources/release-signing.pub}
 fingerprint() { openssl pkey -pubin -in "$1" -outform DER 2>/dev/null | sha256sum | cut -d' ' -f1; }
 if [ -f "$TRUSTED_KEY" ]; then
-  command -v openssl >/dev/null 2>&1 || die 2 "openssl is needed to check RELEASE_KEY against $TRUSTED_KEY"
   openssl pkey -pubin -in "$TRUSTED_KEY" -noout 2>/dev/null || die 2 "$TRUSTED_KEY is not a PEM public key: restore it from git"
 fi
 fetch_modules
@@ -170,19 +181,16 @@ fi
 "$SIGN" blob sign --key "$RELEASE_KEY" --result-file "$work/sign.json" "$DIST/SHA256SUMS" ||
   die $? "signing $DIST/SHA256SUMS failed (result: $(cat "$work/sign.json" 2>/dev/null || echo none)); helpers.lock was left unchanged"
 [ -s "$DIST/SHA256SUMS.sig" ] || die 1 "$SIGN reported success but wrote no $DIST/SHA256SUMS.sig"
-if [ -n "${RELEASE_PUBLIC_KEY:-}" ]; then
-  "$SIGN" blob verify --key "$RELEASE_PUBLIC_KEY" --result-file "$work/verify.json" "$DIST/SHA256SUMS" >&2 ||
-    die 1 "sign-artifacts does not verify $DIST/SHA256SUMS.sig with $RELEASE_PUBLIC_KEY"
-  # The bootstrap on an agent has no helper yet; it checks the signature with openssl, so prove that works too.
-  if command -v openssl >/dev/null 2>&1; then
-    base64 -d <"$DIST/SHA256SUMS.sig" >"$work/sig.der"
-    openssl dgst -sha256 -verify "$RELEASE_PUBLIC_KEY" -signature "$work/sig.der" "$DIST/SHA256SUMS" >&2 ||
-      die 1 "openssl does not verify $DIST/SHA256SUMS.sig with $RELEASE_PUBLIC_KEY"
-  fi
-  if command -v cosign >/dev/null 2>&1; then
-    cosign verify-blob --key "$RELEASE_PUBLIC_KEY" --signature "$DIST/SHA256SUMS.sig" --insecure-ignore-tlog=true \
-      "$DIST/SHA256SUMS" >&2 || die 1 "cosign does not verify $DIST/SHA256SUMS.sig with $RELEASE_PUBLIC_KEY"
-  fi
+if [ -n "$VERIFY_KEY" ]; then
+  "$SIGN" blob verify --key "$VERIFY_KEY" --result-file "$work/verify.json" "$DIST/SHA256SUMS" >&2 ||
+    die 1 "sign-artifacts does not verify $DIST/SHA256SUMS.sig with $VERIFY_KEY"
+  # The bootstrap on an agent has no helper yet; it checks the signature with openssl (release group), so prove that too.
+  base64 -d <"$DIST/SHA256SUMS.sig" >"$work/sig.der"
+  openssl dgst -sha256 -verify "$VERIFY_KEY" -signature "$work/sig.der" "$DIST/SHA256SUMS" >&2 ||
+    die 1 "openssl does not verify $DIST/SHA256SUMS.sig with $VERIFY_KEY"
+  "$COSIGN" verify-blob --key "$VERIFY_KEY" --signature "$DIST/SHA256SUMS.sig" --insecure-ignore-tlog=true \
+    "$DIST/SHA256SUMS" >&2 || die 1 "the stock cosign ($COSIGN) does not verify $DIST/SHA256SUMS.sig with $VERIFY_KEY"
+  echo "release: sign-artifacts, openssl and the stock cosign verify $DIST/SHA256SUMS.sig with $VERIFY_KEY" >&2
 fi
 
 # The signature itself must verify with the trusted key too, as agents check it.

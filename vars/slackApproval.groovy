@@ -6,6 +6,7 @@ import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
  * the relay-signed decision and returns it; vars/slackApproval.txt (generated from Go) documents every key.
  */
 Map call(Map config = [:]) {
+    StepRunner.validate(this, 'slackApproval', config) // before node(agentLabel) and unstash use the Map
     Map req = onAgent(config) { StepRunner.runVerb(this, 'slackApproval', 'request', config, null) }
     List fields = []
     for (int i = 0; i < req.inputParams.size(); i++) {

@@ -8,7 +8,10 @@ gate=${RG_BIN:-$root/bin}/go-build-gate
 runs=${BENCH_RUNS:-5}
 startup_runs=${BENCH_STARTUP_RUNS:-41}
 [ -x "$gate" ] || { echo "apidiff.bench: $gate missing: run make helpers" >&2; exit 2; }
-command -v oasdiff >/dev/null || { echo "apidiff.bench: oasdiff not on PATH: run test/scripts/tools.sh oasdiff" >&2; exit 2; }
+# The pinned oasdiff that make bench builds (test/scripts/tools.sh), by its file and first on PATH.
+TOOLS_BIN=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin
+[ -x "$TOOLS_BIN/oasdiff" ] || { echo "apidiff.bench: oasdiff is missing at $TOOLS_BIN/oasdiff: run test/scripts/tools.sh oasdiff (make bench does)" >&2; exit 2; }
+export PATH="$TOOLS_BIN:$PATH"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

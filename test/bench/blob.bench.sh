@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # blob.bench.sh: sign-artifacts blob sign/verify against stock cosign on this machine, side by side in one run.
-# Prints | case | ours | peer | ratio | target | rows. Needs cosign on PATH for the peer columns (else "-").
+# Prints | case | ours | peer | ratio | target | rows. Needs the stock cosign (test/scripts/tools.sh) and, for the HSM
+# rows, install-deps.sh's bench group; make bench provides both.
 # Knobs: BLOB_BENCH_RUNS (runs per "ours" case, median; default 3), BLOB_BENCH_N (small blobs; default 50),
 # BLOB_BENCH_PEER_N (cosign loop iterations actually run, scaled linearly to N; default 10, to spare shared CPUs),
 # BLOB_BENCH_BIG_RUNS (interleaved rounds of the 200 MiB file-key row, median; default 7), BLOB_BENCH_CASES (the
@@ -53,8 +54,11 @@ printf 'module sha256timer\n\ngo 1.21\n' > "$work/sha256timer/go.mod"
 # The other limit: decrypting the cosign key file (scrypt + secretbox) and nothing else, as its own process.
 go build -trimpath -o "$work/keytimer" ./helpers/internal/testing/cmd/keytimer
 
-have_cosign=0
-command -v cosign >/dev/null 2>&1 && have_cosign=1
+# The stock cosign that make bench builds (test/scripts/tools.sh), by its file and first on PATH: the peer columns are
+# part of the benchmark, so a missing cosign stops it instead of printing "-".
+TOOLS_BIN=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin
+[ -x "$TOOLS_BIN/cosign" ] || { echo "blob.bench: the stock cosign is missing at $TOOLS_BIN/cosign: run test/scripts/tools.sh cosign (make bench does)" >&2; exit 2; }
+export PATH="$TOOLS_BIN:$PATH"
 export COSIGN_PASSWORD=bench-pw TUF_ROOT="$work/tuf"
 
 now() { date +%s%N; }
@@ -90,35 +94,32 @@ row --- --- --- --- ---
 if want small; then
 # 1. sign N × 1 MiB in one call vs a cosign sign-blob loop.
 ours=$(med "$sa" blob sign --key "$work/k.key" "$work/small/*.bin")
-if [ $have_cosign = 1 ]; then
-  cosign_sign_loop() { for f in $(ls "$work"/small/*.bin | head -n "$PEER_N"); do cosign sign-blob --tlog-upload=false --key "$work/k.key" --output-signature "$f.csig" -y "$f"; done; }
-  peer=$(($(ms cosign_sign_loop) * N / PEER_N))
-  row "sign $N × 1 MiB (one call vs cosign sign-blob loop, peer scaled from $PEER_N)" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours") faster" "≥20× faster"
-else
-  row "sign $N × 1 MiB" "${ours} ms" - - "≥20× faster"
-fi
+cosign_sign_loop() { for f in $(ls "$work"/small/*.bin | head -n "$PEER_N"); do cosign sign-blob --tlog-upload=false --key "$work/k.key" --output-signature "$f.csig" -y "$f"; done; }
+peer=$(($(ms cosign_sign_loop) * N / PEER_N))
+row "sign $N × 1 MiB (one call vs cosign sign-blob loop, peer scaled from $PEER_N)" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours") faster" "≥20× faster"
 
 # 2. verify N × 1 MiB in one call vs a cosign verify-blob loop, both checking the signatures from case 1.
 ours=$(med "$sa" blob verify --key "$work/k.pub" "$work/small/*.bin")
-if [ $have_cosign = 1 ]; then
-  cosign_verify_loop() { for f in $(ls "$work"/small/*.bin | head -n "$PEER_N"); do cosign verify-blob --key "$work/k.pub" --signature "$f.sig" --insecure-ignore-tlog=true "$f"; done; }
-  peer=$(($(ms cosign_verify_loop) * N / PEER_N))
-  row "verify $N × 1 MiB (one call vs cosign verify-blob loop, peer scaled from $PEER_N)" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours") faster" "≥20× faster"
-else
-  row "verify $N × 1 MiB" "${ours} ms" - - "≥20× faster"
-fi
+cosign_verify_loop() { for f in $(ls "$work"/small/*.bin | head -n "$PEER_N"); do cosign verify-blob --key "$work/k.pub" --signature "$f.sig" --insecure-ignore-tlog=true "$f"; done; }
+peer=$(($(ms cosign_verify_loop) * N / PEER_N))
+row "verify $N × 1 MiB (one call vs cosign verify-blob loop, peer scaled from $PEER_N)" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours") faster" "≥20× faster"
 fi # small
 
-# SoftHSM token for the HSM cases: ECDSA P-256 in the token, no scrypt.
-hsm=0
-if [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null; then
+# SoftHSM token for the HSM rows (cases big and hsm): ECDSA P-256 in the token, no scrypt. libsofthsm2 and softhsm2 are
+# in install-deps.sh's bench group (make bench installs it), checked through their packages: missing, the bench stops
+# instead of dropping the rows.
+if want big || want hsm; then
+  test/scripts/install-deps.sh --check bench >/dev/null 2>&1 || {
+    test/scripts/install-deps.sh --check bench | grep MISSING >&2
+    echo "blob.bench: the bench's Debian packages are not all installed: run test/scripts/install-deps.sh bench (make bench does)" >&2
+    exit 2
+  }
   mkdir -p "$work/hsm/tokens" "$work/hsmfiles"
   printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$work/hsm/tokens" > "$work/hsm/softhsm2.conf"
   export SOFTHSM2_CONF="$work/hsm/softhsm2.conf" PKCS11_PIN=bench-pin
-  softhsm2-util --init-token --free --label bench --pin "$PKCS11_PIN" --so-pin bench-so >/dev/null
+  /usr/bin/softhsm2-util --init-token --free --label bench --pin "$PKCS11_PIN" --so-pin bench-so >/dev/null
   uri='pkcs11:token=bench;object=bench-signer;id=%01?module-path=/usr/lib/softhsm/libsofthsm2.so'
   "$sa" keys generate --type pkcs11 --key "$uri" >/dev/null 2>&1
-  hsm=1
 fi
 
 if want big; then
@@ -152,14 +153,10 @@ row "sign 200 MiB, file key, vs max(one sha256 pass, the key's scrypt decryption
 echo "# 200 MiB file-key rounds (ms): ours ${wo[*]} | sha256 ${ws[*]} | scrypt ${wk[*]}; load average before $load0, after $(cut -d' ' -f1-3 /proc/loadavg)"
 row "sign 200 MiB, file key: CPU time vs sha256 + scrypt CPU" "$(median "${co[@]}") ms" "$(median "${cs[@]}") + $(median "${ck[@]}") ms" "$(ratio "$(median "${co[@]}")" "$(($(median "${cs[@]}") + $(median "${ck[@]}")))")" "-"
 limit=$sha
-if [ $hsm = 1 ]; then
-  ours_hsm=$(med "$sa" blob sign --key "$uri" --out-dir "$work/hsmsig" "$work/big.bin")
-  row "sign 200 MiB, SoftHSM key, vs Go sha256 of the file" "${ours_hsm} ms" "${limit} ms (sha256)" "$(ratio "$ours_hsm" "$limit")" "≤1.30×"
-fi
-if [ $have_cosign = 1 ]; then
-  peer=$(ms cosign sign-blob --tlog-upload=false --key "$work/k.key" --output-signature "$work/big.csig" -y "$work/big.bin")
-  row "sign 200 MiB vs cosign sign-blob" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours") faster" "-"
-fi
+ours_hsm=$(med "$sa" blob sign --key "$uri" --out-dir "$work/hsmsig" "$work/big.bin")
+row "sign 200 MiB, SoftHSM key, vs Go sha256 of the file" "${ours_hsm} ms" "${limit} ms (sha256)" "$(ratio "$ours_hsm" "$limit")" "≤1.30×"
+peer=$(ms cosign sign-blob --tlog-upload=false --key "$work/k.key" --output-signature "$work/big.csig" -y "$work/big.bin")
+row "sign 200 MiB vs cosign sign-blob" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours") faster" "-"
 fi # big
 
 if want verify; then
@@ -170,23 +167,17 @@ rss() {
 }
 ours=$(rss "$sa" blob verify --key "$work/k.pub" "$work/big.bin")
 ours_ms=$(med "$sa" blob verify --key "$work/k.pub" "$work/big.bin")
-if [ $have_cosign = 1 ]; then
-  peer=$(rss cosign verify-blob --key "$work/k.pub" --signature "$work/big.bin.sig" --insecure-ignore-tlog=true "$work/big.bin")
-  peer_ms=$(ms cosign verify-blob --key "$work/k.pub" --signature "$work/big.bin.sig" --insecure-ignore-tlog=true "$work/big.bin")
-  row "verify 200 MiB: peak RSS" "${ours} MB" "${peer} MB" "$(ratio "$ours" "$peer")" "≤64 MB"
-  row "verify 200 MiB: wall time" "${ours_ms} ms" "${peer_ms} ms" "$(ratio "$peer_ms" "$ours_ms") faster" "-"
-else
-  row "verify 200 MiB: peak RSS" "${ours} MB" - - "≤64 MB"
-fi
+peer=$(rss cosign verify-blob --key "$work/k.pub" --signature "$work/big.bin.sig" --insecure-ignore-tlog=true "$work/big.bin")
+peer_ms=$(ms cosign verify-blob --key "$work/k.pub" --signature "$work/big.bin.sig" --insecure-ignore-tlog=true "$work/big.bin")
+row "verify 200 MiB: peak RSS" "${ours} MB" "${peer} MB" "$(ratio "$ours" "$peer")" "≤64 MB"
+row "verify 200 MiB: wall time" "${ours_ms} ms" "${peer_ms} ms" "$(ratio "$peer_ms" "$ours_ms") faster" "-"
 fi # verify
 
 if want hsm; then
 # 5. SoftHSM signing throughput: one call, many small files.
-if [ $hsm = 1 ]; then
-  H=${BLOB_BENCH_HSM_N:-500}
-  for ((i = 0; i < H; i++)); do echo "artifact $i" > "$work/hsmfiles/f-$i"; done
-  t=$(med "$sa" blob sign --key "$uri" "$work/hsmfiles/f-*")
-  tf=$(med "$sa" blob sign --key "$work/k.key" "$work/hsmfiles/f-*")
-  row "SoftHSM signing, $H files in one call (peer: same with the file key)" "$(awk -v n="$H" -v t="$t" 'BEGIN{printf "%.0f sigs/s (%d ms)", n*1000/t, t}')" "$(awk -v n="$H" -v t="$tf" 'BEGIN{printf "%.0f sigs/s (%d ms)", n*1000/t, t}')" "$(ratio "$tf" "$t")" "-"
-fi
+H=${BLOB_BENCH_HSM_N:-500}
+for ((i = 0; i < H; i++)); do echo "artifact $i" > "$work/hsmfiles/f-$i"; done
+t=$(med "$sa" blob sign --key "$uri" "$work/hsmfiles/f-*")
+tf=$(med "$sa" blob sign --key "$work/k.key" "$work/hsmfiles/f-*")
+row "SoftHSM signing, $H files in one call (peer: same with the file key)" "$(awk -v n="$H" -v t="$t" 'BEGIN{printf "%.0f sigs/s (%d ms)", n*1000/t, t}')" "$(awk -v n="$H" -v t="$tf" 'BEGIN{printf "%.0f sigs/s (%d ms)", n*1000/t, t}')" "$(ratio "$tf" "$t")" "-"
 fi # hsm

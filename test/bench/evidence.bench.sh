@@ -3,7 +3,7 @@
 #   sign (sign-artifacts) -> audit chain -> attest provenance + approval -> verify (one call) -> report (HTML + Markdown)
 # Rows: verify before deploy (ours: one call checking cosign + notation signatures and both attestations) against
 # cosign verify + notation verify + 2x cosign verify-attestation; verify-vsa (the VSA that verify issued) against the same; attest provenance against cosign attest; audit
-# verify of a 1000-record chain. Needs cosign and notation on PATH for the peer column (else "-").
+# verify of a 1000-record chain. Needs the stock cosign and notation (tools.sh; make bench).
 # Knobs: EVIDENCE_BENCH_RUNS (median of; default 5), EVIDENCE_DEMO_OUT (copy report.html, summary.md, *.prom there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -43,6 +43,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.2f×", a
 row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
 step() { "$@" >/dev/null 2>"$work/last.err" || { echo "evidence.bench: failed: $* : $(tail -3 "$work/last.err")" >&2; exit 1; }; }
 
+TOOLS_BIN=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin # the stock peers (tools.sh), found before HOME moves
 export COSIGN_PASSWORD=bench-pw TUF_ROOT="$work/tuf" HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" RELEASE_TRACE_ID="rg-evidence-bench"
 mkdir -p "$HOME"
 step "$sa" keys generate --type ca --out-dir "$work/pki" --subject 'CN=release signer,O=release-gates,C=US,ST=WA'
@@ -85,14 +86,16 @@ if [ -n "${EVIDENCE_DEMO_OUT:-}" ]; then
   cp "$work/report.html" "$work/summary.md" "$work/release.prom" "$ledger" "$EVIDENCE_DEMO_OUT/"
 fi
 
-have_peer=0
-if command -v cosign >/dev/null 2>&1 && command -v notation >/dev/null 2>&1; then
-  have_peer=1
-  mkdir -p "$XDG_CONFIG_HOME/notation/truststore/x509/ca/release-gates"
-  cp "$work/store/x509/ca/release-gates/ca.pem" "$XDG_CONFIG_HOME/notation/truststore/x509/ca/release-gates/"
-  cp "$work/trustpolicy.json" "$XDG_CONFIG_HOME/notation/trustpolicy.json"
-  printf '{"buildDefinition":{"buildType":"x","externalParameters":{"repository":"r","branch":"main"}},"runDetails":{"builder":{"id":"b"}}}' > "$work/predicate.json"
-fi
+# The stock cosign and notation that make bench builds (test/scripts/tools.sh), by their files and first on PATH:
+# the peer column is part of the benchmark, so a missing peer stops it instead of printing "-".
+for t in cosign notation; do
+  [ -x "$TOOLS_BIN/$t" ] || { echo "evidence.bench: the stock $t is missing at $TOOLS_BIN/$t: run test/scripts/tools.sh cosign notation (make bench does)" >&2; exit 2; }
+done
+export PATH="$TOOLS_BIN:$PATH"
+mkdir -p "$XDG_CONFIG_HOME/notation/truststore/x509/ca/release-gates"
+cp "$work/store/x509/ca/release-gates/ca.pem" "$XDG_CONFIG_HOME/notation/truststore/x509/ca/release-gates/"
+cp "$work/trustpolicy.json" "$XDG_CONFIG_HOME/notation/trustpolicy.json"
+printf '{"buildDefinition":{"buildType":"x","externalParameters":{"repository":"r","branch":"main"}},"runDetails":{"builder":{"id":"b"}}}' > "$work/predicate.json"
 peer_verify() {
   cosign verify --key "$work/pki/leaf.pub" --insecure-ignore-tlog=true --allow-http-registry "$img"
   notation verify --insecure-registry "$img"
@@ -106,42 +109,28 @@ row --- --- --- --- ---
 o=(); p=()
 for ((r = 0; r < RUNS; r++)); do
   o+=("$(ms "$re" "${verify[@]}")")
-  if [ $have_peer = 1 ]; then p+=("$(ms peer_verify)"); fi
+  p+=("$(ms peer_verify)")
 done
 ours=$(median "${o[@]}")
-if [ $have_peer = 1 ]; then
-  peer=$(median "${p[@]}")
-  row "verify before deploy: 2 signatures + 2 attestations (one call vs 4 CLI calls)" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours")" "≥1×"
-else
-  row "verify before deploy: 2 signatures + 2 attestations (one call vs 4 CLI calls)" "${ours} ms" "-" "-" "≥1×"
-fi
+peer=$(median "${p[@]}")
+row "verify before deploy: 2 signatures + 2 attestations (one call vs 4 CLI calls)" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours")" "≥1×"
 # Admission on the VSA alone (issued by the verify above): one signed attestation instead of the 4 CLI calls.
 o=(); p=()
 for ((r = 0; r < RUNS; r++)); do
   o+=("$(ms "$re" verify-vsa --plain-http --image "$img" --vsa-pub "$work/verifier.pub")")
-  if [ $have_peer = 1 ]; then p+=("$(ms peer_verify)"); fi
+  p+=("$(ms peer_verify)")
 done
 ours=$(median "${o[@]}")
-if [ $have_peer = 1 ]; then
-  peer=$(median "${p[@]}")
-  row "verify with the VSA (verify-vsa vs the 4 CLI calls it replaces)" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours")" "≥5× (before: 4.5×, the full verify)"
-else
-  row "verify with the VSA (verify-vsa vs the 4 CLI calls it replaces)" "${ours} ms" "-" "-" "≥5× (before: 4.5×, the full verify)"
-fi
+peer=$(median "${p[@]}")
+row "verify with the VSA (verify-vsa vs the 4 CLI calls it replaces)" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours")" "≥5× (before: 4.5×, the full verify)"
 o=(); p=()
 for ((r = 0; r < RUNS; r++)); do
   o+=("$(ms "$re" "${prov[@]}")")
-  if [ $have_peer = 1 ]; then
-    p+=("$(ms cosign attest --key "$work/release.key" --type slsaprovenance1 --predicate "$work/predicate.json" --tlog-upload=false --allow-http-registry -y "$img")")
-  fi
+  p+=("$(ms cosign attest --key "$work/release.key" --type slsaprovenance1 --predicate "$work/predicate.json" --tlog-upload=false --allow-http-registry -y "$img")")
 done
 ours=$(median "${o[@]}")
-if [ $have_peer = 1 ]; then
-  peer=$(median "${p[@]}")
-  row "attest SLSA provenance on an image (incl. scrypt key decryption)" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours")" "≥1×"
-else
-  row "attest SLSA provenance on an image (incl. scrypt key decryption)" "${ours} ms" "-" "-" "≥1×"
-fi
+peer=$(median "${p[@]}")
+row "attest SLSA provenance on an image (incl. scrypt key decryption)" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours")" "≥1×"
 # A 1000-record chain: one append call ingesting 1000 audit lines, then audit verify (signature + hash link per record).
 for i in $(seq 1000); do printf '{"time":"%s","event":"approved","trace_id":"rg-big","user":"u%d","environment":"prod"}\n' "$t0" "$i"; done > "$work/big.jsonl"
 app=$(ms "$re" audit append --ledger "$work/big-ledger.jsonl" --from-audit "$work/big.jsonl" "${audit[@]}")

@@ -2,7 +2,7 @@
 # image.bench.sh: sign-artifacts image sign (cosign + notation, one call) against stock cosign sign + notation sign per image.
 # Starts Debian's docker-registry on 127.0.0.1, pushes IMAGE_BENCH_N images for ours and IMAGE_BENCH_PEER_N for the
 # peer loop (scaled linearly to N), signs them both ways in the same run, then counts every signature on our images.
-# Prints | case | ours | peer | ratio | target | rows. Needs cosign and notation on PATH for the peer column (else "-").
+# Prints | case | ours | peer | ratio | target | rows. Needs the stock cosign and notation (tools.sh; make bench).
 # Knobs: IMAGE_BENCH_N (images; default 500), IMAGE_BENCH_PEER_N (peer images actually signed; default 20),
 # IMAGE_BENCH_RUNS (runs per case, median; default 1), IMAGE_BENCH_PARALLEL (--parallel: images signed at once;
 # default 8), IMAGE_BENCH_MAX_REQUESTS (--max-requests: registry requests in flight at once; default 16).
@@ -46,17 +46,20 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.2f×", a
 row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
 
 # Keys: one encrypted cosign-format key with a notation-ready chain, shared by both sides.
+TOOLS_BIN=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin # the stock peers (tools.sh), found before HOME moves
 export COSIGN_PASSWORD=bench-pw TUF_ROOT="$work/tuf" HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" RELEASE_GATES_STATE_DIR="$work/state"
 mkdir -p "$HOME"
 printf '%s' "$COSIGN_PASSWORD" > "$work/pass"
 "$sa" keys generate --type ca --out-dir "$work/pki" --subject 'CN=bench signer,O=release-gates,C=US' >/dev/null 2>"$work/last.err" ||
   { echo "image.bench: keys generate failed: $(tail -3 "$work/last.err")" >&2; exit 1; }
 
-have_peer=0
-if command -v cosign >/dev/null 2>&1 && command -v notation >/dev/null 2>&1; then
-  have_peer=1
-  notation cert generate-test --default bench >/dev/null 2>&1
-fi
+# The stock cosign and notation that make bench builds (test/scripts/tools.sh), by their files and first on PATH:
+# the peer column is part of the benchmark, so a missing peer stops it instead of printing "-".
+for t in cosign notation; do
+  [ -x "$TOOLS_BIN/$t" ] || { echo "image.bench: the stock $t is missing at $TOOLS_BIN/$t: run test/scripts/tools.sh cosign notation (make bench does)" >&2; exit 2; }
+done
+export PATH="$TOOLS_BIN:$PATH"
+notation cert generate-test --default bench >/dev/null 2>&1
 
 # Fresh images per run (a re-sign would be deduped): N for ours, one repository each, pushed in one curl process.
 ours_run() {
@@ -110,16 +113,12 @@ row --- --- --- --- ---
 o=(); p=()
 for ((r = 0; r < RUNS; r++)); do
   o+=("$(ours_run "$r")")
-  if [ $have_peer = 1 ]; then p+=("$(($(peer_run "$r") * N / PEER_N))"); fi
+  p+=("$(($(peer_run "$r") * N / PEER_N))")
 done
 ours=$(median "${o[@]}")
 name="dual-sign $N images (one call vs cosign sign + notation sign per image, peer scaled from $PEER_N)"
-if [ $have_peer = 1 ]; then
-  peer=$(median "${p[@]}")
-  row "$name" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours")" "≥10× (before: 4.60× on 20 images)"
-else
-  row "$name" "${ours} ms" "-" "-" "≥10× (before: 4.60× on 20 images)"
-fi
+peer=$(median "${p[@]}")
+row "$name" "${ours} ms" "${peer} ms" "$(ratio "$peer" "$ours")" "≥10× (before: 4.60× on 20 images)"
 # Per-image cost of ours, including the in-process verification of both signatures after pushing.
 row "ours per image (sign + push + re-list + verify both)" "$((ours / N)) ms" "-" "-" "-"
 read -r extra missing < <(dupes "$work/ours0.list")

@@ -7,12 +7,16 @@ cd "$(dirname "$0")/../.."
 root=.
 self=0
 if [ "${1:-}" = --self-test ]; then root=test/codenarc/testdata; self=1; fi
-cp=''
 # CodeNarc.jar's manifest Class-Path names log4j-1.2.jar and GMetrics.jar (libgmetrics-groovy-java, liblog4j1.2-java).
-for jar in /usr/share/java/CodeNarc.jar /usr/share/java/GMetrics.jar /usr/share/java/log4j-1.2.jar /usr/share/java/groovy-all.jar; do
-  [ -r "$jar" ] || { echo "codenarc: $jar missing: run test/scripts/install-deps.sh lint" >&2; exit 2; }
-  cp="$cp${cp:+:}$jar"
-done
+# Every jar and the java that runs them are install-deps.sh's lint group, checked through their packages: the java is
+# default-jre-headless' (never whichever java is first on PATH).
+test/scripts/install-deps.sh --check lint >/dev/null 2>&1 || {
+  test/scripts/install-deps.sh --check lint | grep MISSING >&2
+  echo "codenarc: run test/scripts/install-deps.sh lint (make deps does)" >&2
+  exit 2
+}
+cp=/usr/share/java/CodeNarc.jar:/usr/share/java/GMetrics.jar:/usr/share/java/log4j-1.2.jar:/usr/share/java/groovy-all.jar
+java() { /usr/lib/jvm/default-java/bin/java "$@"; }
 # CodeNarc 0.23 takes one basedir and matches includes only in the **/ form, so keep other trees out explicitly.
 dirs=$root
 includes='**/vars/*.groovy,**/src/**/*.groovy'

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end demo of the release gates on the example service, as stages (functions) that later gates extend.
-# Needs the helpers in $RG_BIN (make helpers, which `make demo` runs first), Go, and for the Groovy path groovy + junit4.
+# Needs the helpers in $RG_BIN (make helpers) and the Debian packages of install-deps.sh's demo group (make deps-demo):
+# `make demo` does both first, and the demo checks the group itself and stops naming what is missing (exit 2).
 # Each stage states what it expects; the demo exits non-zero when any expectation is not met.
-# DEMO_DIRECT=1 skips the Groovy harness and drives the helpers directly with the params the step would write.
+# DEMO_DIRECT=1 (an explicit choice, announced) runs the gate stage's helper directly with the params document the step
+# writes instead of the goBuildGate step in the Groovy harness; the release stage always runs the real steps there.
 set -euo pipefail
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,17 +31,24 @@ expect() {
   fi
 }
 
-# Runs goBuildGate through the Groovy harness when it is available, else the helper directly with the same params.
-groovy_ready() {
-  [ -z "${DEMO_DIRECT:-}" ] && command -v groovy >/dev/null && [ -f "$root/vars/goBuildGate.groovy" ] && [ -f "$root/test/groovy/PipelineTestBase.groovy" ] &&
-    [ -r /usr/share/java/junit4.jar ]
+# Debian's groovy launcher: the file install-deps.sh's demo group checks, never whichever `groovy` comes first on PATH.
+GROOVY=/usr/share/groovy/bin/groovy
+
+# preflight: the demo group's needs, met through their packages (install-deps.sh --check demo), else exit 2 naming them.
+preflight() {
+  local out
+  out=$("$root/test/scripts/install-deps.sh" --check demo 2>&1) && return 0
+  grep MISSING <<<"$out" | sed 's/^/demo: /' >&2 || true
+  echo "demo: the demo's Debian packages are not all installed: run make deps-demo (test/scripts/install-deps.sh demo, as root or with sudo), or make demo, which runs it first" >&2
+  exit 2
 }
 
+# Runs the goBuildGate step through the Groovy harness, or with DEMO_DIRECT=1 the helper directly with the same params.
 run_gate() { # SPEC
   local spec=$1
-  if groovy_ready; then
+  if [ -z "${DEMO_DIRECT:-}" ]; then
     (cd "$root" && JAVA_OPTS="${JAVA_OPTS:-} -XX:+UseSerialGC -XX:TieredStopAtLevel=1" \
-      groovy -cp "src:test/groovy:test/groovy/stubs:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar" \
+      "$GROOVY" -cp "src:test/groovy:test/groovy/stubs:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar" \
       test/demo/GateDemo.groovy "$SERVICE_BIN" "$spec")
   else
     run_gate_direct "$spec"
@@ -101,7 +110,12 @@ STAGES=(stage_build_service stage_go_build_gate stage_release)
 
 main() {
   echo "release-gates demo, trace id $RELEASE_TRACE_ID, helpers in $RG_BIN"
-  if groovy_ready; then echo "driving the Jenkins steps with the Groovy harness (real sh)"; else echo "Groovy harness not available: driving the helpers directly"; fi
+  preflight
+  if [ -z "${DEMO_DIRECT:-}" ]; then
+    echo "driving the Jenkins steps with the Groovy harness (real sh)"
+  else
+    echo "demo: DEMO_DIRECT=1: the gate stage runs go-build-gate directly with the step's params document, not the goBuildGate step" >&2
+  fi
   for stage in "${STAGES[@]}"; do
     "$stage"
   done

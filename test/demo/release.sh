@@ -83,8 +83,9 @@ helper() { "$@" 2>&1 | sed 's/^/  | /'; }
 
 rand_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
+# Debian's groovy launcher, by the path install-deps.sh's demo group checks (not whichever groovy is first on PATH).
 GROOVY=(env "JAVA_OPTS=${JAVA_OPTS:-} -Xss4m -XX:+UseSerialGC -XX:TieredStopAtLevel=1" "RG_REPO_ROOT=$REPO"
-  groovy -cp src:test/groovy:test/groovy/stubs:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar test/demo/release.groovy)
+  /usr/share/groovy/bin/groovy -cp src:test/groovy:test/groovy/stubs:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar test/demo/release.groovy)
 
 # groovy_stage STAGE runs one stage of the release job in the step harness.
 groovy_stage() { "${GROOVY[@]}" "$@"; }
@@ -93,7 +94,7 @@ preflight() {
   local need
   command -v go >/dev/null || die "go not found: install Go (go.mod's go line) and put it on PATH"
   "$REPO/test/scripts/install-deps.sh" --check demo >/dev/null 2>&1 ||
-    die "$("$REPO/test/scripts/install-deps.sh" --check demo 2>&1 | grep MISSING | head -3); run 'make deps' (test/scripts/install-deps.sh demo)"
+    die "$("$REPO/test/scripts/install-deps.sh" --check demo 2>&1 | grep MISSING | head -3); run 'make deps-demo' (test/scripts/install-deps.sh demo)"
   for need in go-build-gate sign-artifacts slack-approval; do
     [ -x "$RG_BIN/$need" ] || die "$RG_BIN/$need missing: run 'make helpers' (or 'make demo')"
   done

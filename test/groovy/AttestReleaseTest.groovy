@@ -122,7 +122,7 @@ class AttestReleaseTest extends PipelineTestBase {
         Map cases = [
             (KEYS + [image: DIGEST, environment: 'prod', imgae: DIGEST])   : "attestRelease: unknown parameter 'imgae' (did you mean 'image'?)",
             (KEYS + [image: DIGEST, environment: 'prod', plainHttp: 'yes']): "attestRelease: parameter 'plainHttp' must be a Boolean, got String 'yes'",
-            (KEYS + [blobs: 'bin/orders'])                                 : "attestRelease: parameter 'blobs' must be a List, got String 'bin/orders'",
+            (KEYS + [blobs: 'bin/orders'])                                 : "attestRelease: parameter 'blobs' must be a List of Strings, got String 'bin/orders'",
             (KEYS + [image: [DIGEST]])                                     : "attestRelease: parameter 'image' must be a String, got List",
         ]
         cases.each { Map config, String want ->

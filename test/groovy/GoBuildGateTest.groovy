@@ -147,9 +147,12 @@ class GoBuildGateTest extends PipelineTestBase {
     void itRejectsAWrongTypeBeforeRunningAnything() {
         Map cases = [
             ([expectBody: 'ok'] + SMOKE)  : "goBuildGate: parameter 'expectBody' must be a Map, got String 'ok' (see vars/goBuildGate.txt)",
-            ([checks: 'modverify'])       : "goBuildGate: parameter 'checks' must be a List, got String 'modverify' (see vars/goBuildGate.txt)",
+            ([checks: 'modverify'])       : "goBuildGate: parameter 'checks' must be a List of Strings, got String 'modverify' (see vars/goBuildGate.txt)",
             ([junit: 'yes'] + SMOKE)      : "goBuildGate: parameter 'junit' must be a Boolean, got String 'yes' (see vars/goBuildGate.txt)",
             ([smokeEnv: ['PORT=1']] + SMOKE): "goBuildGate: parameter 'smokeEnv' must be a Map, got List [PORT=1] (see vars/goBuildGate.txt)",
+            ([smokeArgs: [[1]]] + SMOKE)   : "goBuildGate: parameter 'smokeArgs' must be a List of Strings, got List [[1]] (see vars/goBuildGate.txt)",
+            ([smokeArgs: ['--port', [1]]] + SMOKE): "goBuildGate: parameter 'smokeArgs' must be a List of Strings, got List [--port, [1]] (see vars/goBuildGate.txt)",
+            ([smokeEnv: [PORT: [1]]] + SMOKE): "goBuildGate: parameter 'smokeEnv' must map names to strings; 'PORT' is not one (see vars/goBuildGate.txt)",
         ]
         cases.each { config, want -> assertEquals(want, failureOf(config)) }
         assertEquals([], shCalls())

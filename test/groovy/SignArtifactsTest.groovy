@@ -152,11 +152,11 @@ class SignArtifactsTest extends PipelineTestBase {
     @Test
     void itRejectsAWrongTypeBeforeRunningAnything() {
         Map cases = [
-            "parameter 'files' must be a List, got String 'dist/*'"      : [key: 'k', files: 'dist/*'],
-            "parameter 'parallel' must be a Integer, got String '4'"     : [key: 'k', files: ['f'], parallel: '4'],
+            "parameter 'files' must be a List of Strings, got String 'dist/*'"      : [key: 'k', files: 'dist/*'],
+            "parameter 'parallel' must be an Integer, got String '4'"     : [key: 'k', files: ['f'], parallel: '4'],
             "parameter 'allowDirty' must be a Boolean, got String 'yes'" : [key: 'k', files: ['f'], allowDirty: 'yes'],
             "parameter 'key' must be a String, got List [a]"             : [key: ['a'], files: ['f']],
-            "parameter 'parallel' must be a Integer, got Number 1.5"     : [key: 'k', files: ['f'], parallel: 1.5],
+            "parameter 'parallel' must be an Integer, got Number 1.5"     : [key: 'k', files: ['f'], parallel: 1.5],
         ]
         cases.each { want, config -> assertEquals("signArtifacts: ${want} (see vars/signArtifacts.txt)".toString(), failureOf(config)) }
         assertEquals([], shCalls())

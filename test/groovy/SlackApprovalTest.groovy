@@ -217,4 +217,15 @@ class SlackApprovalTest extends PipelineTestBase {
         }
         assertEquals([], shCalls())
     }
+
+    @Test
+    void itValidatesTheMapBeforeItEntersTheAgentsNodeOrUnstashes() {
+        assertEquals("slackApproval: parameter 'unstash' must be a List of Strings, got String 'keys' (see vars/slackApproval.txt)",
+            failureOf(BASE + [agentLabel: 'l', unstash: 'keys']))
+        assertEquals("slackApproval: parameter 'agentLabel' must be a String, got List [l] (see vars/slackApproval.txt)",
+            failureOf(BASE + [agentLabel: ['l'], unstash: ['keys']]))
+        assertEquals([], callsTo('node'))
+        assertEquals([], callsTo('unstash'))
+        assertEquals([], shCalls())
+    }
 }

@@ -87,11 +87,19 @@ class StepRunnerTest extends PipelineTestBase {
     void itChecksTheMapAgainstTheSchemaBeforeAnySh() {
         assertEquals("demoStep: parameter 'name' is required (see vars/demoStep.txt)", failureOf { StepRunner.run(script, 'demoStep', [:]) })
         assertEquals("demoStep: parameter 'name' is required (see vars/demoStep.txt)", failureOf { StepRunner.run(script, 'demoStep', [name: ' ']) })
-        assertEquals("demoStep: parameter 'count' must be a Integer, got String '3' (see vars/demoStep.txt)",
+        assertEquals("demoStep: parameter 'count' must be an Integer, got String '3' (see vars/demoStep.txt)",
             failureOf { StepRunner.run(script, 'demoStep', [name: 'x', count: '3']) })
         assertEquals("demoStep: unknown parameters 'a', 'b'; known parameters: count, loginCredentialsId, name, resultFile, tokenCredentialsId (see vars/demoStep.txt)",
             failureOf { StepRunner.run(script, 'demoStep', [name: 'x', b: 1, a: 2]) })
         assertEquals([], shCalls())
+    }
+
+    @Test
+    void itsValidateEntryPointChecksWithoutRunningAndReturnsTheSchema() {
+        assertEquals(SCHEMA.helper, StepRunner.validate(script, 'demoStep', [name: 'x']).helper)
+        assertEquals("demoStep: parameter 'name' is required (see vars/demoStep.txt)", failureOf { StepRunner.validate(script, 'demoStep', null) })
+        assertEquals([], shCalls())
+        assertEquals([], callsTo('writeFile'))
     }
 
     @Test

@@ -93,8 +93,8 @@ class VerifyReleaseTest extends PipelineTestBase {
     @Test
     void itMapsBadInputAndOutagesToTheirErrors() {
         status = 2
-        message = "missing expectRepo: every release is checked"
-        assertEquals('verifyRelease: bad input or configuration: missing expectRepo: every release is checked', failureOf([image: DIGEST, environment: 'prod']))
+        message = "cosignKeys 'keys/cosign.pub': no such file"
+        assertEquals("verifyRelease: bad input or configuration: cosignKeys 'keys/cosign.pub': no such file", failureOf(TRUST + [image: DIGEST, environment: 'prod']))
         status = 3
         message = 'registry unavailable'
         assertEquals('verifyRelease: infrastructure unavailable: registry unavailable (retry later)', failureOf(TRUST + [image: DIGEST, environment: 'prod']))
@@ -125,11 +125,21 @@ class VerifyReleaseTest extends PipelineTestBase {
     void itRequiresTheEnvironmentAndChecksTypesBeforeRunningAnything() {
         Map cases = [
             "verifyRelease: parameter 'environment' is required (see vars/verifyRelease.txt)"                       : TRUST + [image: DIGEST],
-            "verifyRelease: parameter 'minApprovals' must be a Integer, got String '2' (see vars/verifyRelease.txt)" : TRUST + [image: DIGEST, environment: 'prod', minApprovals: '2'],
-            "verifyRelease: parameter 'cosignKeys' must be a List, got String 'k.pub' (see vars/verifyRelease.txt)"  : TRUST + [image: DIGEST, environment: 'prod', cosignKeys: 'k.pub'],
+            "verifyRelease: parameter 'minApprovals' must be an Integer, got String '2' (see vars/verifyRelease.txt)" : TRUST + [image: DIGEST, environment: 'prod', minApprovals: '2'],
+            "verifyRelease: parameter 'cosignKeys' must be a List of Strings, got String 'k.pub' (see vars/verifyRelease.txt)"  : TRUST + [image: DIGEST, environment: 'prod', cosignKeys: 'k.pub'],
             "verifyRelease: parameter 'blobs' must be a Map, got List [a] (see vars/verifyRelease.txt)"              : TRUST + [image: DIGEST, environment: 'prod', blobs: ['a']],
         ]
         cases.each { want, config -> assertEquals(want, failureOf(config)) }
+        for (String key : ['expectRepo', 'expectBranch', 'cosignKeys', 'releaseKeys', 'trustPolicy', 'trustStore']) {
+            assertEquals("verifyRelease: parameter '${key}' is required (see vars/verifyRelease.txt)".toString(),
+                failureOf(TRUST.findAll { it.key != key } + [image: DIGEST, environment: 'prod']))
+        }
+        assertEquals("verifyRelease: parameter 'cosignKeys' is required (see vars/verifyRelease.txt)", failureOf(TRUST + [image: DIGEST, environment: 'prod', cosignKeys: []]))
+        assertEquals("verifyRelease: parameter 'image' is required unless 'rollback' is set (see vars/verifyRelease.txt)", failureOf(TRUST + [environment: 'prod']))
+        assertEquals("verifyRelease: parameter 'image' is required unless 'rollback' is set (see vars/verifyRelease.txt)", failureOf(TRUST + [environment: 'prod', rollback: false, image: '']))
+        assertEquals("verifyRelease: parameter 'trustStore' is required (see vars/verifyRelease.txt)", failureOf(TRUST + [image: DIGEST, environment: 'prod', trustStore: ' ']))
+        assertEquals("verifyRelease: parameter 'releaseKeys' must be a List of Strings, got List [[k.pub]] (see vars/verifyRelease.txt)",
+            failureOf(TRUST + [image: DIGEST, environment: 'prod', releaseKeys: [['k.pub']]]))
         String msg = failureOf(TRUST + [image: DIGEST, environment: 'prod', expectBrnach: 'main'])
         assertTrue(msg, msg.startsWith("verifyRelease: unknown parameter 'expectBrnach' (did you mean 'expectBranch'?)"))
         assertEquals([], shCalls())

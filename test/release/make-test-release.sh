@@ -33,9 +33,7 @@ cp "$out/keys/release.pub" resources/release-signing.pub
 git add resources/release-signing.pub
 git -c user.name=release-test -c user.email=release-test@invalid commit -q -m "test: throwaway release key"
 
-# With the stock cosign built by tools.sh (make test builds it first), release.sh also checks the signature with it.
-tools_bin=${RG_TOOLS_DIR:-$HOME/.cache/release-gates/tools}/bin
-[ ! -x "$tools_bin/cosign" ] || export PATH="$tools_bin:$PATH"
+# make release verifies the signature with the stock cosign too (tools.sh, into $RG_TOOLS_DIR/bin; make test builds it first).
 echo "make-test-release: make release VERSION=$version in $PWD" >&2
 make release VERSION="$version" RELEASE_KEY="file://$out/keys/release.key" \
   RELEASE_PUBLIC_KEY=resources/release-signing.pub >>"$out/release.log" 2>&1 ||

@@ -10,10 +10,8 @@ import (
 // TestMakeCheckNeedsNoRootAndNoPeerBuilds reads what `make check` would run (make -n) and refuses anything that installs
 // packages, builds the peer CLIs, or runs the full suite.
 func TestMakeCheckNeedsNoRootAndNoPeerBuilds(t *testing.T) {
-	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("no make")
-	}
-	out, err := exec.Command("make", "-n", "-C", "../..", "check").CombinedOutput()
+	make := need(t, "/usr/bin/make", "make")
+	out, err := exec.Command(make, "-n", "-C", "../..", "check").CombinedOutput()
 	if err != nil {
 		t.Fatalf("make -n check: %v\n%s", err, out)
 	}

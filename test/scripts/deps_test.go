@@ -2,9 +2,11 @@
 package scripts_test
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,12 +25,73 @@ func runCheck(t *testing.T, env []string, groups ...string) (string, int) {
 	return string(out), code
 }
 
+// checked lists the groups make deps installs (the Makefile's deps target: make test's own and .ci/run's make images)
+// or that are subsets of them, which make test therefore checks; notChecked says why each other group is left out.
+var (
+	checked    = []string{"test", "lint", "images", "demo", "check", "release"}
+	notChecked = map[string]string{
+		// make bench installs it itself (install-deps.sh bench) and make test never does: checking it here would fail a
+		// fresh machine's make test over a package only the benchmarks need.
+		"bench": "installed by make bench only",
+	}
+)
+
+// tableGroups returns the groups install-deps.sh's table names, in order.
+func tableGroups(t *testing.T) []string {
+	t.Helper()
+	src, err := os.ReadFile("install-deps.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(src), "NEEDS=$(cat <<'EOF'\n")
+	table, _, ok2 := strings.Cut(table, "\nEOF\n")
+	if !ok || !ok2 {
+		t.Fatal("install-deps.sh: no NEEDS table (NEEDS=$(cat <<'EOF' ... EOF)")
+	}
+	var groups []string
+	for _, line := range strings.Split(table, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !slices.Contains(groups, f[0]) {
+			groups = append(groups, f[0])
+		}
+	}
+	return groups
+}
+
+// TestEveryGroupIsCheckedOrSaysWhyNot: a group added to the table must be checked below or given a reason to be left out.
+func TestEveryGroupIsCheckedOrSaysWhyNot(t *testing.T) {
+	groups := tableGroups(t)
+	if len(groups) < 5 {
+		t.Fatalf("install-deps.sh's table names only groups %v", groups)
+	}
+	for _, g := range groups {
+		if _, out := notChecked[g]; slices.Contains(checked, g) == out {
+			t.Errorf("group %q: want it in exactly one of checked %v and notChecked %v", g, checked, notChecked)
+		}
+	}
+	for _, g := range append(slices.Clone(checked), slices.Collect(maps.Keys(notChecked))...) {
+		if !slices.Contains(groups, g) {
+			t.Errorf("group %q is not in install-deps.sh's table (groups %v)", g, groups)
+		}
+	}
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, deps, _ := strings.Cut(string(mk), "\ndeps:\n")
+	deps, _, _ = strings.Cut(deps, "\n")
+	for _, g := range []string{"test", "lint", "images"} {
+		if !slices.Contains(strings.Fields(deps), g) {
+			t.Errorf("the Makefile's deps target (%q) does not install group %q, which make test or .ci/run uses", deps, g)
+		}
+	}
+}
+
 // TestEveryNeedIsMetThroughItsPackage fails when make test would rely on something installed by hand.
 func TestEveryNeedIsMetThroughItsPackage(t *testing.T) {
 	if os.Getenv("RG_REQUIRE_TOOLS") != "1" {
 		t.Skip("RG_REQUIRE_TOOLS=1 (make test) runs this after make deps")
 	}
-	for _, group := range []string{"test", "demo", "check", "release"} {
+	for _, group := range checked {
 		out, code := runCheck(t, nil, group)
 		if code != 0 || strings.Contains(out, "MISSING") {
 			t.Errorf("install-deps.sh --check %s: exit %d\n%s", group, code, out)
@@ -51,9 +114,7 @@ func TestCheckRefusesWhatNoPackageProvides(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := exec.LookPath("dpkg-query"); err != nil {
-				t.Skip("no dpkg-query: not a Debian machine")
-			}
+			need(t, "/usr/bin/dpkg-query", "dpkg")
 			env := []string{"RG_DEPS_NEEDS=" + tt.needs, "RG_DEPS_ROOT=" + tt.root}
 			if tt.root != "" {
 				// A java on PATH (as a machine with another JDK has) must not count.
@@ -78,9 +139,7 @@ func TestCheckRefusesWhatNoPackageProvides(t *testing.T) {
 
 // TestInstallWithoutRootOrSudoSaysSo: a user without sudo gets one actionable line, not "sudo: command not found".
 func TestInstallWithoutRootOrSudoSaysSo(t *testing.T) {
-	if _, err := exec.LookPath("dpkg-query"); err != nil {
-		t.Skip("no dpkg-query: not a Debian machine")
-	}
+	need(t, "/usr/bin/dpkg-query", "dpkg")
 	// PATH holds only what install-deps.sh runs, with an id that says uid 1000 and no sudo.
 	bin := t.TempDir()
 	for _, c := range []string{"bash", "cat", "cut", "dirname", "dpkg-query", "grep"} {
@@ -107,4 +166,17 @@ func TestInstallWithoutRootOrSudoSaysSo(t *testing.T) {
 	if code != 2 || !strings.Contains(string(out), want) || strings.Contains(string(out), "not found") {
 		t.Errorf("exit %d, want 2 with %q:\n%s", code, want, out)
 	}
+}
+
+// need returns file, which package pkg provides; without it the test fails under RG_REQUIRE_TOOLS=1 (make test) and is
+// skipped otherwise (make check, a machine that is not Debian), never decided by a command found on PATH.
+func need(t *testing.T, file, pkg string) string {
+	t.Helper()
+	if _, err := os.Stat(file); err != nil {
+		if os.Getenv("RG_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("%s is missing (Debian package %s) and RG_REQUIRE_TOOLS=1: run test/scripts/install-deps.sh", file, pkg)
+		}
+		t.Skipf("%s is missing (Debian package %s); RG_REQUIRE_TOOLS=1 makes this a failure", file, pkg)
+	}
+	return file
 }

@@ -9,6 +9,7 @@
 # A need is met only when dpkg lists its package as installed AND the file the tests use exists AND dpkg says that
 # package owns it. A `java` on PATH from another JDK does not meet "default-jre-headless": Debian's groovy launcher
 # runs /usr/lib/jvm/default-java/bin/java, which only that package provides.
+# The stock peer CLIs (cosign, notation, ...) are no Debian packages: test/scripts/tools.sh builds them into $RG_TOOLS_DIR/bin.
 # Tests only: RG_DEPS_ROOT prefixes every file path; RG_DEPS_NEEDS replaces the table (with --check).
 set -euo pipefail
 
@@ -18,6 +19,7 @@ ROOT=${RG_DEPS_ROOT:-}
 NEEDS=$(cat <<'EOF'
 test  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
 test  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     Groovy 2.4.21, the version Jenkins core embeds
+test  groovy                   /usr/share/groovy/bin/groovy                Debian's groovy launcher, which test/groovy/run.sh runs by this path
 test  junit4                   /usr/share/java/junit4.jar                  JUnitCore drives the Groovy step tests
 test  libhamcrest-java         /usr/share/java/hamcrest-core.jar           JUnit 4's matchers
 test  libsofthsm2              /usr/lib/softhsm/libsofthsm2.so             the PKCS#11 module the HSM tests load
@@ -45,6 +47,7 @@ test  libc6-dev-arm64-cross    /usr/aarch64-linux-gnu/include/stdio.h      arm64
 test  strace                   /usr/bin/strace                             the fsync-order tests of atomicfile and the approval journal
 demo  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
 demo  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the demo runs the real steps in the harness
+demo  groovy                   /usr/share/groovy/bin/groovy                Debian's groovy launcher, which the demo runs by this path
 demo  junit4                   /usr/share/java/junit4.jar                  the step harness' classpath
 demo  libhamcrest-java         /usr/share/java/hamcrest-core.jar           the step harness' classpath
 demo  docker-registry          /usr/bin/docker-registry                    the demo pushes and signs the service image
@@ -73,12 +76,14 @@ release make                   /usr/bin/make                               scrip
 bench  time                    /usr/bin/time                               peak RSS
 bench  make                     /usr/bin/make                               make bench
 bench  libsofthsm2             /usr/lib/softhsm/libsofthsm2.so             HSM signing rows
+bench  softhsm2                /usr/bin/softhsm2-util                      initialises the HSM rows' token
 bench  docker-registry         /usr/bin/docker-registry                    image signing rows
 bench  postgresql-15           /usr/lib/postgresql/15/bin/initdb           relay rows on PostgreSQL
 bench  jq                       /usr/bin/jq                                 image row: push_many and the duplicate-signature count
 bench  curl                     /usr/bin/curl                               image rows: pushing images, reading signature manifests
 check  default-jre-headless     /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java (JAVA_HOME)
 check  groovy                   /usr/share/groovy/lib/groovy-2.4.21.jar     the mocked Groovy step tests
+check  groovy                   /usr/share/groovy/bin/groovy                Debian's groovy launcher, which test/groovy/run.sh runs by this path
 check  junit4                   /usr/share/java/junit4.jar                  JUnitCore drives the Groovy step tests
 check  libhamcrest-java         /usr/share/java/hamcrest-core.jar           JUnit 4's matchers
 check  git                      /usr/bin/git                                tags, worktrees, base specs
@@ -87,8 +92,9 @@ check  gcc                      /usr/bin/gcc                                cgo 
 check  libc6-dev                /usr/include/stdio.h                        cgo headers
 check  curl                     /usr/bin/curl                               the runner's download tests (loopback)
 check  openssl                  /usr/bin/openssl                            the runner verifies SHA256SUMS.sig with it
-lint   default-jre-headless    /usr/lib/jvm/default-java/bin/java          Debian's groovy launcher runs this java
+lint   default-jre-headless    /usr/lib/jvm/default-java/bin/java          the java test/codenarc/run.sh runs CodeNarc on
 lint   groovy                  /usr/share/groovy/lib/groovy-2.4.21.jar     CodeNarc runs on Groovy
+lint   groovy                  /usr/share/java/groovy-all.jar              CodeNarc's Groovy on its classpath (test/codenarc/run.sh)
 lint   make                    /usr/bin/make                               make lint-groovy
 lint   libcodenarc-groovy-java /usr/share/java/CodeNarc.jar                CodeNarc lints vars/ and src/
 lint   libgmetrics-groovy-java /usr/share/java/GMetrics.jar                on CodeNarc.jar's manifest Class-Path (its metric rules)

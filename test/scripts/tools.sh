@@ -62,7 +62,7 @@ for tool in $want; do
     # Its schemas, offline: the Kubernetes OpenAPI document ships in the k8s.io/kubernetes module.
     tmp=$(mktemp -d); (cd "$tmp" && go mod download "k8s.io/kubernetes@$K8S_OPENAPI_VERSION"); rm -rf "$tmp"
     ln -sf "$bin" "$TOOLS_DIR/bin/kubeconform" ;;
-  crane) # go-containerregistry's version in go.mod; the same binary scripts/pin-images.sh builds when run alone
+  crane) # go-containerregistry's version in go.mod; the crane scripts/pin-images.sh runs unless CRANE is set
     ver=$(awk '$1 == "github.com/google/go-containerregistry" {print $2}' "$(dirname "$0")/../../go.mod")
     [ -n "$ver" ] || { echo "tools: go-containerregistry is not in go.mod" >&2; exit 2; }
     bin="$TOOLS_DIR/bin/crane-$ver"

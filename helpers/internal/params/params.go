@@ -156,6 +156,9 @@ func Decode(raw json.RawMessage, dst any) error {
 		if f.Required && isEmpty(v.Field(f.index)) {
 			return result.Errorf(result.ClassInput, "parameter '%s' is required: %s", f.Name, f.Doc)
 		}
+		if u, ok := byName[f.RequiredUnless]; ok && isEmpty(v.Field(f.index)) && !isSet(v.Field(u.index)) {
+			return result.Errorf(result.ClassInput, "parameter '%s' is required unless '%s' is set: %s", f.Name, u.Name, f.Doc)
+		}
 	}
 	return nil
 }
@@ -255,10 +258,18 @@ func typeError(f Field, val []byte) error {
 		shown = shown[:80] + "..."
 	}
 	want := f.GroovyType()
-	if f.elem != "" {
-		want += " of " + f.elem + "s"
+	if f.Type == TypeList && f.Elem != "" {
+		want += " of " + Field{Type: f.Elem}.GroovyType() + "s"
 	}
-	return result.Errorf(result.ClassInput, "parameter '%s' must be a %s, got %s %s", f.Name, want, got, shown)
+	return result.Errorf(result.ClassInput, "parameter '%s' must be %s, got %s %s", f.Name, Article(want), got, shown)
+}
+
+// isSet reports whether a value turns a requiredUnless field optional: true, or a value that is not empty.
+func isSet(v reflect.Value) bool {
+	if v.Kind() == reflect.Bool {
+		return v.Bool()
+	}
+	return !isEmpty(v) && !v.IsZero()
 }
 
 func isEmpty(v reflect.Value) bool {
@@ -313,4 +324,12 @@ func distance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// Article returns noun with its indefinite article, as error messages name a type ("an Integer", "a List").
+func Article(noun string) string {
+	if noun != "" && strings.ContainsRune("AEIOUaeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
 }

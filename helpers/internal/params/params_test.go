@@ -38,8 +38,8 @@ func TestDecodeNamesTheJenkinsfileKey(t *testing.T) {
 		{`{"name":"x","paralel":2}`, "unknown parameter 'paralel' (did you mean 'parallel'?); known parameters: allowDirty, body, env, files, formats, name, parallel"},
 		{`{"name":"x","zzzzzzzzzz":2}`, "unknown parameter 'zzzzzzzzzz'; known parameters:"},
 		{`{"name":"x","Parallel":2}`, "unknown parameter 'Parallel' (did you mean 'parallel'?)"},
-		{`{"name":"x","parallel":"4"}`, "parameter 'parallel' must be a Integer, got a String \"4\""},
-		{`{"name":"x","parallel":1.5}`, "parameter 'parallel' must be a Integer, got a Number 1.5"},
+		{`{"name":"x","parallel":"4"}`, "parameter 'parallel' must be an Integer, got a String \"4\""},
+		{`{"name":"x","parallel":1.5}`, "parameter 'parallel' must be an Integer, got a Number 1.5"},
 		{`{"name":"x","allowDirty":"yes"}`, "parameter 'allowDirty' must be a Boolean, got a String \"yes\""},
 		{`{"name":"x","files":"dist/*"}`, "parameter 'files' must be a List of Strings, got a String \"dist/*\""},
 		{`{"name":"x","files":[["a"]]}`, "parameter 'files' must be a List of Strings, got a List [[\"a\"]]"},
@@ -98,7 +98,60 @@ func TestHelpTextListsEveryParameterWithItsGroovyDefault(t *testing.T) {
 		}
 	}
 	var sc Schema
-	if err := json.Unmarshal(s.SchemaJSON(), &sc); err != nil || sc.Params[1].Name != "files" || sc.Params[3].Type != TypeInteger {
+	if err := json.Unmarshal(s.SchemaJSON(), &sc); err != nil || sc.Params[1].Name != "files" || sc.Params[3].Type != TypeInteger ||
+		sc.Params[1].Elem != TypeString || sc.Params[5].Elem != TypeString || sc.Params[6].Elem != "" || sc.Params[3].Elem != "" {
 		t.Fatalf("schema = %+v, %v", sc, err)
+	}
+}
+
+func TestArticleReadsAsEnglish(t *testing.T) {
+	for noun, want := range map[string]string{"Integer": "an Integer", "List": "a List", "Map of Strings": "a Map of Strings"} {
+		if got := Article(noun); got != want {
+			t.Errorf("Article(%q) = %q, want %q", noun, got, want)
+		}
+	}
+}
+
+func TestHelpTextNamesExitFourInTheFailureList(t *testing.T) {
+	for _, help := range []string{"sample: does it.", "sample: does it.\n\nFails the build with:\n  sample: rejected: ...   (exit 1)\nMore text."} {
+		s := Step{Name: "sample", Helper: "h", Help: help, Params: func() Validator { return &sample{} }}
+		txt := string(s.HelpText())
+		want := "Fails the build with:\n"
+		if strings.Contains(help, "rejected") {
+			want += "  sample: rejected: ...   (exit 1)\n"
+		}
+		want += "  sample: helper bug, please report (helper h, trace <id>): ...   a bug in the helper, not in the Jenkinsfile: report it with the trace id (exit 4)\n"
+		if !strings.Contains(txt, want) {
+			t.Errorf("help text lacks %q:\n%s", want, txt)
+		}
+	}
+}
+
+type conditional struct {
+	Image    string `json:"image" requiredUnless:"rollback" doc:"the image."`
+	Rollback bool   `json:"rollback" default:"false" doc:"roll back."`
+}
+
+func (c *conditional) Validate() error { return nil }
+
+func TestDecodeRequiresARequiredUnlessKeyOnlyWhenTheOtherIsUnset(t *testing.T) {
+	for doc, want := range map[string]string{
+		`{}`:                              "parameter 'image' is required unless 'rollback' is set: the image.",
+		`{"rollback":false,"image":" "}`:  "parameter 'image' is required unless 'rollback' is set",
+		`{"rollback":true}`:               "",
+		`{"image":"registry/x@sha256:1"}`: "",
+	} {
+		var c conditional
+		err := Decode(json.RawMessage(doc), &c)
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("Decode(%s) = %v, want %q", doc, err, want)
+		}
+	}
+	s := Step{Name: "c", Helper: "h", Params: func() Validator { return &conditional{} }}
+	if !strings.Contains(string(s.HelpText()), "  image (String, required unless rollback, default null): the image.\n") {
+		t.Errorf("help text:\n%s", s.HelpText())
+	}
+	if f := s.Schema().Params[0]; f.RequiredUnless != "rollback" || f.Required {
+		t.Errorf("schema field = %+v", f)
 	}
 }

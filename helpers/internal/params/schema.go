@@ -27,20 +27,24 @@ const (
 
 // Field is one parameter of a step, read from a Params struct field's tags:
 // json (the Jenkinsfile key), default (JSON), doc, example (Groovy), need (e.g. "required with keyring"), required,
+// requiredUnless (the key that makes it optional when set),
 // and null:"empty" when an explicit null means "none" rather than "the default".
 type Field struct {
 	Name     string `json:"name"`
 	Type     string `json:"type"`
 	Default  any    `json:"default,omitempty"`
 	Required bool   `json:"required,omitempty"`
-	Need     string `json:"need,omitempty"`
-	Doc      string `json:"doc"`
-	Example  string `json:"example,omitempty"`
+	// RequiredUnless names the parameter that, when set (true, or not empty), makes this one optional; else it is required.
+	RequiredUnless string `json:"requiredUnless,omitempty"`
+	Need           string `json:"need,omitempty"`
+	Doc            string `json:"doc"`
+	Example        string `json:"example,omitempty"`
+	// Elem is the schema type of a list's elements or a map's values ("string": a Groovy scalar, kept as its text); empty: any.
+	Elem string `json:"elem,omitempty"`
 
 	index       int
 	defaultJSON string
 	nullEmpty   bool // null sets the zero value (e.g. approval: null skips), not the default
-	elem        string
 }
 
 // GroovyType is the field's type as the help page names it.
@@ -101,8 +105,8 @@ func Fields(t reflect.Type) []Field {
 			continue
 		}
 		f := Field{Name: name, Doc: sf.Tag.Get("doc"), Example: sf.Tag.Get("example"), Need: sf.Tag.Get("need"),
-			Required: sf.Tag.Get("required") == "true", index: i, defaultJSON: sf.Tag.Get("default"), nullEmpty: sf.Tag.Get("null") == "empty"}
-		f.Type, f.elem = typeOf(sf.Type)
+			Required: sf.Tag.Get("required") == "true", RequiredUnless: sf.Tag.Get("requiredUnless"), index: i, defaultJSON: sf.Tag.Get("default"), nullEmpty: sf.Tag.Get("null") == "empty"}
+		f.Type, f.Elem = typeOf(sf.Type)
 		if f.defaultJSON != "" {
 			_ = json.Unmarshal([]byte(f.defaultJSON), &f.Default)
 		}
@@ -124,8 +128,11 @@ func typeOf(t reflect.Type) (string, string) {
 		return TypeInteger, ""
 	case reflect.Slice:
 		e, _ := typeOf(t.Elem())
-		return TypeList, Field{Type: e}.GroovyType()
+		return TypeList, e
 	case reflect.Map:
+		if t.Elem().Kind() == reflect.String {
+			return TypeMap, TypeString
+		}
 		return TypeMap, ""
 	}
 	panic(fmt.Sprintf("params: unsupported field type %s", t))
@@ -151,12 +158,15 @@ func (s Step) SchemaJSON() []byte {
 // HelpText returns the committed vars/<step>.txt: the step's help, then one line per parameter.
 func (s Step) HelpText() []byte {
 	var b strings.Builder
-	b.WriteString(strings.TrimRight(s.Help, "\n"))
+	b.WriteString(withBugLine(strings.TrimRight(s.Help, "\n"), s.BugLine()))
 	b.WriteString("\n\nParameters (one Map; paths relative to the workspace; generated from the Go Params struct):\n")
 	for _, f := range s.Schema().Params {
 		need := "optional"
 		if f.Required {
 			need = "required"
+		}
+		if f.RequiredUnless != "" {
+			need = "required unless " + f.RequiredUnless
 		}
 		if f.Need != "" {
 			need = f.Need
@@ -217,4 +227,27 @@ func GroovyLiteral(v any) string {
 		return "[" + strings.Join(parts, ", ") + "]"
 	}
 	return fmt.Sprint(v)
+}
+
+// BugLine is the help page's line for exit 4, the same for every step (the runner's failureMessage for a helper bug).
+func (s Step) BugLine() string {
+	return fmt.Sprintf("  %s: helper bug, please report (helper %s, trace <id>): ...   a bug in the helper, not in the Jenkinsfile: report it with the trace id (exit 4)",
+		s.Name, s.Helper)
+}
+
+// withBugLine adds line at the end of help's "Fails the build with:" list, or as that list when help has none.
+func withBugLine(help, line string) string {
+	lines := strings.Split(help, "\n")
+	for i, l := range lines {
+		if strings.TrimSpace(l) != "Fails the build with:" {
+			continue
+		}
+		j := i + 1
+		for j < len(lines) && strings.HasPrefix(lines[j], "  ") {
+			j++
+		}
+		out := append(append(append([]string{}, lines[:j]...), line), lines[j:]...)
+		return strings.Join(out, "\n")
+	}
+	return help + "\n\nFails the build with:\n" + line
 }

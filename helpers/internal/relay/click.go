@@ -143,7 +143,7 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 	if rec.Channel == "" {
 		rec.Channel = cb.Container.ChannelID
 	}
-	sr, err := r.cfg.Store.Request(ctx, act.Value)
+	ce, err := r.requests.get(ctx, r.cfg.Store, act.Value)
 	if errors.Is(err, store.ErrNotFound) {
 		rec.Event, rec.Reason = audit.EventDenied, "button names no known request"
 		r.refuse(rec, cb.ResponseURL, "This button belongs to no approval request the relay knows; nothing was recorded.")
@@ -153,12 +153,24 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 		r.cfg.Log.Printf("database unavailable for a click by %s: %v", user, err)
 		return OutcomeUnavailable
 	}
+	sr, rule := &ce.req, ce.rule
 	rec.TraceID, rec.BuildURL, rec.InputID, rec.Service, rec.Environment = sr.TraceID, sr.BuildURL, sr.InputID, sr.Service, sr.Environment
-	var rule decision.Rule
-	_ = json.Unmarshal(sr.Rule, &rule)
 	want := "approve"
 	if act.ActionID == rgslack.ActionReject {
 		want = "reject"
+	}
+	replayKey := actionTS + ":" + user
+	if sr.State != store.StatePending || !r.cfg.Now().Before(sr.Deadline) {
+		seen, err := r.recorded(ctx, sr.ID, replayKey)
+		if err != nil {
+			r.cfg.Log.Printf("database unavailable for a click by %s: %v", user, err)
+			return OutcomeUnavailable
+		}
+		if seen {
+			rec.Event, rec.Reason = audit.EventReplayed, "Slack event recorded before; not counted again"
+			r.audit(rec)
+			return OutcomeReplayed // Slack retried a click that was counted (perhaps the deciding one) before the request closed
+		}
 	}
 	switch {
 	case sr.State != store.StatePending:
@@ -183,7 +195,7 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 	if name == "" {
 		name = user
 	}
-	c := store.Click{RequestID: sr.ID, Approver: user, Name: name, Decision: want, EventID: actionTS + "-" + user, ReplayKey: actionTS + ":" + user, At: r.cfg.Now().UTC()}
+	c := store.Click{RequestID: sr.ID, Approver: user, Name: name, Decision: want, EventID: actionTS + "-" + user, ReplayKey: replayKey, At: r.cfg.Now().UTC()}
 	res, err := r.cfg.Store.VoteLeased(ctx, c, r.decider(c.At), r.cfg.Replica, r.cfg.Lease)
 	if err != nil {
 		r.cfg.Log.Printf("storing a click by %s on %s failed: %v", user, sr.ID[:8], err)
@@ -199,6 +211,7 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 		r.refuse(rec, cb.ResponseURL, "You already answered this approval; each approver counts once.")
 		return OutcomeDuplicate
 	case store.VoteClosed:
+		r.requests.closed(sr.ID, res.Request.State)
 		rec.Event, rec.Reason = audit.EventDenied, "request already "+res.Request.State
 		r.refuse(rec, cb.ResponseURL, fmt.Sprintf("This approval is already %s; your click changed nothing.", res.Request.State))
 		return OutcomeClosed
@@ -226,6 +239,7 @@ func (r *Relay) Handle(ctx context.Context, cb *slack.InteractionCallback) strin
 	drawn := res.Request
 	r.queueRedraw(redrawJob{id: sr.ID, req: &drawn, clicks: res.Clicks})
 	if res.Decided != nil {
+		r.requests.closed(sr.ID, res.Decided.State)
 		r.metrics.decided(res.Decided.State)
 		r.metrics.markDecided(sr.ID, time.Now())
 		r.cfg.Log.Printf("request %s %s", sr.ID[:8], res.Decided.State)
@@ -299,4 +313,13 @@ func (r *Relay) refuse(rec audit.Record, responseURL, text string) {
 	r.audit(rec)
 	r.cfg.Log.Printf("%s: user %s trace %s: %s", rec.Event, rec.User, rec.TraceID, rec.Reason)
 	r.answer(responseURL, text)
+}
+
+// recorded reports whether the Slack event with replayKey was already stored on request id.
+func (r *Relay) recorded(ctx context.Context, id, replayKey string) (bool, error) {
+	clicks, err := r.cfg.Store.Clicks(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(clicks, func(c store.Click) bool { return c.ReplayKey == replayKey }), nil
 }

@@ -162,8 +162,8 @@ func LoadConfig(path string) (*Setup, error) {
 	if len(fc.Controllers) == 0 {
 		return nil, where("controllers: configure at least one Jenkins controller (name, url, user, apiToken, credentialSHA256); a relay without one does not start")
 	}
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConns: 64,
-		MaxIdleConnsPerHost: 32, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second, ForceAttemptHTTP2: true}}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConns: 2 * maxInFlight,
+		MaxIdleConnsPerHost: maxInFlight, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second, ForceAttemptHTTP2: true}}
 	seen := map[string]bool{}
 	for i, c := range fc.Controllers {
 		w := fmt.Sprintf("controllers[%d] %q", i, c.Name)
@@ -183,7 +183,7 @@ func LoadConfig(path string) (*Setup, error) {
 			return nil, where("%v", err)
 		}
 		ctl := Controller{Name: c.Name, URL: u, User: c.User, Revoked: c.Revoked,
-			Jenkins: &jenkins.Client{User: c.User, Token: tok, HTTP: hc, Breakers: breaker.FromEnv()}}
+			Jenkins: &jenkins.Client{User: c.User, Token: tok, HTTP: hc, Breakers: processBreakers()}}
 		switch {
 		case c.CredentialSHA256 != "":
 			h, err := hex.DecodeString(c.CredentialSHA256)
@@ -201,6 +201,12 @@ func LoadConfig(path string) (*Setup, error) {
 		s.Controllers = append(s.Controllers, ctl)
 	}
 	return s, nil
+}
+
+// processBreakers is an in-memory breaker set: the relay is one long-lived process, so its breakers need not be
+// shared through files as the short-lived helpers' are (a locked file read per call costs more than a click).
+func processBreakers() *breaker.Set {
+	return breaker.New("", breaker.DefaultThreshold, breaker.DefaultOpenFor)
 }
 
 // readyJenkins is a compile-time check that the client can serve /readyz.

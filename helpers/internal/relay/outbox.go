@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/audit"
@@ -41,8 +42,8 @@ func (r *Relay) deliverLoop() {
 	}
 }
 
-// maxInFlight bounds the deliveries one replica runs at once.
-const maxInFlight = 64
+// maxInFlight bounds the deliveries one replica runs at once (each holds at most one Jenkins connection).
+const maxInFlight = 128
 
 // deliverDue claims due outbox rows while there is room and delivers each one concurrently; it does not wait for
 // a claimed batch to finish (a slow Jenkins holds only its own deliveries), and each finished delivery nudges the
@@ -77,25 +78,28 @@ func (r *Relay) dispatch(d store.Delivery) {
 	go func() {
 		defer r.inflight.Done()
 		r.sem <- struct{}{}
-		defer func() {
-			<-r.sem
-			if r.poolFull.CompareAndSwap(true, false) {
-				r.nudge()
-			}
-		}()
+		var once sync.Once
+		release := func() {
+			once.Do(func() {
+				<-r.sem
+				if r.poolFull.CompareAndSwap(true, false) {
+					r.nudge()
+				}
+			})
+		}
+		defer release()
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Lease*9/10)
 		defer cancel()
-		r.deliver(ctx, d)
+		r.deliver(ctx, d, release)
 	}()
 }
 
-// deliver answers one input: only when Jenkins lists it as pending, and at most once.
-func (r *Relay) deliver(ctx context.Context, d store.Delivery) {
-	sr, err := r.cfg.Store.Request(ctx, d.RequestID)
-	if err != nil {
-		r.retry(ctx, d, "loading the request: "+err.Error())
-		return
-	}
+// deliver answers one input: only when Jenkins lists it as pending, and at most once. It calls release once it
+// is done with Jenkins, so the bookkeeping after an answer holds no delivery slot.
+func (r *Relay) deliver(ctx context.Context, d store.Delivery, release func()) {
+	// The outbox row carries what the delivery and its audit record need: no read of the request.
+	sr := store.Request{ID: d.RequestID, Controller: d.Controller, BuildURL: d.BuildURL, InputID: d.InputID, TraceID: d.TraceID,
+		Service: d.Service, Environment: d.Environment}
 	ctl := r.controllerNamed(sr.Controller)
 	if ctl == nil {
 		r.retry(ctx, d, "controller "+sr.Controller+" is no longer configured")
@@ -133,6 +137,7 @@ func (r *Relay) deliver(ctx context.Context, d store.Delivery) {
 	var params []jenkins.Param
 	_ = json.Unmarshal(d.Params, &params)
 	err = ctl.Jenkins.Submit(ctx, d.BuildURL, d.InputID, "Proceed", params)
+	release()
 	switch {
 	case err == nil:
 		r.finish(ctx, d, sr, DeliverySubmitted)
@@ -213,6 +218,7 @@ func (r *Relay) Tick(ctx context.Context) {
 		if err != nil || !ok {
 			continue
 		}
+		r.requests.closed(id, store.StateExpired)
 		r.metrics.decided(store.StateExpired)
 		r.audit(audit.Record{Event: audit.EventExpired, TraceID: sr.TraceID, BuildURL: sr.BuildURL, InputID: sr.InputID, Service: sr.Service,
 			Environment: sr.Environment, Reason: "deadline passed", Source: "clock"})
@@ -243,7 +249,7 @@ func (r *Relay) Tick(ctx context.Context) {
 }
 
 // redrawJob redraws one request's message: from the click's committed snapshot (so a quick second click still
-// shows "1 of 2" first), or, with req nil, from the database.
+// shows "1 of 2" first, and a deciding click's final state needs no read), or, with req nil, from the database.
 type redrawJob struct {
 	id     string
 	req    *store.Request
@@ -391,18 +397,21 @@ func newer(a, b redrawJob) redrawJob {
 	return a
 }
 
-// redraw renders and sends one message state; closed states always render from the database.
+// redraw renders and sends one message state: a click's snapshot, or (expiry) the state in the database.
 func (r *Relay) redraw(j redrawJob, drawn map[string]int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var sr store.Request
 	clicks := j.clicks
-	if j.req != nil && j.req.State == store.StatePending {
+	switch {
+	case j.req != nil && j.req.State == store.StatePending:
 		sr = *j.req
 		if len(clicks) <= drawn[j.id] {
 			return // a newer state is already shown
 		}
-	} else {
+	case j.req != nil:
+		sr = *j.req // the deciding click's committed snapshot: a decided request changes no more
+	default:
 		var err error
 		if sr, err = r.cfg.Store.Request(ctx, j.id); err != nil {
 			return

@@ -114,6 +114,8 @@ type Relay struct {
 	inflight sync.WaitGroup
 	poolFull atomic.Bool
 	once     sync.Once
+	// requests caches what clicks are checked against.
+	requests requestCache
 }
 
 // New validates cfg; call Start to run the background loops and Close to stop them.

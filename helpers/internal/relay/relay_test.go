@@ -432,3 +432,28 @@ func TestClicksInABurstCostOneRedraw(t *testing.T) {
 		t.Fatalf("%d chat.update calls (message updated %d times), want the one closing redraw", n, m.Updates)
 	}
 }
+
+func TestAReplicaThatCachedARequestStillRefusesAClickAfterAnotherReplicaDecidedIt(t *testing.T) {
+	dsn := pg.NewDB(t)
+	a := newEnv(t, dsn)
+	b := &env{t: t, dsn: dsn, jenkins: a.jenkins, jurl: a.jurl, slack: a.slack, answers: a.answers, signer: a.signer, audit: a.audit}
+	b.start()
+	a.jenkins.StartBuild("/job/orders/40", "alice")
+	resp := a.mustRequest(func(r *ApprovalRequest) { r.BuildURL = a.jurl + "/job/orders/40/" })
+	a.jenkins.Arm("/job/orders/40", jenkinsfake.Input{ID: resp.InputID, Submitter: relayUser, Params: resp.InputParams})
+	if c := b.click("U02BOB", "approve", resp.RequestID, "40.1"); c != 200 || b.relay.Metrics().Clicks(OutcomeCounted) != 1 {
+		t.Fatalf("first approval on replica b: ack %d, answers %s", c, a.answers.all())
+	}
+	if c := a.click("U03CAROL", "reject", resp.RequestID, "40.2"); c != 200 || a.relay.Metrics().Clicks(OutcomeCounted) != 1 {
+		t.Fatalf("deciding reject on replica a: ack %d, answers %s", c, a.answers.all())
+	}
+	// b saw the request pending; its click check must still find it closed.
+	if c := b.click("U01ALICE", "reject", resp.RequestID, "40.3"); c != 200 || b.relay.Metrics().Clicks(OutcomeClosed) != 1 {
+		t.Fatalf("click on b after a decided: ack %d, closed %d, answers %s", c, b.relay.Metrics().Clicks(OutcomeClosed), a.answers.all())
+	}
+	eventually(t, "the answer to the stale click", func() bool { return strings.Contains(a.answers.all(), "already rejected") })
+	if cl, _ := b.relay.cfg.Store.Clicks(context.Background(), resp.RequestID); len(cl) != 2 {
+		t.Fatalf("stored clicks %+v, want Bob's and Carol's only", cl)
+	}
+	eventually(t, "the decision delivered", func() bool { return len(a.jenkins.Submissions()) == 1 })
+}

@@ -211,6 +211,8 @@ func (r *Relay) create(ctx context.Context, ctl *Controller, ar ApprovalRequest)
 	if err := r.cfg.Store.SetMessage(ctx, sr.ID, ch, ts); err != nil {
 		return nil, http.StatusServiceUnavailable, "unavailable", fmt.Errorf("storing the message: %v", err)
 	}
+	sr.Channel, sr.MessageTS = ch, ts
+	r.requests.put(sr) // what was just stored: the first click on this replica needs no read
 	r.audit(audit.Record{Event: audit.EventRequest, TraceID: sr.TraceID, Channel: ch, MessageTS: ts, BuildURL: build, InputID: sr.InputID,
 		Service: sr.Service, Environment: sr.Environment, User: strings.Join(requesters, ","), Source: "api:" + ctl.Name})
 	r.cfg.Log.Printf("request %s: %s %s to %s for build %s (requesters %s, %d of %v)", sr.ID[:8], sr.Service, sr.Version, sr.Environment, build,

@@ -19,18 +19,18 @@ import (
 
 // StepParams is the verifyRelease step's Map; one field per parameter.
 type StepParams struct {
-	Image                      string            `json:"image" need:"required unless rollback" doc:"image to deploy: repo@sha256:... (a tag is resolved once, then checked by digest)." example:"'registry.example.com/orders@sha256:...'"`
+	Image                      string            `json:"image" requiredUnless:"rollback" doc:"image to deploy: repo@sha256:... (a tag is resolved once, then checked by digest)." example:"'registry.example.com/orders@sha256:...'"`
 	Environment                string            `json:"environment" required:"true" doc:"target environment; an approval for it must exist." example:"'prod'"`
-	ExpectRepo                 string            `json:"expectRepo" need:"required" doc:"the provenance must name this repository." example:"'https://git.example.com/shop/orders.git'"`
-	ExpectBranch               string            `json:"expectBranch" need:"required" doc:"the provenance must name this branch." example:"'main'"`
+	ExpectRepo                 string            `json:"expectRepo" required:"true" doc:"the provenance must name this repository." example:"'https://git.example.com/shop/orders.git'"`
+	ExpectBranch               string            `json:"expectBranch" required:"true" doc:"the provenance must name this branch." example:"'main'"`
 	ExpectBuilder              string            `json:"expectBuilder" doc:"builder id (Jenkins build URL) prefix; default env.JOB_URL." example:"'https://ci.example.com/job/orders/'"`
 	ExpectCommit               string            `json:"expectCommit" doc:"the provenance must name this commit (prefix)." example:"'3f1c9a0'"`
 	MinApprovals               int               `json:"minApprovals" default:"1" doc:"distinct approvers required at least (the recorded rule may ask for more)." example:"2"`
 	RelayPublicKeys            []string          `json:"relayPublicKeys" default:"[]" doc:"relay decision public keys (PEM): the approval must embed a decision record signed by one of them that backs this digest, environment and commit; only its approvers count toward minApprovals." example:"['keys/relay.pub']"`
-	CosignKeys                 []string          `json:"cosignKeys" default:"[]" need:"required" doc:"cosign public key files (PEM) of the image signer." example:"['keys/release.pub']"`
-	ReleaseKeys                []string          `json:"releaseKeys" default:"[]" need:"required" doc:"public key files of the provenance and approval attestations (release-evidence verify --release-pub)." example:"['keys/attest.pub']"`
-	TrustPolicy                string            `json:"trustPolicy" need:"required" doc:"notation trust policy JSON." example:"'trust/policy.json'"`
-	TrustStore                 string            `json:"trustStore" need:"required" doc:"notation trust store dir (x509/ca/<name>/*.pem)." example:"'trust/store'"`
+	CosignKeys                 []string          `json:"cosignKeys" default:"[]" required:"true" doc:"cosign public key files (PEM) of the image signer." example:"['keys/release.pub']"`
+	ReleaseKeys                []string          `json:"releaseKeys" default:"[]" required:"true" doc:"public key files of the provenance and approval attestations (release-evidence verify --release-pub)." example:"['keys/attest.pub']"`
+	TrustPolicy                string            `json:"trustPolicy" required:"true" doc:"notation trust policy JSON." example:"'trust/policy.json'"`
+	TrustStore                 string            `json:"trustStore" required:"true" doc:"notation trust store dir (x509/ca/<name>/*.pem)." example:"'trust/store'"`
 	Blobs                      map[string]string `json:"blobs" default:"{}" doc:"blob path -> its cosign signature file, also verified." example:"['bin/orders': 'bin/orders.sig']"`
 	BlobKeys                   []string          `json:"blobKeys" default:"[]" doc:"public keys of the blob signatures; default cosignKeys." example:"['keys/release.pub']"`
 	RevokedKeyIDs              []string          `json:"revokedKeyIds" default:"[]" doc:"key ids no longer trusted." example:"['0123456789abcdef']"`

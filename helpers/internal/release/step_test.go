@@ -18,7 +18,10 @@ func TestStepParamsValidateNamesTheJenkinsfileKey(t *testing.T) {
 		ctx  params.Context
 		want string
 	}{
-		{`{"environment":"prod"}`, job, "missing image, expectRepo, expectBranch, cosignKeys, releaseKeys, trustPolicy and trustStore: every release is checked"},
+		{`{"environment":"prod",` + trust + `}`, job, "parameter 'image' is required unless 'rollback' is set"},
+		{`{"environment":"prod","image":"i"}`, job, "parameter 'expectRepo' is required"},
+		{`{"environment":"prod","image":"i",` + strings.Replace(trust, `["c.pub"]`, `[]`, 1) + `}`, job, "parameter 'cosignKeys' is required"},
+		{`{"environment":"prod","image":"i",` + strings.Replace(trust, `"tp.json"`, `" "`, 1) + `}`, job, "parameter 'trustPolicy' is required"},
 		{`{"environment":"prod","image":"i",` + trust + `}`, params.Context{}, "missing expectBuilder (or run in a job with JOB_URL)"},
 		{`{"environment":"prod","rollback":true,"image":"i",` + trust + `}`, job, "rollback finds the image itself; drop image"},
 		{`{"environment":"prod","rollback":true,` + trust + `}`, job, "rollback needs index (the evidence index written by earlier verifyRelease calls) and auditPubs"},
@@ -30,7 +33,7 @@ func TestStepParamsValidateNamesTheJenkinsfileKey(t *testing.T) {
 		{`{"image":"i",` + trust + `}`, job, "parameter 'environment' is required"},
 		{`{"environment":"prod","image":"i","ledgerHead":"ab",` + trust + `}`, job, "ledgerHead 'ab' applies to a ledger: set ledger"},
 		{`{"environment":"prod","image":"i","indexHead":"ab",` + trust + `}`, job, "indexHead 'ab' applies only with rollback: true"},
-		{`{"environment":"prod","image":"i","minApprovals":"2",` + trust + `}`, job, "parameter 'minApprovals' must be a Integer"},
+		{`{"environment":"prod","image":"i","minApprovals":"2",` + trust + `}`, job, "parameter 'minApprovals' must be an Integer"},
 	}
 	for _, c := range cases {
 		t.Run(c.want, func(t *testing.T) {

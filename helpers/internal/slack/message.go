@@ -134,9 +134,10 @@ func DecisionBlocks(decision, by, reason, traceID string) ([]slack.Block, string
 }
 
 // esc escapes Slack mrkdwn control characters in user-supplied text.
-func esc(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+// escaper escapes mrkdwn's control characters; built once (a Replacer builds its tables on first use).
+var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+func esc(s string) string { return escaper.Replace(s) }
 
 func shortSHA(s string) string {
 	if len(s) > 12 {

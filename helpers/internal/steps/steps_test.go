@@ -3,6 +3,7 @@ package steps
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -63,6 +64,11 @@ func TestEveryStepHasAHelperParamsAndDocumentedFields(t *testing.T) {
 			}
 			seen[f.Name] = true
 		}
+		for _, f := range sc.Params {
+			if f.RequiredUnless != "" && !seen[f.RequiredUnless] {
+				t.Errorf("%s: parameter %s is required unless %s, which is not a parameter", s.Name, f.Name, f.RequiredUnless)
+			}
+		}
 		for _, c := range sc.Credentials {
 			if !seen[c.Param] {
 				t.Errorf("%s: credential row names %s, which is not a parameter", s.Name, c.Param)
@@ -70,6 +76,18 @@ func TestEveryStepHasAHelperParamsAndDocumentedFields(t *testing.T) {
 		}
 		if !seen["resultFile"] {
 			t.Errorf("%s: no resultFile parameter (the runner reads the result there)", s.Name)
+		}
+	}
+}
+
+func TestEveryHelpPageNamesExitFour(t *testing.T) {
+	for _, s := range All() {
+		txt := string(s.HelpText())
+		if !strings.Contains(txt, "\n  "+s.Name+": helper bug, please report (helper "+s.Helper+", trace <id>)") {
+			t.Errorf("vars/%s.txt does not name exit 4 (helper bug, please report):\n%s", s.Name, txt)
+		}
+		if !strings.Contains(txt, "(exit 4)") {
+			t.Errorf("vars/%s.txt does not name exit code 4", s.Name)
 		}
 	}
 }

@@ -80,8 +80,10 @@ type VoteResult struct {
 // Delivery is one outbox row waiting to reach Jenkins.
 type Delivery struct {
 	RequestID, BuildURL, InputID, Decision string
-	Params                                 []byte
-	Attempts                               int
+	// Controller, TraceID, Service and Environment come from the request, so a delivery needs no read of it.
+	Controller, TraceID, Service, Environment string
+	Params                                    []byte
+	Attempts                                  int
 	// SubmitStarted is set once a replica began the POST; after a crash the input may already be answered.
 	SubmitStarted bool
 }
@@ -104,6 +106,8 @@ type Store struct {
 	batched chan struct{}
 	writers int
 	once    sync.Once
+	// wstmts (writer) and rstmts (read pool) hold the prepared write-path statements on SQLite, by query text.
+	wstmts, rstmts map[string]*sql.Stmt
 }
 
 // Open opens "sqlite:PATH" or a postgres:// URL and applies the migrations.
@@ -133,6 +137,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			return nil, fmt.Errorf("opening sqlite: %w", err)
 		}
 		rdb.SetMaxOpenConns(4)
+		rdb.SetMaxIdleConns(4) // database/sql keeps 2 by default: the others would be reopened (and re-prepared) per burst
 		s = &Store{db: db, rdb: rdb, Backend: "sqlite", Synchronous: sync, jobs: make(chan writeJob, 1024), quit: make(chan struct{}), writers: 1}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		db, err := sql.Open("pgx", dsn)
@@ -140,6 +145,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			return nil, fmt.Errorf("opening postgres: %w", err)
 		}
 		db.SetMaxOpenConns(pgWriters + 8) // the group-commit writers and the readers
+		// All of them stay open: database/sql keeps 2 idle by default, and each connection it closes is a backend
+		// PostgreSQL forks and authenticates again on the next burst.
+		db.SetMaxIdleConns(pgWriters + 8)
 		s = &Store{db: db, rdb: db, pg: true, Backend: "postgres", jobs: make(chan writeJob, 1024), quit: make(chan struct{}), writers: pgWriters}
 	default:
 		return nil, errors.New("database: use sqlite:PATH or a postgres:// URL")
@@ -147,6 +155,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		_ = s.db.Close()
 		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		_ = s.db.Close()
+		return nil, fmt.Errorf("database: %w", err)
 	}
 	s.batched = make(chan struct{}, s.writers)
 	for range s.writers {
@@ -165,6 +177,12 @@ func (s *Store) Close() error {
 			}
 		}
 	})
+	for _, st := range s.wstmts {
+		_ = st.Close()
+	}
+	for _, st := range s.rstmts {
+		_ = st.Close()
+	}
 	if s.rdb != s.db {
 		_ = s.rdb.Close()
 	}
@@ -230,9 +248,7 @@ func (s *Store) CreateRequest(ctx context.Context, r Request) error {
 		rule = json.RawMessage("{}")
 	}
 	err := s.writeKeyed(ctx, r.ID, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO requests (id, input_id, controller, build_url, trace_id, service, environment, version,
-		commit_sha, branch, digests, summary, rule, requesters, channel, message_ts, state, created_at, deadline, escalate_at, escalated)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)`),
+		_, err := s.exec(ctx, tx, sqlInsertRequest,
 			r.ID, r.InputID, r.Controller, r.BuildURL, r.TraceID, r.Service, r.Environment, r.Version, r.Commit, r.Branch,
 			string(dig), string(sum), string(rule), string(req), r.Channel, r.MessageTS, StatePending, ms(r.Created), ms(r.Deadline), ms(r.EscalateAt))
 		return err
@@ -249,13 +265,35 @@ func (s *Store) CreateRequest(ctx context.Context, r Request) error {
 // SetMessage records where the Slack message landed.
 func (s *Store) SetMessage(ctx context.Context, id, channel, ts string) error {
 	return s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?`), channel, ts, id)
+		_, err := s.exec(ctx, tx, sqlSetMessage, channel, ts, id)
 		return err
 	})
 }
 
 const requestCols = `id, input_id, controller, build_url, trace_id, service, environment, version, commit_sha, branch, digests, summary, rule,
 	requesters, channel, message_ts, state, created_at, deadline, escalate_at, escalated`
+
+// The statements of the write path, prepared once per connection on SQLite (parsing SQL costs more than running these).
+var (
+	sqlLockRequest   = writeSQL(`SELECT ` + requestCols + ` FROM requests WHERE id = ?`)
+	sqlClicks        = writeSQL(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`)
+	sqlInsertRequest = writeSQL(`INSERT INTO requests (id, input_id, controller, build_url, trace_id, service, environment, version,
+		commit_sha, branch, digests, summary, rule, requesters, channel, message_ts, state, created_at, deadline, escalate_at, escalated)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)`)
+	sqlSetMessage    = writeSQL(`UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?`)
+	sqlInsertClick   = writeSQL(`INSERT INTO clicks (request_id, approver, name, decision, event_id, replay_key, at) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`)
+	sqlCloseRequest  = writeSQL(`UPDATE requests SET state = ?, decided_at = ? WHERE id = ?`)
+	sqlInsertOutbox  = writeSQL(`INSERT INTO outbox (request_id, decision, params, record, created_at, next_attempt, lease_owner, lease_until, attempts) VALUES (?,?,?,?,?,?,?,?,?)`)
+	sqlMarkEscalated = writeSQL(`UPDATE requests SET escalated = 1 WHERE id = ? AND escalated = 0 AND state = ?`)
+	sqlClaim         = writeSQL(`SELECT o.request_id, r.build_url, r.input_id, o.decision, o.params, o.attempts, o.submit_started,
+		r.controller, r.trace_id, r.service, r.environment
+		FROM outbox o JOIN requests r ON r.id = o.request_id
+		WHERE o.delivered_at = 0 AND o.next_attempt <= ? AND o.lease_until <= ? ORDER BY o.next_attempt LIMIT ?`)
+	sqlLease       = writeSQL(`UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE request_id = ?`)
+	sqlStartSubmit = writeSQL(`UPDATE outbox SET submit_started = ? WHERE request_id = ? AND lease_owner = ? AND delivered_at = 0`)
+	sqlDelivered   = writeSQL(`UPDATE outbox SET delivered_at = ?, outcome = ?, lease_until = 0 WHERE request_id = ?`)
+	sqlRetry       = writeSQL(`UPDATE outbox SET next_attempt = ?, lease_until = 0, outcome = ? WHERE request_id = ?`)
+)
 
 type scanner interface{ Scan(...any) error }
 
@@ -282,20 +320,23 @@ func scanRequest(row scanner) (Request, error) {
 
 // Request loads one request.
 func (s *Store) Request(ctx context.Context, id string) (Request, error) {
-	return scanRequest(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+requestCols+` FROM requests WHERE id = ?`), id))
+	return scanRequest(s.rQueryRow(ctx, sqlLockRequest, id))
 }
 
 // Clicks returns the counted clicks of a request in the order they were stored.
 func (s *Store) Clicks(ctx context.Context, id string) ([]Click, error) {
-	return clicks(ctx, s.rdb, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), id)
+	return s.clicks(ctx, nil, id)
 }
 
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func clicks(ctx context.Context, q querier, query, id string) ([]Click, error) {
-	rows, err := q.QueryContext(ctx, query, id)
+// clicks reads a request's clicks inside tx, or from the read pool when tx is nil.
+func (s *Store) clicks(ctx context.Context, tx *sql.Tx, id string) ([]Click, error) {
+	var rows *sql.Rows
+	var err error
+	if tx != nil {
+		rows, err = s.query(ctx, tx, sqlClicks, id)
+	} else {
+		rows, err = s.rQuery(ctx, sqlClicks, id)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -315,11 +356,11 @@ func clicks(ctx context.Context, q querier, query, id string) ([]Click, error) {
 
 // lockRequest loads a request inside tx, locking its row on PostgreSQL (SQLite transactions are already exclusive).
 func (s *Store) lockRequest(ctx context.Context, tx *sql.Tx, id string) (Request, error) {
-	query := `SELECT ` + requestCols + ` FROM requests WHERE id = ?`
+	query := sqlLockRequest
 	if s.pg {
 		query += ` FOR UPDATE`
 	}
-	return scanRequest(tx.QueryRowContext(ctx, s.q(query), id))
+	return scanRequest(s.queryRow(ctx, tx, query, id))
 }
 
 // Vote records a click and, in the same transaction, closes the request when decide says so. It returns only
@@ -388,6 +429,14 @@ func (s *Store) writeKeyed(ctx context.Context, key string, fn func(tx *sql.Tx) 
 		return err
 	case <-ctx.Done():
 		return ctx.Err() // the batch may still commit it; the caller answers 503 and Slack retries
+	case <-s.quit:
+		// Closed while queued: the writers may have stopped before taking it, so it may never be answered.
+		select {
+		case err := <-j.done:
+			return err
+		default:
+			return errors.New("store closed")
+		}
 	}
 }
 
@@ -494,12 +543,15 @@ func (s *Store) runBatch(batch []writeJob) {
 
 // voteIn is one vote inside tx; it commits nothing.
 func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider, owner string, lease time.Duration) (VoteResult, error) {
+	if s.pg {
+		return s.voteInPG(ctx, tx, c, decide, owner, lease)
+	}
 	r, err := s.lockRequest(ctx, tx, c.RequestID)
 	if err != nil {
 		return VoteResult{}, err
 	}
 	res := VoteResult{Request: r}
-	prior, err := clicks(ctx, tx, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), c.RequestID)
+	prior, err := s.clicks(ctx, tx, c.RequestID)
 	if err != nil {
 		return res, err
 	}
@@ -520,7 +572,7 @@ func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider,
 		}
 	}
 	// ON CONFLICT DO NOTHING: a conflict must not raise an error, which would abort the shared transaction.
-	ins, err := tx.ExecContext(ctx, s.q(`INSERT INTO clicks (request_id, approver, name, decision, event_id, replay_key, at) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`),
+	ins, err := s.exec(ctx, tx, sqlInsertClick,
 		c.RequestID, c.Approver, c.Name, c.Decision, c.EventID, c.ReplayKey, ms(c.At))
 	if err != nil {
 		return res, fmt.Errorf("storing the click: %w", err)
@@ -540,7 +592,8 @@ func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider,
 		}
 		res.Decided = d
 		if owner != "" {
-			res.Delivery = &Delivery{RequestID: r.ID, BuildURL: r.BuildURL, InputID: r.InputID, Decision: d.State, Params: d.Params, Attempts: 1}
+			res.Delivery = &Delivery{RequestID: r.ID, BuildURL: r.BuildURL, InputID: r.InputID, Decision: d.State, Params: d.Params, Attempts: 1,
+				Controller: r.Controller, TraceID: r.TraceID, Service: r.Service, Environment: r.Environment}
 		}
 		res.Request.State = d.State
 	}
@@ -549,14 +602,14 @@ func (s *Store) voteIn(ctx context.Context, tx *sql.Tx, c Click, decide Decider,
 }
 
 func (s *Store) close(ctx context.Context, tx *sql.Tx, r Request, d *Decision, now time.Time, owner string, lease time.Duration) error {
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE requests SET state = ?, decided_at = ? WHERE id = ?`), d.State, ms(now), r.ID); err != nil {
+	if _, err := s.exec(ctx, tx, sqlCloseRequest, d.State, ms(now), r.ID); err != nil {
 		return fmt.Errorf("closing the request: %w", err)
 	}
 	until, attempts := int64(0), 0
 	if owner != "" {
 		until, attempts = ms(now.Add(lease)), 1 // on the relay clock, as Claim reads it
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO outbox (request_id, decision, params, record, created_at, next_attempt, lease_owner, lease_until, attempts) VALUES (?,?,?,?,?,?,?,?,?)`),
+	if _, err := s.exec(ctx, tx, sqlInsertOutbox,
 		r.ID, d.State, string(d.Params), string(d.Record), ms(now), ms(now), owner, until, attempts); err != nil {
 		return fmt.Errorf("queueing the answer to jenkins: %w", err)
 	}
@@ -577,7 +630,7 @@ func (s *Store) Decide(ctx context.Context, id string, now time.Time, decide Dec
 		if err != nil || r.State != StatePending {
 			return err
 		}
-		cl, err := clicks(ctx, tx, s.q(`SELECT request_id, approver, name, decision, event_id, replay_key, at FROM clicks WHERE request_id = ? ORDER BY at, approver`), id)
+		cl, err := s.clicks(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -604,7 +657,7 @@ func (s *Store) Decide(ctx context.Context, id string, now time.Time, decide Dec
 // Record returns the signed decision record of a decided request.
 func (s *Store) Record(ctx context.Context, id string) ([]byte, string, error) {
 	var rec, decision string
-	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT record, decision FROM outbox WHERE request_id = ?`), id).Scan(&rec, &decision)
+	err := s.rQueryRow(ctx, `SELECT record, decision FROM outbox WHERE request_id = ?`, id).Scan(&rec, &decision)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, "", ErrNotFound
 	}
@@ -638,7 +691,7 @@ func (s *Store) Due(ctx context.Context, now time.Time) (expire, escalate []stri
 func (s *Store) MarkEscalated(ctx context.Context, id string) (bool, error) {
 	var n int64
 	err := s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE requests SET escalated = 1 WHERE id = ? AND escalated = 0 AND state = ?`), id, StatePending)
+		res, err := s.exec(ctx, tx, sqlMarkEscalated, id, StatePending)
 		if err != nil {
 			return err
 		}
@@ -657,9 +710,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	var out []Delivery
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		out = nil
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT o.request_id, r.build_url, r.input_id, o.decision, o.params, o.attempts, o.submit_started
-		FROM outbox o JOIN requests r ON r.id = o.request_id
-		WHERE o.delivered_at = 0 AND o.next_attempt <= ? AND o.lease_until <= ? ORDER BY o.next_attempt LIMIT ?`+skip), ms(now), ms(now), limit)
+		rows, err := s.query(ctx, tx, sqlClaim+skip, ms(now), ms(now), limit)
 		if err != nil {
 			return err
 		}
@@ -667,7 +718,8 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 			var d Delivery
 			var params string
 			var started int64
-			if err := rows.Scan(&d.RequestID, &d.BuildURL, &d.InputID, &d.Decision, &params, &d.Attempts, &started); err != nil {
+			if err := rows.Scan(&d.RequestID, &d.BuildURL, &d.InputID, &d.Decision, &params, &d.Attempts, &started,
+				&d.Controller, &d.TraceID, &d.Service, &d.Environment); err != nil {
 				rows.Close()
 				return err
 			}
@@ -679,7 +731,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 			return err
 		}
 		for _, d := range out {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 WHERE request_id = ?`),
+			if _, err := s.exec(ctx, tx, sqlLease,
 				owner, ms(now.Add(lease)), d.RequestID); err != nil {
 				return err
 			}
@@ -695,7 +747,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 // StartSubmit notes that owner is about to POST the answer; it fails when owner lost the lease.
 func (s *Store) StartSubmit(ctx context.Context, id, owner string, now time.Time) error {
 	return s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET submit_started = ? WHERE request_id = ? AND lease_owner = ? AND delivered_at = 0`), ms(now), id, owner)
+		res, err := s.exec(ctx, tx, sqlStartSubmit, ms(now), id, owner)
 		if err != nil {
 			return err
 		}
@@ -709,7 +761,7 @@ func (s *Store) StartSubmit(ctx context.Context, id, owner string, now time.Time
 // Delivered marks an outbox row done with an outcome (submitted, presumed-submitted, build-finished).
 func (s *Store) Delivered(ctx context.Context, id, outcome string, now time.Time) error {
 	return s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET delivered_at = ?, outcome = ?, lease_until = 0 WHERE request_id = ?`), ms(now), outcome, id)
+		_, err := s.exec(ctx, tx, sqlDelivered, ms(now), outcome, id)
 		return err
 	})
 }
@@ -717,7 +769,7 @@ func (s *Store) Delivered(ctx context.Context, id, outcome string, now time.Time
 // Retry releases an outbox row for another attempt at next.
 func (s *Store) Retry(ctx context.Context, id string, next time.Time, why string) error {
 	return s.writeKeyed(ctx, id, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE outbox SET next_attempt = ?, lease_until = 0, outcome = ? WHERE request_id = ?`), ms(next), why, id)
+		_, err := s.exec(ctx, tx, sqlRetry, ms(next), why, id)
 		return err
 	})
 }
@@ -725,7 +777,7 @@ func (s *Store) Retry(ctx context.Context, id string, next time.Time, why string
 // Outbox reports a row's delivery: when, how, and attempts.
 func (s *Store) Outbox(ctx context.Context, id string) (delivered time.Time, outcome string, attempts int, err error) {
 	var at int64
-	err = s.rdb.QueryRowContext(ctx, s.q(`SELECT delivered_at, outcome, attempts FROM outbox WHERE request_id = ?`), id).Scan(&at, &outcome, &attempts)
+	err = s.rQueryRow(ctx, `SELECT delivered_at, outcome, attempts FROM outbox WHERE request_id = ?`, id).Scan(&at, &outcome, &attempts)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -737,4 +789,153 @@ func (s *Store) Undelivered(ctx context.Context) (int, error) {
 	var n int
 	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE delivered_at = 0`).Scan(&n)
 	return n, err
+}
+
+// writeQueries lists the statements writeSQL registered; Open prepares them on SQLite.
+var writeQueries []string
+
+// writeSQL registers a statement of the write path.
+func writeSQL(q string) string {
+	writeQueries = append(writeQueries, q)
+	return q
+}
+
+// prepare readies the write path's statements on SQLite's writer connection and read pool. PostgreSQL needs none:
+// pgx already caches a prepared statement per connection and query.
+func (s *Store) prepare(ctx context.Context) error {
+	if s.pg {
+		return nil
+	}
+	s.wstmts, s.rstmts = map[string]*sql.Stmt{}, map[string]*sql.Stmt{}
+	for _, q := range writeQueries {
+		st, err := s.db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("preparing %q: %w", q, err)
+		}
+		s.wstmts[q] = st
+		if strings.HasPrefix(q, "SELECT") {
+			if st, err = s.rdb.PrepareContext(ctx, q); err != nil {
+				return fmt.Errorf("preparing %q: %w", q, err)
+			}
+			s.rstmts[q] = st
+		}
+	}
+	return nil
+}
+
+// exec runs a write-path statement in tx, prepared when Open prepared it.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st, ok := s.wstmts[query]; ok {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, s.q(query), args...)
+}
+
+func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if st, ok := s.wstmts[query]; ok {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, s.q(query), args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st, ok := s.wstmts[query]; ok {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, s.q(query), args...)
+}
+
+// rQuery and rQueryRow read from the read pool.
+func (s *Store) rQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st, ok := s.rstmts[query]; ok {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.rdb.QueryContext(ctx, s.q(query), args...)
+}
+
+func (s *Store) rQueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st, ok := s.rstmts[query]; ok {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.rdb.QueryRowContext(ctx, s.q(query), args...)
+}
+
+// pgCountAndClose stores a deciding click, closes its request and queues the answer in one statement; the close
+// and the outbox row happen only when the click was stored (a replay key used elsewhere stores nothing).
+const pgCountAndClose = `WITH ins AS (
+	INSERT INTO clicks (request_id, approver, name, decision, event_id, replay_key, at)
+	VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint) ON CONFLICT DO NOTHING RETURNING request_id
+), upd AS (
+	UPDATE requests SET state = $8::text, decided_at = $9::bigint WHERE id = $1::text AND EXISTS (SELECT 1 FROM ins)
+), box AS (
+	INSERT INTO outbox (request_id, decision, params, record, created_at, next_attempt, lease_owner, lease_until, attempts)
+	SELECT request_id, $8::text, $10::text, $11::text, $9::bigint, $9::bigint, $12::text, $13::bigint, $14::integer FROM ins
+) SELECT count(*) FROM ins`
+
+// voteInPG is voteIn in three round trips on PostgreSQL (five for a deciding click before): lock the request, read
+// its clicks, then store the click and, when it decides, close the request and queue the answer in one statement.
+// The decision is computed before the insert from the locked clicks plus this one, the set the insert leaves.
+func (s *Store) voteInPG(ctx context.Context, tx *sql.Tx, c Click, decide Decider, owner string, lease time.Duration) (VoteResult, error) {
+	// Two statements: the clicks must be read after the row lock is held, so a statement snapshot taken before
+	// waiting for it never hides a click its holder committed.
+	r, err := s.lockRequest(ctx, tx, c.RequestID)
+	if err != nil {
+		return VoteResult{}, err
+	}
+	prior, err := s.clicks(ctx, tx, c.RequestID)
+	if err != nil {
+		return VoteResult{Request: r}, err
+	}
+	res := VoteResult{Request: r, Clicks: prior}
+	if slices.ContainsFunc(prior, func(p Click) bool { return p.ReplayKey == c.ReplayKey }) {
+		res.Outcome = VoteReplayed
+		return res, nil
+	}
+	if r.State != StatePending {
+		res.Outcome = VoteClosed
+		return res, nil
+	}
+	if slices.ContainsFunc(prior, func(p Click) bool { return p.Approver == c.Approver }) {
+		res.Outcome = VoteDuplicate
+		return res, nil
+	}
+	all := append(slices.Clip(prior), c)
+	d, err := decide(r, all)
+	if err != nil {
+		return res, err
+	}
+	var stored int64
+	if d == nil {
+		ins, err := s.exec(ctx, tx, sqlInsertClick, c.RequestID, c.Approver, c.Name, c.Decision, c.EventID, c.ReplayKey, ms(c.At))
+		if err != nil {
+			return res, fmt.Errorf("storing the click: %w", err)
+		}
+		if stored, err = ins.RowsAffected(); err != nil {
+			return res, err
+		}
+	} else {
+		until, attempts := int64(0), 0
+		if owner != "" {
+			until, attempts = ms(c.At.Add(lease)), 1 // on the relay clock, as Claim reads it
+		}
+		if err := tx.QueryRowContext(ctx, pgCountAndClose, c.RequestID, c.Approver, c.Name, c.Decision, c.EventID, c.ReplayKey, ms(c.At),
+			d.State, ms(c.At), string(d.Params), string(d.Record), owner, until, attempts).Scan(&stored); err != nil {
+			return res, fmt.Errorf("storing the deciding click: %w", err)
+		}
+	}
+	if stored == 0 {
+		res.Outcome = VoteReplayed // the replay key was used on another request: the same Slack event
+		return res, nil
+	}
+	res.Clicks = all
+	if d != nil {
+		res.Decided = d
+		if owner != "" {
+			res.Delivery = &Delivery{RequestID: r.ID, BuildURL: r.BuildURL, InputID: r.InputID, Decision: d.State, Params: d.Params, Attempts: 1,
+				Controller: r.Controller, TraceID: r.TraceID, Service: r.Service, Environment: r.Environment}
+		}
+		res.Request.State = d.State
+	}
+	res.Outcome = VoteCounted
+	return res, nil
 }

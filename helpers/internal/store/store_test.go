@@ -343,3 +343,59 @@ func TestTheDecidingVoteLeasesTheOutboxRowToTheVoter(t *testing.T) {
 		}
 	})
 }
+
+func TestADecidingClickReplayedFromAnotherRequestClosesNothing(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		s := open(t, dsn)
+		ctx := context.Background()
+		a, b := newRequest(t, s, "replayA"), newRequest(t, s, "replayB")
+		if res, err := s.VoteLeased(ctx, click(a.ID, "U02BOB", "approve", "7"), quorum(2), "r1", time.Minute); err != nil || res.Outcome != VoteCounted {
+			t.Fatalf("first click on A: %+v %v", res, err)
+		}
+		if res, err := s.VoteLeased(ctx, click(b.ID, "U03CAROL", "approve", "8"), quorum(2), "r1", time.Minute); err != nil || res.Outcome != VoteCounted {
+			t.Fatalf("first click on B: %+v %v", res, err)
+		}
+		// Carol's event 8 again, now on A, where it would complete the quorum: the replay key is B's already.
+		res, err := s.VoteLeased(ctx, click(a.ID, "U03CAROL", "approve", "8"), quorum(2), "r1", time.Minute)
+		if err != nil || res.Outcome != VoteReplayed || res.Decided != nil || res.Delivery != nil {
+			t.Fatalf("replayed deciding click: outcome %q decided %+v delivery %+v err %v", res.Outcome, res.Decided, res.Delivery, err)
+		}
+		got, err := s.Request(ctx, a.ID)
+		if err != nil || got.State != StatePending {
+			t.Fatalf("A after the replay: state %q %v, want pending", got.State, err)
+		}
+		if _, _, err := s.Record(ctx, a.ID); err != ErrNotFound {
+			t.Fatalf("A has an outbox row after a replay: %v", err)
+		}
+		if cl, err := s.Clicks(ctx, a.ID); err != nil || len(cl) != 1 {
+			t.Fatalf("A's clicks after the replay: %+v %v, want Bob's only", cl, err)
+		}
+		// A fresh deciding click closes A and queues its answer, and the claimed row carries the request's fields.
+		res, err = s.VoteLeased(ctx, click(a.ID, "U03CAROL", "approve", "9"), quorum(2), "", 0)
+		if err != nil || res.Decided == nil || res.Request.State != StateApproved {
+			t.Fatalf("deciding click: %+v %v", res, err)
+		}
+		d, err := s.Claim(ctx, "r2", t0.Add(2*time.Minute), time.Minute, 10)
+		if err != nil || len(d) != 1 || d[0].RequestID != a.ID || d[0].Controller != a.Controller || d[0].TraceID != a.TraceID ||
+			d[0].Service != a.Service || d[0].Environment != a.Environment || d[0].Decision != StateApproved {
+			t.Fatalf("claimed delivery: %+v %v", d, err)
+		}
+	})
+}
+
+func TestWritesAfterCloseFailInsteadOfWaitingForever(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		s, err := Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRequest(t, s, "closed1")
+		_ = s.Close()
+		// Each write used to race the closed store's queue: one that got queued waited for writers that had stopped.
+		for i := 0; i < 200; i++ {
+			if _, err := s.Vote(context.Background(), click(r.ID, "U02BOB", "approve", fmt.Sprint(i)), quorum(2)); err == nil {
+				t.Fatalf("write %d after Close succeeded", i)
+			}
+		}
+	})
+}

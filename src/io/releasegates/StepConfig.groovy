@@ -48,7 +48,7 @@ class StepConfig implements Serializable {
             }
             Class want = defaults[e.key] != null ? typeOf(defaults[e.key]) : (Class) types[e.key]
             if (want != null && !want.isInstance(e.value) && !(want == String && e.value instanceof CharSequence)) {
-                return "${step}: parameter '${e.key}' must be a ${want.simpleName}, got ${typeName(e.value)} " +
+                return "${step}: parameter '${e.key}' must be ${article(want.simpleName)}, got ${typeName(e.value)} " +
                     "${show(e.value)} (see ${docs})".toString()
             }
         }
@@ -93,20 +93,96 @@ class StepConfig implements Serializable {
             Map f = (Map) fields[k]
             Object v = config[k]
             if (v == null) {
-                if (f.required && !f.containsKey('default')) {
-                    return "${step}: parameter '${k}' is required (see ${docs})".toString()
-                }
                 continue
             }
-            if (f.required && v instanceof CharSequence && v.toString().trim().isEmpty()) {
+            String want = f.type.toString()
+            String elem = f.elem ? f.elem.toString() : ''
+            if (!hasType(v, want) || (want == 'list' && elem && !elementsHaveType((List) v, elem))) {
+                String wanted = want == 'list' && elem ? "${groovyType(want)} of ${groovyType(elem)}s" : groovyType(want)
+                return "${step}: parameter '${k}' must be ${article(wanted)}, got ${typeName(v)} ${show(v)} (see ${docs})".toString()
+            }
+            if (want == 'map' && elem) {
+                String bad = keyOfBadValue((Map) v, elem)
+                if (bad != null) {
+                    return "${step}: parameter '${k}' must map names to strings; '${bad}' is not one (see ${docs})".toString()
+                }
+            }
+        }
+        // As Go's params.Decode: after the types, the required keys in declaration order; a value left to its default
+        // counts, and a blank String, an empty List or an empty Map is missing.
+        for (Object f : (List) schema.params) {
+            String k = f.name.toString()
+            Object v = config[k] != null ? config[k] : f['default']
+            if (f.required && isEmptyValue(v)) {
                 return "${step}: parameter '${k}' is required (see ${docs})".toString()
             }
-            String want = f.type.toString()
-            if (!hasType(v, want)) {
-                return "${step}: parameter '${k}' must be a ${groovyType(want)}, got ${typeName(v)} ${show(v)} (see ${docs})".toString()
+            String unless = f.requiredUnless ? f.requiredUnless.toString() : ''
+            if (unless && fields.containsKey(unless) && isEmptyValue(v)) {
+                Object u = config[unless] != null ? config[unless] : ((Map) fields[unless])['default']
+                if (isEmptyValue(u) || u == false) {
+                    return "${step}: parameter '${k}' is required unless '${unless}' is set (see ${docs})".toString()
+                }
             }
         }
         return null
+    }
+
+    /** Reports whether v is what Go's params.Decode counts as missing: null, a blank String, an empty List or Map. */
+    @NonCPS
+    static boolean isEmptyValue(Object v) {
+        if (v == null) {
+            return true
+        }
+        if (v instanceof CharSequence) {
+            return v.toString().trim().isEmpty()
+        }
+        if (v instanceof Collection) {
+            return ((Collection) v).isEmpty()
+        }
+        if (v instanceof Map) {
+            return ((Map) v).isEmpty()
+        }
+        return false
+    }
+
+    /** Reports whether every element of list has the schema element type elem. */
+    @NonCPS
+    static boolean elementsHaveType(List list, String elem) {
+        for (Object e : list) {
+            if (!hasElemType(e, elem)) {
+                return false
+            }
+        }
+        return true
+    }
+
+    /** Returns the first key of m whose value lacks the schema element type elem, or null. */
+    @NonCPS
+    static String keyOfBadValue(Map m, String elem) {
+        for (Map.Entry e : m.entrySet()) {
+            if (!hasElemType(e.value, elem)) {
+                return String.valueOf(e.key)
+            }
+        }
+        return null
+    }
+
+    /**
+     * Reports whether an element has the schema element type elem; 'string' takes any scalar (String, number, Boolean,
+     * null), which Go keeps as its text, as Groovy's toString() would.
+     */
+    @NonCPS
+    static boolean hasElemType(Object e, String elem) {
+        if (elem == 'string') {
+            return e == null || e instanceof CharSequence || e instanceof Number || e instanceof Boolean
+        }
+        return e == null || hasType(e, elem)
+    }
+
+    /** Returns noun with its indefinite article ("an Integer", "a List"), as Go's params.Article. */
+    @NonCPS
+    static String article(String noun) {
+        return ('AEIOUaeiou'.indexOf(noun.substring(0, 1)) >= 0 ? 'an ' : 'a ') + noun
     }
 
     /** Reports whether v has the schema type want (string, boolean, integer, list, map). */

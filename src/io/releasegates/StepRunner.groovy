@@ -32,11 +32,7 @@ class StepRunner implements Serializable {
      */
     static Map runVerb(Object script, String step, String verb, Map config, Map input) {
         Map c = config == null ? [:] : config
-        Map schema = schemaOf(script, step)
-        String problem = StepConfig.problemWithSchema(step, schema, c)
-        if (problem != null) {
-            script.error(problem)
-        }
+        Map schema = validate(script, step, c)
         Map params = (Map) StepConfig.plain(c)
         String resultFile = resultFileOf(schema, params, step)
         if (verb != 'run') {
@@ -90,6 +86,20 @@ class StepRunner implements Serializable {
         }
         HelperRunner.check(script, step, result)
         return result.returns instanceof Map ? (Map) result.returns : result
+    }
+
+    /**
+     * Checks config against resources/steps/<step>.json (unknown keys, types, element types, required keys) and fails the
+     * build with the first problem; returns the schema. A var that uses its Map before the runner (slackApproval's node
+     * and unstash) calls this first.
+     */
+    static Map validate(Object script, String step, Map config) {
+        Map schema = schemaOf(script, step)
+        String problem = StepConfig.problemWithSchema(step, schema, config == null ? [:] : config)
+        if (problem != null) {
+            script.error(problem)
+        }
+        return schema
     }
 
     /** Reads resources/steps/<step>.json through libraryResource, or fails naming the step. */

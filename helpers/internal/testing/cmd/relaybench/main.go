@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,7 +55,8 @@ func main() {
 	kill := flag.Bool("kill", false, "SIGKILL replica 0 half-way through the clicks")
 	rbac := flag.String("rbac", "resources/rbac.example.yaml", "rbac.yaml")
 	label := flag.String("case", "", "row label")
-	flag.StringVar(&cpuProfile, "cpuprofile", "", "write replica 0's CPU profile here")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write replica 0's CPU profile (whole run) here")
+	flag.StringVar(&profileDir, "profile", "", "write replica 0's CPU, block and mutex profiles of the paced phase to this directory")
 	flag.Parse()
 	if err := run(*bin, *db, *replicas, *n, *rate, *kill, *rbac, *label); err != nil {
 		fmt.Fprintln(os.Stderr, "relaybench:", err)
@@ -62,7 +64,7 @@ func main() {
 	}
 }
 
-var cpuProfile string
+var cpuProfile, profileDir string
 
 func freePort() int {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -88,6 +90,7 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 			return err
 		}
 		defer pg.Stop()
+		pgDir = pg.Dir
 		dsnLine = "databaseURL: {env: RG_RELAY_DATABASE_URL}"
 		env = append(env, "RG_RELAY_DATABASE_URL="+pg.URL("postgres"))
 	}
@@ -116,6 +119,10 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 		cmd.Env = env
 		if i == 0 && cpuProfile != "" {
 			cmd.Env = append(append([]string(nil), env...), "RG_RELAY_CPUPROFILE="+cpuProfile)
+		}
+		if i == 0 && profileDir != "" {
+			pprofAddr = fmt.Sprintf("127.0.0.1:%d", freePort())
+			cmd.Env = append(append([]string(nil), cmd.Env...), "RG_RELAY_PPROF="+pprofAddr)
 		}
 		logf, _ := os.Create(filepath.Join(dir, fmt.Sprintf("relay%d.log", i)))
 		cmd.Stderr = logf
@@ -156,9 +163,34 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 		reqs[i] = &req{id: out.RequestID, input: out.InputID, build: build}
 	}
 	total := 2 * n
-	var cpu0 time.Duration // the relays' CPU before the clicks: setup is not counted
-	for _, p := range procs {
-		cpu0 += procCPU(p.Process.Pid)
+	// Every click body is built and signed before the paced phase, so the generator's own cost while pacing is
+	// the HTTP exchange only (it shares the CPUs with the relays and the fakes).
+	bodies := make([]signed, total)
+	for k := range bodies {
+		r := reqs[k%n]
+		bodies[k] = signClick([]string{"U02BOB", "U03CAROL"}[k/n], r.id, fmt.Sprintf("%d.%06d", 1700000000+k, k))
+	}
+	var profWG sync.WaitGroup
+	if pprofAddr != "" {
+		secs := total/rate + 2
+		for _, kind := range []string{"profile", "block", "mutex"} {
+			profWG.Add(1)
+			go func() {
+				defer profWG.Done()
+				fetchProfile(pprofAddr, kind, secs, filepath.Join(profileDir, kind+".pprof"))
+			}()
+		}
+	}
+	cpu0 := make([]time.Duration, len(procs)) // each relay's CPU before the clicks: setup is not counted
+	for i, p := range procs {
+		cpu0[i] = procCPU(p.Process.Pid)
+	}
+	self0, pg0 := selfCPU(), pgCPU()
+	if profileDir != "" { // the generator's own profile, fakes included
+		if f, err := os.Create(filepath.Join(profileDir, "relaybench.pprof")); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
 	}
 	var mu sync.Mutex
 	var acks []time.Duration
@@ -175,7 +207,6 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 		}
 		time.Sleep(time.Until(start.Add(time.Duration(k) * interval)))
 		r, which := reqs[k%n], k/n // first all first clicks, then all second clicks
-		user := []string{"U02BOB", "U03CAROL"}[which]
 		wg.Add(1)
 		go func(k int) {
 			defer wg.Done()
@@ -188,7 +219,7 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 				if skip {
 					continue
 				}
-				if clickOnce(hc, addrs[target], user, r.id, fmt.Sprintf("%d.%06d", 1700000000+k, k)) {
+				if clickOnce(hc, addrs[target], bodies[k]) {
 					mu.Lock()
 					acks = append(acks, time.Since(sent))
 					r.acked[which], r.ackedBy[which] = sent, true
@@ -236,6 +267,7 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 		}
 		delivered = append(delivered, max(s[0].At.Sub(last), 0))
 	}
+	self, pgUsed := selfCPU()-self0, pgCPU()-pg0
 	ackedN := len(acks)
 	var live []string
 	for i, a := range addrs {
@@ -244,17 +276,22 @@ func run(bin, db string, replicas, n, rate int, kill bool, rbacPath, label strin
 		}
 	}
 	srvAck := serverP99(hc, live, "rg_relay_ack_seconds")
-	cpu := -cpu0
+	var cpu time.Duration // the live relays' CPU during the clicks (a killed replica's share is not known)
 	for i, p := range procs {
 		if !dead[i] {
-			cpu += procCPU(p.Process.Pid)
+			cpu += procCPU(p.Process.Pid) - cpu0[i]
 		}
 	}
 	updates := len(sf.Calls("chat.update"))
+	profWG.Wait()
 	fmt.Printf("| %s ack p99 (%d clicks at %d/s, sent in %s; inside the relay p99 ≤ %s) | %s | - | - | ≤ 20 ms: %s |\n", label, ackedN, rate,
 		sendDur.Round(time.Millisecond), srvAck, ms(pct(acks, 99)), verdict(pct(acks, 99), 20*time.Millisecond))
 	fmt.Printf("| %s Slack chat.update calls for %d requests (coalesced redraws) | %d | - | - | - |\n", label, n, updates)
-	fmt.Printf("| %s relay CPU (user+system) per click, clicks to deliveries | %s | - | - | - |\n", label, ms(cpu/time.Duration(max(total, 1))))
+	fmt.Printf("| %s relay CPU (user+system) per click, clicks to deliveries (live relays) | %s | - | - | - |\n", label, ms2(cpu/time.Duration(max(total, 1))))
+	fmt.Printf("| %s load generator + Jenkins and Slack fakes CPU per click (same CPUs) | %s | - | - | - |\n", label, ms2(self/time.Duration(max(total, 1))))
+	if pgDir != "" {
+		fmt.Printf("| %s PostgreSQL server CPU per click (same CPUs) | %s | - | - | - |\n", label, ms2(pgUsed/time.Duration(max(total, 1))))
+	}
 	fmt.Printf("| %s click→delivered p99 (%d decisions) | %s | - | - | ≤ 100 ms: %s |\n", label, len(delivered), ms(pct(delivered, 99)),
 		verdict(pct(delivered, 99), 100*time.Millisecond))
 	fmt.Printf("| %s duplicate submissions / lost acknowledged approvals | %d / %d | - | - | 0 / 0: %s |\n", label, dup, lost,
@@ -276,6 +313,22 @@ func procCPU(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// childrenCPU is the CPU time of a process's exited and waited-for children (cutime+cstime).
+func childrenCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b)[i+1:])
+	if len(f) < 15 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[13], 10, 64)
+	st, _ := strconv.ParseInt(f[14], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100
 }
 
 // serverP99 reads a histogram from the relays' /metrics and returns the bucket bound holding the 99th percentile:
@@ -315,7 +368,11 @@ func serverP99(hc *http.Client, addrs []string, name string) string {
 	return "?"
 }
 
-func clickOnce(hc *http.Client, addr, user, id, actionTS string) bool {
+// signed is one click's form body and its Slack signature headers.
+type signed struct{ body, ts, sig string }
+
+// signClick builds and signs a click exactly as Slack does (v0:<ts>:<body>, HMAC-SHA256).
+func signClick(user, id, actionTS string) signed {
 	p, _ := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]any{"id": user}, "team": map[string]any{"id": "T1"},
 		"channel": map[string]any{"id": "C0DEPLOY"}, "container": map[string]any{"message_ts": "1"},
 		"actions": []map[string]any{{"type": "button", "block_id": "rg_decision", "action_id": "rg_approve", "value": id, "action_ts": actionTS}}})
@@ -323,15 +380,74 @@ func clickOnce(hc *http.Client, addr, user, id, actionTS string) bool {
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	m := hmac.New(sha256.New, []byte(secret))
 	fmt.Fprintf(m, "v0:%s:%s", ts, body)
-	hr, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/slack/interactions", strings.NewReader(body))
-	hr.Header.Set("X-Slack-Request-Timestamp", ts)
-	hr.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(m.Sum(nil)))
+	return signed{body: body, ts: ts, sig: "v0=" + hex.EncodeToString(m.Sum(nil))}
+}
+
+func clickOnce(hc *http.Client, addr string, c signed) bool {
+	hr, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/slack/interactions", strings.NewReader(c.body))
+	hr.Header.Set("X-Slack-Request-Timestamp", c.ts)
+	hr.Header.Set("X-Slack-Signature", c.sig)
 	resp, err := hc.Do(hr)
 	if err != nil {
 		return false
 	}
+	_, _ = io.Copy(io.Discard, resp.Body) // drained, so the connection is reused
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+var pprofAddr, pgDir string
+
+// pgCPU is the CPU time the bench's PostgreSQL (its postmaster and every backend it forked) used so far.
+func pgCPU() time.Duration {
+	if pgDir == "" {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join(pgDir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	pm, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	total := procCPU(pm) + childrenCPU(pm) // backends that exited count through the postmaster's cutime and cstime
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(st), ')')
+		if f := strings.Fields(string(st)[i+1:]); len(f) > 2 && f[1] == strconv.Itoa(pm) {
+			total += procCPU(pid)
+		}
+	}
+	return total
+}
+
+// fetchProfile saves a profile of the next secs seconds from the relay's pprof endpoint.
+func fetchProfile(addr, kind string, secs int, out string) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", addr, kind, secs))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relaybench: profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(os.Stderr, "relaybench: profile %s: HTTP %d: %s\n", kind, resp.StatusCode, b)
+		return
+	}
+	_ = os.WriteFile(out, b, 0o644)
+}
+
+// selfCPU is this process's user+system CPU time so far: the generator and the in-process fakes.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func waitReady(addr string) error {
@@ -360,6 +476,9 @@ func pct(d []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// ms2 prints a per-click cost to 10 µs.
+func ms2(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
 func verdict(v, limit time.Duration) string {
 	if v <= limit {
