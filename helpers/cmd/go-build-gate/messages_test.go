@@ -18,6 +18,7 @@ var helperFlag = regexp.MustCompile(`(^|[\s(,'"])--[a-z]`)
 func TestStepErrorsNameTheJenkinsfileKeyAndValueNeverAFlag(t *testing.T) {
 	goEnv(t)
 	plain := t.TempDir() // no go.mod, not a git repository
+	t.Setenv("GIT_CEILING_DIRECTORIES", filepath.Dir(plain)) // whatever TMPDIR lies in, git looks no higher
 	spec, _ := filepath.Abs(filepath.Join(fixture, "docs", "v1", "swagger.json"))
 	head, _ := filepath.Abs(filepath.Join(fixture, "docs", "v2-breaking", "swagger.json"))
 	repo := gitRepo(t, head)
