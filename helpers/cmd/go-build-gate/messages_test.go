@@ -17,7 +17,7 @@ var helperFlag = regexp.MustCompile(`(^|[\s(,'"])--[a-z]`)
 // writes it, for each error a Jenkinsfile author can cause in the checks.
 func TestStepErrorsNameTheJenkinsfileKeyAndValueNeverAFlag(t *testing.T) {
 	goEnv(t)
-	plain := t.TempDir() // no go.mod, not a git repository
+	plain := t.TempDir()                                     // no go.mod, not a git repository
 	t.Setenv("GIT_CEILING_DIRECTORIES", filepath.Dir(plain)) // whatever TMPDIR lies in, git looks no higher
 	spec, _ := filepath.Abs(filepath.Join(fixture, "docs", "v1", "swagger.json"))
 	head, _ := filepath.Abs(filepath.Join(fixture, "docs", "v2-breaking", "swagger.json"))
