@@ -197,6 +197,17 @@ func decryptPrivateKey(pemBytes, password []byte, name, source string) (crypto.S
 	return nil, result.Errorf(result.ClassKey, "key file %s holds a %T: only ECDSA and RSA keys are supported", name, pk)
 }
 
+// ReadPIN reads the PKCS#11 PIN of ref (o.PINFile, else the URI's pin-source, else the env var) and says where it came
+// from, in o.Spell's words, for hsm.Config.PINFrom.
+func ReadPIN(ref Ref, o LoadOptions) (pin []byte, from string, err error) {
+	pinFile := o.PINFile
+	if pinFile == "" {
+		pinFile = ref.PINSource
+	}
+	pin, err = o.readSecret(pinFile, o.pinEnv(), "PKCS#11 PIN")
+	return pin, o.pinSource(ref), err
+}
+
 // pinSource names where the PIN of ref is read from: the PIN file, the URI's pin-source, else the env var.
 func (o LoadOptions) pinSource(ref Ref) string {
 	if o.PINFile == "" && ref.PINSource != "" {
@@ -206,15 +217,11 @@ func (o LoadOptions) pinSource(ref Ref) string {
 }
 
 func loadPKCS11(ref Ref, opts LoadOptions) (*Key, error) {
-	pinFile := opts.PINFile
-	if pinFile == "" {
-		pinFile = ref.PINSource
-	}
-	pin, err := opts.readSecret(pinFile, opts.pinEnv(), "PKCS#11 PIN")
+	pin, from, err := ReadPIN(ref, opts)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := hsm.Open(hsm.Config{ModulePath: ref.ModulePath, Token: ref.Token, Serial: ref.Serial, PIN: string(pin), PINFrom: opts.pinSource(ref)})
+	tok, err := hsm.Open(hsm.Config{ModulePath: ref.ModulePath, Token: ref.Token, Serial: ref.Serial, PIN: string(pin), PINFrom: from})
 	if err != nil {
 		return nil, err
 	}
@@ -241,15 +248,11 @@ func GeneratePKCS11(ctx context.Context, ref Ref, opts LoadOptions) (*Key, error
 	if err := ctx.Err(); err != nil {
 		return nil, result.Errorf(result.ClassUnavailable, "generating key: %v", err)
 	}
-	pinFile := opts.PINFile
-	if pinFile == "" {
-		pinFile = ref.PINSource
-	}
-	pin, err := opts.readSecret(pinFile, opts.pinEnv(), "PKCS#11 PIN")
+	pin, from, err := ReadPIN(ref, opts)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := hsm.Open(hsm.Config{ModulePath: ref.ModulePath, Token: ref.Token, Serial: ref.Serial, PIN: string(pin), PINFrom: opts.pinSource(ref)})
+	tok, err := hsm.Open(hsm.Config{ModulePath: ref.ModulePath, Token: ref.Token, Serial: ref.Serial, PIN: string(pin), PINFrom: from})
 	if err != nil {
 		return nil, err
 	}

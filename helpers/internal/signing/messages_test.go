@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
@@ -209,4 +210,31 @@ func TestStepImageErrorsNameTheJenkinsfileKey(t *testing.T) {
 			t.Errorf("err = %v, want %q", err, want)
 		}
 	}
+}
+
+func TestStepKeyringHealthCheckNamesPinCredentialsIdNotThePIN(t *testing.T) {
+	tok := softhsmtest.Shared(t)
+	dir := t.TempDir()
+	chdir(t, dir)
+	if _, err := keys.GenerateFile(filepath.Join(dir, "soft"), []byte("soft-pw")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("a.bin", []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	entry := func(id, backend string) string {
+		return "  - id: " + id + "\n    backend: '" + backend + "'\n    publicKey: soft.pub\n    state: active\n    notBefore: " +
+			now.Add(-time.Hour).Format(time.RFC3339) + "\n    notAfter: " + now.Add(48*time.Hour).Format(time.RFC3339) + "\n    rotation: {maxAge: 90d}\n"
+	}
+	doc := "version: 1\nenvironments:\n  prod:\n    current: hsm\n    fallback: soft\n    allowSoftwareFallback: false\nkeys:\n" +
+		entry("hsm", tok.URI("signer", []byte{0x51})) + entry("soft", "soft.key")
+	if err := os.WriteFile("keys.yaml", []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const wrongPIN = "Wr0ngKeyringPIN-tGm"
+	t.Setenv(keys.PINEnv, wrongPIN)
+	err := runDoc(t, `{"step":"signArtifacts","params":{"keyring":"keys.yaml","environment":"prod","pinCredentialsId":"hsm-pin","files":["a.bin"]},`+
+		`"context":{},"secrets":{"pin":"`+keys.PINEnv+`"}}`)
+	checkMessage(t, err, 2, []string{"wrong PIN (CKR_PIN_INCORRECT) from pinCredentialsId: 'hsm-pin'"}, wrongPIN, tok.PIN)
 }

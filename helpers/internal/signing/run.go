@@ -58,6 +58,8 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 		o.Log = log.New(io.Discard, "", 0)
 	}
 	out := &Outcome{Results: map[string]result.Result{}}
+	sp := p.Spelling(o.PasswordEnv, o.PINEnv)
+	loadOpts := keys.LoadOptions{PasswordEnv: o.PasswordEnv, PINEnv: o.PINEnv, Spell: sp}
 	stage := func(key string, fn func(rec *result.Recorder) error) bool {
 		verb := stageVerbs[key]
 		rec := result.NewRecorder(o.Helper, o.Version, verb, o.TraceID)
@@ -76,8 +78,6 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 		}
 		return true
 	}
-	sp := p.Spelling(o.PasswordEnv, o.PINEnv)
-	loadOpts := keys.LoadOptions{PasswordEnv: o.PasswordEnv, PINEnv: o.PINEnv, Spell: sp}
 	keyRef := p.Key
 	if keyRef == "" {
 		keyRef = o.KeyFile
@@ -88,7 +88,7 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 	if p.Keyring != "" {
 		ok = stage("keysSelect", func(rec *result.Recorder) error {
 			var err error
-			k, err = ChooseKey(KeyOptions{Keyring: p.Keyring, Environment: p.Environment, FallbackLog: p.KeyringAuditLog, TraceID: o.TraceID, Log: o.Log})
+			k, err = ChooseKey(KeyOptions{Keyring: p.Keyring, Environment: p.Environment, FallbackLog: p.KeyringAuditLog, TraceID: o.TraceID, Log: o.Log, Spell: sp})
 			if err != nil {
 				return err
 			}
