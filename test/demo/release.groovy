@@ -170,15 +170,33 @@ class ReleaseDemo extends PipelineTestBase {
         println("  [jenkins] a decision record edited to add eve is refused: ${msg.readLines()[0]}")
     }
 
-    /** Stage verify: verifyRelease checks both signatures, provenance, approval and the blobs; prints the digest. */
+    /**
+     * A copy of the ledger with its last record cut off, passed without ledgerHead: verifyRelease must refuse it (exit 1)
+     * against the ledger checkpoint attestRelease attached to the image.
+     */
+    void refuseCutLedger(Map config) {
+        List<String> lines = file('.release-gates/audit.jsonl').readLines()
+        assertThat(lines.size() > 1, "the ledger has ${lines.size()} record(s): nothing to cut")
+        file('.release-gates/audit-cut.jsonl').text = lines.subList(0, lines.size() - 1).join('\n') + '\n'
+        Map cut = config.findAll { k, v -> !(k in ['index', 'vsaKey', 'vsaPasswordCredentialsId']) }
+        String msg = failureOf {
+            loadStep('verifyRelease').call(cut + [ledger: '.release-gates/audit-cut.jsonl', resultFile: '.release-gates/verifyRelease-cut.json']) { String d -> }
+        }
+        assertThat(msg != null && msg.contains('rejected') && msg.contains('records were cut off the end'), "a ledger cut before its checkpoint was not refused: ${msg}")
+        println("  [jenkins] a ledger with its last record cut off is refused: ${msg.readLines()[0].take(160)}...")
+    }
+
+    /** Stage verify: verifyRelease checks both signatures, provenance, approval, the blobs and the ledger; prints the digest. */
     void stageVerify() {
-        String digest = loadStep('verifyRelease').call([image: need('IMAGE_DIGEST_REF'), environment: 'prod', expectRepo: need('DEMO_REPO'),
+        Map config = [image: need('IMAGE_DIGEST_REF'), environment: 'prod', expectRepo: need('DEMO_REPO'),
             expectBranch: 'main', expectCommit: need('DEMO_COMMIT'), minApprovals: 2, cosignKeys: ['keys/signer.pub'], releaseKeys: ['keys/release.pub'],
             trustPolicy: 'keys/trustpolicy.json', trustStore: 'keys/truststore',
             blobs: ['dist/orders-linux-amd64': 'dist/orders-linux-amd64.sig', 'dist/SHA256SUMS': 'dist/SHA256SUMS.sig', 'svc/go.sum': 'svc/go.sum.sig'],
             relayPublicKeys: ['keys/relay.pub'], vsaKey: 'keys/vsa.key', vsaPasswordCredentialsId: 'demo-key-password',
             index: '.release-gates/releases.jsonl', ledger: '.release-gates/audit.jsonl', auditKey: 'keys/audit.key',
-            auditPasswordCredentialsId: 'demo-key-password', plainHttp: true]) { String d ->
+            auditPasswordCredentialsId: 'demo-key-password', plainHttp: true]
+        refuseCutLedger(config)
+        String digest = loadStep('verifyRelease').call(config) { String d ->
             println("  [jenkins] deploy would run: kubectl set image deploy/orders orders=${d}")
         }
         file('.release-gates/verified-digest.txt').text = digest

@@ -335,6 +335,8 @@ stage_interop() {
       "$tools/$tool" verify-attestation --key keys/release.pub "${off[@]}" --allow-http-registry --type https://slsa.dev/provenance/v1 "$IMAGE_DIGEST_REF"
     check "cosign $v verify-attestation: approval (keys/release.pub)" \
       "$tools/$tool" verify-attestation --key keys/release.pub "${off[@]}" --allow-http-registry --type https://release-gates.dev/approval/v1 "$IMAGE_DIGEST_REF"
+    check "cosign $v verify-attestation: ledger checkpoint (keys/release.pub)" \
+      "$tools/$tool" verify-attestation --key keys/release.pub "${off[@]}" --allow-http-registry --type https://release-gates.dev/ledger-checkpoint/v1 "$IMAGE_DIGEST_REF"
     check "cosign $v verify-attestation: VSA (keys/vsa.pub)" \
       "$tools/$tool" verify-attestation --key keys/vsa.pub "${off[@]}" --allow-http-registry --type https://slsa.dev/verification_summary/v1 "$IMAGE_DIGEST_REF"
     for b in dist/orders-linux-amd64 dist/SHA256SUMS svc/go.sum; do

@@ -59,6 +59,7 @@ func Targets(ctx context.Context, rc *registry.Client, images, blobs []string) (
 type Options struct {
 	Kind          string // provenance or approval: the item kind and the blob envelope's name part
 	PredicateType string
+	ImagesOnly    bool                                  // attest images only (the ledger checkpoint: verify reads it from the image)
 	Replace       bool                                  // replace an attached attestation of the same type (provenance) or add one (approval)
 	Statement     func(provenance.Subject) (any, error) // the in-toto statement for one subject
 	Data          map[string]any                        // what the attestation says (builder, approvers ...), copied into items and ledger records
@@ -82,6 +83,9 @@ func Attest(ctx context.Context, rec *result.Recorder, rc *registry.Client, ts [
 	}
 	rk := o.ReleaseKey
 	for _, t := range ts {
+		if o.ImagesOnly && t.Image == nil {
+			continue
+		}
 		start := time.Now()
 		s, err := o.Statement(t.Subject)
 		if err != nil {
@@ -161,4 +165,15 @@ func Approval(a provenance.Approval) (Options, error) {
 			return provenance.ApprovalStatement([]provenance.Subject{s}, a)
 		},
 		Data: map[string]any{"environment": a.Environment, "approvers": users, "rule": a.Rule.Name}}, nil
+}
+
+// Checkpoint returns the Options parts of a ledger checkpoint attestation: where the release's ledger stood after
+// this release was recorded (see ledger.Checkpoint); a re-run's checkpoint is the same claim and adds nothing.
+func Checkpoint(c ledger.Checkpoint) Options {
+	return Options{Kind: "checkpoint", PredicateType: ledger.CheckpointPredicateType, ImagesOnly: true,
+		Statement: func(s provenance.Subject) (any, error) {
+			return provenance.Statement[ledger.Checkpoint]{Type: provenance.StatementType, Subject: []provenance.Subject{s},
+				PredicateType: ledger.CheckpointPredicateType, Predicate: c}, nil
+		},
+		Data: map[string]any{"ledger_records": c.Records, "ledger_head": c.Head, "environment": c.Environment}}
 }

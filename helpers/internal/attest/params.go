@@ -30,14 +30,14 @@ type Params struct {
 	ReleaseKeyCredentialsID      string   `json:"releaseKeyCredentialsId" need:"required unless releaseKey" doc:"file credential holding the encrypted release key (bound as RG_RELEASE_KEY)." example:"'release-key'"`
 	ReleasePasswordCredentialsID string   `json:"releasePasswordCredentialsId" doc:"secret text: the release key password (bound as COSIGN_PASSWORD)." example:"'release-password'"`
 	ReleasePinCredentialsID      string   `json:"releasePinCredentialsId" doc:"secret text: the release key's PKCS#11 PIN (bound as PKCS11_PIN)." example:"'hsm-pin'"`
-	Ledger                       string   `json:"ledger" default:"\".release-gates/audit.jsonl\"" doc:"audit ledger the evidence is appended to (with an audit key)." example:"'.release-gates/orders-audit.jsonl'"`
+	Ledger                       string   `json:"ledger" default:"\".release-gates/audit.jsonl\"" doc:"audit ledger the evidence is appended to (with an audit key); with an image, a ledger checkpoint (its head, signed with the release key) is attached to the image for verifyRelease." example:"'.release-gates/orders-audit.jsonl'"`
 	AuditKey                     string   `json:"auditKey" doc:"audit key: a path, file:// or pkcs11: URI (no pin-value); unset (and no auditKeyCredentialsId): no ledger." example:"'keys/audit.key'"`
 	AuditKeyCredentialsID        string   `json:"auditKeyCredentialsId" doc:"file credential holding the encrypted audit key (bound as RG_AUDIT_KEY)." example:"'audit-key'"`
 	AuditPasswordCredentialsID   string   `json:"auditPasswordCredentialsId" doc:"secret text: the audit key password (bound as RG_AUDIT_PASSWORD)." example:"'audit-password'"`
 	AuditPinCredentialsID        string   `json:"auditPinCredentialsId" doc:"secret text: the audit key's PKCS#11 PIN (bound as RG_AUDIT_PIN)." example:"'audit-pin'"`
 	RegistryCredentialsID        string   `json:"registryCredentialsId" doc:"username/password credential for the registry (bound as REGISTRY_USERNAME/REGISTRY_PASSWORD)." example:"'registry-push'"`
 	PlainHTTP                    bool     `json:"plainHttp" default:"false" doc:"allow plain HTTP to the registry." example:"true"`
-	ResultFile                   string   `json:"resultFile" default:"\".release-gates/attestRelease.json\"" doc:"result JSON; each stage writes <base>-<provenance|approval|audit>.json beside it." example:"'.release-gates/attest.json'"`
+	ResultFile                   string   `json:"resultFile" default:"\".release-gates/attestRelease.json\"" doc:"result JSON; each stage writes <base>-<provenance|approval|audit|checkpoint>.json beside it." example:"'.release-gates/attest.json'"`
 }
 
 // FromContext fills repo, commit, branch and builderId from the build context where the Map leaves them unset.
@@ -147,7 +147,9 @@ var Step = params.Step{
   approval    from slackApproval's result file: who approved, when, under which rule (approval attestation), unless
               approval is null.
   ledger      with an audit key, the gate results, the attestation results and the approval's audit lines are
-              appended to the signed, hash-chained audit ledger.
+              appended to the signed, hash-chained audit ledger; with an image, a ledger checkpoint (the ledger's
+              head and record count, https://release-gates.dev/ledger-checkpoint/v1, signed with the release key)
+              is attached to it, so verifyRelease refuses a ledger cut off before it without ledgerHead.
 
 Needs an executor (call it inside node, after slackApproval, on the agent that holds its result). The runner checks
 the Map against resources/steps/attestRelease.json and runs one labelled sh ("attestRelease: run":
@@ -157,7 +159,7 @@ bound as RG_RELEASE_KEY, COSIGN_PASSWORD and PKCS11_PIN; the audit key's as RG_A
 RG_AUDIT_PIN; the params file names only these variables.
 
 Returns a Map: status, exit_code, message, trace_id, items (one per attestation), attestations (their locations),
-approvers, ledger and ledgerHead (null without an audit key), resultFiles, results (provenance, approval, audit).
+approvers, ledger and ledgerHead (null without an audit key), resultFiles, results (provenance, approval, audit, checkpoint).
 
 Fails the build with:
   attestRelease: rejected: ...                          the approval does not back this release, or too few approvers (exit 1)

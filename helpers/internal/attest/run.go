@@ -2,6 +2,7 @@ package attest
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,7 +35,7 @@ type RunOptions struct {
 	Log              *log.Logger
 }
 
-var stageVerbs = map[string]string{"provenance": "attest provenance", "approval": "attest approval", "audit": "audit append"}
+var stageVerbs = map[string]string{"provenance": "attest provenance", "approval": "attest approval", "audit": "audit append", "checkpoint": "attest checkpoint"}
 
 // Outcome is the attestRelease flow's result: the stages that ran, in order, and the map the step returns.
 type Outcome struct {
@@ -205,7 +206,7 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 			return err
 		}
 		opts, err := Provenance(provenance.Build{BuilderID: p.BuilderID, Repository: p.Repo, Commit: p.Commit, Branch: p.Branch, Module: p.Module,
-			GoVersion: p.GoVersion, GOOS: p.GOOS, GOARCH: p.GOARCH, Gates: gs, TraceID: o.TraceID, FinishedOn: o.Now()})
+			GoVersion: p.GoVersion, GOOS: p.GOOS, GOARCH: p.GOARCH, Gates: gs, TraceID: o.TraceID, FinishedOn: o.Now(), LedgerCheckpoint: p.checkpointType()})
 		if err != nil {
 			return err
 		}
@@ -269,11 +270,25 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 				auditFile = approval.AuditFile
 			}
 		}
+		var cp *ledger.Checkpoint
 		stage("audit", func(rec *result.Recorder) error {
-			return appendLedger(ctx, rec, p, o, sources, auditFile)
+			var err error
+			cp, err = appendLedger(ctx, rec, p, o, sources, auditFile, targets)
+			return err
 		})
+		if out.Err == nil && cp != nil { // where the ledger stands now, signed with the release key, on the image
+			stage("checkpoint", func(rec *result.Recorder) error { return attestWith(rec, Checkpoint(*cp)) })
+		}
 	}
 	return out
+}
+
+// checkpointType is the ledger checkpoint's predicate type when attestRelease attaches one (an image and a ledger).
+func (p *Params) checkpointType() string {
+	if p.Image == "" || !p.HasAuditKey() {
+		return ""
+	}
+	return ledger.CheckpointPredicateType
 }
 
 // Bodies returns the ledger records of helper result files and approval audit files (JSON lines), with traceID
@@ -302,27 +317,28 @@ func Bodies(results, audits []string, traceID string) ([]ledger.Body, error) {
 	return bodies, nil
 }
 
-// appendLedger records the result files and the approval's audit lines in p.Ledger, signed with the audit key.
-func appendLedger(ctx context.Context, rec *result.Recorder, p *Params, o RunOptions, sources []string, auditFile string) error {
+// appendLedger records the result files and the approval's audit lines in p.Ledger, signed with the audit key, and
+// returns the ledger's checkpoint after them when an image was attested (nil otherwise).
+func appendLedger(ctx context.Context, rec *result.Recorder, p *Params, o RunOptions, sources []string, auditFile string, ts []Target) (*ledger.Checkpoint, error) {
 	var audits []string
 	if auditFile != "" {
 		audits = []string{auditFile}
 	}
 	bodies, err := Bodies(sources, audits, o.TraceID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(bodies) == 0 {
-		return result.Errorf(result.ClassInput, "nothing to record in ledger '%s'", p.Ledger)
+		return nil, result.Errorf(result.ClassInput, "nothing to record in ledger '%s'", p.Ledger)
 	}
 	ak, err := loadKey(ctx, "auditKey", p.AuditKey, o.AuditKeyFile, o.AuditLoad)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer ak.Close()
 	entries, err := ledger.Append(p.Ledger, ak.Signer, bodies...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, e := range entries {
 		o.Log.Printf("recorded #%d %s %s %s", e.Seq, e.Kind, e.Source, e.Status)
@@ -330,7 +346,26 @@ func appendLedger(ctx context.Context, rec *result.Recorder, p *Params, o RunOpt
 	}
 	rec.Set("head", entries[len(entries)-1].Hash)
 	rec.Set("key_id", ak.ID)
-	return nil
+	if p.checkpointType() == "" {
+		return nil, nil
+	}
+	rep, err := ledger.Verify(p.Ledger, ledger.VerifyOptions{Keys: []crypto.PublicKey{ak.Public()}})
+	if err != nil {
+		return nil, err
+	}
+	last, release := entries[len(entries)-1], entries[len(entries)-1]
+	for _, e := range entries {
+		for _, t := range ts {
+			if t.Image != nil && e.Subject == t.Name {
+				release = e
+			}
+		}
+	}
+	c, err := ledger.NewCheckpoint(rep, last, release, p.Environment, o.TraceID)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 // loadKey loads the key the Map names (param, e.g. releaseKey) or its file credential (<param>CredentialsId);
@@ -362,7 +397,7 @@ func (out *Outcome) Message() string {
 
 func (out *Outcome) combine(p *Params, o RunOptions) {
 	var attestations []string
-	for _, k := range []string{"provenance", "approval"} {
+	for _, k := range []string{"provenance", "approval", "checkpoint"} {
 		for _, it := range out.Results[k].Items {
 			out.Items = append(out.Items, it)
 			if loc, _ := it.Details["location"].(string); loc != "" {

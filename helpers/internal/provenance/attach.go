@@ -139,8 +139,8 @@ func hasStatement(se oci.SignedEntity, pub crypto.PublicKey, predicateType, cano
 
 // canonical returns the claim a statement makes, as canonical JSON, for telling a re-run from a new claim: the
 // clock readings the helper takes while attesting (an approver's "at" when no time was given, provenance's
-// finishedOn) are left out, so re-attesting one build's approval or provenance (same trace id, same facts) is the
-// same claim; any other field, the trace id included, makes it a new one.
+// finishedOn, a checkpoint's position in the ledger) are left out, so re-attesting one build's approval, provenance or
+// ledger checkpoint (same trace id, same facts) is the same claim; any other field, the trace id included, makes it a new one.
 func canonical(stmt []byte) (string, error) {
 	var v map[string]any
 	if err := json.Unmarshal(stmt, &v); err != nil {
@@ -161,6 +161,10 @@ func canonical(stmt []byte) (string, error) {
 			if md, ok := rd["metadata"].(map[string]any); ok {
 				delete(md, "finishedOn")
 			}
+		}
+	case ledger.CheckpointPredicateType: // a re-run appends to the same ledger: its first checkpoint stays, a prefix of the longer chain
+		for _, k := range []string{"records", "head", "release"} {
+			delete(pred, k)
 		}
 	}
 	b, err := json.Marshal(v)

@@ -59,6 +59,8 @@ type InternalParameters struct {
 	GOOS      string `json:"GOOS,omitempty"`
 	GOARCH    string `json:"GOARCH,omitempty"`
 	Gates     []Gate `json:"gates,omitempty"`
+	// LedgerCheckpoint is the checkpoint predicate type when attestRelease also attaches a ledger checkpoint, so removing it is detected.
+	LedgerCheckpoint string `json:"ledgerCheckpoint,omitempty"`
 }
 
 // Gate is one gate's outcome as recorded in provenance.
@@ -93,18 +95,19 @@ type Metadata struct {
 
 // Build describes one build for provenance.
 type Build struct {
-	BuilderID  string // the Jenkins build URL
-	Repository string // git URL
-	Commit     string // full git commit id
-	Branch     string
-	Module     string
-	GoVersion  string
-	GOOS       string
-	GOARCH     string
-	Gates      []Gate
-	StartedOn  time.Time
-	FinishedOn time.Time
-	TraceID    string
+	BuilderID        string // the Jenkins build URL
+	Repository       string // git URL
+	Commit           string // full git commit id
+	Branch           string
+	Module           string
+	GoVersion        string
+	GOOS             string
+	GOARCH           string
+	Gates            []Gate
+	StartedOn        time.Time
+	FinishedOn       time.Time
+	TraceID          string
+	LedgerCheckpoint string // set when a ledger checkpoint of this predicate type is attached too
 }
 
 // Provenance returns the SLSA v1 statement for subjects built by b.
@@ -125,7 +128,7 @@ func Provenance(subjects []Subject, b Build) (Statement[SLSA], error) {
 		BuildDefinition: BuildDefinition{
 			BuildType:            BuildType,
 			ExternalParameters:   ExternalParameters{Repository: b.Repository, Branch: b.Branch, Module: b.Module},
-			InternalParameters:   InternalParameters{GoVersion: b.GoVersion, GOOS: b.GOOS, GOARCH: b.GOARCH, Gates: b.Gates},
+			InternalParameters:   InternalParameters{GoVersion: b.GoVersion, GOOS: b.GOOS, GOARCH: b.GOARCH, Gates: b.Gates, LedgerCheckpoint: b.LedgerCheckpoint},
 			ResolvedDependencies: []ResourceDescriptor{{URI: "git+" + b.Repository + "@refs/heads/" + b.Branch, Digest: map[string]string{"gitCommit": b.Commit}}},
 		},
 		RunDetails: RunDetails{Builder: Builder{ID: b.BuilderID}, Metadata: Metadata{InvocationID: b.TraceID}},

@@ -36,8 +36,8 @@ type StepParams struct {
 	RevokedKeyIDs              []string          `json:"revokedKeyIds" default:"[]" doc:"key ids no longer trusted." example:"['0123456789abcdef']"`
 	Keyring                    string            `json:"keyring" doc:"keys.yaml: its archived and revoked keys are no longer trusted." example:"'keys.yaml'"`
 	Index                      string            `json:"index" doc:"evidence index (ledger of verified releases); rollback reads it." example:"'evidence/releases.jsonl'"`
-	Ledger                     string            `json:"ledger" doc:"this release's audit ledger: its whole chain must verify (signed with the audit key) before any verdict; the outcome is recorded there." example:"'.release-gates/audit.jsonl'"`
-	LedgerHead                 string            `json:"ledgerHead" doc:"the head ledger must have (attestRelease's ledgerHead); another head (records cut off or added) is refused." example:"att.ledgerHead"`
+	Ledger                     string            `json:"ledger" doc:"this release's audit ledger: its whole chain must verify (signed with the audit key) and still hold the ledger checkpoint attestRelease attached to the image, before any verdict; the outcome is recorded there." example:"'.release-gates/audit.jsonl'"`
+	LedgerHead                 string            `json:"ledgerHead" doc:"the head ledger must have (attestRelease's ledgerHead); another head (records cut off or added) is refused. Unset: the image's ledger checkpoint decides (a release attested without one passes with a warning)." example:"att.ledgerHead"`
 	IndexHead                  string            `json:"indexHead" doc:"with rollback: the head index must have (an earlier verifyRelease's index_head); another head is refused." example:"'3f5c...'"`
 	AuditPubs                  []string          `json:"auditPubs" default:"[]" doc:"audit public keys the index is signed with (rollback)." example:"['keys/audit.pub']"`
 	AuditKey                   string            `json:"auditKey" doc:"audit signing key for index, ledger and rollback records: a path, file:// or pkcs11: URI (no pin-value)." example:"'keys/audit.key'"`
@@ -163,7 +163,8 @@ var Step = params.Step{
               expectBuilder (default env.JOB_URL) and, when given, expectCommit.
   approval    an approval attestation for environment with at least minApprovals distinct approvers.
 Only then is the verified digest handed to the deploy closure (and returned). With index, a verified release is
-recorded in the evidence index; with ledger, the outcome goes to the audit ledger (both signed with the audit key).
+recorded in the evidence index; with ledger, the outcome goes to the audit ledger (both signed with the audit key),
+whose chain must first verify and still hold the ledger checkpoint attestRelease attached to the image.
 With vsaKey (or vsaKeyCredentialsId), a verified release gets a signed SLSA VSA attached to the image (the admission
 path: release-evidence verify-vsa, or the exported Kyverno policy).
 With rollback: true it instead walks index newest first and returns the last release for environment whose
@@ -293,7 +294,8 @@ func (r Recording) log() *log.Logger {
 
 // VerifyAndRecord verifies o's release (one item per evidence check; o.Ledger's whole chain, signed with the audit
 // key, must verify first), then appends a verified release to the index and the outcome, verified or rejected, to
-// the ledger, which must still end at o.ExpectedLedgerHead. A failed recording fails a verified release.
+// the ledger, which must still end at o.ExpectedLedgerHead (a ledger refused by its chain or checkpoint is left as it is).
+// A failed recording fails a verified release.
 func VerifyAndRecord(ctx context.Context, rc *registry.Client, o Options, r Recording, each func(result.Item)) (Outcome, Recorded, error) {
 	var done Recorded
 	var ak *keys.Key
@@ -318,7 +320,7 @@ func VerifyAndRecord(ctx context.Context, rc *registry.Client, o Options, r Reco
 		done.IndexHead = e.Hash
 		r.log().Printf("recorded release #%d for %s in %s", e.Seq, o.Expect.Environment, r.Index)
 	}
-	if r.Ledger != "" {
+	if r.Ledger != "" && !ledgerRefused(got) { // a cut or replaced ledger is never extended
 		b := ledger.Body{TraceID: r.TraceID, Kind: ledger.KindRelease, Source: "release-evidence verify", Status: "verified",
 			Environment: o.Expect.Environment, Subject: got.Digest}
 		if verr != nil {
@@ -335,6 +337,16 @@ func VerifyAndRecord(ctx context.Context, rc *registry.Client, o Options, r Reco
 		done.LedgerHead = es[0].Hash
 	}
 	return got, done, verr
+}
+
+// ledgerRefused reports whether the ledger's chain or its checkpoint failed in out's checks.
+func ledgerRefused(out Outcome) bool {
+	for _, c := range out.Checks {
+		if (c.Name == "ledger" || c.Name == "ledger checkpoint") && c.Err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // RollbackAndRecord finds the rollback target (one item per candidate tried; the index, and the ledger's chain, are
@@ -436,6 +448,9 @@ func CheckItem(ch Check, lg *log.Logger) result.Item {
 	if ch.Err != nil {
 		it.FailureClass, it.Message = result.ClassOf(ch.Err), ch.Err.Error()
 		lg.Printf("%s: %s: %v", ch.Name, it.FailureClass, ch.Err)
+	} else if w, _ := ch.Details["warning"].(string); w != "" {
+		it.Status, it.Message = result.StatusPassed, "warning: "+w
+		lg.Printf("%s: passed with a warning: %s", ch.Name, w)
 	} else {
 		it.Status = result.StatusPassed
 		lg.Printf("%s: passed", ch.Name)

@@ -60,7 +60,7 @@ type Options struct {
 
 	Ledger             string             // this release's audit ledger: its whole chain must verify before any verdict
 	LedgerKeys         []crypto.PublicKey // audit keys that may have signed Ledger's records
-	ExpectedLedgerHead string             // when set, Ledger's head must be this hash (attestRelease's ledger_head)
+	ExpectedLedgerHead string             // when set, Ledger's head must be this hash (attestRelease's ledger_head); else the release's ledger checkpoint is checked
 }
 
 // Check is the outcome of one evidence check.
@@ -109,10 +109,12 @@ func Verify(ctx context.Context, rc *registry.Client, opts Options, each func(Ch
 		}
 		each(c)
 	}
+	var chain ledger.Report
 	if opts.Ledger != "" {
 		run("ledger", func(c *Check) error {
 			rep, err := VerifyLedger(opts.Ledger, opts.LedgerKeys, opts.ExpectedLedgerHead)
 			c.Details["records"], c.Details["head"] = rep.Records, rep.Head
+			chain = rep
 			return err
 		})
 	}
@@ -161,6 +163,9 @@ func Verify(ctx context.Context, rc *registry.Client, opts Options, each func(Ch
 		out.Approval = a
 		return err
 	})
+	if opts.Ledger != "" && opts.ExpectedLedgerHead == "" && attErr == nil { // the head the release itself vouches for
+		run("ledger checkpoint", func(c *Check) error { return checkCheckpoint(atts, chain, opts, out.Provenance, c) })
+	}
 	if len(errs) == 0 && len(listed) > 0 {
 		// The evidence holds without them: passing a distrusted key is the caller's configuration, not bad evidence.
 		return out, result.Errorf(result.ClassConfig, "%s verifies, but distrusted keys were passed as trusted: %s; remove them from the verify "+
@@ -197,6 +202,44 @@ func VerifyLedger(path string, auditKeys []crypto.PublicKey, head string) (ledge
 		return rep, fmt.Errorf("the release's ledger does not verify: %w", err)
 	}
 	return rep, nil
+}
+
+// checkCheckpoint requires the verified chain to hold a ledger checkpoint attached to the release (signed with a
+// release key) for opts' environment. A release without one passes with a warning, unless its provenance says
+// attestRelease attached one: then it was removed (ClassTamper).
+func checkCheckpoint(atts []provenance.Fetched, chain ledger.Report, opts Options, prov *provenance.Statement[provenance.SLSA], c *Check) error {
+	var errs []string
+	n := 0
+	for _, a := range atts {
+		if a.PredicateType != ledger.CheckpointPredicateType {
+			continue
+		}
+		s, err := provenance.Decode[ledger.Checkpoint](a.Statement)
+		if err != nil {
+			return err
+		}
+		cp := s.Predicate
+		if cp.Environment != "" && cp.Environment != opts.Expect.Environment {
+			continue
+		}
+		n++
+		if err := cp.Holds(chain, opts.Ledger); err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		c.Details["records"], c.Details["head"], c.Details["trace_id"] = cp.Records, cp.Head, cp.TraceID
+		return nil
+	}
+	if n > 0 {
+		return result.Errorf(result.ClassTamper, "%s", strings.Join(errs, "; "))
+	}
+	if prov != nil && prov.Predicate.BuildDefinition.InternalParameters.LedgerCheckpoint != "" {
+		return result.Errorf(result.ClassTamper, "the provenance says attestRelease attached a ledger checkpoint, but none for %s verifies with the release key(s): it was removed",
+			opts.Expect.Environment)
+	}
+	c.Details["warning"] = "the release carries no ledger checkpoint (attested before checkpoints): the ledger's chain verifies, but a cut-off tail " +
+		"is caught only with ledgerHead (attestRelease's ledgerHead)"
+	return nil
 }
 
 func (o Options) validate() error {
