@@ -98,6 +98,7 @@ class SignArtifactsRealTest extends PipelineTestBase {
         credentials['wrong-password'] = 'n0t-the-password'
         String msg = failureOf([files: ['svc/go.sum'], keyCredentialsId: 'cosign-key', passwordCredentialsId: 'wrong-password'])
         assertTrue(msg, msg.startsWith('signArtifacts: '))
+        assertTrue(msg, msg.contains("wrong password (check passwordCredentialsId: 'wrong-password')"))
         assertFalse(msg.contains('n0t-the-password'))
         assertFalse(console.toString().contains('n0t-the-password'))
         assertFalse(file('svc/go.sum.sig').exists())

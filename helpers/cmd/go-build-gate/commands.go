@@ -151,7 +151,7 @@ func runStep(c *cli.Context, call *app.Call, doc *params.Doc) error {
 	gp := p.GateParams()
 	call.Result.Set("dir", gp.Dir)
 	call.Result.Set("checks", gp.Checks)
-	outcomes, err := gate.Run(c.Context, gp, gate.RunOptions{Log: call.Log})
+	outcomes, err := gate.Run(c.Context, gp, gate.RunOptions{Log: call.Log, Spell: p.Spelling()})
 	for _, o := range outcomes {
 		call.Result.Add(o.Item())
 	}
@@ -204,7 +204,7 @@ func runParams(c *cli.Context, call *app.Call) ([]*gate.Outcome, error) {
 	}
 	call.Result.Set("dir", p.Dir)
 	call.Result.Set("checks", p.Checks)
-	outcomes, err := gate.Run(c.Context, p, gate.RunOptions{Log: call.Log})
+	outcomes, err := gate.Run(c.Context, p, gate.RunOptions{Log: call.Log, Spell: p.Spelling()})
 	for _, o := range outcomes {
 		call.Result.Add(o.Item())
 	}

@@ -26,12 +26,19 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/gobin"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // Default file name suffixes for detached signatures and cosign (legacy JSON) bundles.
 const (
 	SignatureSuffix = ".sig"
 	BundleSuffix    = ".bundle"
+)
+
+// Options of Sign, as vocab spells them for the user.
+const (
+	OptOutDir    vocab.Option = "out-dir"
+	OptChecksums vocab.Option = "checksums"
 )
 
 // maxSignatureSize caps how much of a signature or bundle file is read.
@@ -50,6 +57,9 @@ type SignOptions struct {
 	ExpectPlatform string      // "os/arch" that Go binaries must be built for; "" accepts any
 	AllowDirty     bool        // accept Go binaries built from a modified tree
 	Log            *log.Logger // one progress line per file; nil discards
+
+	// Spell names the options in errors (OutDir, Checksums, ...) as the caller's user writes them; nil: helper flags.
+	Spell vocab.Spelling
 }
 
 // Artifact is the outcome for one file.
@@ -94,7 +104,7 @@ func SignaturePath(file, outDir, suffix string) string {
 // writes the signatures atomically. Nothing is written unless every file passes.
 func Sign(ctx context.Context, load KeyLoader, files []string, opts SignOptions) ([]Artifact, error) {
 	opts.defaults()
-	if err := gobin.ValidatePlatform(opts.ExpectPlatform); err != nil {
+	if err := gobin.ValidatePlatform(opts.ExpectPlatform, opts.Spell); err != nil {
 		return nil, err
 	}
 	if err := checkOutputs(files, opts); err != nil {
@@ -179,11 +189,11 @@ func checkOutputs(files []string, opts SignOptions) error {
 	for _, f := range files {
 		p := SignaturePath(f, opts.OutDir, SignatureSuffix)
 		if prev, ok := seen[p]; ok {
-			return result.Errorf(result.ClassInput, "%s and %s would both be signed to %s: drop --out-dir or sign them in separate calls", prev, f, p)
+			return result.Errorf(result.ClassInput, "%s and %s would both be signed to %s: drop %s or sign them in separate calls", prev, f, p, vocab.Say(opts.Spell, OptOutDir, opts.OutDir))
 		}
 		seen[p] = f
 		if opts.Checksums != "" && filepath.Clean(f) == filepath.Clean(opts.Checksums) {
-			return result.Errorf(result.ClassInput, "%s is both an input and the --checksums output", f)
+			return result.Errorf(result.ClassInput, "%s is both an input and the checksums file (%s): drop it from the files or write the checksums elsewhere", f, vocab.Say(opts.Spell, OptChecksums, opts.Checksums))
 		}
 	}
 	return nil
@@ -255,7 +265,7 @@ func signOne(a *Artifact, pk *pendingKey, opts SignOptions) error {
 	}
 	if isGo {
 		a.Go = info
-		if err := info.Check(a.Path, opts.ExpectPlatform, opts.AllowDirty); err != nil {
+		if err := info.Check(a.Path, opts.ExpectPlatform, opts.AllowDirty, opts.Spell); err != nil {
 			return err
 		}
 	}

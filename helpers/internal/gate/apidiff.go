@@ -15,6 +15,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/openapi"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // APIDiffOptions configures the API compatibility check. The base is BaseSpec (a file), or BasePath at
@@ -30,6 +31,9 @@ type APIDiffOptions struct {
 	AllowList  string // YAML/JSON file of accepted changes
 	Git        string // git command; default "git"
 	Log        *log.Logger
+
+	// Spell names the options in errors as the caller's user writes them; nil: helper flags.
+	Spell vocab.Spelling
 }
 
 // APIDiff compares the head spec with the base and rejects breaking changes at or above FailOn.
@@ -57,22 +61,22 @@ func apiDiff(ctx context.Context, opts APIDiffOptions, o *Outcome) error {
 	}
 	failOn, err := openapi.ParseLevel(opts.FailOn)
 	if err != nil {
-		return result.Errorf(result.ClassInput, "%v", err)
+		return result.Errorf(result.ClassInput, "%s: %v", vocab.Say(opts.Spell, OptFailOn, opts.FailOn), err)
 	}
 	if opts.Spec == "" {
-		return result.Errorf(result.ClassInput, "no head spec: set spec to the swagger.json/yaml that swag generated")
+		return result.Errorf(result.ClassInput, "no head spec: set %s to the swagger.json/yaml that swag generated", vocab.Say(opts.Spell, OptSpec, nil))
 	}
 	if opts.BaseSpec != "" && (opts.BaseRef != "" || opts.BasePath != "") {
-		return result.Errorf(result.ClassInput, "baseSpec and baseRef/basePath both set: choose a base file or a git ref, not both")
+		return result.Errorf(result.ClassInput, "%s and %s both set: choose a base file or a git ref, not both", vocab.Say(opts.Spell, OptBaseSpec, opts.BaseSpec), vocab.Say(opts.Spell, map[bool]vocab.Option{true: OptBaseRef, false: OptBasePath}[opts.BaseRef != ""], nil))
 	}
 	var allow openapi.AllowList
 	if opts.AllowList != "" {
 		b, err := os.ReadFile(opts.AllowList)
 		if err != nil {
-			return result.Errorf(result.ClassInput, "allow-list %s: %v", opts.AllowList, pathErr(err))
+			return result.Errorf(result.ClassInput, "allow list %s: %v (%s)", opts.AllowList, pathErr(err), vocab.Say(opts.Spell, OptAllowList, nil))
 		}
 		if allow, err = openapi.ParseAllowList(b); err != nil {
-			return result.Errorf(result.ClassInput, "allow-list %s: %v", opts.AllowList, err)
+			return result.Errorf(result.ClassInput, "allow list %s: %v (%s)", opts.AllowList, err, vocab.Say(opts.Spell, OptAllowList, nil))
 		}
 	}
 	o.set("fail_on", strings.ToUpper(opts.FailOn))
@@ -89,7 +93,7 @@ func apiDiff(ctx context.Context, opts APIDiffOptions, o *Outcome) error {
 	go func() {
 		defer wg.Done()
 		defer result.Recover(&headErr) // a panic while parsing is exit 4, not a crash
-		head, headVer, headErr = loadSpecFile(opts.Spec, "head spec")
+		head, headVer, headErr = loadSpecFile(opts.Spec, "head spec", vocab.Say(opts.Spell, OptSpec, nil))
 	}()
 	base, baseVer, baseInfo, baseErr = loadBase(ctx, opts)
 	wg.Wait()
@@ -156,14 +160,14 @@ func describeBase(info map[string]any) string {
 }
 
 // loadSpecFile reads and parses a spec; every failure is an input error naming the file.
-func loadSpecFile(path, what string) (*openapi3.T, string, error) {
+func loadSpecFile(path, what, option string) (*openapi3.T, string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, "", result.Errorf(result.ClassInput, "%s %s: %v", what, path, pathErr(err))
+		return nil, "", result.Errorf(result.ClassInput, "%s %s: %v (%s)", what, path, pathErr(err), option)
 	}
 	doc, ver, err := openapi.LoadSpec(b)
 	if err != nil {
-		return nil, "", result.Errorf(result.ClassInput, "%s %s: %v", what, path, err)
+		return nil, "", result.Errorf(result.ClassInput, "%s %s: %v (%s)", what, path, err, option)
 	}
 	return doc, ver, nil
 }
@@ -171,13 +175,13 @@ func loadSpecFile(path, what string) (*openapi3.T, string, error) {
 // loadBase loads the base spec from a file, a git ref or the newest matching tag.
 func loadBase(ctx context.Context, opts APIDiffOptions) (*openapi3.T, string, map[string]any, error) {
 	if opts.BaseSpec != "" {
-		doc, ver, err := loadSpecFile(opts.BaseSpec, "base spec")
+		doc, ver, err := loadSpecFile(opts.BaseSpec, "base spec", vocab.Say(opts.Spell, OptBaseSpec, nil))
 		return doc, ver, map[string]any{"source": "file", "spec": opts.BaseSpec}, err
 	}
 	info := map[string]any{"source": "ref"}
 	ref := opts.BaseRef
 	if ref == "" {
-		tag, err := newestTag(ctx, opts.Git, opts.Dir, opts.TagPattern)
+		tag, err := newestTag(ctx, opts)
 		if err != nil {
 			return nil, "", info, err
 		}
@@ -187,13 +191,13 @@ func loadBase(ctx context.Context, opts APIDiffOptions) (*openapi3.T, string, ma
 	}
 	info["ref"] = ref
 	if _, err := git(ctx, opts.Git, opts.Dir, "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}"); err != nil {
-		return nil, "", info, result.Errorf(result.ClassInput, "base ref %q not found in the git repository at %s: fetch it (git fetch --tags) or fix baseRef", ref, opts.Dir)
+		return nil, "", info, result.Errorf(result.ClassInput, "base ref %q not found in the git repository at %s: fetch it (git fetch --tags) or fix %s", ref, opts.Dir, vocab.Say(opts.Spell, OptBaseRef, ref))
 	}
 	path := opts.BasePath
 	if path == "" {
 		rel, err := relTo(opts.Dir, opts.Spec)
 		if err != nil {
-			return nil, "", info, result.Errorf(result.ClassInput, "head spec %s is outside %s: set basePath", opts.Spec, opts.Dir)
+			return nil, "", info, result.Errorf(result.ClassInput, "head spec %s is outside %s: set %s", opts.Spec, opts.Dir, vocab.Say(opts.Spell, OptBasePath, nil))
 		}
 		path = rel
 	}
@@ -201,7 +205,7 @@ func loadBase(ctx context.Context, opts APIDiffOptions) (*openapi3.T, string, ma
 	info["path"] = path
 	out, err := git(ctx, opts.Git, opts.Dir, "show", ref+":./"+strings.TrimPrefix(path, "./"))
 	if err != nil {
-		return nil, "", info, result.Errorf(result.ClassInput, "base spec %s not found at %s: set basePath to where the spec lived in that release", path, ref)
+		return nil, "", info, result.Errorf(result.ClassInput, "base spec %s not found at %s: set %s to where the spec lived in that release", path, ref, vocab.Say(opts.Spell, OptBasePath, nil))
 	}
 	doc, ver, err := openapi.LoadSpec(out)
 	if err != nil {
@@ -211,14 +215,15 @@ func loadBase(ctx context.Context, opts APIDiffOptions) (*openapi3.T, string, ma
 }
 
 // newestTag returns the newest tag matching pattern that is reachable from HEAD.
-func newestTag(ctx context.Context, gitBin, dir, pattern string) (string, error) {
+func newestTag(ctx context.Context, opts APIDiffOptions) (string, error) {
+	gitBin, dir, pattern := opts.Git, opts.Dir, opts.TagPattern
 	if _, err := git(ctx, gitBin, dir, "rev-parse", "--git-dir"); err != nil {
-		return "", result.Errorf(result.ClassInput, "%s is not in a git repository: set baseSpec, or run the gate in the checkout", dir)
+		return "", result.Errorf(result.ClassInput, "%s is not in a git repository: set %s, or run the gate in the checkout", dir, vocab.Say(opts.Spell, OptBaseSpec, nil))
 	}
 	out, err := git(ctx, gitBin, dir, "describe", "--tags", "--abbrev=0", "--match", pattern, "HEAD")
 	tag := strings.TrimSpace(string(out))
 	if err != nil || tag == "" {
-		return "", result.Errorf(result.ClassInput, "no tag matching %q reachable from HEAD in %s: fetch tags (git fetch --tags), or set baseRef or baseSpec", pattern, dir)
+		return "", result.Errorf(result.ClassInput, "no tag matching %q reachable from HEAD in %s: fetch tags (git fetch --tags), fix %s, or set %s or %s", pattern, dir, vocab.Say(opts.Spell, OptTagPattern, pattern), vocab.Say(opts.Spell, OptBaseRef, nil), vocab.Say(opts.Spell, OptBaseSpec, nil))
 	}
 	return tag, nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // ModOptions configures the module-graph check.
@@ -22,6 +23,9 @@ type ModOptions struct {
 	Go  string      // go command; default "go" from PATH
 	Env []string    // extra KEY=VALUE entries on top of the process environment
 	Log *log.Logger // progress lines; discarded when nil
+
+	// Spell names the options in errors as the caller's user writes them; nil: helper flags.
+	Spell vocab.Spelling
 }
 
 // goEnvKeys are the settings recorded in the result and judged by the policy.
@@ -50,7 +54,7 @@ func modVerify(ctx context.Context, opts ModOptions, o *Outcome) error {
 	}
 	o.set("dir", dir)
 	if st, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil || st.IsDir() {
-		err := result.Errorf(result.ClassInput, "no go.mod in %s: run the gate in the module root or set dir", dir)
+		err := result.Errorf(result.ClassInput, "no go.mod in %s: run the gate in the module root or fix %s", dir, vocab.Say(opts.Spell, OptDir, dir))
 		o.add(result.Item{Name: "go.mod", Kind: "file", FailureClass: result.ClassInput, Message: err.Error()})
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // Params is the JSON document the goBuildGate Groovy step writes for `go-build-gate run`.
@@ -192,13 +193,14 @@ func parseDuration(name, s string) (time.Duration, error) {
 	return d, nil
 }
 
-// validate checks the selected sections before anything runs.
-func (p *Params) validate() error {
+// validate checks the selected sections before anything runs; sp spells the options in its errors.
+func (p *Params) validate(sp vocab.Spelling) error {
 	if p.Has(CheckSmoke) {
 		so, err := p.SmokeOptions()
 		if err != nil {
 			return err
 		}
+		so.Spell = sp
 		if _, _, err := ValidateSmoke(so); err != nil {
 			return err
 		}

@@ -173,6 +173,6 @@ func FuzzParams(f *testing.F) {
 		}
 		_, _ = p.SmokeOptions()
 		_ = p.APIDiffOptions()
-		_ = p.validate()
+		_ = p.validate(nil)
 	})
 }

@@ -7,19 +7,23 @@ import (
 	"strings"
 
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // RunOptions configures a full gate run.
 type RunOptions struct {
 	Go, Git string // commands; default "go" and "git"
 	Log     *log.Logger
+
+	// Spell names the options in errors as the caller's user writes them (StepParams.Spelling for the step); nil: helper flags.
+	Spell vocab.Spelling
 }
 
 // Run validates params, runs the selected checks concurrently and returns their outcomes in params order
 // with the overall error: any input/config error gives exit 2, else any unavailable 3, else any rejection 1.
 func Run(ctx context.Context, p *Params, opts RunOptions) ([]*Outcome, error) {
 	lg := logger(opts.Log)
-	if err := p.validate(); err != nil {
+	if err := p.validate(opts.Spell); err != nil {
 		return nil, err
 	}
 	outcomes := make([]*Outcome, len(p.Checks))
@@ -28,14 +32,14 @@ func Run(ctx context.Context, p *Params, opts RunOptions) ([]*Outcome, error) {
 		wg.Go(func() {
 			switch check {
 			case CheckModVerify:
-				outcomes[i] = ModVerify(ctx, ModOptions{Dir: p.Dir, Go: opts.Go, Log: lg})
+				outcomes[i] = ModVerify(ctx, ModOptions{Dir: p.Dir, Go: opts.Go, Log: lg, Spell: opts.Spell})
 			case CheckAPIDiff:
 				ao := p.APIDiffOptions()
-				ao.Git, ao.Log = opts.Git, lg
+				ao.Git, ao.Log, ao.Spell = opts.Git, lg, opts.Spell
 				outcomes[i] = APIDiff(ctx, ao)
 			case CheckSmoke:
 				so, _ := p.SmokeOptions() // validated above
-				so.Log = lg
+				so.Log, so.Spell = lg, opts.Spell
 				outcomes[i] = Smoke(ctx, so)
 			}
 			o := outcomes[i]

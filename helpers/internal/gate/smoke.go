@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // DefaultHealthURL is where the smoke test looks unless told otherwise.
@@ -40,6 +41,9 @@ type SmokeOptions struct {
 	Grace      time.Duration // between SIGTERM and SIGKILL when stopping; default 5s
 	ExpectBody any           // when non-nil, the JSON body must contain it (objects: a superset)
 	Log        *log.Logger
+
+	// Spell names the options in errors as the caller's user writes them; nil: helper flags.
+	Spell vocab.Spelling
 }
 
 // Smoke starts the service in its own process group, polls its health URL until a 2xx answer (and the expected
@@ -74,16 +78,16 @@ func (opts *SmokeOptions) defaults() {
 func ValidateSmoke(opts SmokeOptions) (host, port string, err error) {
 	opts.defaults()
 	if strings.TrimSpace(opts.Command) == "" {
-		return "", "", result.Errorf(result.ClassInput, "smoke: no service command: set the binary the build produced")
+		return "", "", result.Errorf(result.ClassInput, "smoke: no service command: set %s to the binary the build produced", vocab.Say(opts.Spell, OptCmd, nil))
 	}
 	for _, kv := range opts.Env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return "", "", result.Errorf(result.ClassInput, "smoke: env entry %q: want KEY=VALUE", redactEnv(kv))
+			return "", "", result.Errorf(result.ClassInput, "smoke: env entry %q: want KEY=VALUE (%s)", redactEnv(kv), vocab.Say(opts.Spell, OptEnv, nil))
 		}
 	}
 	u, err := url.Parse(opts.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", "", result.Errorf(result.ClassInput, "smoke: url %q: want http(s)://127.0.0.1:PORT/path", opts.URL)
+		return "", "", result.Errorf(result.ClassInput, "smoke: %s: want http(s)://127.0.0.1:PORT/path", vocab.Say(opts.Spell, OptURL, opts.URL))
 	}
 	host, port = u.Hostname(), u.Port()
 	if port == "" {
@@ -101,7 +105,7 @@ func smoke(ctx context.Context, opts SmokeOptions, o *Outcome) error {
 	}
 	o.set("url", opts.URL)
 	o.set("command", opts.Command)
-	if err := portFree(host, port); err != nil {
+	if err := portFree(host, port, opts.Spell); err != nil {
 		return err
 	}
 
@@ -132,7 +136,7 @@ func smoke(ctx context.Context, opts SmokeOptions, o *Outcome) error {
 	if err := startOwn(cmd); err != nil {
 		pr.Close()
 		pw.Close()
-		return result.Errorf(result.ClassInput, "smoke: cannot start %s: %v", opts.Command, pathErr(err))
+		return result.Errorf(result.ClassInput, "smoke: cannot start %s: %v (%s)", opts.Command, pathErr(err), vocab.Say(opts.Spell, OptCmd, nil))
 	}
 	pw.Close()
 	pgid := cmd.Process.Pid
@@ -209,7 +213,7 @@ func smoke(ctx context.Context, opts SmokeOptions, o *Outcome) error {
 		case <-deadline.C:
 			t.Stop()
 			o.set("last_error", last)
-			return withTail(result.Errorf(result.ClassRejected, "smoke: no healthy answer from %s within %s (last: %s): see output_tail in the result", opts.URL, opts.Deadline, last))
+			return withTail(result.Errorf(result.ClassRejected, "smoke: no healthy answer from %s within %s (last: %s): see output_tail in the result, or give it longer (%s)", opts.URL, opts.Deadline, last, vocab.Say(opts.Spell, OptDeadline, nil)))
 		case <-t.C:
 		}
 		if wait = wait * 3 / 2; wait > time.Second {
@@ -231,13 +235,13 @@ func orphanWarning(orphans []Orphan) result.Item {
 }
 
 // portFree refuses to start when something already listens on the health port: the probe would hit it instead.
-func portFree(host, port string) error {
+func portFree(host, port string, sp vocab.Spelling) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return result.Errorf(result.ClassInput, "smoke: port %s on %s is already in use: stop what listens there or point url at a free port", port, host)
+			return result.Errorf(result.ClassInput, "smoke: port %s on %s is already in use: stop what listens there or point %s at a free port", port, host, vocab.Say(sp, OptURL, nil))
 		}
-		return result.Errorf(result.ClassInput, "smoke: cannot use %s:%s (%v): the url must name this machine, e.g. 127.0.0.1", host, port, pathErr(err))
+		return result.Errorf(result.ClassInput, "smoke: cannot use %s:%s (%v): %s must name this machine, e.g. 127.0.0.1", host, port, pathErr(err), vocab.Say(sp, OptURL, nil))
 	}
 	return ln.Close()
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/params"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // StepParams is the goBuildGate step's Map, as the Jenkinsfile writes it; one field per parameter.
@@ -54,7 +55,11 @@ func (p *StepParams) Validate() error {
 		return result.Errorf(result.ClassInput, "failOn must be ERR, WARN or INFO; got '%s'", p.FailOn)
 	}
 	if p.BaseSpec != "" && (p.BaseRef != "" || p.BasePath != "") {
-		return result.Errorf(result.ClassInput, "set baseSpec (a file) or baseRef/basePath (git), not both: baseSpec is '%s'", p.BaseSpec)
+		other := "basePath: " + vocab.Groovy(p.BasePath)
+		if p.BaseRef != "" {
+			other = "baseRef: " + vocab.Groovy(p.BaseRef)
+		}
+		return result.Errorf(result.ClassInput, "set baseSpec (a file) or baseRef/basePath (git), not both: baseSpec: %s and %s are both set", vocab.Groovy(p.BaseSpec), other)
 	}
 	if seen[CheckSmoke] && strings.TrimSpace(p.SmokeCommand) == "" {
 		return result.Errorf(result.ClassInput, "parameter 'smokeCommand' is required when checks include 'smoke' (the built service binary, e.g. smokeCommand: './bin/orders'), or drop 'smoke' from checks")

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // Info is what a Go binary says about its own build.
@@ -55,30 +56,37 @@ func Inspect(path string) (info *Info, ok bool, err error) {
 	return info, true, nil
 }
 
-// Check applies the signing policy: platform must equal expect ("os/arch", empty = any), and dirty builds need allowDirty.
-func (i *Info) Check(name, expect string, allowDirty bool) error {
+// Options of the signing policy, as vocab spells them for the user.
+const (
+	OptAllowDirty     vocab.Option = "allow-dirty"
+	OptExpectPlatform vocab.Option = "expect-platform"
+)
+
+// Check applies the signing policy: platform must equal expect ("os/arch", empty = any), and dirty builds need
+// allowDirty; sp spells the options in the messages (nil: helper flags).
+func (i *Info) Check(name, expect string, allowDirty bool, sp vocab.Spelling) error {
 	if expect != "" {
 		if i.GOOS == "" || i.GOARCH == "" {
-			return result.Errorf(result.ClassRejected, "%s: no GOOS/GOARCH in its build info, expected %s", name, expect)
+			return result.Errorf(result.ClassRejected, "%s: no GOOS/GOARCH in its build info, expected %s (%s)", name, expect, vocab.Say(sp, OptExpectPlatform, expect))
 		}
 		if i.Platform() != expect {
-			return result.Errorf(result.ClassRejected, "%s: built for %s, expected %s", name, i.Platform(), expect)
+			return result.Errorf(result.ClassRejected, "%s: built for %s, expected %s (%s): rebuild it for that platform", name, i.Platform(), expect, vocab.Say(sp, OptExpectPlatform, expect))
 		}
 	}
 	if i.Modified && !allowDirty {
-		return result.Errorf(result.ClassRejected, "%s: built from a dirty tree (vcs.modified=true at %s): commit the changes and rebuild, or pass --allow-dirty", name, shortRev(i.Revision))
+		return result.Errorf(result.ClassRejected, "%s: built from a dirty tree (vcs.modified=true at %s): commit the changes and rebuild, or sign it anyway with %s", name, shortRev(i.Revision), vocab.Say(sp, OptAllowDirty, true))
 	}
 	return nil
 }
 
-// ValidatePlatform checks an --expect-platform value.
-func ValidatePlatform(p string) error {
+// ValidatePlatform checks an expected platform ("os/arch"); sp spells the option in the message (nil: the helper flag).
+func ValidatePlatform(p string, sp vocab.Spelling) error {
 	if p == "" {
 		return nil
 	}
 	os, arch, ok := strings.Cut(p, "/")
 	if !ok || os == "" || arch == "" || strings.Contains(arch, "/") {
-		return result.Errorf(result.ClassInput, "--expect-platform %q is not os/arch (e.g. linux/arm64)", p)
+		return result.Errorf(result.ClassInput, "%s is not os/arch: use e.g. linux/arm64", vocab.Say(sp, OptExpectPlatform, p))
 	}
 	return nil
 }

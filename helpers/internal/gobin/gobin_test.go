@@ -44,7 +44,7 @@ func TestInspectReadsBuildInfoAndCheckAppliesThePolicy(t *testing.T) {
 			if info.Module != "example.com/hello" || !info.HasVCSStamp || len(info.Revision) != 40 || info.BuildID == "" || !strings.HasPrefix(info.GoVersion, "go1.") {
 				t.Fatalf("incomplete info: %+v", info)
 			}
-			err = info.Check(filepath.Base(tc.path), tc.expect, tc.allowDirty)
+			err = info.Check(filepath.Base(tc.path), tc.expect, tc.allowDirty, nil)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -72,12 +72,12 @@ func TestInspectSaysNonGoFilesAreNotGoBinaries(t *testing.T) {
 func TestValidatePlatformRefusesMalformedValues(t *testing.T) {
 	for _, p := range []string{"linux", "/amd64", "linux/", "linux/arm/v7"} {
 		t.Run(p, func(t *testing.T) {
-			if result.ClassOf(ValidatePlatform(p)) != result.ClassInput {
+			if result.ClassOf(ValidatePlatform(p, nil)) != result.ClassInput {
 				t.Fatalf("%q accepted", p)
 			}
 		})
 	}
-	if err := ValidatePlatform("linux/arm64"); err != nil {
+	if err := ValidatePlatform("linux/arm64", nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -20,6 +20,7 @@ type Config struct {
 	Token      string // token label
 	Serial     string // token serial, used when Token is empty
 	PIN        string
+	PINFrom    string // where PIN came from, as the user supplies it (e.g. "$PKCS11_PIN", "pinCredentialsId: 'hsm-pin'"); "" means $PKCS11_PIN
 }
 
 // Token is an open, logged-in PKCS#11 token.
@@ -49,13 +50,16 @@ func Open(cfg Config) (*Token, error) {
 	}
 	ctx, err := crypto11.Configure(c11)
 	if err != nil {
-		return nil, classify(err, cfg.ModulePath, name)
+		return nil, classify(err, cfg.ModulePath, name, cfg.PINFrom)
 	}
 	return &Token{ctx: ctx, label: name}, nil
 }
 
 // classify maps crypto11/PKCS#11 errors to failure classes without echoing the PIN.
-func classify(err error, module, token string) error {
+func classify(err error, module, token, pinFrom string) error {
+	if pinFrom == "" {
+		pinFrom = "$PKCS11_PIN"
+	}
 	var rv pkcs11.Error
 	msg := err.Error()
 	switch {
@@ -65,7 +69,7 @@ func classify(err error, module, token string) error {
 		return result.Errorf(result.ClassConfig, "PKCS#11 module %s could not be loaded: check module-path", module)
 	case errors.As(err, &rv) && (rv == pkcs11.CKR_PIN_INCORRECT || rv == pkcs11.CKR_PIN_LEN_RANGE || rv == pkcs11.CKR_PIN_INVALID),
 		strings.Contains(msg, "CKR_PIN_INCORRECT"), strings.Contains(msg, "CKR_PIN_LEN_RANGE"):
-		return result.Errorf(result.ClassAuth, "PKCS#11 login to token %q refused: wrong PIN (CKR_PIN_INCORRECT): the PIN in PKCS11_PIN (the pin credential, or the file given by --pin-file or pin-source) is wrong; fix the credential, do not retry: repeated wrong PINs lock the token", token)
+		return result.Errorf(result.ClassAuth, "PKCS#11 login to token %q refused: wrong PIN (CKR_PIN_INCORRECT) from %s: fix that PIN, do not retry: repeated wrong PINs lock the token", token, pinFrom)
 	case errors.As(err, &rv) && rv == pkcs11.CKR_PIN_LOCKED, strings.Contains(msg, "CKR_PIN_LOCKED"):
 		return result.Errorf(result.ClassAuth, "PKCS#11 token %q: PIN locked (CKR_PIN_LOCKED); ask the HSM officer to unlock it", token)
 	case strings.Contains(msg, "failed to initialize PKCS#11 library"), strings.Contains(msg, "failed to list PKCS#11 slots"):

@@ -26,6 +26,8 @@ func TestOpenClassifiesConfigurationErrors(t *testing.T) {
 		{"no token", Config{ModulePath: softhsmtest.Module}, result.ClassConfig, "no PKCS#11 token"},
 		{"an unknown token", Config{ModulePath: softhsmtest.Module, Token: "nope", PIN: token.PIN}, result.ClassKey, `"nope" not found`},
 		{"a wrong PIN", Config{ModulePath: softhsmtest.Module, Token: token.Label, PIN: "0000-wrong"}, result.ClassAuth, "wrong PIN"},
+		{"a wrong PIN names the env var by default", Config{ModulePath: softhsmtest.Module, Token: token.Label, PIN: "0000-wrong"}, result.ClassAuth, "wrong PIN (CKR_PIN_INCORRECT) from $PKCS11_PIN"},
+		{"a wrong PIN names where it came from", Config{ModulePath: softhsmtest.Module, Token: token.Label, PIN: "0000-wrong", PINFrom: "pinCredentialsId: 'hsm-pin'"}, result.ClassAuth, "wrong PIN (CKR_PIN_INCORRECT) from pinCredentialsId: 'hsm-pin'"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

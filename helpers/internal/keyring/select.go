@@ -12,6 +12,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 	"github.com/release-gates/release-gates/helpers/internal/retry"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // Selection is the key an environment signs with after the HSM health check.
@@ -39,8 +40,11 @@ type HealthFunc func(ref keys.Ref) error
 
 // CheckHSM is the HealthFunc for real tokens: PIN from pinFile, the URI's pin-source, or $PKCS11_PIN; then hsm.Check.
 // A broken session (transient) is tried once more; the check runs through the token's breaker when set is not nil.
-func CheckHSM(pinFile string, set *breaker.Set) HealthFunc {
-	check := checkHSM(pinFile)
+func CheckHSM(pinFile string, set *breaker.Set) HealthFunc { return CheckHSMSpelled(pinFile, nil, set) }
+
+// CheckHSMSpelled is CheckHSM whose PIN errors name where the PIN came from in sp's words (a step's pinCredentialsId).
+func CheckHSMSpelled(pinFile string, sp vocab.Spelling, set *breaker.Set) HealthFunc {
+	check := checkHSM(pinFile, sp)
 	return func(ref keys.Ref) error {
 		dep := "hsm " + ref.Token
 		return retry.Do(context.Background(), retry.Policy{Tries: 2, Initial: 100 * time.Millisecond, Max: time.Second}, dep, func(ctx context.Context) error {
@@ -52,12 +56,9 @@ func CheckHSM(pinFile string, set *breaker.Set) HealthFunc {
 	}
 }
 
-func checkHSM(pinFile string) HealthFunc {
+func checkHSM(pinFile string, sp vocab.Spelling) HealthFunc {
 	return func(ref keys.Ref) error {
-		if pinFile == "" {
-			pinFile = ref.PINSource
-		}
-		pin, err := keys.ReadSecret(pinFile, keys.PINEnv, "PKCS#11 PIN")
+		pin, from, err := keys.ReadPIN(ref, keys.LoadOptions{PINFile: pinFile, Spell: sp})
 		if err != nil {
 			return &hsm.HealthError{Cause: hsm.CausePIN, Err: err}
 		}
@@ -65,7 +66,7 @@ func checkHSM(pinFile string) HealthFunc {
 		if ref.Label != "" {
 			label = []byte(ref.Label)
 		}
-		return hsm.Check(hsm.Config{ModulePath: ref.ModulePath, Token: ref.Token, Serial: ref.Serial, PIN: string(pin)}, ref.ID, label)
+		return hsm.Check(hsm.Config{ModulePath: ref.ModulePath, Token: ref.Token, Serial: ref.Serial, PIN: string(pin), PINFrom: from}, ref.ID, label)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/release-gates/release-gates/helpers/internal/hsm"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // Environment variables that carry key secrets (bound by withCredentials).
@@ -41,6 +42,31 @@ type LoadOptions struct {
 	CertChainFile string // optional PEM chain, leaf first; the leaf must match the key
 	PasswordEnv   string // env var holding the password when PasswordFile is unset; default $COSIGN_PASSWORD
 	PINEnv        string // env var holding the PIN when no file is given; default $PKCS11_PIN
+
+	// Spell names where the secrets come from in errors, as the caller's user supplies them; nil: helper flags, env vars.
+	Spell vocab.Spelling
+}
+
+// Options that supply the secrets, as vocab spells them; a secret without a file comes from vocab.Env(its env var).
+const (
+	OptPasswordFile vocab.Option = "password-file"
+	OptPINFile      vocab.Option = "pin-file"
+)
+
+// source names where a secret is read from: the file (fileOpt), else the env var.
+func (o LoadOptions) source(fileOpt vocab.Option, file, env string) string {
+	if file != "" {
+		return vocab.Say(o.Spell, fileOpt, file)
+	}
+	return vocab.Say(o.Spell, vocab.Env(env), nil)
+}
+
+// readSecret is ReadSecret whose "missing" message names the option the caller's user sets (a step's credential key).
+func (o LoadOptions) readSecret(file, env, what string) ([]byte, error) {
+	if _, ok := os.LookupEnv(env); !ok && file == "" && o.Spell != nil {
+		return nil, result.Errorf(result.ClassConfig, "no %s: set %s", what, o.Spell.Spell(vocab.Env(env), nil))
+	}
+	return ReadSecret(file, env, what)
 }
 
 func (o LoadOptions) passwordEnv() string {
@@ -122,11 +148,11 @@ func loadFile(ref Ref, opts LoadOptions) (*Key, error) {
 	if err != nil {
 		return nil, result.Errorf(result.ClassInput, "reading key file %s: %v", ref.Path, unwrapPath(err))
 	}
-	pass, err := ReadSecret(opts.PasswordFile, opts.passwordEnv(), "key password")
+	pass, err := opts.readSecret(opts.PasswordFile, opts.passwordEnv(), "key password")
 	if err != nil {
 		return nil, err
 	}
-	signer, err := DecryptPrivateKey(raw, pass, ref.Path)
+	signer, err := decryptPrivateKey(raw, pass, ref.Path, opts.source(OptPasswordFile, opts.PasswordFile, opts.passwordEnv()))
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +165,11 @@ func loadFile(ref Ref, opts LoadOptions) (*Key, error) {
 
 // DecryptPrivateKey decrypts a cosign "ENCRYPTED SIGSTORE PRIVATE KEY" PEM (scrypt + secretbox), as cosign does; name labels errors.
 func DecryptPrivateKey(pemBytes, password []byte, name string) (crypto.Signer, error) {
+	return decryptPrivateKey(pemBytes, password, name, "COSIGN_PASSWORD or --password-file")
+}
+
+// decryptPrivateKey is DecryptPrivateKey; a wrong password names source, where the password came from.
+func decryptPrivateKey(pemBytes, password []byte, name, source string) (crypto.Signer, error) {
 	p, _ := pem.Decode(pemBytes)
 	if p == nil {
 		return nil, result.Errorf(result.ClassInput, "key file %s is not PEM: pass a key written by 'cosign generate-key-pair' or 'sign-artifacts keys generate'", name)
@@ -149,7 +180,7 @@ func DecryptPrivateKey(pemBytes, password []byte, name string) (crypto.Signer, e
 	der, err := encrypted.Decrypt(p.Bytes, password)
 	if err != nil {
 		if strings.Contains(err.Error(), "decryption failed") {
-			return nil, result.Errorf(result.ClassAuth, "decrypting key file %s: wrong password (check COSIGN_PASSWORD or --password-file)", name)
+			return nil, result.Errorf(result.ClassAuth, "decrypting key file %s: wrong password (check %s)", name, source)
 		}
 		return nil, result.Errorf(result.ClassInput, "key file %s is corrupt: %v", name, err)
 	}
@@ -166,16 +197,31 @@ func DecryptPrivateKey(pemBytes, password []byte, name string) (crypto.Signer, e
 	return nil, result.Errorf(result.ClassKey, "key file %s holds a %T: only ECDSA and RSA keys are supported", name, pk)
 }
 
-func loadPKCS11(ref Ref, opts LoadOptions) (*Key, error) {
-	pinFile := opts.PINFile
+// ReadPIN reads the PKCS#11 PIN of ref (o.PINFile, else the URI's pin-source, else the env var) and says where it came
+// from, in o.Spell's words, for hsm.Config.PINFrom.
+func ReadPIN(ref Ref, o LoadOptions) (pin []byte, from string, err error) {
+	pinFile := o.PINFile
 	if pinFile == "" {
 		pinFile = ref.PINSource
 	}
-	pin, err := ReadSecret(pinFile, opts.pinEnv(), "PKCS#11 PIN")
+	pin, err = o.readSecret(pinFile, o.pinEnv(), "PKCS#11 PIN")
+	return pin, o.pinSource(ref), err
+}
+
+// pinSource names where the PIN of ref is read from: the PIN file, the URI's pin-source, else the env var.
+func (o LoadOptions) pinSource(ref Ref) string {
+	if o.PINFile == "" && ref.PINSource != "" {
+		return "the pin-source file of the key URI"
+	}
+	return o.source(OptPINFile, o.PINFile, o.pinEnv())
+}
+
+func loadPKCS11(ref Ref, opts LoadOptions) (*Key, error) {
+	pin, from, err := ReadPIN(ref, opts)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := hsm.Open(hsm.Config{ModulePath: ref.ModulePath, Token: ref.Token, Serial: ref.Serial, PIN: string(pin)})
+	tok, err := hsm.Open(hsm.Config{ModulePath: ref.ModulePath, Token: ref.Token, Serial: ref.Serial, PIN: string(pin), PINFrom: from})
 	if err != nil {
 		return nil, err
 	}
@@ -202,15 +248,11 @@ func GeneratePKCS11(ctx context.Context, ref Ref, opts LoadOptions) (*Key, error
 	if err := ctx.Err(); err != nil {
 		return nil, result.Errorf(result.ClassUnavailable, "generating key: %v", err)
 	}
-	pinFile := opts.PINFile
-	if pinFile == "" {
-		pinFile = ref.PINSource
-	}
-	pin, err := ReadSecret(pinFile, opts.pinEnv(), "PKCS#11 PIN")
+	pin, from, err := ReadPIN(ref, opts)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := hsm.Open(hsm.Config{ModulePath: ref.ModulePath, Token: ref.Token, Serial: ref.Serial, PIN: string(pin)})
+	tok, err := hsm.Open(hsm.Config{ModulePath: ref.ModulePath, Token: ref.Token, Serial: ref.Serial, PIN: string(pin), PINFrom: from})
 	if err != nil {
 		return nil, err
 	}

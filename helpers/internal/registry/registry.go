@@ -21,6 +21,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/breaker"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 	"github.com/release-gates/release-gates/helpers/internal/retry"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // Env names of the registry credential (a Jenkins usernamePassword binding); secrets never come from flags.
@@ -45,6 +46,8 @@ type Options struct {
 	MaxRequests int
 	// Sleep replaces the real pause between operation tries (retry.Policy.Sleep), for tests; nil sleeps.
 	Sleep func(time.Duration)
+	// Spell names PlainHTTP in errors as the caller's user writes it; nil: the helper flag.
+	Spell vocab.Spelling
 }
 
 // DefaultMaxRequests is the registry requests in flight at once when Options.MaxRequests is 0.
@@ -93,7 +96,7 @@ func New(opts Options) *Client {
 	}
 	base = &limiter{next: base, slots: make(chan struct{}, opts.MaxRequests)}
 	ra, nr := &retryAfters{}, &sync.Map{}
-	c := &Client{opts: opts, transport: &schemeGuard{next: base, plainHTTP: opts.PlainHTTP, retryAfter: ra, noReferrers: nr}, retryAfter: ra, noReferrers: nr}
+	c := &Client{opts: opts, transport: &schemeGuard{next: base, plainHTTP: opts.PlainHTTP, spell: opts.Spell, retryAfter: ra, noReferrers: nr}, retryAfter: ra, noReferrers: nr}
 	c.keychain = keychain{c}
 	return c
 }
@@ -191,6 +194,9 @@ func (k keychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 	return authn.FromConfig(cfg), nil
 }
 
+// OptPlainHTTP is the option that allows plain HTTP, as vocab spells it for the user.
+const OptPlainHTTP vocab.Option = "plain-http"
+
 // errPlainHTTP marks a request refused because plain HTTP was not allowed.
 var errPlainHTTP = errors.New("plain HTTP refused")
 
@@ -199,13 +205,14 @@ var errPlainHTTP = errors.New("plain HTTP refused")
 type schemeGuard struct {
 	next        http.RoundTripper
 	plainHTTP   bool
+	spell       vocab.Spelling
 	retryAfter  *retryAfters
 	noReferrers *sync.Map
 }
 
 func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !g.plainHTTP {
-		return nil, fmt.Errorf("%w: registry %s speaks plain HTTP; pass --plain-http if that is intended", errPlainHTTP, req.URL.Host)
+		return nil, fmt.Errorf("%w: registry %s speaks plain HTTP; set %s if that is intended", errPlainHTTP, req.URL.Host, vocab.Say(g.spell, OptPlainHTTP, true))
 	}
 	resp, err := g.next.RoundTrip(req)
 	if err == nil && g.retryAfter != nil {

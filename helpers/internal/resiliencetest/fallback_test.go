@@ -76,7 +76,7 @@ func TestSelectHealthChecksTheHSMKeyAndFallsBackOnlyWhereAllowed(t *testing.T) {
 				t.Fatalf("class %q, want %q: %v", result.ClassOf(err), tc.wantClass, err)
 			}
 			if err != nil {
-				if hsm.CauseOf(err) != hsm.CausePIN || result.ClassOf(err).ExitCode() != 2 || !strings.Contains(err.Error(), "the PIN in PKCS11_PIN") ||
+				if hsm.CauseOf(err) != hsm.CausePIN || result.ClassOf(err).ExitCode() != 2 || !strings.Contains(err.Error(), "wrong PIN (CKR_PIN_INCORRECT) from $PKCS11_PIN") ||
 					!strings.Contains(err.Error(), "no software fallback") || strings.Contains(err.Error(), "wrong-PIN-qx") {
 					t.Fatalf("a wrong PIN must be exit 2 naming PKCS11_PIN, without fallback or the PIN: %v", err)
 				}

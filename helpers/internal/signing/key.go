@@ -9,6 +9,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/keyring"
 	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // KeyOptions name the signing key: Key (a key reference), or Keyring with Environment; the caller checks they exclude each other.
@@ -20,6 +21,9 @@ type KeyOptions struct {
 	PINFile     string      // PKCS#11 PIN file for the HSM health check ("" reads $PKCS11_PIN)
 	TraceID     string      // recorded in a fallback event
 	Log         *log.Logger // nil discards
+
+	// Spell names where the HSM health check's PIN came from in errors (a step's pinCredentialsId); nil: helper flags.
+	Spell vocab.Spelling
 }
 
 // Key is the key a signing call uses and, when keys.yaml chose it, which entry and environment.
@@ -47,7 +51,7 @@ func ChooseKey(o KeyOptions) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	sel, err := f.Select(o.Environment, time.Now(), o.TraceID, keyring.CheckHSM(o.PINFile, breaker.FromEnv()))
+	sel, err := f.Select(o.Environment, time.Now(), o.TraceID, keyring.CheckHSMSpelled(o.PINFile, o.Spell, breaker.FromEnv()))
 	if err != nil {
 		return Key{}, err
 	}

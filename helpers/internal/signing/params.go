@@ -4,9 +4,14 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/release-gates/release-gates/helpers/internal/blob"
 	"github.com/release-gates/release-gates/helpers/internal/bundle"
+	"github.com/release-gates/release-gates/helpers/internal/gobin"
+	"github.com/release-gates/release-gates/helpers/internal/keys"
 	"github.com/release-gates/release-gates/helpers/internal/params"
+	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 // Params is the signArtifacts step's Map; one field per parameter.
@@ -54,28 +59,31 @@ func (p *Params) Validate() error {
 	if len(p.Files) == 0 && len(p.Images) == 0 {
 		return inputf("nothing to sign: give files (paths or globs) and/or images, e.g. files: ['dist/*', 'go.sum']")
 	}
-	n := 0
-	for _, s := range []string{p.Key, p.KeyCredentialsID, p.Keyring} {
-		if s != "" {
-			n++
-		}
-	}
-	if n > 1 {
-		return inputf("set one of key (a path, file:// or pkcs11: URI), keyCredentialsId (a Jenkins file credential) or keyring (keys.yaml), not both")
-	}
-	if n == 0 {
-		return inputf("parameter 'key', 'keyCredentialsId' or 'keyring' is required: key: 'pkcs11:token=release;object=signer?module-path=...', " +
-			"keyCredentialsId: 'cosign-key' or keyring: 'keys.yaml' with environment (see vars/signArtifacts.txt)")
-	}
-	if (p.Keyring == "") != (p.Environment == "") {
-		return inputf("set keyring and environment together (keys.yaml and the environment whose current key signs)")
-	}
-	if p.KeyringAuditLog != "" && p.Keyring == "" {
-		return inputf("keyringAuditLog applies only with keyring")
-	}
+	// Before any message quotes key.
 	if strings.Contains(strings.ToLower(p.Key), "pin-value") {
 		return inputf("a pin-value in the key URI is refused (it would be on the command line and in the log): " +
 			"store the PIN as a secret text credential and pass pinCredentialsId (bound as PKCS11_PIN)")
+	}
+	keySet := given(kv{"key", p.Key}, kv{"keyCredentialsId", p.KeyCredentialsID}, kv{"keyring", p.Keyring})
+	if len(keySet) > 1 {
+		both := "both"
+		if len(keySet) > 2 {
+			both = "all"
+		}
+		return inputf("%s are %s set: set one of key (a path, file:// or pkcs11: URI), keyCredentialsId (a Jenkins file credential) "+
+			"or keyring (keys.yaml), not both", strings.Join(keySet, " and "), both)
+	}
+	if len(keySet) == 0 {
+		return inputf("parameter 'key', 'keyCredentialsId' or 'keyring' is required: key: 'pkcs11:token=release;object=signer?module-path=...', " +
+			"keyCredentialsId: 'cosign-key' or keyring: 'keys.yaml' with environment (see vars/signArtifacts.txt)")
+	}
+	if err := together(kv{"keyring", p.Keyring}, kv{"environment", p.Environment},
+		"set keyring and environment together (keys.yaml and the environment whose current key signs)"); err != nil {
+		return err
+	}
+	if p.KeyringAuditLog != "" && p.Keyring == "" {
+		return inputf("keyringAuditLog: %s applies only with keyring: set keyring (keys.yaml) and environment, or drop keyringAuditLog",
+			vocab.Groovy(p.KeyringAuditLog))
 	}
 	if len(p.Formats) == 0 {
 		return inputf("formats must be a non-empty subset of cosign, notation; got []")
@@ -92,38 +100,56 @@ func (p *Params) Validate() error {
 		return inputf("parameter 'certChain' is required to sign images with notation (the key's PEM chain, leaf first), or set formats: ['cosign']")
 	}
 	if p.ExpectDigest != "" && len(p.Images) != 1 {
-		return inputf("expectDigest needs exactly one image; got %d", len(p.Images))
+		return inputf("expectDigest needs exactly one image; got %d: expectDigest: %s pins one image, sign the others in another call",
+			len(p.Images), vocab.Groovy(p.ExpectDigest))
 	}
 	if p.ExpectDigest != "" && !digestRE.MatchString(p.ExpectDigest) {
 		return inputf("expectDigest must be sha256:<64 hex digits>; got '%s'", p.ExpectDigest)
 	}
-	if len(p.Files) == 0 && (p.Checksums != "" || p.Bundle || p.ExpectPlatform != "" || p.AllowDirty || p.OutDir != "") {
-		return inputf("checksums, bundle, expectPlatform, allowDirty and outDir apply to files, and files is empty")
+	if set := given(kv{"checksums", p.Checksums}, kv{"bundle", p.Bundle}, kv{"expectPlatform", p.ExpectPlatform}, kv{"allowDirty", p.AllowDirty},
+		kv{"outDir", p.OutDir}); len(p.Files) == 0 && len(set) > 0 {
+		return inputf("%s: checksums, bundle, expectPlatform, allowDirty and outDir apply to files, and files is empty: list the files to sign, or drop it",
+			strings.Join(set, ", "))
 	}
 	if p.ExpectPlatform != "" && !platformRE.MatchString(p.ExpectPlatform) {
 		return inputf("expectPlatform must be os/arch, e.g. linux/arm64; got '%s'", p.ExpectPlatform)
 	}
-	if len(p.Images) == 0 && (p.RegistryCredentialsID != "" || p.TrustPolicy != "" || p.TrustStore != "" || p.PlainHTTP) {
-		return inputf("registryCredentialsId, plainHttp, trustPolicy and trustStore apply to images, and images is empty")
+	if set := given(kv{"registryCredentialsId", p.RegistryCredentialsID}, kv{"plainHttp", p.PlainHTTP}, kv{"trustPolicy", p.TrustPolicy},
+		kv{"trustStore", p.TrustStore}); len(p.Images) == 0 && len(set) > 0 {
+		return inputf("%s: registryCredentialsId, plainHttp, trustPolicy and trustStore apply to images, and images is empty: list the images to sign, or drop it",
+			strings.Join(set, ", "))
 	}
-	if (p.TrustPolicy == "") != (p.TrustStore == "") {
-		return inputf("set trustPolicy and trustStore together (the notation trust policy JSON and its trust store dir)")
+	if err := together(kv{"trustPolicy", p.TrustPolicy}, kv{"trustStore", p.TrustStore},
+		"set trustPolicy and trustStore together (the notation trust policy JSON and its trust store dir)"); err != nil {
+		return err
 	}
 	if _, err := bundle.ParseFormat(p.BundleFormat); err != nil {
 		return inputf("bundleFormat must be v0.3 (or unset); got '%s'", p.BundleFormat)
 	}
-	if (p.TimestampURL == "") != (p.TimestampRootCert == "") {
-		return inputf("set timestampUrl and timestampRootCert together (the timestamp authority and its PEM root certificate)")
+	if err := together(kv{"timestampUrl", p.TimestampURL}, kv{"timestampRootCert", p.TimestampRootCert},
+		"set timestampUrl and timestampRootCert together (the timestamp authority and its PEM root certificate)"); err != nil {
+		return err
 	}
 	if p.TimestampURL != "" && (len(p.Images) == 0 || !p.has("notation")) {
-		return inputf("timestampUrl applies to notation signatures of images: set images and keep 'notation' in formats")
+		why := "images is empty"
+		if len(p.Images) > 0 {
+			why = "formats: " + vocab.Groovy(p.Formats) + " has no 'notation'"
+		}
+		return inputf("timestampUrl: %s applies to notation signatures of images, and %s: set images and keep 'notation' in formats, or drop timestampUrl",
+			vocab.Groovy(p.TimestampURL), why)
 	}
 	if p.Parallel < 1 || p.Parallel > 64 {
 		return inputf("parallel must be a whole number from 1 to 64; got %d", p.Parallel)
 	}
-	for _, k := range p.VerifyKeys {
-		if strings.TrimSpace(k) == "" || strings.Contains(strings.ToLower(k), "pin-value") {
-			return inputf("verifyKeys must list public key files (or pkcs11: URIs without pin-value), e.g. verifyKeys: ['release.pub']")
+	for i, k := range p.VerifyKeys {
+		switch {
+		case strings.TrimSpace(k) == "":
+			return inputf("verifyKeys: %s has an empty entry (number %d): verifyKeys must list public key files (or pkcs11: URIs without pin-value), "+
+				"e.g. verifyKeys: ['release.pub']", vocab.Groovy(p.VerifyKeys), i+1)
+		case strings.Contains(strings.ToLower(k), "pin-value"):
+			// Not quoted: the entry holds a PIN.
+			return inputf("verifyKeys entry number %d has a pin-value, which is refused (it would be in the log): verifyKeys must list public key files "+
+				"(or pkcs11: URIs without pin-value; the PIN comes from pinCredentialsId), e.g. verifyKeys: ['release.pub']", i+1)
 		}
 	}
 	return nil
@@ -191,4 +217,63 @@ Fails the build with:
                              key: 'pkcs11:token=release;object=signer?module-path=/usr/lib/softhsm/libsofthsm2.so',
                              pinCredentialsId: 'hsm-pin', certChain: 'pki/chain.pem')
   echo "signed ${signed.items.size()} artifacts; image digest ${signed.results.imageSign.items[0].details.digest}"`,
+}
+
+// Spelling names the options of the packages the step drives (blob, gobin, keys) as this step's keys, with the values
+// the Jenkinsfile gave; the key password and PIN, read from passwordEnv and pinEnv ("" for the defaults), are named by
+// their credential keys and ids, never by the secrets.
+func (p *Params) Spelling(passwordEnv, pinEnv string) vocab.Keys {
+	if passwordEnv == "" {
+		passwordEnv = keys.PasswordEnv
+	}
+	if pinEnv == "" {
+		pinEnv = keys.PINEnv
+	}
+	k := vocab.Keys{Names: map[vocab.Option]string{
+		gobin.OptAllowDirty: "allowDirty", gobin.OptExpectPlatform: "expectPlatform",
+		blob.OptOutDir: "outDir", blob.OptChecksums: "checksums",
+		registry.OptPlainHTTP: "plainHttp", OptCertChain: "certChain",
+		vocab.Env(passwordEnv): "passwordCredentialsId", vocab.Env(pinEnv): "pinCredentialsId",
+	}, Given: map[vocab.Option]any{}}
+	for o, v := range map[vocab.Option]string{gobin.OptExpectPlatform: p.ExpectPlatform, blob.OptOutDir: p.OutDir, blob.OptChecksums: p.Checksums, OptCertChain: p.CertChain,
+		vocab.Env(passwordEnv): p.PasswordCredentialsID, vocab.Env(pinEnv): p.PinCredentialsID} {
+		if v != "" {
+			k.Given[o] = v
+		}
+	}
+	return k
+}
+
+// kv is one parameter as the Jenkinsfile wrote it.
+type kv struct {
+	key   string
+	value any
+}
+
+// given renders the parameters that are set (a non-empty string, true) as "key: value".
+func given(params ...kv) []string {
+	var out []string
+	for _, p := range params {
+		if v, ok := p.value.(string); ok && v == "" {
+			continue
+		}
+		if v, ok := p.value.(bool); ok && !v {
+			continue
+		}
+		out = append(out, p.key+": "+vocab.Groovy(p.value))
+	}
+	return out
+}
+
+// together refuses one of two parameters without the other, naming the one given with its value.
+func together(a, b kv, advice string) error {
+	set := given(a, b)
+	if len(set) != 1 {
+		return nil
+	}
+	missing := b.key
+	if strings.HasPrefix(set[0], b.key+": ") {
+		missing = a.key
+	}
+	return inputf("%s is set without %s: %s", set[0], missing, advice)
 }

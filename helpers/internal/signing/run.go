@@ -58,6 +58,8 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 		o.Log = log.New(io.Discard, "", 0)
 	}
 	out := &Outcome{Results: map[string]result.Result{}}
+	sp := p.Spelling(o.PasswordEnv, o.PINEnv)
+	loadOpts := keys.LoadOptions{PasswordEnv: o.PasswordEnv, PINEnv: o.PINEnv, Spell: sp}
 	stage := func(key string, fn func(rec *result.Recorder) error) bool {
 		verb := stageVerbs[key]
 		rec := result.NewRecorder(o.Helper, o.Version, verb, o.TraceID)
@@ -76,7 +78,6 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 		}
 		return true
 	}
-	loadOpts := keys.LoadOptions{PasswordEnv: o.PasswordEnv, PINEnv: o.PINEnv}
 	keyRef := p.Key
 	if keyRef == "" {
 		keyRef = o.KeyFile
@@ -87,7 +88,7 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 	if p.Keyring != "" {
 		ok = stage("keysSelect", func(rec *result.Recorder) error {
 			var err error
-			k, err = ChooseKey(KeyOptions{Keyring: p.Keyring, Environment: p.Environment, FallbackLog: p.KeyringAuditLog, TraceID: o.TraceID, Log: o.Log})
+			k, err = ChooseKey(KeyOptions{Keyring: p.Keyring, Environment: p.Environment, FallbackLog: p.KeyringAuditLog, TraceID: o.TraceID, Log: o.Log, Spell: sp})
 			if err != nil {
 				return err
 			}
@@ -119,7 +120,7 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 			return SignBlobs(ctx, rec, k, files, BlobSignOptions{
 				SignOptions: blob.SignOptions{Parallel: p.Parallel, OutDir: p.OutDir, Checksums: p.Checksums, Bundle: p.Bundle || p.BundleFormat != "",
 					BundleFormat:   bundleFormat(p.BundleFormat),
-					ExpectPlatform: p.ExpectPlatform, AllowDirty: p.AllowDirty, Log: o.Log},
+					ExpectPlatform: p.ExpectPlatform, AllowDirty: p.AllowDirty, Log: o.Log, Spell: sp},
 				Load: loadOpts, PublicKeyOut: pubOut})
 		})
 		if ok && pubOut != "" {
@@ -143,7 +144,7 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 	}
 	if ok && len(p.Images) > 0 {
 		formats, _ := image.ParseFormats(strings.Join(p.Formats, ","))
-		rc := registry.New(registry.Options{PlainHTTP: p.PlainHTTP, Username: o.RegistryUsername, Password: o.RegistryPassword})
+		rc := registry.New(registry.Options{PlainHTTP: p.PlainHTTP, Username: o.RegistryUsername, Password: o.RegistryPassword, Spell: sp})
 		pubOut := ""
 		if p.TrustPolicy != "" && len(verifyKeys) == 0 && p.has("cosign") {
 			pubOut = pub
@@ -151,7 +152,7 @@ func Run(ctx context.Context, p *Params, o RunOptions) *Outcome {
 		ok = stage("imageSign", func(rec *result.Recorder) error {
 			return SignImages(ctx, rec, rc, k, p.Images, ImageSignOptions{Formats: formats, NotationFormat: p.NotationFormat, Referrers: p.Referrers,
 				ExpectDigest: p.ExpectDigest, BundleFormat: p.BundleFormat, TimestampURL: p.TimestampURL, TimestampRootCert: p.TimestampRootCert,
-				CertChain: p.CertChain, Parallel: p.Parallel, Load: loadOpts, PublicKeyOut: pubOut, Log: o.Log})
+				CertChain: p.CertChain, Parallel: p.Parallel, Load: loadOpts, PublicKeyOut: pubOut, Log: o.Log, Spell: sp})
 		})
 		if ok && pubOut != "" {
 			exported, verifyKeys = pubOut, []string{pubOut}

@@ -40,7 +40,7 @@ func TestValidateNamesTheJenkinsfileKeyOfEveryRule(t *testing.T) {
 		{`{"files":["f"]}`, "parameter 'key', 'keyCredentialsId' or 'keyring' is required"},
 		{`{"keyring":"keys.yaml","files":["f"]}`, "set keyring and environment together"},
 		{`{"key":"k","environment":"prod","files":["f"]}`, "set keyring and environment together"},
-		{`{"key":"k","keyringAuditLog":"a.jsonl","files":["f"]}`, "keyringAuditLog applies only with keyring"},
+		{`{"key":"k","keyringAuditLog":"a.jsonl","files":["f"]}`, "keyringAuditLog: 'a.jsonl' applies only with keyring"},
 		{`{"key":"pkcs11:token=release;object=signer;pin-value=4711","files":["f"]}`, "a pin-value in the key URI is refused"},
 		{`{"key":"pkcs11:token=r;object=s?PIN-VALUE=4711&module-path=/x.so","files":["f"]}`, "store the PIN as a secret text credential and pass pinCredentialsId"},
 		{`{"key":"k","files":["f"],"formats":["gpg"]}`, "formats must be a non-empty subset of cosign, notation; got 'gpg'"},
@@ -62,7 +62,7 @@ func TestValidateNamesTheJenkinsfileKeyOfEveryRule(t *testing.T) {
 		{`{"key":"k","files":"dist/*"}`, "parameter 'files' must be a List of Strings"},
 		{`{"key":"k","files":["f"],"bundleFormat":"v0.2"}`, "bundleFormat must be v0.3 (or unset); got 'v0.2'"},
 		{`{"key":"k","images":["r/a:1"],"certChain":"c","timestampUrl":"https://tsa"}`, "set timestampUrl and timestampRootCert together"},
-		{`{"key":"k","images":["r/a:1"],"formats":["cosign"],"timestampUrl":"https://tsa","timestampRootCert":"r.pem"}`, "timestampUrl applies to notation signatures of images"},
+		{`{"key":"k","images":["r/a:1"],"formats":["cosign"],"timestampUrl":"https://tsa","timestampRootCert":"r.pem"}`, "timestampUrl: 'https://tsa' applies to notation signatures of images"},
 		{`{"key":"k","files":["f"],"paralel":2}`, "unknown parameter 'paralel' (did you mean 'parallel'?)"},
 	}
 	for _, c := range cases {
@@ -171,7 +171,7 @@ func TestRunStopsAtTheFailingStageAndNamesIt(t *testing.T) {
 		t.Fatalf("a glob that matches nothing: %v", out.Err)
 	}
 	bad := Run(context.Background(), p, RunOptions{PasswordEnv: "RG_NO_SUCH_PASSWORD_ENV", Helper: "sign-artifacts", ResultFile: "r.json"})
-	if bad.Failed != "blobSign" || result.ClassOf(bad.Err).ExitCode() != result.ExitInput || !strings.Contains(bad.Err.Error(), "RG_NO_SUCH_PASSWORD_ENV") {
+	if bad.Failed != "blobSign" || result.ClassOf(bad.Err).ExitCode() != result.ExitInput || !strings.Contains(bad.Err.Error(), "no key password: set passwordCredentialsId") {
 		t.Fatalf("a missing password: failed %q: %v", bad.Failed, bad.Err)
 	}
 }

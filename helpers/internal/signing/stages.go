@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"io"
 	"log"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/registry"
 	"github.com/release-gates/release-gates/helpers/internal/result"
 	"github.com/release-gates/release-gates/helpers/internal/tsa"
+	"github.com/release-gates/release-gates/helpers/internal/vocab"
 )
 
 func discard(lg *log.Logger) *log.Logger {
@@ -99,6 +101,9 @@ func VerifyBlobs(ctx context.Context, rec *result.Recorder, pubs []blob.PublicKe
 	return err
 }
 
+// OptCertChain is the option that names the key's certificate chain, as vocab spells it for the user.
+const OptCertChain vocab.Option = "cert-chain"
+
 // ImageSignOptions tune SignImages.
 type ImageSignOptions struct {
 	Formats        []image.Format
@@ -114,6 +119,8 @@ type ImageSignOptions struct {
 	Load              keys.LoadOptions
 	PublicKeyOut      string // also write the key's public PEM here
 	Log               *log.Logger
+	// Spell names the options in errors (CertChain) as the caller's user writes them; nil: helper flags.
+	Spell vocab.Spelling
 }
 
 // SignImages signs every image by digest with k in the formats, records one item per image and counts the signatures.
@@ -147,6 +154,9 @@ func SignImages(ctx context.Context, rec *result.Recorder, rc *registry.Client, 
 	rec.Set("key", k.Ref.String())
 	rec.Set("key_id", key.ID)
 	rec.Set("formats", FormatNames(o.Formats))
+	if len(key.CertChain) == 0 && slices.Contains(o.Formats, image.Notation) {
+		return result.Errorf(result.ClassInput, "notation signing needs the key's certificate chain (PEM, leaf first): give it with %s", vocab.Say(o.Spell, OptCertChain, nil))
+	}
 	if o.PublicKeyOut != "" {
 		pem, err := key.PublicPEM()
 		if err == nil {
