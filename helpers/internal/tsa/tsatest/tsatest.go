@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,6 +112,7 @@ func (ts *TSA) serve(w http.ResponseWriter, r *http.Request) {
 // bin is the executable; the root of its certificate chain is written to RootFile.
 func Sigstore(t testing.TB, bin string) *TSA {
 	t.Helper()
+	holdMetricsPort(t)
 	var base, logs string
 	var chain []byte
 	for try := 0; try < 5 && chain == nil; try++ {
@@ -202,3 +204,17 @@ func (l *lockedBuffer) String() string {
 // probe polls a server that is starting; its timeout keeps a stranger that took the port and never answers from
 // hanging the start.
 var probe = &http.Client{Timeout: 5 * time.Second}
+
+// holdMetricsPort serialises timestamp-server instances across test processes until t ends: every instance binds
+// its Prometheus metrics on the fixed :2112 (pkg/server/prometheus.go) and exits if another instance holds it.
+func holdMetricsPort(t testing.TB) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "rg-timestamp-server-2112.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("locking %s: %v", f.Name(), err)
+	}
+	t.Cleanup(func() { f.Close() }) // registered first, so it runs after the server's own cleanup killed it
+}
