@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +29,7 @@ import (
 	rgslack "github.com/release-gates/release-gates/helpers/internal/slack"
 	"github.com/release-gates/release-gates/helpers/internal/testing/jenkinsfake"
 	"github.com/release-gates/release-gates/helpers/internal/testing/slackfake"
+	"github.com/release-gates/release-gates/helpers/internal/testing/syncbuf"
 )
 
 const (
@@ -155,7 +155,7 @@ func (w *world) startRelay() string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	addrFile := filepath.Join(w.dir, "relay-result.json")
-	errb := &lockedBuffer{}
+	errb := &syncbuf.Buffer{}
 	go func() {
 		var out bytes.Buffer
 		done <- app.Run(ctx, newApp(), []string{"slack-approval", "relay", "--config", w.config, "--result-file", addrFile}, &out, errb)
@@ -193,24 +193,6 @@ func (w *world) waitAddr(log func() string, nth int) string {
 	}
 	w.t.Fatalf("relay did not start:\n%s", log())
 	return ""
-}
-
-// lockedBuffer is the in-process relay's stderr, which the test reads while the relay writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func (w *world) paramsDoc(relayURL string) string {

@@ -32,6 +32,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/testing/downaddr"
 	"github.com/release-gates/release-gates/helpers/internal/testing/jenkinsfake"
 	"github.com/release-gates/release-gates/helpers/internal/testing/pgtest"
+	"github.com/release-gates/release-gates/helpers/internal/testing/syncbuf"
 )
 
 // startPostgres starts a cluster of its own for one test (the test stops and restarts it) and stops it at the end.
@@ -211,9 +212,9 @@ func (w *world) usePostgres(dbURL string) {
 func (w *world) startRelayLogged() (string, func() string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	errb := &lockedBuffer{}
+	errb := &syncbuf.Buffer{}
 	go func() {
-		var out lockedBuffer
+		var out syncbuf.Buffer
 		done <- app.Run(ctx, newApp(), []string{"slack-approval", "relay", "--config", w.config, "--result-file", filepath.Join(w.dir, "relay-result.json")}, &out, errb)
 	}()
 	w.t.Cleanup(func() {

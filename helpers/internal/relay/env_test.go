@@ -33,6 +33,7 @@ import (
 	"github.com/release-gates/release-gates/helpers/internal/testing/jenkinsfake"
 	"github.com/release-gates/release-gates/helpers/internal/testing/pgtest"
 	"github.com/release-gates/release-gates/helpers/internal/testing/slackfake"
+	"github.com/release-gates/release-gates/helpers/internal/testing/syncbuf"
 )
 
 var pg *pgtest.Server
@@ -147,31 +148,14 @@ type env struct {
 	srv     *httptest.Server
 	now     atomic.Int64  // unix ms offset added to the real clock
 	redraw  time.Duration // the relay's RedrawDelay; 0: its default
-	audit   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	audit   *syncbuf.Buffer
 }
 
 var fastRetry = retry.Policy{Tries: 8, Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}
 
 // newEnv starts a fake Jenkins with build 7 running (started by alice), and a relay on dsn.
 func newEnv(t *testing.T, dsn string) *env {
-	e := &env{t: t, dsn: dsn, jenkins: jenkinsfake.New(relayUser, jenkinsToken), slack: newFakeSlack(t), answers: &answers{}, audit: &syncBuffer{}}
+	e := &env{t: t, dsn: dsn, jenkins: jenkinsfake.New(relayUser, jenkinsToken), slack: newFakeSlack(t), answers: &answers{}, audit: &syncbuf.Buffer{}}
 	js := httptest.NewServer(e.jenkins)
 	t.Cleanup(js.Close)
 	e.jurl = js.URL

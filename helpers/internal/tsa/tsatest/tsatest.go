@@ -2,7 +2,6 @@
 package tsatest
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,12 +19,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/digitorus/timestamp"
+
+	"github.com/release-gates/release-gates/helpers/internal/testing/syncbuf"
 )
 
 // TSA is a running timestamp authority.
@@ -154,7 +154,7 @@ func startSigstore(t testing.TB, bin string) (string, []byte, string) {
 	l.Close()
 	cmd := exec.Command(bin, "serve", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--timestamp-signer", "memory",
 		"--disable-ntp-monitoring", "--include-chain-in-response")
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
@@ -181,24 +181,6 @@ func startSigstore(t testing.TB, bin string) (string, []byte, string) {
 	}
 	_ = cmd.Process.Kill()
 	return base, nil, logs.String()
-}
-
-// lockedBuffer collects a process's output; the exec copier writes while the test may read.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // probe polls a server that is starting; its timeout keeps a stranger that took the port and never answers from
