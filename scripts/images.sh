@@ -44,7 +44,9 @@ preflight() {
     grep MISSING <<<"$out" | sed 's/^/images: /' >&2 || true
     die "the images' Debian packages are not all installed: run test/scripts/install-deps.sh images as root (make images does), or make agent-image where a Docker engine answers" 2
   fi
-  "$BUILDAH" version >/dev/null 2>&1 || die "builder '$BUILDAH' does not run: $("$BUILDAH" version 2>&1 | tail -1)" 2
+  [ -x "$BUILDAH" ] || die "builder '$BUILDAH' not found: install Debian's buildah (test/scripts/install-deps.sh images)" 2
+  local v
+  v=$("$BUILDAH" version 2>&1) || die "builder '$BUILDAH' does not run: $(tail -1 <<<"$v")" 2
 }
 
 # free_port prints a loopback TCP port nothing listens on, below the kernel's ephemeral range (where an outgoing
