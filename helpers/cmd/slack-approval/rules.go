@@ -44,7 +44,7 @@ func ruleCommand() *cli.Command {
 			call.Result.Set("rule", map[string]any{
 				"service": r.Service, "environment": r.Environment,
 				"required": r.Required, "allowSelfApproval": r.AllowSelfApproval,
-				"branches": nonNil(r.Branches), "branchAllowed": branchOK,
+				"branches": result.NonNil(r.Branches), "branchAllowed": branchOK,
 				"approvers": approvers, "approverEntries": r.Approvers, "jenkinsUsers": users,
 				"escalationGroup": r.EscalationGroup,
 			})
@@ -55,13 +55,6 @@ func ruleCommand() *cli.Command {
 			return nil
 		},
 	}
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 func auditCommand() *cli.Command {

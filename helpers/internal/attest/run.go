@@ -377,8 +377,8 @@ func (out *Outcome) combine(p *Params, o RunOptions) {
 	}
 	class := result.ClassOf(out.Err)
 	m := map[string]any{"helper": o.Helper, "verb": "attestRelease", "status": class.Status(), "exit_code": class.ExitCode(),
-		"message": out.Message(), "trace_id": o.TraceID, "items": nonNil(out.Items), "attestations": nonNilS(attestations),
-		"approvers": nonNilS(out.Approvers), "ledger": nil, "ledgerHead": nil, "resultFiles": nonNilS(out.Files),
+		"message": out.Message(), "trace_id": o.TraceID, "items": result.NonNil(out.Items), "attestations": result.NonNil(attestations),
+		"approvers": result.NonNil(out.Approvers), "ledger": nil, "ledgerHead": nil, "resultFiles": result.NonNil(out.Files),
 		"results": result.Stages{Order: out.Stages, Results: out.Results}}
 	if a, ran := out.Results["audit"]; ran {
 		m["ledger"] = p.Ledger
@@ -424,20 +424,6 @@ func (out *Outcome) Archive() []string {
 		a = append(a, l)
 	}
 	return a
-}
-
-func nonNil(items []result.Item) []result.Item {
-	if items == nil {
-		return []result.Item{}
-	}
-	return items
-}
-
-func nonNilS(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // checkRecord verifies the approval's relay-signed decision record with the relay's public key (relayPublicKey, or

@@ -166,3 +166,11 @@ func WriteFile(path string, r Result) error {
 	}
 	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
 }
+
+// NonNil returns s, or an empty slice when s is nil, so a result field is written as [] rather than null.
+func NonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -62,3 +62,13 @@ func TestFinishRecordsStatusAndWriteFileIsValidJSON(t *testing.T) {
 		t.Fatalf("round trip: %v %+v", err, back)
 	}
 }
+
+func TestNonNilWritesAnEmptyListNotNull(t *testing.T) {
+	b, err := json.Marshal(struct {
+		Items []Item   `json:"items"`
+		Names []string `json:"names"`
+	}{NonNil[Item](nil), NonNil([]string{"a"})})
+	if err != nil || string(b) != `{"items":[],"names":["a"]}` {
+		t.Fatalf("%s (%v)", b, err)
+	}
+}

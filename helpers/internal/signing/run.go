@@ -200,8 +200,8 @@ func (out *Outcome) combine(p *Params, o RunOptions) {
 	class := result.ClassOf(out.Err)
 	m := map[string]any{
 		"helper": o.Helper, "verb": "signArtifacts", "status": class.Status(), "exit_code": class.ExitCode(), "message": "",
-		"trace_id": o.TraceID, "items": nonNil(out.Items), "signatures": nonNilS(out.Sigs), "publicKey": nil,
-		"resultFiles": nonNilS(out.Files), "results": results,
+		"trace_id": o.TraceID, "items": result.NonNil(out.Items), "signatures": result.NonNil(out.Sigs), "publicKey": nil,
+		"resultFiles": result.NonNil(out.Files), "results": results,
 	}
 	if out.Err != nil {
 		m["message"] = out.Message()
@@ -259,18 +259,4 @@ func (out *Outcome) Archive() []string {
 		a = append(a, out.PubKey)
 	}
 	return append(a, out.Sigs...)
-}
-
-func nonNil(items []result.Item) []result.Item {
-	if items == nil {
-		return []result.Item{}
-	}
-	return items
-}
-
-func nonNilS(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
